@@ -1,0 +1,370 @@
+"""sendwise.engine: numba kernels over plain arrays, behind validated wrappers.
+
+The wrappers check shapes, dtypes, NaN/inf and ranges once and raise ``ValueError`` (or ``TypeError``
+for the wrong kind of array) naming the argument; the kernels behind them trust their input.
+
+Array conventions: ``alpha, beta`` are float64 ``(n_cells, n_outcomes, n_arms)`` Beta parameters;
+``value`` float64 ``(n_outcomes,)``; ``cost`` float64 ``(n_cost_rows, n_arms)``; ``mask`` bool
+``(n_rows, n_arms)``. ``null_arm`` is the no-message arm (score exactly 0, never sampled), -1 if none.
+
+Randomness: every sampler takes ``rng`` (a seed or a ``numpy.random.Generator``). Rows are cut into
+chunks of ``chunk_size``; each chunk gets its own generator seeded from ``rng``, so the output depends
+only on the seed and ``chunk_size``, never on the number of threads that run the chunks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+import numpy as np
+
+from ._validate import (
+    as_float_array,
+    as_index_array,
+    as_mask,
+    check_non_negative,
+    check_positive,
+    check_probability,
+    check_same_length,
+    check_shape,
+)
+from .posterior import _discount, _shrink_to_parent, _sum_by_group, _update
+from .sampling import _choice_probabilities, _decide_rows
+from .steps import _bernoulli_steps
+
+__all__ = [
+    "Decisions",
+    "PooledPosterior",
+    "bernoulli_steps",
+    "choice_probabilities",
+    "chunk_generators",
+    "decide_batch",
+    "discount",
+    "pool_priors",
+    "set_num_threads",
+    "update",
+]
+
+DEFAULT_CHUNK_SIZE = 2048
+_threads = {"n": max(1, int(os.environ.get("SENDWISE_NUM_THREADS", os.cpu_count() or 1)))}
+_pool: dict[int, ThreadPoolExecutor] = {}
+
+
+class Decisions(NamedTuple):
+    """One decision per row: chosen arm (int64), its sampled net-value score, whether it explored."""
+
+    arm: np.ndarray
+    score: np.ndarray
+    explored: np.ndarray
+
+
+class PooledPosterior(NamedTuple):
+    """Cell-level Beta parameters after empirical-Bayes pooling; ``prior_*`` excludes the cell's counts."""
+
+    alpha: np.ndarray
+    beta: np.ndarray
+    prior_alpha: np.ndarray
+    prior_beta: np.ndarray
+
+
+def set_num_threads(n_threads: int) -> None:
+    """Set how many threads the batch samplers use (results do not depend on it)."""
+    if int(n_threads) < 1:
+        raise ValueError(f"`n_threads` must be >= 1; got {n_threads!r}")
+    _threads["n"] = int(n_threads)
+
+
+def chunk_generators(rng: np.random.Generator | int | None, n_chunks: int) -> list[np.random.Generator]:
+    """One independent ``Generator`` per chunk, derived from ``rng`` (a seed or a Generator)."""
+    parent = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    seeds = parent.integers(0, 2**63 - 1, size=n_chunks, dtype=np.int64)
+    return [np.random.Generator(np.random.PCG64(int(s))) for s in seeds]
+
+
+def decide_batch(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    value: np.ndarray,
+    cost: np.ndarray,
+    mask: np.ndarray,
+    *,
+    cell_idx: np.ndarray | None = None,
+    cost_row_idx: np.ndarray | None = None,
+    epsilon: float = 0.01,
+    null_arm: int = -1,
+    rng: np.random.Generator | int | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> Decisions:
+    """Choose one arm per row by cost-aware Thompson sampling with an ε-uniform exploration floor.
+
+    Score of an arm = Σ_o value[o]·p̃[o] − cost, p̃ drawn from the row's cell posterior; the highest
+    allowed score wins (ties uniformly at random), so the no-message arm (score 0) wins when nothing
+    beats it. With probability ``epsilon`` the arm is drawn uniformly from the allowed ones instead.
+    A masked arm is never chosen; a row with no allowed arm is an error.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> alpha, beta = np.ones((1, 1, 3)), np.ones((1, 1, 3))
+    >>> mask = np.array([[True, False, True]])
+    >>> d = decide_batch(alpha, beta, np.ones(1), np.zeros((1, 3)), mask, rng=0)
+    >>> int(d.arm[0]) in (0, 2)
+    True
+    """
+    posterior, economics, rows = _check_decision_inputs(
+        alpha, beta, value, cost, mask, cell_idx, cost_row_idx, null_arm
+    )
+    epsilon = check_probability("epsilon", epsilon)
+    n_rows = rows[2].shape[0]
+    out = (np.empty(n_rows, np.int64), np.empty(n_rows), np.empty(n_rows, np.bool_))
+
+    def run(sl: slice, gen: np.random.Generator) -> None:
+        _decide_rows(posterior, economics, _slice_rows(rows, sl), epsilon, null_arm, gen,
+                     (out[0][sl], out[1][sl], out[2][sl]))
+
+    _run_chunked(run, n_rows, rng, chunk_size)
+    return Decisions(*out)
+
+
+def choice_probabilities(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    value: np.ndarray,
+    cost: np.ndarray,
+    mask: np.ndarray,
+    *,
+    cell_idx: np.ndarray | None = None,
+    cost_row_idx: np.ndarray | None = None,
+    epsilon: float = 0.01,
+    null_arm: int = -1,
+    n_draws: int = 1000,
+    rng: np.random.Generator | int | None = None,
+    chunk_size: int = 256,
+) -> np.ndarray:
+    """Propensity of every arm per row under :func:`decide_batch`, estimated from ``n_draws`` draws.
+
+    Returns float64 ``(n_rows, n_arms)``: exactly 0 on masked arms, at least ε/|allowed| on allowed
+    ones, each row summing to 1 — what makes the decision logs usable for IPS, SNIPS and DR.
+    """
+    posterior, economics, rows = _check_decision_inputs(
+        alpha, beta, value, cost, mask, cell_idx, cost_row_idx, null_arm
+    )
+    epsilon = check_probability("epsilon", epsilon)
+    if int(n_draws) < 1:
+        raise ValueError(f"`n_draws` must be >= 1; got {n_draws!r}")
+    n_rows = rows[2].shape[0]
+    probs = np.empty(rows[2].shape)
+
+    def run(sl: slice, gen: np.random.Generator) -> None:
+        _choice_probabilities(posterior, economics, _slice_rows(rows, sl), epsilon, null_arm,
+                              int(n_draws), gen, probs[sl])
+
+    _run_chunked(run, n_rows, rng, chunk_size)
+    return probs
+
+
+def update(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    cell_idx: np.ndarray,
+    outcome_idx: np.ndarray,
+    arm_idx: np.ndarray,
+    successes: np.ndarray,
+    failures: np.ndarray,
+) -> None:
+    """Add ``successes`` to ``alpha`` and ``failures`` to ``beta`` at each (cell, outcome, arm), in place.
+
+    Weights may be fractional; repeated triples all count, as with ``np.add.at``.
+    """
+    _check_posterior(alpha, beta)
+    n_cells, n_outcomes, n_arms = alpha.shape
+    index = (
+        as_index_array("cell_idx", cell_idx, n_cells),
+        as_index_array("outcome_idx", outcome_idx, n_outcomes),
+        as_index_array("arm_idx", arm_idx, n_arms),
+    )
+    successes = as_float_array("successes", successes, 1)
+    failures = as_float_array("failures", failures, 1)
+    check_same_length(cell_idx=index[0], outcome_idx=index[1], arm_idx=index[2],
+                      successes=successes, failures=failures)
+    check_non_negative("successes", successes)
+    check_non_negative("failures", failures)
+    _update(alpha, beta, index, successes, failures)
+
+
+def discount(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    prior_alpha: np.ndarray,
+    prior_beta: np.ndarray,
+    factor_per_day: float,
+    days: float = 1.0,
+) -> None:
+    """Shrink the evidence above the prior by ``factor_per_day ** days`` in place (non-stationarity)."""
+    _check_posterior(alpha, beta)
+    prior_alpha = as_float_array("prior_alpha", prior_alpha, 3)
+    prior_beta = as_float_array("prior_beta", prior_beta, 3)
+    check_shape("prior_alpha", prior_alpha, alpha.shape)
+    check_shape("prior_beta", prior_beta, alpha.shape)
+    check_positive("prior_alpha", prior_alpha)
+    check_positive("prior_beta", prior_beta)
+    factor = check_probability("factor_per_day", factor_per_day, open_low=True)
+    if not (np.isfinite(days) and days >= 0):
+        raise ValueError(f"`days` must be a finite number >= 0; got {days!r}")
+    _discount(alpha, beta, prior_alpha, prior_beta, factor ** float(days))
+
+
+def pool_priors(
+    successes: np.ndarray,
+    failures: np.ndarray,
+    level_groups: Sequence[np.ndarray],
+    strength: float,
+    base_alpha: float = 1.0,
+    base_beta: float = 1.0,
+) -> PooledPosterior:
+    """Empirical-Bayes posteriors for cells from the counts of every level above them.
+
+    ``successes, failures``: float64 (n_cells, n_outcomes, n_arms), each cell's own counts.
+    ``level_groups``: int arrays (n_cells,), coarsest level first (e.g. region, region×industry),
+    giving each cell's group at that level; the global level is implicit. Level by level, a group's
+    prior is ``strength`` pseudo-counts at its parent's posterior mean, so a cell with no data starts
+    from its parents rather than from Beta(base_alpha, base_beta).
+    """
+    successes = as_float_array("successes", successes, 3)
+    failures = as_float_array("failures", failures, 3)
+    check_shape("failures", failures, successes.shape)
+    check_non_negative("successes", successes)
+    check_non_negative("failures", failures)
+    if not (np.isfinite(strength) and strength > 0):
+        raise ValueError(f"`strength` must be a finite number > 0; got {strength!r}")
+    if not (base_alpha > 0 and base_beta > 0 and np.isfinite(base_alpha + base_beta)):
+        raise ValueError(f"`base_alpha`, `base_beta` must be finite and > 0; got {base_alpha!r}, {base_beta!r}")
+    n_cells = successes.shape[0]
+    groups = [np.zeros(n_cells, np.int64)]
+    for level, g in enumerate(level_groups):
+        groups.append(as_index_array(f"level_groups[{level}]", g, np.iinfo(np.int64).max))
+        check_shape(f"level_groups[{level}]", groups[-1], (n_cells,))
+    groups.append(np.arange(n_cells, dtype=np.int64))
+    parent_alpha = base_alpha + successes.sum(axis=0, keepdims=True)
+    parent_beta = base_beta + failures.sum(axis=0, keepdims=True)
+    for level in range(1, len(groups)):
+        parent_idx = _parent_index(groups[level - 1], groups[level], level)
+        n_groups = parent_idx.shape[0]
+        group_counts = (_group_sum(successes, groups[level], n_groups), _group_sum(failures, groups[level], n_groups))
+        out = (np.empty_like(group_counts[0]), np.empty_like(group_counts[0]))
+        _shrink_to_parent((parent_alpha, parent_beta), parent_idx, group_counts, float(strength), out)
+        parent_alpha, parent_beta = out
+    return PooledPosterior(parent_alpha, parent_beta, parent_alpha - successes, parent_beta - failures)
+
+
+def bernoulli_steps(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    cell_stream: np.ndarray,
+    uniforms: np.ndarray,
+    true_rates: np.ndarray,
+    rng: np.random.Generator | int | None = None,
+) -> np.ndarray:
+    """Thompson sampling one step at a time on a Bernoulli stream; learns outcome 0 in place.
+
+    Step t serves cell ``cell_stream[t]``, is rewarded when ``uniforms[t] < true_rates[cell, arm]`` and
+    updates before step t+1 decides. Returns the chosen arms, int64 (n_steps,).
+    """
+    _check_posterior(alpha, beta)
+    n_cells, _, n_arms = alpha.shape
+    cell_stream = as_index_array("cell_stream", cell_stream, n_cells)
+    uniforms = as_float_array("uniforms", uniforms, 1)
+    check_same_length(cell_stream=cell_stream, uniforms=uniforms)
+    true_rates = as_float_array("true_rates", true_rates, 2)
+    check_shape("true_rates", true_rates, (n_cells, n_arms))
+    out = np.empty(cell_stream.shape[0], np.int64)
+    _bernoulli_steps((alpha, beta), cell_stream, uniforms, true_rates, chunk_generators(rng, 1)[0], out)
+    return out
+
+
+def _check_posterior(alpha: np.ndarray, beta: np.ndarray) -> None:
+    """Posteriors are updated in place, so they must already be float64, C-contiguous, 3-d and > 0."""
+    for name, arr in (("alpha", alpha), ("beta", beta)):
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.float64 or not arr.flags.c_contiguous:
+            raise TypeError(f"`{name}` must be a C-contiguous float64 ndarray")
+        if arr.ndim != 3:
+            raise ValueError(f"`{name}` must have shape (n_cells, n_outcomes, n_arms); got {arr.shape}")
+        as_float_array(name, arr, 3)
+        check_positive(name, arr)
+    check_shape("beta", beta, alpha.shape)
+
+
+def _check_decision_inputs(alpha, beta, value, cost, mask, cell_idx, cost_row_idx, null_arm):  # noqa: ANN001, ANN202
+    _check_posterior(alpha, beta)
+    n_cells, n_outcomes, n_arms = alpha.shape
+    value = as_float_array("value", value, 1)
+    check_shape("value", value, (n_outcomes,))
+    cost = as_float_array("cost", cost, 2)
+    if cost.shape[1] != n_arms:
+        raise ValueError(f"`cost` must have shape (n_cost_rows, {n_arms}); got {cost.shape}")
+    mask_arr = np.asarray(mask)
+    n_rows = mask_arr.shape[0] if mask_arr.ndim == 2 else -1
+    mask_arr = as_mask("mask", mask_arr, (n_rows, n_arms))
+    cell_idx = np.zeros(n_rows, np.int64) if cell_idx is None else cell_idx
+    cost_row_idx = np.zeros(n_rows, np.int64) if cost_row_idx is None else cost_row_idx
+    cell_idx = as_index_array("cell_idx", cell_idx, n_cells)
+    cost_row_idx = as_index_array("cost_row_idx", cost_row_idx, cost.shape[0])
+    check_same_length(mask=mask_arr, cell_idx=cell_idx, cost_row_idx=cost_row_idx)
+    if not -1 <= int(null_arm) < n_arms:
+        raise ValueError(f"`null_arm` must be -1 or lie in [0, {n_arms}); got {null_arm!r}")
+    empty = np.flatnonzero(~mask_arr.any(axis=1))
+    if empty.size:
+        raise ValueError(
+            f"`mask` must allow at least one arm per row; {empty.size} rows allow none (first: row {empty[0]})"
+        )
+    return (alpha, beta), (value, cost), (cell_idx, cost_row_idx, mask_arr)
+
+
+def _slice_rows(rows: tuple[np.ndarray, np.ndarray, np.ndarray], sl: slice) -> tuple:
+    return rows[0][sl], rows[1][sl], rows[2][sl]
+
+
+def _run_chunked(
+    run: Callable[[slice, np.random.Generator], None],
+    n_rows: int,
+    rng: np.random.Generator | int | None,
+    chunk_size: int,
+) -> None:
+    """Call ``run(slice, generator)`` for each chunk of rows, on the engine's threads (nogil kernels)."""
+    if int(chunk_size) < 1:
+        raise ValueError(f"`chunk_size` must be >= 1; got {chunk_size!r}")
+    starts = range(0, n_rows, int(chunk_size))
+    gens = chunk_generators(rng, len(starts))
+    slices = [slice(s, min(n_rows, s + int(chunk_size))) for s in starts]
+    n_threads = min(_threads["n"], len(slices))
+    if n_threads <= 1:
+        for sl, gen in zip(slices, gens, strict=True):
+            run(sl, gen)
+        return
+    pool = _pool.get(n_threads) or _pool.setdefault(n_threads, ThreadPoolExecutor(n_threads, "sendwise-engine"))
+    for future in [pool.submit(run, sl, gen) for sl, gen in zip(slices, gens, strict=True)]:
+        future.result()
+
+
+def _parent_index(parent_groups: np.ndarray, child_groups: np.ndarray, level: int) -> np.ndarray:
+    """Parent group of every child group; each child must sit under exactly one parent."""
+    n_children = int(child_groups.max()) + 1 if child_groups.size else 0
+    parent_idx = np.zeros(n_children, np.int64)
+    parent_idx[child_groups] = parent_groups
+    split = np.flatnonzero(parent_idx[child_groups] != parent_groups)
+    if split.size:
+        c = split[0]
+        raise ValueError(
+            f"hierarchy level {level} is not nested in level {level - 1}: group {child_groups[c]} "
+            f"has cells under more than one parent (e.g. cell {c})"
+        )
+    return parent_idx
+
+
+def _group_sum(counts: np.ndarray, group_idx: np.ndarray, n_groups: int) -> np.ndarray:
+    out = np.zeros((n_groups,) + counts.shape[1:])
+    _sum_by_group(counts, group_idx, out)
+    return out
