@@ -1,0 +1,64 @@
+"""Typed containers that carry a batch of decision requests and a batch of outcomes between layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DecisionBatch:
+    """What a policy needs to decide for ``n_rows`` customers; arrays share their first dimension.
+
+    cell_idx : int64 (n_rows,), context cell of each row (see ``Catalog.cell_ids``).
+    cost_row_idx : int64 (n_rows,), row of the policy's cost table (the region index).
+    mask : bool (n_rows, n_arms), allowed arms (reachability, consent, quiet hours, caps).
+    customer_idx : int64 (n_rows,) or None, index into per-customer state of personalised policies.
+    true_rates : float64 (n_rows, n_outcomes, n_arms) or None, ground truth; only the simulator sets it
+        and only oracle policies read it.
+    """
+
+    cell_idx: np.ndarray
+    cost_row_idx: np.ndarray
+    mask: np.ndarray
+    customer_idx: np.ndarray | None = None
+    true_rates: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n_rows = self.mask.shape[0]
+        for name in ("cell_idx", "cost_row_idx", "customer_idx", "true_rates"):
+            arr = getattr(self, name)
+            if arr is not None and arr.shape[0] != n_rows:
+                raise ValueError(f"`{name}` must have {n_rows} rows like `mask`; got {arr.shape[0]}")
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.mask.shape[0])
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Resolved outcomes to learn from, one row per (decision, outcome) pair.
+
+    A positive outcome arrives as ``successes=1, failures=0``; a decision whose attribution window
+    closed without it as ``successes=0, failures=1``. Weights may be fractional.
+    """
+
+    cell_idx: np.ndarray
+    arm: np.ndarray
+    outcome_idx: np.ndarray
+    successes: np.ndarray
+    failures: np.ndarray
+    customer_idx: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n_rows = self.arm.shape[0]
+        for name in ("cell_idx", "outcome_idx", "successes", "failures", "customer_idx"):
+            arr = getattr(self, name)
+            if arr is not None and arr.shape[0] != n_rows:
+                raise ValueError(f"`{name}` must have {n_rows} rows like `arm`; got {arr.shape[0]}")
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.arm.shape[0])
