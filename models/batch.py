@@ -15,8 +15,10 @@ class DecisionBatch:
     cost_row_idx : int64 (n_rows,), row of the policy's cost table (the region index).
     mask : bool (n_rows, n_arms), allowed arms (reachability, consent, quiet hours, caps).
     customer_idx : int64 (n_rows,) or None, index into per-customer state of personalised policies.
-    true_rates : float64 (n_rows, n_outcomes, n_arms) or None, ground truth; only the simulator sets it
-        and only oracle policies read it.
+    true_rates : float64 (n_rows, n_outcomes, n_arms) or None, each customer's own true outcome rates
+        right now; only the simulator sets it and only the customer oracle reads it.
+    segment_rates : float64 (n_rows, n_outcomes, n_arms) or None, the true expected rates of the row's
+        segment (cell); only the simulator sets it and only the segment oracle reads it.
     """
 
     cell_idx: np.ndarray
@@ -24,10 +26,11 @@ class DecisionBatch:
     mask: np.ndarray
     customer_idx: np.ndarray | None = None
     true_rates: np.ndarray | None = None
+    segment_rates: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n_rows = self.mask.shape[0]
-        for name in ("cell_idx", "cost_row_idx", "customer_idx", "true_rates"):
+        for name in ("cell_idx", "cost_row_idx", "customer_idx", "true_rates", "segment_rates"):
             arr = getattr(self, name)
             if arr is not None and arr.shape[0] != n_rows:
                 raise ValueError(f"`{name}` must have {n_rows} rows like `mask`; got {arr.shape[0]}")
