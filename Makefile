@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 
-.PHONY: demo test lint bench install dev clean
+.PHONY: demo test lint bench install dev clean serve
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ lint: $(VENV)/.installed-dev
 
 test: lint
 	$(BIN)/python -m pytest -n 2 -q
+
+serve: $(VENV)/.installed
+	$(BIN)/sendwise serve
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/engine.py

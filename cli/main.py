@@ -10,9 +10,9 @@ import argparse
 import sys
 from importlib.metadata import version
 
-from . import demo
+from . import compare, demo, evaluate, export_logs, promote, serve, simulate
 
-COMMANDS = (demo,)
+COMMANDS = (demo, simulate, evaluate, compare, promote, serve, export_logs)
 
 
 def build_parser() -> argparse.ArgumentParser:

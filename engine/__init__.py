@@ -24,25 +24,39 @@ import numpy as np
 from ._validate import (
     as_float_array,
     as_index_array,
+    as_int,
     as_mask,
+    as_real,
     check_non_negative,
     check_positive,
     check_probability,
     check_same_length,
     check_shape,
+    check_unit_interval,
 )
+from .hier_steps import _hier_bernoulli_steps, _pool_cells
+from .personal import _decide_personal_rows, _personal_choice_probabilities
 from .posterior import _discount, _shrink_to_parent, _sum_by_group, _update
 from .sampling import _choice_probabilities, _decide_rows
 from .steps import _bernoulli_steps
+from .world_kernels import customer_rates, fatigue_multipliers, net_values
 
 __all__ = [
     "Decisions",
+    "PersonalCounts",
     "PooledPosterior",
     "bernoulli_steps",
     "choice_probabilities",
     "chunk_generators",
+    "customer_rates",
     "decide_batch",
+    "decide_personal",
     "discount",
+    "fatigue_multipliers",
+    "hier_bernoulli_steps",
+    "net_values",
+    "personal_choice_probabilities",
+    "pool_posteriors",
     "pool_priors",
     "set_num_threads",
     "update",
@@ -72,13 +86,17 @@ class PooledPosterior(NamedTuple):
 
 def set_num_threads(n_threads: int) -> None:
     """Set how many threads the batch samplers use (results do not depend on it)."""
-    if int(n_threads) < 1:
+    if as_int("n_threads", n_threads) < 1:
         raise ValueError(f"`n_threads` must be >= 1; got {n_threads!r}")
     _threads["n"] = int(n_threads)
 
 
 def chunk_generators(rng: np.random.Generator | int | None, n_chunks: int) -> list[np.random.Generator]:
     """One independent ``Generator`` per chunk, derived from ``rng`` (a seed or a Generator)."""
+    if isinstance(rng, bool) or not (rng is None or isinstance(rng, int | np.integer | np.random.Generator)):
+        raise TypeError(f"`rng` must be None, an int seed or a numpy.random.Generator; got {rng!r}")
+    if isinstance(rng, int | np.integer) and rng < 0:
+        raise ValueError(f"`rng` must be None, an int seed >= 0 or a numpy.random.Generator; got {rng!r}")
     parent = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     seeds = parent.integers(0, 2**63 - 1, size=n_chunks, dtype=np.int64)
     return [np.random.Generator(np.random.PCG64(int(s))) for s in seeds]
@@ -122,7 +140,7 @@ def decide_batch(
     out = (np.empty(n_rows, np.int64), np.empty(n_rows), np.empty(n_rows, np.bool_))
 
     def run(sl: slice, gen: np.random.Generator) -> None:
-        _decide_rows(posterior, economics, _slice_rows(rows, sl), epsilon, null_arm, gen,
+        _decide_rows(posterior, economics, _slice_rows(rows, sl), epsilon, int(null_arm), gen,
                      (out[0][sl], out[1][sl], out[2][sl]))
 
     _run_chunked(run, n_rows, rng, chunk_size)
@@ -153,13 +171,13 @@ def choice_probabilities(
         alpha, beta, value, cost, mask, cell_idx, cost_row_idx, null_arm
     )
     epsilon = check_probability("epsilon", epsilon)
-    if int(n_draws) < 1:
+    if as_int("n_draws", n_draws) < 1:
         raise ValueError(f"`n_draws` must be >= 1; got {n_draws!r}")
     n_rows = rows[2].shape[0]
     probs = np.empty(rows[2].shape)
 
     def run(sl: slice, gen: np.random.Generator) -> None:
-        _choice_probabilities(posterior, economics, _slice_rows(rows, sl), epsilon, null_arm,
+        _choice_probabilities(posterior, economics, _slice_rows(rows, sl), epsilon, int(null_arm),
                               int(n_draws), gen, probs[sl])
 
     _run_chunked(run, n_rows, rng, chunk_size)
@@ -180,6 +198,7 @@ def update(
     Weights may be fractional; repeated triples all count, as with ``np.add.at``.
     """
     _check_posterior(alpha, beta)
+    _check_writeable(alpha=alpha, beta=beta)
     n_cells, n_outcomes, n_arms = alpha.shape
     index = (
         as_index_array("cell_idx", cell_idx, n_cells),
@@ -205,6 +224,7 @@ def discount(
 ) -> None:
     """Shrink the evidence above the prior by ``factor_per_day ** days`` in place (non-stationarity)."""
     _check_posterior(alpha, beta)
+    _check_writeable(alpha=alpha, beta=beta)
     prior_alpha = as_float_array("prior_alpha", prior_alpha, 3)
     prior_beta = as_float_array("prior_beta", prior_beta, 3)
     check_shape("prior_alpha", prior_alpha, alpha.shape)
@@ -212,9 +232,10 @@ def discount(
     check_positive("prior_alpha", prior_alpha)
     check_positive("prior_beta", prior_beta)
     factor = check_probability("factor_per_day", factor_per_day, open_low=True)
+    days = as_real("days", days)
     if not (np.isfinite(days) and days >= 0):
         raise ValueError(f"`days` must be a finite number >= 0; got {days!r}")
-    _discount(alpha, beta, prior_alpha, prior_beta, factor ** float(days))
+    _discount(alpha, beta, prior_alpha, prior_beta, factor**days)
 
 
 def pool_priors(
@@ -229,7 +250,8 @@ def pool_priors(
 
     ``successes, failures``: float64 (n_cells, n_outcomes, n_arms), each cell's own counts.
     ``level_groups``: int arrays (n_cells,), coarsest level first (e.g. region, region×industry),
-    giving each cell's group at that level; the global level is implicit. Level by level, a group's
+    giving each cell's group id in [0, n_cells) at that level; the global level is implicit; each
+    level must be nested in the one before. Level by level, a group's
     prior is ``strength`` pseudo-counts at its parent's posterior mean, so a cell with no data starts
     from its parents rather than from Beta(base_alpha, base_beta).
     """
@@ -238,14 +260,16 @@ def pool_priors(
     check_shape("failures", failures, successes.shape)
     check_non_negative("successes", successes)
     check_non_negative("failures", failures)
+    strength = as_real("strength", strength)
     if not (np.isfinite(strength) and strength > 0):
         raise ValueError(f"`strength` must be a finite number > 0; got {strength!r}")
+    base_alpha, base_beta = as_real("base_alpha", base_alpha), as_real("base_beta", base_beta)
     if not (base_alpha > 0 and base_beta > 0 and np.isfinite(base_alpha + base_beta)):
         raise ValueError(f"`base_alpha`, `base_beta` must be finite and > 0; got {base_alpha!r}, {base_beta!r}")
     n_cells = successes.shape[0]
     groups = [np.zeros(n_cells, np.int64)]
     for level, g in enumerate(level_groups):
-        groups.append(as_index_array(f"level_groups[{level}]", g, np.iinfo(np.int64).max))
+        groups.append(as_index_array(f"level_groups[{level}]", g, n_cells))  # at most n_cells groups
         check_shape(f"level_groups[{level}]", groups[-1], (n_cells,))
     groups.append(np.arange(n_cells, dtype=np.int64))
     parent_alpha = base_alpha + successes.sum(axis=0, keepdims=True)
@@ -274,16 +298,206 @@ def bernoulli_steps(
     updates before step t+1 decides. Returns the chosen arms, int64 (n_steps,).
     """
     _check_posterior(alpha, beta)
+    _check_writeable(alpha=alpha, beta=beta)
     n_cells, _, n_arms = alpha.shape
     cell_stream = as_index_array("cell_stream", cell_stream, n_cells)
     uniforms = as_float_array("uniforms", uniforms, 1)
     check_same_length(cell_stream=cell_stream, uniforms=uniforms)
     true_rates = as_float_array("true_rates", true_rates, 2)
     check_shape("true_rates", true_rates, (n_cells, n_arms))
+    check_unit_interval("true_rates", true_rates)
     out = np.empty(cell_stream.shape[0], np.int64)
     _bernoulli_steps((alpha, beta), cell_stream, uniforms, true_rates, chunk_generators(rng, 1)[0], out)
     return out
 
+
+
+class PersonalCounts(NamedTuple):
+    """Each customer's own outcome counts per channel, added with ``weight`` to their cell's posterior.
+
+    ``successes, failures``: float64 (n_customers, n_outcomes, n_channels); ``arm_channel``: int64
+    (n_arms,), the channel of every arm (-1 for the no-message arm, which gets nothing added).
+    """
+
+    successes: np.ndarray
+    failures: np.ndarray
+    arm_channel: np.ndarray
+    weight: float
+
+
+def decide_personal(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    value: np.ndarray,
+    cost: np.ndarray,
+    mask: np.ndarray,
+    personal: PersonalCounts,
+    customer_idx: np.ndarray,
+    *,
+    cell_idx: np.ndarray | None = None,
+    cost_row_idx: np.ndarray | None = None,
+    epsilon: float = 0.01,
+    null_arm: int = -1,
+    rng: np.random.Generator | int | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> Decisions:
+    """:func:`decide_batch` on personalised posteriors: the row's cell plus its customer's own counts.
+
+    Row i samples arm a from its cell's Beta parameters plus ``personal.weight`` times customer
+    ``customer_idx[i]``'s successes and failures on the channel of a. With weight 0 the result equals
+    :func:`decide_batch`'s for the same ``rng`` and ``chunk_size``.
+    """
+    posterior, economics, rows = _check_decision_inputs(
+        alpha, beta, value, cost, mask, cell_idx, cost_row_idx, null_arm
+    )
+    personal, customer_idx = _check_personal(personal, customer_idx, alpha.shape, rows[2].shape[0])
+    epsilon = check_probability("epsilon", epsilon)
+    n_rows = rows[2].shape[0]
+    out = (np.empty(n_rows, np.int64), np.empty(n_rows), np.empty(n_rows, np.bool_))
+
+    def run(sl: slice, gen: np.random.Generator) -> None:
+        _decide_personal_rows(posterior, personal, economics, (rows[0][sl], rows[1][sl], customer_idx[sl],
+                              rows[2][sl]), epsilon, null_arm, gen, (out[0][sl], out[1][sl], out[2][sl]))
+
+    _run_chunked(run, n_rows, rng, chunk_size)
+    return Decisions(*out)
+
+
+def personal_choice_probabilities(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    value: np.ndarray,
+    cost: np.ndarray,
+    mask: np.ndarray,
+    personal: PersonalCounts,
+    customer_idx: np.ndarray,
+    *,
+    cell_idx: np.ndarray | None = None,
+    cost_row_idx: np.ndarray | None = None,
+    epsilon: float = 0.01,
+    null_arm: int = -1,
+    n_draws: int = 1000,
+    rng: np.random.Generator | int | None = None,
+    chunk_size: int = 256,
+) -> np.ndarray:
+    """Propensities under :func:`decide_personal`, as :func:`choice_probabilities` estimates them."""
+    posterior, economics, rows = _check_decision_inputs(
+        alpha, beta, value, cost, mask, cell_idx, cost_row_idx, null_arm
+    )
+    personal, customer_idx = _check_personal(personal, customer_idx, alpha.shape, rows[2].shape[0])
+    epsilon = check_probability("epsilon", epsilon)
+    if int(n_draws) < 1:
+        raise ValueError(f"`n_draws` must be >= 1; got {n_draws!r}")
+    probs = np.empty(rows[2].shape)
+
+    def run(sl: slice, gen: np.random.Generator) -> None:
+        _personal_choice_probabilities(posterior, personal, economics, (rows[0][sl], rows[1][sl],
+                                       customer_idx[sl], rows[2][sl]), (epsilon, int(null_arm)),
+                                       int(n_draws), gen, probs[sl])
+
+    _run_chunked(run, rows[2].shape[0], rng, chunk_size)
+    return probs
+
+
+def pool_posteriors(
+    successes: np.ndarray, failures: np.ndarray, level_groups: Sequence[np.ndarray], strength: float
+) -> PooledPosterior:
+    """Cell posteriors pooled from every level above them, lending at most the evidence each level holds.
+
+    Like :func:`pool_priors` (same arguments, coarsest level first, global implicit), except that the
+    global level's prior is the grand Beta over all arms, and a parent's posterior is lent to its
+    children as a prior scaled down to ``strength`` pseudo-counts only when it holds more. So a cold
+    start is close to Beta(1, 1) instead of ``strength`` pseudo-counts at 1/2, and a cell with no data
+    takes its parent's mean.
+    """
+    successes = as_float_array("successes", successes, 3)
+    failures = as_float_array("failures", failures, 3)
+    check_shape("failures", failures, successes.shape)
+    check_non_negative("successes", successes)
+    check_non_negative("failures", failures)
+    cell_groups, n_groups = _stack_levels(level_groups, successes.shape[0])
+    stacked = (np.zeros((n_groups, *successes.shape[1:])), np.zeros((n_groups, *successes.shape[1:])))
+    for level in range(cell_groups.shape[1]):
+        _sum_by_group(successes, cell_groups[:, level], stacked[0])
+        _sum_by_group(failures, cell_groups[:, level], stacked[1])
+    out = (np.empty_like(successes), np.empty_like(successes))
+    _pool_cells(stacked, cell_groups, _check_finite_positive("strength", strength), out)
+    return PooledPosterior(out[0], out[1], out[0] - successes, out[1] - failures)
+
+
+def hier_bernoulli_steps(
+    level_groups: Sequence[np.ndarray],
+    cell_stream: np.ndarray,
+    uniforms: np.ndarray,
+    true_rates: np.ndarray,
+    *,
+    strength: float,
+    sharpness: float = 1.0,
+    rng: np.random.Generator | int | None = None,
+) -> np.ndarray:
+    """Hierarchical Thompson sampling one step at a time on a Bernoulli stream, from no data.
+
+    Step t serves cell ``cell_stream[t]``, is rewarded when ``uniforms[t] < true_rates[cell, arm]`` and
+    learns before step t+1. Each step draws from Beta(sharpness·α, sharpness·β), (α, β) being the
+    cell's posterior as :func:`pool_posteriors` gives it. Returns the chosen arms, int64 (n_steps,).
+    """
+    true_rates = as_float_array("true_rates", true_rates, 2)
+    n_cells, n_arms = true_rates.shape
+    cell_stream = as_index_array("cell_stream", cell_stream, n_cells)
+    uniforms = as_float_array("uniforms", uniforms, 1)
+    check_same_length(cell_stream=cell_stream, uniforms=uniforms)
+    pooling = (_check_finite_positive("strength", strength), _check_finite_positive("sharpness", sharpness))
+    cell_groups, n_groups = _stack_levels(level_groups, n_cells)
+    out = np.empty(cell_stream.shape[0], np.int64)
+    _hier_bernoulli_steps((np.zeros((n_groups, n_arms)), np.zeros((n_groups, n_arms))), cell_groups, pooling,
+                          (cell_stream, uniforms), true_rates, chunk_generators(rng, 1)[0], out)
+    return out
+
+
+def _check_personal(
+    personal: PersonalCounts, customer_idx: np.ndarray, posterior_shape: tuple[int, ...], n_rows: int
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]:
+    """Personal counts must match the posterior's outcomes and arms; customers must index them."""
+    if not isinstance(personal, PersonalCounts):
+        raise TypeError(f"`personal` must be a PersonalCounts; got {type(personal).__name__}")
+    successes = as_float_array("personal.successes", personal.successes, 3)
+    failures = as_float_array("personal.failures", personal.failures, 3)
+    check_shape("personal.failures", failures, successes.shape)
+    check_non_negative("personal.successes", successes)
+    check_non_negative("personal.failures", failures)
+    n_customers, n_outcomes, n_channels = successes.shape
+    if n_outcomes != posterior_shape[1]:
+        raise ValueError(f"`personal.successes` must have {posterior_shape[1]} outcomes like `alpha`; "
+                         f"got shape {successes.shape}")
+    arm_channel = as_index_array("personal.arm_channel + 1", np.asarray(personal.arm_channel) + 1,
+                                 n_channels + 1) - 1
+    check_shape("personal.arm_channel", arm_channel, (posterior_shape[2],))
+    weight = as_real("personal.weight", personal.weight)
+    if not (np.isfinite(weight) and weight >= 0):
+        raise ValueError(f"`personal.weight` must be a finite number >= 0; got {personal.weight!r}")
+    customer_idx = as_index_array("customer_idx", customer_idx, n_customers)
+    check_shape("customer_idx", customer_idx, (n_rows,))
+    return (successes, failures, np.ascontiguousarray(arm_channel), weight), customer_idx
+
+
+def _check_finite_positive(name: str, value: float) -> float:
+    number = as_real(name, value)
+    if not (np.isfinite(number) and number > 0):
+        raise ValueError(f"`{name}` must be a finite number > 0; got {value!r}")
+    return number
+
+
+def _stack_levels(level_groups: Sequence[np.ndarray], n_cells: int) -> tuple[np.ndarray, int]:
+    """Each cell's row at every level (global, ``level_groups`` coarsest first, the cell) in one stack."""
+    levels = [np.zeros(n_cells, np.int64)]
+    for level, g in enumerate(level_groups):
+        levels.append(as_index_array(f"level_groups[{level}]", g, np.iinfo(np.int64).max))
+        check_shape(f"level_groups[{level}]", levels[-1], (n_cells,))
+        _parent_index(levels[-2], levels[-1], len(levels) - 1)
+    levels.append(np.arange(n_cells, dtype=np.int64))
+    offsets = np.cumsum([0] + [int(g.max()) + 1 if g.size else 0 for g in levels])
+    cell_groups = np.stack([g + offset for g, offset in zip(levels, offsets[:-1], strict=True)], axis=1)
+    return np.ascontiguousarray(cell_groups), int(offsets[-1])
 
 def _check_posterior(alpha: np.ndarray, beta: np.ndarray) -> None:
     """Posteriors are updated in place, so they must already be float64, C-contiguous, 3-d and > 0."""
@@ -297,6 +511,13 @@ def _check_posterior(alpha: np.ndarray, beta: np.ndarray) -> None:
     check_shape("beta", beta, alpha.shape)
 
 
+def _check_writeable(**arrays: np.ndarray) -> None:
+    """Arrays updated in place must be writeable (a read-only view would fail deep inside numba)."""
+    for name, arr in arrays.items():
+        if not arr.flags.writeable:
+            raise TypeError(f"`{name}` is updated in place, so it must be a writeable ndarray; got a read-only one")
+
+
 def _check_decision_inputs(alpha, beta, value, cost, mask, cell_idx, cost_row_idx, null_arm):  # noqa: ANN001, ANN202
     _check_posterior(alpha, beta)
     n_cells, n_outcomes, n_arms = alpha.shape
@@ -306,14 +527,16 @@ def _check_decision_inputs(alpha, beta, value, cost, mask, cell_idx, cost_row_id
     if cost.shape[1] != n_arms:
         raise ValueError(f"`cost` must have shape (n_cost_rows, {n_arms}); got {cost.shape}")
     mask_arr = np.asarray(mask)
-    n_rows = mask_arr.shape[0] if mask_arr.ndim == 2 else -1
+    if mask_arr.ndim != 2:
+        raise ValueError(f"`mask` must have shape (n_rows, {n_arms}); got {mask_arr.shape}")
+    n_rows = mask_arr.shape[0]
     mask_arr = as_mask("mask", mask_arr, (n_rows, n_arms))
     cell_idx = np.zeros(n_rows, np.int64) if cell_idx is None else cell_idx
     cost_row_idx = np.zeros(n_rows, np.int64) if cost_row_idx is None else cost_row_idx
     cell_idx = as_index_array("cell_idx", cell_idx, n_cells)
     cost_row_idx = as_index_array("cost_row_idx", cost_row_idx, cost.shape[0])
     check_same_length(mask=mask_arr, cell_idx=cell_idx, cost_row_idx=cost_row_idx)
-    if not -1 <= int(null_arm) < n_arms:
+    if not -1 <= as_int("null_arm", null_arm) < n_arms:
         raise ValueError(f"`null_arm` must be -1 or lie in [0, {n_arms}); got {null_arm!r}")
     empty = np.flatnonzero(~mask_arr.any(axis=1))
     if empty.size:
@@ -334,7 +557,7 @@ def _run_chunked(
     chunk_size: int,
 ) -> None:
     """Call ``run(slice, generator)`` for each chunk of rows, on the engine's threads (nogil kernels)."""
-    if int(chunk_size) < 1:
+    if as_int("chunk_size", chunk_size) < 1:
         raise ValueError(f"`chunk_size` must be >= 1; got {chunk_size!r}")
     starts = range(0, n_rows, int(chunk_size))
     gens = chunk_generators(rng, len(starts))
@@ -358,8 +581,8 @@ def _parent_index(parent_groups: np.ndarray, child_groups: np.ndarray, level: in
     if split.size:
         c = split[0]
         raise ValueError(
-            f"hierarchy level {level} is not nested in level {level - 1}: group {child_groups[c]} "
-            f"has cells under more than one parent (e.g. cell {c})"
+            f"`level_groups[{level - 1}]` must be nested in `level_groups[{level - 2}]`: group "
+            f"{child_groups[c]} has cells under more than one parent (e.g. cell {c})"
         )
     return parent_idx
 

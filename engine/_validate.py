@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 
@@ -12,7 +14,7 @@ def as_float_array(name: str, x: object, ndim: int) -> np.ndarray:
     if bad.size:
         raise ValueError(
             f"`{name}` must be finite; {bad.size} of {arr.size} values are not "
-            f"(first at flat index {bad[0]}: {arr.ravel()[bad[0]]!r})"
+            f"(first at flat index {bad[0]}: {arr.ravel()[bad[0]].item()!r})"
         )
     return arr
 
@@ -50,7 +52,7 @@ def check_positive(name: str, arr: np.ndarray) -> None:
     if bad.size:
         raise ValueError(
             f"`{name}` must be > 0; {bad.size} of {arr.size} values are not "
-            f"(first at flat index {bad[0]}: {arr.ravel()[bad[0]]!r})"
+            f"(first at flat index {bad[0]}: {arr.ravel()[bad[0]].item()!r})"
         )
 
 
@@ -60,13 +62,37 @@ def check_non_negative(name: str, arr: np.ndarray) -> None:
     if bad.size:
         raise ValueError(
             f"`{name}` must be >= 0; {bad.size} of {arr.size} values are not "
-            f"(first at flat index {bad[0]}: {arr.ravel()[bad[0]]!r})"
+            f"(first at flat index {bad[0]}: {arr.ravel()[bad[0]].item()!r})"
+        )
+
+
+def as_int(name: str, value: object) -> int:
+    """Return ``value`` as an int; ``TypeError`` unless it is an integer (bools and floats are not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer; got {value!r}")
+    return int(value)
+
+
+def as_real(name: str, value: object) -> float:
+    """Return ``value`` as a float; ``TypeError`` unless it is a real number (bools are not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number; got {value!r}")
+    return float(value)
+
+
+def check_unit_interval(name: str, arr: np.ndarray) -> None:
+    """Raise ``ValueError`` unless every value lies in [0, 1]."""
+    bad = np.flatnonzero(~((arr.ravel() >= 0.0) & (arr.ravel() <= 1.0)))
+    if bad.size:
+        raise ValueError(
+            f"`{name}` must lie in [0, 1]; {bad.size} of {arr.size} values do not "
+            f"(first at flat index {bad[0]}: {arr.ravel()[bad[0]].item()!r})"
         )
 
 
 def check_probability(name: str, value: float, *, open_low: bool = False) -> float:
     """Return ``value`` as float if it lies in [0, 1] (or (0, 1] with ``open_low``)."""
-    value = float(value)
+    value = as_real(name, value)
     ok = (0.0 < value <= 1.0) if open_low else (0.0 <= value <= 1.0)
     if not ok:
         interval = "(0, 1]" if open_low else "[0, 1]"

@@ -19,6 +19,32 @@ from ._jit import JIT
 
 
 @njit(**JIT)
+def _beta_draw(gen, a, b):
+    """One Beta(a, b) draw from ``gen`` (a, b > 0) by numpy's current algorithm.
+
+    numba's ``Generator.beta`` copies an older numpy Jöhnk branch (a <= 1 and b <= 1) that retries
+    while U^(1/a) + V^(1/b) underflows to 0, so it never returns once both parameters are small
+    (about 1e-10). Here, as in numpy: when both are below 3e-103 the draw is 0 or 1 with odds a : b
+    (anything else has probability < 1e-100); otherwise an underflowed power is finished in log space.
+    a > 1 or b > 1 uses ``gen.beta``, which is numpy's gamma-ratio method.
+    """
+    if a > 1.0 or b > 1.0:
+        return gen.beta(a, b)
+    if a < 3e-103 and b < 3e-103:
+        return 1.0 if (a + b) * gen.random() < a else 0.0
+    while True:
+        u, v = gen.random(), gen.random()
+        x, y = u ** (1.0 / a), v ** (1.0 / b)
+        if x + y <= 1.0 and u + v > 0.0:
+            if x > 0.0 and y > 0.0:
+                return x / (x + y)
+            delta = np.log(u) / a - np.log(v) / b
+            if delta > 0.0:
+                return np.exp(-np.log1p(np.exp(-delta)))
+            return np.exp(delta - np.log1p(np.exp(delta)))
+
+
+@njit(**JIT)
 def _sample_scores(alpha_c, beta_c, value, cost_row, mask_row, null_arm, gen, scores):
     """Fill ``scores`` (n_arms,) with one Thompson draw of net value per arm; masked arms get -inf.
 
@@ -34,7 +60,7 @@ def _sample_scores(alpha_c, beta_c, value, cost_row, mask_row, null_arm, gen, sc
             total = -cost_row[a]
             for o in range(n_outcomes):
                 if value[o] != 0.0:
-                    total += value[o] * gen.beta(alpha_c[o, a], beta_c[o, a])
+                    total += value[o] * _beta_draw(gen, alpha_c[o, a], beta_c[o, a])
             scores[a] = total
 
 

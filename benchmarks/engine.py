@@ -1,0 +1,297 @@
+"""Engine benchmark: the numba kernels against their numpy twins, all measured in one run.
+
+    python benchmarks/engine.py [--json FILE] [--quick] [--peers] [--repeats N]
+
+- Batch: decisions/s of ``engine.decide_batch`` and of ``engine.reference.decide_batch`` for
+  K = 169 arms (7 channels × 24 local hours + the no-message arm) and B rows, with posteriors at the
+  prior Beta(1, 1), after learning (α = 1 + 1000·p, β = 1 + 1000·(1 − p), p ~ U(0.01, 0.10)), and with
+  two learned outcomes (click worth 1, unsubscribe worth −5); on 1 thread and on every core.
+- Per step: decide one, learn one, on the peers' 168-arm Bernoulli world (rates ~ U(0.01, 0.10)):
+  ``engine.bernoulli_steps`` against the numpy loop ``engine.reference.bernoulli_steps``.
+- Propensities: rows/s of ``choice_probabilities`` (1,000 draws per row), engine against twin.
+- Start-up: cold JIT compile of every wrapper (a subprocess with an empty cache) and the cached import
+  (``import sendwise.engine`` timed from outside, minus a bare interpreter); peak RSS.
+
+Every figure is a median over repeats after a warm-up that compiles or loads each kernel. The targets
+are reported with pass/fail, never asserted. ``--peers`` adds MABWiser's Thompson sampling on the same
+world when it is installed. ``--quick`` shrinks every size and skips the cold compile (a smoke test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+from _common import load_average, peak_rss_mib, rate, run_json, table, time_calls, time_command, versions, write_json
+
+from sendwise import engine
+from sendwise.engine import reference
+
+N_CHANNELS, N_HOURS = 7, 24
+N_SEND_ARMS = N_CHANNELS * N_HOURS
+N_ARMS = N_SEND_ARMS + 1
+NULL_ARM = N_SEND_ARMS
+EPSILON = 0.01
+PROPENSITY_DRAWS = 1000
+SIZES = {  # rows per batch, steps per loop, rows for propensities
+    "full": {"batch_rows": 100_000, "steps": 100_000, "propensity_rows": 20},
+    "quick": {"batch_rows": 2_000, "steps": 2_000, "propensity_rows": 2},
+}
+TARGETS = {  # key: (comparison, threshold, what)
+    "batch_decisions_per_s": (">=", 100_000, "batch, learned posteriors, all threads"),
+    "batch_speedup_vs_numpy": (">=", 1.8, "batch speed-up over the numpy twin"),
+    "step_decisions_per_s": (">=", 70_000, "per-step loop"),
+    "import_seconds_cached": ("<", 1.0, "cached import of sendwise.engine, s"),
+}
+POSTERIORS = ("prior", "learned", "two_outcomes")
+
+
+def posterior(state: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(alpha, beta, value)`` for one cell: Beta(1, 1), learned clicks, or learned clicks and unsubscribes."""
+    rng = np.random.default_rng(1)
+    if state == "prior":
+        return np.ones((1, 1, N_ARMS)), np.ones((1, 1, N_ARMS)), np.ones(1)
+    rates = [rng.uniform(0.01, 0.10, N_ARMS)]
+    if state == "two_outcomes":
+        rates.append(rng.uniform(0.001, 0.01, N_ARMS))
+    p = np.stack(rates)[None]
+    return 1 + 1000 * p, 1 + 1000 * (1 - p), np.array([1.0, -5.0][: p.shape[1]])
+
+
+def decide_inputs(state: str, n_rows: int) -> tuple[tuple, dict]:
+    alpha, beta, value = posterior(state)
+    mask = np.ones((n_rows, N_ARMS), np.bool_)
+    return (alpha, beta, value, np.zeros((1, N_ARMS)), mask), {"epsilon": EPSILON, "null_arm": NULL_ARM, "rng": 7}
+
+
+def world(n_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cell stream, reward uniforms and true rates (1, 168) of the peers' context-free world."""
+    rates = np.random.default_rng(0).uniform(0.01, 0.10, (1, N_SEND_ARMS))
+    return np.zeros(n_steps, np.int64), np.random.default_rng(10_000).random(n_steps), rates
+
+
+def first_calls() -> dict[str, float]:
+    """Seconds of the first call of every public wrapper in this process: compile, or load from cache."""
+    alpha, beta, value = posterior("two_outcomes")
+    args, options = decide_inputs("two_outcomes", 4)
+    cells, uniforms, rates = world(10)
+    calls: dict[str, Callable[[], object]] = {
+        "decide_batch": lambda: engine.decide_batch(*args, **options),
+        "choice_probabilities": lambda: engine.choice_probabilities(*args, **options, n_draws=10),
+        "update": lambda: engine.update(alpha.copy(), beta.copy(), [0], [1], [2], [1.0], [0.0]),
+        "discount": lambda: engine.discount(alpha.copy(), beta.copy(), np.ones_like(alpha), np.ones_like(beta), 0.9),
+        "pool_priors": lambda: engine.pool_priors(alpha - 1, beta - 1, [np.zeros(1, np.int64)], 10.0),
+        "bernoulli_steps": lambda: engine.bernoulli_steps(np.ones((1, 1, N_SEND_ARMS)), np.ones((1, 1, N_SEND_ARMS)),
+                                                          cells, uniforms, rates, rng=0),
+    }
+    return {name: time_calls(call, 1)[0] for name, call in calls.items()}
+
+
+def measure_batch(sizes: dict, repeats: int, thread_counts: list[int]) -> dict:
+    """Decisions/s per posterior state: the engine on each thread count, and the numpy twin."""
+    n_rows = sizes["batch_rows"]
+    results: dict = {"numpy": {}, **{f"engine_{n}_threads": {} for n in thread_counts}}
+    for state in POSTERIORS:
+        args, options = decide_inputs(state, n_rows)
+        twin = partial(reference.decide_batch, *args, **options)
+        results["numpy"][state] = rate(n_rows, time_calls(twin, repeats))
+        for n_threads in thread_counts:
+            engine.set_num_threads(n_threads)
+            seconds = time_calls(partial(engine.decide_batch, *args, **options), repeats)
+            results[f"engine_{n_threads}_threads"][state] = rate(n_rows, seconds)
+    return results
+
+
+def measure_steps(sizes: dict, repeats: int) -> dict:
+    """Steps/s and pseudo-regret of the per-step loop, engine and numpy, each from Beta(1, 1)."""
+    cells, uniforms, rates = world(sizes["steps"])
+
+    def engine_run() -> np.ndarray:
+        alpha, beta = np.ones((1, 1, N_SEND_ARMS)), np.ones((1, 1, N_SEND_ARMS))
+        return engine.bernoulli_steps(alpha, beta, cells, uniforms, rates, rng=3)
+
+    def numpy_run() -> np.ndarray:
+        alpha, beta = np.ones((1, 1, N_SEND_ARMS)), np.ones((1, 1, N_SEND_ARMS))
+        return reference.bernoulli_steps(alpha, beta, cells, uniforms, rates, rng=3)[0]
+
+    results = {}
+    for name, run in (("engine", engine_run), ("numpy", numpy_run)):
+        results[name] = rate(cells.size, time_calls(run, repeats))
+        results[name]["regret"] = float(np.sum(rates.max() - rates[0, run()]))
+    results["random_regret"] = float(cells.size * (rates.max() - rates.mean()))
+    return results
+
+
+def measure_propensities(sizes: dict, repeats: int) -> dict:
+    """Rows/s of ``choice_probabilities`` with learned posteriors, all threads, engine and twin."""
+    args, options = decide_inputs("learned", sizes["propensity_rows"])
+    n_rows = sizes["propensity_rows"]
+    return {
+        "engine": rate(n_rows, time_calls(
+            lambda: engine.choice_probabilities(*args, **options, n_draws=PROPENSITY_DRAWS), repeats)),
+        "numpy": rate(n_rows, time_calls(
+            lambda: reference.choice_probabilities(*args, **options, n_draws=PROPENSITY_DRAWS), repeats)),
+    }
+
+
+def measure_start_up(repeats: int, cold: bool) -> dict:
+    """Cold compile (fresh cache, in a subprocess) and cached import and kernel loading (warm cache)."""
+    worker = [sys.executable, os.path.abspath(__file__), "--first-calls"]
+    bare = statistics.median(time_command([sys.executable, "-c", "pass"], repeats))
+    imported = statistics.median(time_command([sys.executable, "-c", "import sendwise.engine"], repeats))
+    cached = run_json(worker)
+    result = {
+        "bare_python_seconds": bare,
+        "import_seconds_cached": imported - bare,
+        "first_call_seconds_cached": cached,
+        "load_seconds_cached": sum(cached.values()),
+        "compile_seconds_cold": None,
+        "first_call_seconds_cold": None,
+    }
+    if cold:
+        with tempfile.TemporaryDirectory(prefix="numba-cold-") as cache_dir:
+            compiled = run_json(worker, env=os.environ | {"NUMBA_CACHE_DIR": cache_dir})
+        result |= {"compile_seconds_cold": sum(compiled.values()), "first_call_seconds_cold": compiled}
+    return result
+
+
+def mabwiser_rates(sizes: dict) -> dict:
+    """MABWiser Thompson sampling on the same 168-arm world: batch predict after learning, and per step."""
+    try:
+        from mabwiser.mab import MAB, LearningPolicy
+    except ImportError:
+        return {"skipped": "mabwiser is not installed"}
+    cells, uniforms, rates = world(sizes["steps"])
+    rng = np.random.default_rng(2)
+    history = rng.integers(0, N_SEND_ARMS, 100_000)
+    mab = MAB(arms=list(range(N_SEND_ARMS)), learning_policy=LearningPolicy.ThompsonSampling(), seed=0)
+    mab.fit(decisions=history, rewards=(rng.random(history.size) < rates[0, history]).astype(np.int64))
+    n_rows = min(sizes["batch_rows"], 20_000)
+    batch_seconds = time_calls(lambda: mab.predict(np.zeros((n_rows, 1))), 3)
+    n_steps = min(cells.size, 2_000)
+    start = time.perf_counter()
+    for t in range(n_steps):
+        arm = mab.predict()
+        mab.partial_fit(decisions=[arm], rewards=[int(uniforms[t] < rates[0, arm])])
+    return {
+        "version": versions("mabwiser")["mabwiser"],
+        "batch_decisions_per_s": rate(n_rows, batch_seconds),
+        "step_decisions_per_s": rate(n_steps, [time.perf_counter() - start]),
+    }
+
+
+def targets(summary: dict) -> dict:
+    """Each target with its measured value, pass/fail, and the measured share of the target."""
+    checks = {}
+    for key, (comparison, threshold, what) in TARGETS.items():
+        measured = summary[key]
+        passed = measured >= threshold if comparison == ">=" else measured < threshold
+        share = measured / threshold if comparison == ">=" else threshold / measured
+        checks[key] = {"what": what, "target": f"{comparison} {threshold:,}", "measured": measured,
+                       "passed": bool(passed), "share_of_target": share}
+    return checks
+
+
+def print_report(report: dict, thread_counts: list[int]) -> None:
+    batch, steps, props, start = report["batch"], report["steps"], report["propensities"], report["start_up"]
+    per_s = "{:,.0f}".format
+    engine_cols = [f"engine {n} thr" for n in thread_counts]
+    rows = []
+    for state in POSTERIORS:
+        engine_rates = [batch[f"engine_{n}_threads"][state]["median"] for n in thread_counts]
+        numpy_rate = batch["numpy"][state]["median"]
+        rows.append([f"batch B={report['sizes']['batch_rows']:,}, K={N_ARMS}, {state.replace('_', ' ')}",
+                     *map(per_s, engine_rates), per_s(numpy_rate), f"{engine_rates[-1] / numpy_rate:.2f}x"])
+    rows.append([f"per-step loop K={N_SEND_ARMS}, {report['sizes']['steps']:,} steps",
+                 per_s(steps["engine"]["median"]), *["-"] * (len(thread_counts) - 1),
+                 per_s(steps["numpy"]["median"]), f"{steps['engine']['median'] / steps['numpy']['median']:.2f}x"])
+    rows.append([f"propensities, rows/s ({PROPENSITY_DRAWS:,} draws each), learned",
+                 *["-"] * (len(thread_counts) - 1), per_s(props["engine"]["median"]), per_s(props["numpy"]["median"]),
+                 f"{props['engine']['median'] / props['numpy']['median']:.2f}x"])
+    print(f"decisions/s, median of {report['repeats']} repeats (engine/numpy uses the most threads)\n")
+    print(table(["workload", *engine_cols, "numpy twin", "engine/numpy"], rows))
+
+    print(f"\nper-step pseudo-regret after {report['sizes']['steps']:,} steps: engine "
+          f"{steps['engine']['regret']:,.1f}, numpy {steps['numpy']['regret']:,.1f}, "
+          f"uniformly random {steps['random_regret']:,.1f}\n")
+    cold = start["compile_seconds_cold"]
+    print(table(["start-up", "seconds"], [
+        ["cold JIT compile, all wrappers (empty cache)", "skipped (--quick)" if cold is None else f"{cold:.2f}"],
+        ["cached: import sendwise.engine (minus bare python)", f"{start['import_seconds_cached']:.3f}"],
+        ["cached: load every kernel on first call", f"{start['load_seconds_cached']:.3f}"],
+        ["bare python start", f"{start['bare_python_seconds']:.3f}"],
+    ]))
+    print(f"\npeak RSS {report['peak_rss_mib']:.0f} MiB; threads {thread_counts}; load average "
+          f"{report['load_average_start']} -> {report['load_average_end']}; {report['versions']}")
+    print("\n" + table(["target", "wanted", "measured", "share", "pass"], [
+        [t["what"], t["target"], f"{t['measured']:,.3f}" if t["measured"] < 10 else per_s(t["measured"]),
+         f"{t['share_of_target']:.0%}", "PASS" if t["passed"] else "FAIL"]
+        for t in report["targets"].values()
+    ]))
+    peers = report.get("peers")
+    if peers is not None:
+        if "skipped" in peers:
+            print(f"\nMABWiser: skipped ({peers['skipped']})")
+        else:
+            print(f"\nMABWiser {peers['version']}: batch {per_s(peers['batch_decisions_per_s']['median'])}/s, "
+                  f"per step {per_s(peers['step_decisions_per_s']['median'])}/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", metavar="FILE", help="also write the medians and settings as JSON")
+    parser.add_argument("--quick", action="store_true", help="small sizes, no cold compile: a smoke test")
+    parser.add_argument("--peers", action="store_true", help="add MABWiser on the same world if installed")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per figure (5; 2 with --quick)")
+    parser.add_argument("--first-calls", action="store_true", help=argparse.SUPPRESS)  # start-up worker
+    parser.add_argument("--mabwiser", action="store_true", help=argparse.SUPPRESS)  # peers worker
+    args = parser.parse_args()
+    sizes = SIZES["quick" if args.quick else "full"]
+    if args.first_calls:
+        print(json.dumps(first_calls()))
+        return
+    if args.mabwiser:
+        print(json.dumps(mabwiser_rates(sizes)))
+        return
+    repeats = args.repeats or (2 if args.quick else 5)
+    thread_counts = sorted({1, os.cpu_count() or 1})
+    report: dict = {"sizes": sizes, "repeats": repeats, "thread_counts": thread_counts, "epsilon": EPSILON,
+                    "n_arms": N_ARMS, "versions": versions("numpy", "numba", "sendwise"),
+                    "load_average_start": load_average()}
+    report["warm_up_seconds"] = first_calls()
+    report["batch"] = measure_batch(sizes, repeats, thread_counts)
+    report["steps"] = measure_steps(sizes, repeats)
+    report["propensities"] = measure_propensities(sizes, repeats)
+    engine.set_num_threads(thread_counts[-1])
+    report["start_up"] = measure_start_up(repeats, cold=not args.quick)
+    if args.peers:
+        quick_flag = ["--quick"] if args.quick else []
+        report["peers"] = run_json([sys.executable, os.path.abspath(__file__), "--mabwiser", *quick_flag])
+    report["peak_rss_mib"] = peak_rss_mib()
+    report["load_average_end"] = load_average()
+    most = f"engine_{thread_counts[-1]}_threads"
+    summary = {
+        "batch_decisions_per_s": report["batch"][most]["learned"]["median"],
+        "numpy_batch_decisions_per_s": report["batch"]["numpy"]["learned"]["median"],
+        "step_decisions_per_s": report["steps"]["engine"]["median"],
+        "numpy_step_decisions_per_s": report["steps"]["numpy"]["median"],
+        "import_seconds_cached": report["start_up"]["import_seconds_cached"],
+    }
+    summary["batch_speedup_vs_numpy"] = summary["batch_decisions_per_s"] / summary["numpy_batch_decisions_per_s"]
+    report |= summary
+    report["targets"] = targets(summary)
+    print_report(report, thread_counts)
+    if args.json:
+        write_json(args.json, report)
+
+
+if __name__ == "__main__":
+    main()

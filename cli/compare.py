@@ -1,0 +1,37 @@
+"""``sendwise compare``: the latest tracked simulation (or evaluation) per experiment, as a table and a plot."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_PLOT = Path(".sendwise") / "compare.png"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare", help="compare the policies of the latest tracked runs, with 95%% intervals",
+        description="Print, for the latest simulation or evaluation in each sendwise MLflow experiment (or the "
+                    "one named), every policy's key metrics with their 95%% intervals across seeds and its best "
+                    "run (the one to promote), and draw them as bar charts.",
+    )
+    parser.add_argument("--experiment", metavar="NAME",
+                        help="an MLflow experiment, e.g. sendwise-world-seed (default: every sendwise-* experiment)")
+    parser.add_argument("--tracking-uri", metavar="URI",
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///.sendwise/mlflow.db)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_PLOT, metavar="PNG",
+                        help="where to write the comparison plot (default %(default)s)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sendwise.models.tracking import compare_latest, plot_comparison  # MLflow loads only when used
+
+    comparisons = compare_latest(experiment=args.experiment, tracking_uri=args.tracking_uri)
+    if not comparisons:
+        print("no tracked runs yet: run `sendwise simulate` first")
+        return 1
+    for comparison in comparisons:
+        print(comparison.format_table(), end="\n\n")
+    print(f"wrote {plot_comparison(comparisons, args.out)}")
+    return 0

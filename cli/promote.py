@@ -1,0 +1,50 @@
+"""``sendwise promote``: register a run's policy and point an alias (``champion``) at it, optionally gated."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "promote", help="register a run's policy and move the champion alias to it",
+        description="Register the policy of a simulation run (one policy × seed; `sendwise compare` lists the "
+                    "best run per policy) as a version of the registered model, or take an existing version, "
+                    "and move the alias to it. With --gate, the alias moves only if the candidate's off-policy "
+                    "lower 95%% bound on --logs beats the current champion's estimate; otherwise it stays and "
+                    "the exit code is 1.",
+    )
+    candidate = parser.add_mutually_exclusive_group(required=True)
+    candidate.add_argument("--run", metavar="RUN_ID", help="MLflow run whose policy to register and promote")
+    candidate.add_argument("--version", metavar="N", help="an existing version of the registered model")
+    parser.add_argument("--name", default="sendwise-policy", help="registered model name (default %(default)s)")
+    parser.add_argument("--alias", default="champion", help="alias to move (default %(default)s)")
+    parser.add_argument("--gate", action="store_true", help="promote only if the off-policy gate on --logs passes")
+    parser.add_argument("--logs", type=Path, metavar="FILE", help="logged decisions for the gate, .parquet or .csv")
+    parser.add_argument("--estimator", default="snips", help="off-policy estimator of the gate (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the gate's random steps (default %(default)s)")
+    parser.add_argument("--tracking-uri", metavar="URI",
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///.sendwise/mlflow.db)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.gate != (args.logs is not None):
+        raise ValueError("--gate and --logs go together: the gate evaluates the policies on those logs")
+    from sendwise.models.registry import promote  # MLflow loads only when used
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per downloaded file
+
+    outcome = promote(run_id=args.run, version=args.version, name=args.name, alias=args.alias, logs=args.logs,
+                      estimator=args.estimator, seed=args.seed, tracking_uri=args.tracking_uri)
+    for role, bounds in (("candidate", outcome.candidate), ("champion", outcome.champion)):
+        if bounds is not None:
+            print(f"{role:9} {outcome.estimator} {bounds[0]:.6g} [{bounds[1]:.6g}, {bounds[2]:.6g}]")
+    if not outcome.promoted:
+        print(f"not promoted: {outcome.reason}; @{outcome.alias} stays on version {outcome.previous}")
+        return 1
+    print(f"promoted: {outcome.name} version {outcome.version} is @{outcome.alias} "
+          f"(was {outcome.previous or 'unset'}); {outcome.reason}")
+    return 0

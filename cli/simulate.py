@@ -1,0 +1,130 @@
+"""``sendwise simulate``: run policies against a simulated world, print a table, write JSON and plots."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sendwise.models import POLICIES, load_world
+from sendwise.models.simulate import SimulationResult, simulate
+
+PREFERRED_POLICIES = ("ts", "hier_ts", "user_heuristic", "static", "egreedy", "oracle")
+MAIN_COLUMNS = (("net value", "net_value"), ("clicks", "clicks"), ("unsubscribes", "unsubscribes"),
+                ("cost", "cost"), ("regret vs oracle", "regret"), ("net value, last 14 days", "net_value_last14"))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "simulate", help="run policies against a simulated world and compare them",
+        description="Run policies against a simulated world; print net value, clicks, cost by channel, "
+                    "unsubscribes and regret (mean and 95%% interval across seeds); write JSON and PNG plots.")
+    parser.add_argument("--world", default="seed", help="world name or path to a world .toml file (default: seed)")
+    parser.add_argument("--policies", default=None,
+                        help=f"comma-separated policy names (default: the registered ones of "
+                             f"{','.join(PREFERRED_POLICIES)})")
+    parser.add_argument("--customers", type=int, default=10_000, help="customers in the world (default 10000)")
+    parser.add_argument("--days", type=int, default=30, help="simulated days (default 30)")
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default 3)")
+    parser.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for plots, policy states and result.json (default ./.sendwise/runs/<timestamp>)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the full result as JSON to this file")
+    parser.add_argument("--param", action="append", default=[], metavar="POLICY.NAME=VALUE",
+                        help="a policy parameter, e.g. ts.epsilon=0.02 (repeatable)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    world = load_world(args.world)
+    policies = _policy_names(args.policies)
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1; got {args.seeds}")
+    out_dir = args.out or Path(".sendwise") / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
+    start = time.perf_counter()
+    result = simulate(world, policies, n_customers=args.customers, n_days=args.days, seeds=range(args.seeds),
+                      out_dir=out_dir, n_jobs=args.jobs, progress=not args.no_progress,
+                      policy_params=_policy_params(args.param))
+    elapsed = time.perf_counter() - start
+    print(f"\nworld {world.name!r} ({world.path}): {args.customers:,} customers x {args.days} days, "
+          f"seeds 0..{args.seeds - 1}, {elapsed:.1f} s\n")
+    print(format_table(result))
+    payload = json.dumps(result.to_dict(), indent=1)
+    (out_dir / "result.json").write_text(payload)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(payload)
+        print(f"\nJSON: {args.json}")
+    print(f"plots: {', '.join(str(p) for p in result.plots)}")
+    print(f"policy states, world copy and result.json: {out_dir}")
+    return 0
+
+
+def format_table(result: SimulationResult) -> str:
+    """Two tables, each cell ``mean ± half-width of the 95% interval`` across seeds (USD unless a count)."""
+    channels = result.world.catalog.channels
+    note = "" if len(result.seeds) > 1 else " (one seed: no interval)"
+    fixed = ", ".join(f"{c} ${v:,.0f}" for c, v in zip(channels, result.world.fixed_monthly_cost, strict=True) if v)
+    by_policy = {p: f"${m['fixed_cost'][0]:,.0f}" for p, m in result.summary.items()}
+    prorated = (f"every policy {next(iter(by_policy.values()))}" if len(set(by_policy.values())) == 1
+                else ", ".join(f"{p} {v}" for p, v in by_policy.items()))
+    return "\n".join([
+        f"mean ± 95% interval across seeds{note}",
+        _table(result, MAIN_COLUMNS),
+        "",
+        "cost by channel (USD)",
+        _table(result, tuple((c, f"cost_{c}") for c in channels)),
+        "",
+        f"fixed monthly costs, not in net value: {fixed}",
+        f"prorated over the run for the channels each policy used: {prorated}",
+    ])
+
+
+def _table(result: SimulationResult, columns: tuple[tuple[str, str], ...]) -> str:
+    rows = [["policy", *(title for title, _ in columns)]]
+    for name, metrics in result.summary.items():
+        rows.append([name, *(_cell(metrics[key]) for _, key in columns)])
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) if k == 0 else cell.rjust(w) for k, (cell, w) in enumerate(zip(row, widths,
+                                                                                                   strict=True)))
+             for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def _cell(stats: tuple[float, float, float]) -> str:
+    """``mean ± half-width``; just the mean when there is no interval (one seed)."""
+    mean, low, high = stats
+    digits = 0 if abs(mean) >= 100 else 2
+    return f"{mean:,.{digits}f}" + (f" ± {(high - low) / 2:,.{digits}f}" if high > low else "")
+
+
+def _policy_names(text: str | None) -> list[str]:
+    if text is None:
+        return [p for p in PREFERRED_POLICIES if p in POLICIES]
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [p for p in names if p not in POLICIES]
+    if unknown or not names:
+        raise ValueError(f"unknown policy {', '.join(map(repr, unknown)) or '(none given)'}; "
+                         f"known: {', '.join(sorted(POLICIES))}")
+    return names
+
+
+def _policy_params(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``["ts.epsilon=0.02"]`` -> ``{"ts": {"epsilon": 0.02}}``; values are JSON, else plain strings."""
+    params: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        policy, dot, name = key.partition(".")
+        if not (sep and dot and policy and name):
+            raise ValueError(f"--param must look like POLICY.NAME=VALUE (e.g. ts.epsilon=0.02); got {item!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        params.setdefault(policy, {})[name] = value
+    return params

@@ -1,0 +1,304 @@
+"""Baseline policies to compare the Thompson-sampling family with, from naive to omniscient.
+
+``random``, ``static`` (an industry playbook), ``user_heuristic`` (each customer's last click, as
+commercial send-time tools do), ``egreedy`` and ``ucb1`` (classic bandits over the same cells), and the
+``oracle`` / ``segment_oracle`` that read the simulator's truth. All of them score every arm and take
+the best allowed one (``GreedyPolicy``), so a masked arm is never chosen and propensities are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from sendwise import engine
+
+from .batch import DecisionBatch, Outcomes
+from .catalog import N_HOURS, Catalog
+from .policies import Policy, ThompsonPolicy, add_counts, check_range
+
+
+class GreedyPolicy(Policy):
+    """Base of the score-and-argmax policies: the best allowed arm, ties broken uniformly at random.
+
+    With probability ``epsilon`` the arm is drawn uniformly from the allowed ones instead, so the
+    propensity of an arm is ``(1 − ε)·[arm is a best arm]/|best arms| + ε/|allowed arms|``, exactly.
+    Subclasses implement ``scores``; ``Decisions.score`` is the chosen arm's score.
+    """
+
+    def scores(self, batch: DecisionBatch) -> np.ndarray:
+        """Score of every arm per row, float64 (n_rows, n_arms); higher is better, masked arms ignored."""
+        raise NotImplementedError
+
+    def decide(self, batch: DecisionBatch) -> engine.Decisions:
+        mask = _checked_mask(batch, self.catalog.n_arms)
+        scores = self.scores(batch)
+        explored = self.rng_.random(batch.n_rows) < self.epsilon
+        greedy = _pick_uniform(_best_arms(scores, mask), self.rng_)
+        arm = np.where(explored, _pick_uniform(mask, self.rng_), greedy)
+        return engine.Decisions(arm, scores[np.arange(batch.n_rows), arm], explored)
+
+    def propensities(self, batch: DecisionBatch, n_draws: int = 1000) -> np.ndarray:
+        """Exact probability of every arm per row, float64 (n_rows, n_arms); ``n_draws`` is not needed."""
+        mask = _checked_mask(batch, self.catalog.n_arms)
+        best = _best_arms(self.scores(batch), mask)
+        return ((1.0 - self.epsilon) * best / best.sum(axis=1, keepdims=True)
+                + self.epsilon * mask / mask.sum(axis=1, keepdims=True))
+
+
+class RandomPolicy(GreedyPolicy):
+    """Uniform over the allowed arms that send a message: a "send something" baseline.
+
+    The no-message arm is chosen only when it is the only allowed arm. There is no ``epsilon``: every
+    decision is already uniform (and marked as explored).
+    """
+
+    name = "random"
+
+    def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *,
+                 random_state: np.random.Generator | int | None = None) -> None:
+        super().__init__(catalog, value, cost, epsilon=0.0, random_state=random_state)
+
+    def get_params(self) -> dict[str, Any]:
+        return {}
+
+    def scores(self, batch: DecisionBatch) -> np.ndarray:
+        scores = np.zeros((batch.n_rows, self.catalog.n_arms))
+        scores[:, self.catalog.null_arm] = -1.0
+        return scores
+
+    def decide(self, batch: DecisionBatch) -> engine.Decisions:
+        return super().decide(batch)._replace(explored=np.ones(batch.n_rows, dtype=np.bool_))
+
+
+class StaticPolicy(GreedyPolicy):
+    """The industry's playbook arm, ``playbook = {industry: [channel, local hour]}``, for every customer.
+
+    When that arm is masked the fallback order is: the same channel at the nearest allowed hour (a tie
+    goes to the earlier hour); then any other channel, nearest hour first and, at equal distance, the
+    cheapest in the customer's region; the no-message arm last. ``Decisions.score`` is minus the chosen
+    arm's place in that order (0 for the playbook arm).
+    """
+
+    name = "static"
+
+    def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *,
+                 playbook: Mapping[str, Sequence[Any]], epsilon: float = 0.0,
+                 random_state: np.random.Generator | int | None = None) -> None:
+        super().__init__(catalog, value, cost, epsilon=epsilon, random_state=random_state)
+        self.playbook = _check_playbook(catalog, playbook)
+        arms = [catalog.arm(*self.playbook[industry]) for industry in catalog.industries]
+        self._places = np.stack([_fallback_places(catalog, self.cost, arm) for arm in arms])
+
+    def get_params(self) -> dict[str, Any]:
+        return {**super().get_params(), "playbook": self.playbook}
+
+    def scores(self, batch: DecisionBatch) -> np.ndarray:
+        industry = (batch.cell_idx // len(self.catalog.campaign_types)) % len(self.catalog.industries)
+        return -self._places[industry, batch.cost_row_idx].astype(np.float64)
+
+
+class UserHeuristicPolicy(GreedyPolicy):
+    """Each customer's own last click: the channel and hour they last clicked, what commercial tools do.
+
+    A customer without a click (or whose clicked arm is masked now) gets the cell's best observed arm
+    by smoothed click rate, (clicks + prior_sends · cell rate) / (sends + prior_sends), which ignores
+    costs like those tools do. The no-message arm only when nothing else is allowed. ``Decisions.score``
+    is the smoothed click rate, plus 1 on the customer's own arm.
+    """
+
+    name = "user_heuristic"
+    state_names = ("clicks_", "non_clicks_", "last_click_arm_")
+    customer_state = ("last_click_arm_",)
+
+    def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *, epsilon: float = 0.0,
+                 prior_sends: float = 20.0, click_outcome: str = "click",
+                 random_state: np.random.Generator | int | None = None) -> None:
+        super().__init__(catalog, value, cost, epsilon=epsilon, random_state=random_state)
+        self.prior_sends = check_range("prior_sends", prior_sends, 0.0)
+        self.click_outcome = click_outcome
+        self._click = catalog.outcome_index(click_outcome)
+        self.clicks_ = np.zeros((catalog.n_cells, catalog.n_arms))
+        self.non_clicks_ = np.zeros((catalog.n_cells, catalog.n_arms))
+        self.last_click_arm_ = np.zeros(0, np.int64)
+
+    def get_params(self) -> dict[str, Any]:
+        return {**super().get_params(), "prior_sends": self.prior_sends, "click_outcome": self.click_outcome}
+
+    def scores(self, batch: DecisionBatch) -> np.ndarray:
+        clicks = self.clicks_[batch.cell_idx]
+        sends = clicks + self.non_clicks_[batch.cell_idx]
+        cell_rate = clicks.sum(axis=1, keepdims=True) / np.maximum(sends.sum(axis=1, keepdims=True), 1.0)
+        scores = (clicks + self.prior_sends * cell_rate) / np.maximum(sends + self.prior_sends, 1e-12)
+        scores[:, self.catalog.null_arm] = -1.0
+        if batch.customer_idx is not None:
+            self._grow_customers(batch.customer_idx)
+            own = self.last_click_arm_[batch.customer_idx]
+            rows = np.flatnonzero(own >= 0)
+            scores[rows, own[rows]] += 1.0
+        return scores
+
+    def update(self, outcomes: Outcomes) -> UserHeuristicPolicy:
+        keep = (outcomes.outcome_idx == self._click) & (outcomes.arm != self.catalog.null_arm)
+        add_counts(self.clicks_, self.non_clicks_,
+                   {"cell_idx": outcomes.cell_idx[keep], "arm": outcomes.arm[keep]}, outcomes, keep)
+        if outcomes.customer_idx is not None:
+            clicked = np.flatnonzero(keep & (outcomes.successes > 0))
+            customers = outcomes.customer_idx[clicked]
+            self._grow_customers(customers)
+            last = len(customers) - 1 - np.unique(customers[::-1], return_index=True)[1]  # latest row each
+            self.last_click_arm_[customers[last]] = outcomes.arm[clicked[last]]
+        return self
+
+
+class EpsilonGreedyPolicy(GreedyPolicy, ThompsonPolicy):
+    """ε-greedy on the posterior mean of net value per cell: Σ value·α/(α+β) − cost.
+
+    Learns the same Beta posteriors as ``ts``; explores uniformly with probability ``epsilon``.
+    """
+
+    name = "egreedy"
+
+    def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *, epsilon: float = 0.05,
+                 prior_alpha: float = 1.0, prior_beta: float = 1.0,
+                 random_state: np.random.Generator | int | None = None) -> None:
+        super().__init__(catalog, value, cost, epsilon=epsilon, prior_alpha=prior_alpha, prior_beta=prior_beta,
+                         random_state=random_state)
+
+    def scores(self, batch: DecisionBatch) -> np.ndarray:
+        alpha, beta = self.alpha_[batch.cell_idx], self.beta_[batch.cell_idx]
+        return _net_value(np.einsum("o,roa->ra", self.value, alpha / (alpha + beta)), self.cost, batch,
+                          self.catalog.null_arm)
+
+
+class UCB1Policy(GreedyPolicy):
+    """UCB1 on net value per cell: mean net value + range · sqrt(2 ln n_cell / n_arm).
+
+    The mean is Σ value·(successes/trials) − cost; the bonus is scaled by the range of one message's
+    net value, Σ|value|, so it is in value units like the mean. An arm never tried in its cell scores
+    +inf and is tried first; the no-message arm scores 0.
+    """
+
+    name = "ucb1"
+    state_names = ("successes_", "failures_")
+
+    def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *, epsilon: float = 0.0,
+                 random_state: np.random.Generator | int | None = None) -> None:
+        super().__init__(catalog, value, cost, epsilon=epsilon, random_state=random_state)
+        self.successes_ = np.zeros((catalog.n_cells, len(catalog.outcomes), catalog.n_arms))
+        self.failures_ = np.zeros_like(self.successes_)
+
+    def scores(self, batch: DecisionBatch) -> np.ndarray:
+        successes, failures = self.successes_[batch.cell_idx], self.failures_[batch.cell_idx]
+        trials = (successes + failures).max(axis=1)
+        rates = successes / np.maximum(successes + failures, 1e-12)
+        mean = np.einsum("o,roa->ra", self.value, rates)
+        n_cell = np.maximum(trials.sum(axis=1, keepdims=True), 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):  # untried arms: replaced by +inf below
+            bonus = np.abs(self.value).sum() * np.sqrt(2.0 * np.log(n_cell) / trials)
+        return _net_value(np.where(trials > 0, mean + bonus, np.inf), self.cost, batch, self.catalog.null_arm)
+
+    def update(self, outcomes: Outcomes) -> UCB1Policy:
+        keep = outcomes.arm != self.catalog.null_arm
+        add_counts(self.successes_, self.failures_, {"cell_idx": outcomes.cell_idx[keep],
+                   "outcome_idx": outcomes.outcome_idx[keep], "arm": outcomes.arm[keep]}, outcomes, keep)
+        return self
+
+
+class OraclePolicy(GreedyPolicy):
+    """Customer oracle: the arm of highest true expected net value, Σ value·batch.true_rates − cost.
+
+    Reads the truth the simulator puts in the batch, so it bounds what any policy could earn; the
+    no-message arm (0) wins when every send is worth less than nothing.
+    """
+
+    name = "oracle"
+    truth: ClassVar[str] = "true_rates"
+
+    def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *, epsilon: float = 0.0,
+                 random_state: np.random.Generator | int | None = None) -> None:
+        super().__init__(catalog, value, cost, epsilon=epsilon, random_state=random_state)
+
+    def scores(self, batch: DecisionBatch) -> np.ndarray:
+        rates = getattr(batch, self.truth)
+        if rates is None:
+            raise ValueError(f"policy {self.name!r} needs `batch.{self.truth}` (set by the simulator); "
+                             "this batch carries no truth")
+        return _net_value(np.einsum("o,roa->ra", self.value, rates), self.cost, batch, self.catalog.null_arm)
+
+
+class SegmentOraclePolicy(OraclePolicy):
+    """Segment oracle: like ``oracle`` but from the true rates of the customer's segment (cell).
+
+    The best any policy that cannot tell customers of a cell apart could do.
+    """
+
+    name = "segment_oracle"
+    truth = "segment_rates"
+
+
+def _net_value(expected: np.ndarray, cost: np.ndarray, batch: DecisionBatch, null_arm: int) -> np.ndarray:
+    """Expected value minus the row's cost per arm, with exactly 0 on the no-message arm."""
+    net = expected - cost[batch.cost_row_idx]
+    net[:, null_arm] = 0.0
+    return net
+
+
+def _checked_mask(batch: DecisionBatch, n_arms: int) -> np.ndarray:
+    mask = np.asarray(batch.mask)
+    if mask.dtype != np.bool_ or mask.shape != (batch.n_rows, n_arms):
+        raise ValueError(f"`mask` must be a bool array of shape ({batch.n_rows}, {n_arms}); "
+                         f"got {mask.dtype} {mask.shape}")
+    empty = np.flatnonzero(~mask.any(axis=1))
+    if empty.size:
+        raise ValueError(f"`mask` must allow at least one arm per row; {empty.size} rows allow none "
+                         f"(first: row {empty[0]})")
+    return mask
+
+
+def _best_arms(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Bool (n_rows, n_arms): the allowed arms whose score is the row's best (NaN counts as -inf)."""
+    allowed = np.where(mask & ~np.isnan(scores), scores, -np.inf)
+    return mask & (allowed == allowed.max(axis=1, keepdims=True))
+
+
+def _pick_uniform(candidates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One of each row's True columns, uniformly at random, int64 (n_rows,); every row has one."""
+    n_candidates = candidates.sum(axis=1)
+    k = np.minimum((rng.random(candidates.shape[0]) * n_candidates).astype(np.int64), n_candidates - 1)
+    return np.argmax(np.cumsum(candidates, axis=1) > k[:, None], axis=1).astype(np.int64)
+
+
+def _check_playbook(catalog: Catalog, playbook: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
+    """A JSON-friendly copy of ``playbook`` after checking it names every industry once, with a valid arm."""
+    if not isinstance(playbook, Mapping):
+        raise TypeError(f"`playbook` must map industry -> [channel, hour]; got {type(playbook).__name__}")
+    unknown = sorted(set(playbook) - set(catalog.industries))
+    missing = [industry for industry in catalog.industries if industry not in playbook]
+    if unknown or missing:
+        raise ValueError(f"`playbook` must name each industry of the catalog ({', '.join(catalog.industries)}); "
+                         f"unknown: {unknown}, missing: {missing}")
+    checked = {}
+    for industry in catalog.industries:
+        entry = playbook[industry]
+        if isinstance(entry, str) or not isinstance(entry, Sequence) or len(entry) != 2 or \
+                isinstance(entry[1], bool) or not isinstance(entry[1], int | np.integer):
+            raise ValueError(f"`playbook[{industry!r}]` must be [channel, local hour]; got {entry!r}")
+        catalog.channel_index(entry[0])  # unknown channel: names the known ones
+        catalog.arm(entry[0], int(entry[1]))  # hour outside [0, 23]
+        checked[industry] = [str(entry[0]), int(entry[1])]
+    return checked
+
+
+def _fallback_places(catalog: Catalog, cost: np.ndarray, arm: int) -> np.ndarray:
+    """Place of every arm in the static fallback order around ``arm``, int64 (n_cost_rows, n_arms)."""
+    channels, hours = catalog.arm_channels(), catalog.arm_hours()
+    offset = (hours - hours[arm] + N_HOURS // 2) % N_HOURS - N_HOURS // 2  # signed, earlier hours negative
+    places = np.empty(cost.shape, np.int64)
+    for row in range(cost.shape[0]):
+        order = np.lexsort((np.arange(catalog.n_arms), cost[row], offset, np.abs(offset),
+                            channels != channels[arm], channels < 0))
+        places[row, order] = np.arange(catalog.n_arms)
+    return places

@@ -1,0 +1,364 @@
+"""Logged bandit feedback: one row per decision, read from and written to one file format.
+
+The format (``docs/logged-data.md``) is a table, Parquet or CSV, with the columns ``decision_id``,
+optional ``timestamp``, free context columns, ``action`` (or ``channel`` + ``hour`` resolved through a
+:class:`~sendwise.models.catalog.Catalog`), ``propensity`` of the logged action under the logging
+policy, ``reward``, optional per-outcome columns (the catalog's outcomes, e.g. ``click``) and
+optional ``cost``. The server and the simulator write it with :func:`write_logs`; off-policy
+evaluation reads it with :func:`read_logs`. Loading validates every row, and an error names the file,
+the column, the row (counted from 0 in file order, header excluded) and the rule.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .catalog import DEFAULT_CHANNELS, DEFAULT_OUTCOMES, N_HOURS, NO_MESSAGE, Catalog
+
+FORMAT_VERSION = 1
+RESERVED_COLUMNS = ("decision_id", "timestamp", "action", "channel", "hour", "propensity", "reward", "cost")
+_META_KEY = b"sendwise.logs"
+_CATALOG_CONTEXT = (("region", "regions"), ("industry", "industries"), ("campaign_type", "campaign_types"))
+_REQUIRED = "a log needs decision_id, action (or channel and hour), propensity and reward"
+
+
+class _RowError(ValueError):
+    """A value of one row broke a rule of the format; ``read_logs`` prefixes the file name."""
+
+
+def check_rows(label: str, values: np.ndarray, ok: np.ndarray, rule: str) -> None:
+    """Raise ``ValueError("<label>, row <i>: <rule>; got <value>")`` for the first row where ``ok`` is False.
+
+    ``ok`` is bool (n_rows,) or (n_rows, n_columns); for a 2-d ``ok`` the first failing value of the row
+    is shown. Shared by the log container and the estimators so every row error reads the same.
+    """
+    row_ok = ok.all(axis=1) if ok.ndim == 2 else ok
+    bad = np.flatnonzero(~row_ok)
+    if bad.size:
+        i = int(bad[0])
+        value = values[i][~ok[i]][0] if ok.ndim == 2 else values[i]
+        value = value.item() if isinstance(value, np.generic) else value
+        raise _RowError(f"{label}, row {i}: {rule}; got {value!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class LoggedFeedback:
+    """A bandit log, one row per decision; arrays and frames share their length ``n_rounds``.
+
+    action : int64 (n_rounds,), the logged action in [0, n_actions) (an arm id when ``catalog`` is set).
+    propensity : float64 (n_rounds,), probability of the logged action under the logging policy, in (0, 1].
+    reward : float64 (n_rounds,), finite.
+    n_actions : size of the action set; default ``catalog.n_arms``, ``len(action_names)`` or the largest
+        logged action + 1.
+    decision_id : (n_rounds,) unique ids; default 0..n_rounds-1.
+    timestamp : datetime64 (n_rounds,) in UTC, or None.
+    context : DataFrame (n_rounds rows) of context columns (``region``, ``industry``, ``campaign_type``
+        and any others); what a target policy and a reward model may look at.
+    outcomes : DataFrame (n_rounds rows) of finite per-outcome columns (e.g. ``click``), or None.
+    cost : float64 (n_rounds,), cost of the logged message, or None.
+    action_names : a name per action, or None (plain integer actions).
+    catalog : the catalog that maps arm ids to channel × hour, or None for catalog-free logs.
+
+    Values arrive as given (lists, Series, arrays, even strings from a CSV) and are coerced here, so
+    every row is checked by the same rules whether it came from code or from a file.
+    """
+
+    action: np.ndarray
+    propensity: np.ndarray
+    reward: np.ndarray
+    n_actions: int | None = None
+    decision_id: np.ndarray | None = None
+    timestamp: np.ndarray | None = None
+    context: pd.DataFrame | None = None
+    outcomes: pd.DataFrame | None = None
+    cost: np.ndarray | None = None
+    action_names: tuple[str, ...] | None = None
+    catalog: Catalog | None = None
+
+    def __post_init__(self) -> None:
+        raw_action = _column("action", self.action)
+        n_rounds = raw_action.shape[0]
+        set_ = object.__setattr__
+        if self.action_names is not None:
+            set_(self, "action_names", tuple(str(name) for name in self.action_names))
+        action = _to_float(raw_action)
+        n_actions = self._resolve_n_actions(action)
+        set_(self, "n_actions", n_actions)
+        ok = np.isfinite(action) & (action == np.round(action)) & (action >= 0) & (action < n_actions)
+        of_catalog = "an arm id of the catalog" if self.catalog is not None else "an action id"
+        check_rows("column 'action'", raw_action, ok, f"must be {of_catalog} in [0, {n_actions})")
+        set_(self, "action", action.astype(np.int64))
+        set_(self, "propensity", _checked_float("propensity", self.propensity, n_rounds, "must lie in (0, 1]",
+                                                lambda p: (p > 0) & (p <= 1)))
+        set_(self, "reward", _checked_float("reward", self.reward, n_rounds, "must be finite", np.isfinite))
+        if self.cost is not None:
+            set_(self, "cost", _checked_float("cost", self.cost, n_rounds, "must be finite", np.isfinite))
+        set_(self, "decision_id", self._checked_ids(n_rounds))
+        if self.timestamp is not None:
+            set_(self, "timestamp", _checked_timestamps(self.timestamp, n_rounds))
+        set_(self, "context", self._checked_context(n_rounds))
+        if self.outcomes is not None:
+            set_(self, "outcomes", self._checked_outcomes(n_rounds))
+
+    @property
+    def n_rounds(self) -> int:
+        return int(self.action.shape[0])
+
+    def to_frame(self) -> pd.DataFrame:
+        """The log as a table in file layout (see ``docs/logged-data.md``); ``write_logs`` writes it."""
+        columns: dict[str, Any] = {"decision_id": self.decision_id}
+        if self.timestamp is not None:
+            columns["timestamp"] = pd.Series(self.timestamp).dt.tz_localize("UTC")
+        frame = pd.DataFrame(columns)
+        frame = pd.concat([frame, self.context], axis=1)
+        if self.catalog is None:
+            frame["action"] = self.action
+        else:
+            channel_names = np.array([*self.catalog.channels, NO_MESSAGE], dtype=object)
+            hours = self.catalog.arm_hours()[self.action]
+            frame["channel"] = channel_names[self.catalog.arm_channels()[self.action]]
+            frame["hour"] = pd.array(np.where(hours < 0, None, hours), dtype="Int64")
+        frame["propensity"] = self.propensity
+        frame["reward"] = self.reward
+        if self.outcomes is not None:
+            frame = pd.concat([frame, self.outcomes], axis=1)
+        if self.cost is not None:
+            frame["cost"] = self.cost
+        return frame
+
+    def _resolve_n_actions(self, action: np.ndarray) -> int:
+        implied = {
+            "catalog.n_arms": None if self.catalog is None else self.catalog.n_arms,
+            "len(action_names)": None if self.action_names is None else len(self.action_names),
+            "n_actions": self.n_actions,
+        }
+        given = {k: v for k, v in implied.items() if v is not None}
+        if len(set(given.values())) > 1:
+            listed = ", ".join(f"{k}={v}" for k, v in given.items())
+            raise ValueError(f"the size of the action set is given inconsistently: {listed}")
+        if given:
+            n_actions = next(iter(given.values()))
+        else:
+            finite = action[np.isfinite(action)]
+            n_actions = int(finite.max()) + 1 if finite.size else 1
+        if not (isinstance(n_actions, int | np.integer) and n_actions >= 1):
+            raise ValueError(f"`n_actions` must be an int >= 1; got {n_actions!r}")
+        return int(n_actions)
+
+    def _checked_ids(self, n_rounds: int) -> np.ndarray:
+        if self.decision_id is None:
+            return np.arange(n_rounds, dtype=np.int64)
+        ids = _column("decision_id", self.decision_id, n_rounds)
+        check_rows("column 'decision_id'", ids, ~pd.isna(ids), "must not be empty")
+        first_seen = pd.Series(ids).duplicated(keep="first").to_numpy()
+        check_rows("column 'decision_id'", ids, ~first_seen, "must be unique (the id appears in an earlier row)")
+        return ids
+
+    def _checked_context(self, n_rounds: int) -> pd.DataFrame:
+        context = pd.DataFrame(index=range(n_rounds)) if self.context is None else self.context
+        context = _frame("context", context, n_rounds)
+        clash = [c for c in context.columns if c in RESERVED_COLUMNS]
+        if clash:
+            raise ValueError(f"`context` must not use the reserved column names {clash}; "
+                             f"reserved: {', '.join(RESERVED_COLUMNS)}")
+        if self.catalog is not None:
+            for column, field in _CATALOG_CONTEXT:
+                if column in context.columns:
+                    known = getattr(self.catalog, field)
+                    values = context[column].to_numpy(dtype=object)
+                    check_rows(f"column {column!r}", values, np.isin(values, known),
+                               f"must be one of the catalog's {field} ({', '.join(known)})")
+        return context
+
+    def _checked_outcomes(self, n_rounds: int) -> pd.DataFrame:
+        outcomes = _frame("outcomes", self.outcomes, n_rounds)
+        clash = [c for c in outcomes.columns if c in RESERVED_COLUMNS or c in self.context.columns]
+        if clash:
+            raise ValueError(f"`outcomes` must not reuse context or reserved column names; got {clash}")
+        checked = {c: _checked_float(c, outcomes[c], n_rounds, "must be finite", np.isfinite) for c in outcomes}
+        return pd.DataFrame(checked, index=outcomes.index)
+
+
+def read_logs(path: str | Path, catalog: Catalog | None = None) -> LoggedFeedback:
+    """Read and validate a log written in the format of ``docs/logged-data.md`` (``.parquet`` or ``.csv``).
+
+    ``catalog`` resolves ``channel`` + ``hour`` columns to arm ids and checks ``region``, ``industry``,
+    ``campaign_type``. Without it, a Parquet file's own catalog is used (``write_logs`` stores it), else
+    one is inferred from the columns (default channels first, then any others; sorted regions,
+    industries and campaign types). Outcome columns are the catalog's outcomes (default ``click``,
+    ``unsubscribe``) or, in Parquet, the ones recorded by ``write_logs``; every other column is context.
+    Errors name the file, the column, the row and the rule.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> log = LoggedFeedback(action=[0, 2], propensity=[0.5, 0.5], reward=[1.0, 0.0], n_actions=3)
+    >>> path = write_logs(log, pathlib.Path(tempfile.mkdtemp()) / "logs.csv")
+    >>> read_logs(path).action.tolist()
+    [0, 2]
+    """
+    path = Path(path)
+    frame, meta = _read_table(path)
+    columns = set(frame.columns)
+    missing = [c for c in ("decision_id", "propensity", "reward") if c not in columns]
+    if "action" not in columns and not {"channel", "hour"} <= columns:
+        missing.append("action" if "channel" not in columns else "hour")
+    if missing:
+        raise ValueError(f"{path.name}: column {missing[0]!r} is missing; {_REQUIRED}")
+    if "action" in columns and columns & {"channel", "hour"}:
+        raise ValueError(f"{path.name}: give either column 'action' or columns 'channel' and 'hour', not both")
+    if catalog is None and meta.get("catalog"):
+        catalog = Catalog.from_dict(meta["catalog"])
+    if catalog is None and "channel" in columns:
+        catalog = _infer_catalog(frame)
+    outcome_names = meta.get("outcomes")
+    if outcome_names is None:
+        outcome_names = [o for o in (catalog.outcomes if catalog else DEFAULT_OUTCOMES) if o in columns]
+    context = frame.drop(columns=[c for c in frame.columns if c in RESERVED_COLUMNS or c in outcome_names])
+    try:
+        action = frame["action"].to_numpy(dtype=object) if "action" in columns else _arms(frame, catalog)
+        return LoggedFeedback(
+            action=action,
+            propensity=frame["propensity"],
+            reward=frame["reward"],
+            n_actions=None if catalog else meta.get("n_actions"),
+            decision_id=frame["decision_id"],
+            timestamp=frame["timestamp"] if "timestamp" in columns else None,
+            context=context,
+            outcomes=frame[outcome_names] if outcome_names else None,
+            cost=frame["cost"] if "cost" in columns else None,
+            action_names=meta.get("action_names"),
+            catalog=catalog,
+        )
+    except _RowError as exc:
+        raise ValueError(f"{path.name}: {exc}") from None
+
+
+def write_logs(log: LoggedFeedback, path: str | Path) -> Path:
+    """Write ``log`` to ``path`` in the format of ``docs/logged-data.md``; the suffix picks Parquet or CSV.
+
+    Parquet also records the catalog, the number of actions, the action names and the outcome columns,
+    so ``read_logs`` gets back exactly what was written. CSV carries only the table, so it refuses outcome
+    columns other than the catalog's, which would read back as context.
+    """
+    path = Path(path)
+    frame = log.to_frame()
+    if _suffix(path) == ".csv":
+        known = log.catalog.outcomes if log.catalog else DEFAULT_OUTCOMES
+        unknown = [str(c) for c in (log.outcomes.columns if log.outcomes is not None else ()) if c not in known]
+        if unknown:
+            raise ValueError(f"{path.name}: CSV cannot mark {unknown} as outcomes (it recognises only the "
+                             f"catalog's: {', '.join(known)}), so they would read back as context; write .parquet")
+        frame.to_csv(path, index=False)
+        return path
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "n_actions": log.n_actions,
+        "action_names": None if log.action_names is None else list(log.action_names),
+        "catalog": None if log.catalog is None else log.catalog.to_dict(),
+        "outcomes": [] if log.outcomes is None else [str(c) for c in log.outcomes.columns],
+    }
+    naive = frame.assign(timestamp=frame["timestamp"].dt.tz_localize(None)) if log.timestamp is not None else frame
+    table = pa.Table.from_pandas(naive, preserve_index=False)  # pyarrow reads tz-aware columns via a deprecated path
+    if log.timestamp is not None:
+        where = table.schema.get_field_index("timestamp")
+        utc = pa.timestamp(table.schema.field(where).type.unit, tz="UTC")
+        table = table.set_column(where, "timestamp", table["timestamp"].cast(utc))
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(meta)})
+    pq.write_table(table, path)
+    return path
+
+
+def _read_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    suffix = _suffix(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"log file {str(path)!r} does not exist")
+    if suffix == ".csv":
+        return pd.read_csv(path, keep_default_na=False, na_values=[""]), {}  # "NA" is a region, not a gap
+    table = pq.read_table(path)
+    meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))
+    if meta and meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path.name}: log format version {meta.get('format_version')!r}; "
+                         f"this sendwise reads version {FORMAT_VERSION}")
+    return table.to_pandas(), meta
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise ValueError(f"log file {str(path)!r} must end in .parquet or .csv; got {suffix or 'no suffix'!r}")
+    return suffix
+
+
+def _arms(frame: pd.DataFrame, catalog: Catalog) -> np.ndarray:
+    """Arm ids from ``channel`` + ``hour`` columns; the no-message channel ``none`` needs no hour."""
+    names = (*catalog.channels, NO_MESSAGE)
+    channel = frame["channel"].to_numpy(dtype=object)
+    channel_idx = frame["channel"].map({name: i for i, name in enumerate(names)}).to_numpy(dtype=float)
+    check_rows("column 'channel'", channel, ~np.isnan(channel_idx),
+               f"must be a channel of the catalog ({', '.join(names)})")
+    hour = _to_float(frame["hour"].to_numpy(dtype=object))
+    is_null = channel_idx == len(catalog.channels)
+    ok = is_null | (np.isfinite(hour) & (hour == np.round(hour)) & (hour >= 0) & (hour < N_HOURS))
+    check_rows("column 'hour'", frame["hour"].to_numpy(dtype=object), ok, f"must be an integer hour in [0, {N_HOURS})")
+    arm = channel_idx * N_HOURS + np.where(is_null, 0, hour)
+    return np.where(is_null, catalog.null_arm, arm).astype(np.int64)
+
+
+def _infer_catalog(frame: pd.DataFrame) -> Catalog:
+    """A catalog for CSV logs that carry channel names but no catalog: order fixed by the data alone."""
+    seen = {str(c) for c in frame["channel"].dropna().unique()} - {NO_MESSAGE}
+    fields = {"channels": DEFAULT_CHANNELS + tuple(sorted(seen - set(DEFAULT_CHANNELS)))}
+    for column, field in _CATALOG_CONTEXT:
+        if column in frame.columns:
+            fields[field] = tuple(sorted(str(v) for v in frame[column].dropna().unique()))
+    return Catalog(**fields)
+
+
+def _to_float(values: np.ndarray) -> np.ndarray:
+    """Values as float64, NaN where a value is not a number (the row check then reports it)."""
+    if values.dtype.kind in "biuf":
+        return values.astype(np.float64)
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _column(name: str, values: Any, n_rounds: int | None = None) -> np.ndarray:
+    """A 1-d array of ``n_rounds`` values (any length when None) from a list, array or Series."""
+    arr = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+    if arr.ndim != 1 or (n_rounds is not None and arr.shape[0] != n_rounds):
+        shape = "(n_rounds,)" if n_rounds is None else f"({n_rounds},) like `action`"
+        raise ValueError(f"`{name}` must have shape {shape}; got {arr.shape}")
+    return arr
+
+
+def _checked_float(name: str, values: Any, n_rounds: int, rule: str,
+                   test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    raw = _column(name, values, n_rounds)
+    numbers = _to_float(raw)
+    with np.errstate(invalid="ignore"):
+        check_rows(f"column {name!r}", raw, test(numbers) & ~np.isnan(numbers), rule)
+    return numbers
+
+
+def _checked_timestamps(values: Any, n_rounds: int) -> np.ndarray:
+    raw = _column("timestamp", values, n_rounds)
+    parsed = pd.to_datetime(pd.Series(raw, dtype=object), utc=True, errors="coerce", format="ISO8601")
+    check_rows("column 'timestamp'", raw, parsed.notna().to_numpy(), "must be an ISO 8601 date-time")
+    return parsed.dt.tz_localize(None).to_numpy()
+
+
+def _frame(name: str, frame: pd.DataFrame, n_rounds: int) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"`{name}` must be a pandas DataFrame; got {type(frame).__name__}")
+    if len(frame) != n_rounds:
+        raise ValueError(f"`{name}` must have {n_rounds} rows like `action`; got {len(frame)}")
+    return frame.reset_index(drop=True)

@@ -1,0 +1,430 @@
+"""Off-policy estimators: what would a target policy have earned on logged decisions?
+
+Notation: round i logged action a_i with propensity μ_i under the logging policy and reward r_i; the
+target policy puts probability π(a | x_i) on action a; the importance weight is w_i = π(a_i | x_i) / μ_i;
+q̂(x_i, a) is a reward model's prediction for every action. Array conventions: ``reward``,
+``propensity`` float (n_rounds,), ``action`` int (n_rounds,), ``target_probs`` and ``q_hat`` float
+(n_rounds, n_actions).
+
+Every estimator here is a ratio of sums of per-round terms, V̂ = Σ_i num_i / Σ_i den_i, so one
+bootstrap (resampling rounds) gives every interval. The array functions (:func:`ips`, :func:`snips`,
+:func:`dm`, :func:`dr`, :func:`replay`) need nothing but numpy arrays; the estimator classes add
+intervals and weight diagnostics with one contract, so a caller can run a list of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+from sklearn.base import clone, is_classifier
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .logged import check_rows
+
+_SUM_TOLERANCE = 1e-6
+_BOOTSTRAP_BLOCK = 2**21
+_PREDICT_BLOCK = 2**23
+
+
+class _Rounds(NamedTuple):
+    reward: np.ndarray
+    action: np.ndarray
+    propensity: np.ndarray
+    target_probs: np.ndarray
+    q_hat: np.ndarray | None
+
+
+class WeightDiagnostics(NamedTuple):
+    """How much the logged data support an estimate: effective sample size (Σw)²/Σw² and max weight.
+
+    Both are NaN for estimators that do not reweight rounds (DM).
+    """
+
+    effective_sample_size: float
+    max_weight: float
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """Contract of every estimator: V̂ = Σ_i num_i / Σ_i den_i over per-round terms.
+
+    Subclasses define ``_terms`` (and ``_weights`` when they reweight rounds). Every estimator takes the
+    same arguments, so callers can run a list of them; those it does not use (``q_hat`` for IPS,
+    ``propensity`` for DM, …) are still checked, except ``q_hat``, which only DM and DR require.
+    """
+
+    name: ClassVar[str] = ""
+    needs_q_hat: ClassVar[bool] = False
+
+    def estimate_policy_value(self, reward: np.ndarray, action: np.ndarray, propensity: np.ndarray,
+                              target_probs: np.ndarray, q_hat: np.ndarray | None = None) -> float:
+        """Point estimate of the target policy's value (mean reward per round)."""
+        num, den = self._terms(self._rounds(reward, action, propensity, target_probs, q_hat))
+        return _ratio(self.name, num, den)
+
+    def estimate_interval(self, reward: np.ndarray, action: np.ndarray, propensity: np.ndarray,
+                          target_probs: np.ndarray, q_hat: np.ndarray | None = None, *, alpha: float = 0.05,
+                          n_bootstrap: int = 1000, random_state: int | np.random.Generator | None = None,
+                          ) -> tuple[float, float]:
+        """Percentile-bootstrap (1 − alpha) interval: rounds resampled with replacement, seeded.
+
+        The reward model is not refitted per resample, so with DM/DR the interval ignores its variance.
+        """
+        if not 0 < alpha < 1:
+            raise ValueError(f"`alpha` must lie in (0, 1); got {alpha!r}")
+        if int(n_bootstrap) < 1:
+            raise ValueError(f"`n_bootstrap` must be >= 1; got {n_bootstrap!r}")
+        num, den = self._terms(self._rounds(reward, action, propensity, target_probs, q_hat))
+        _ratio(self.name, num, den)  # an undefined point estimate has no interval either
+        rng = np.random.default_rng(random_state)
+        n_rounds = num.shape[0]
+        chunk = max(1, _BOOTSTRAP_BLOCK // n_rounds)  # resamples drawn per block, to bound memory
+        stats = []
+        for start in range(0, int(n_bootstrap), chunk):
+            idx = rng.integers(0, n_rounds, (min(chunk, int(n_bootstrap) - start), n_rounds))
+            totals = den[idx].sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                stats.append(np.where(totals > 0, num[idx].sum(axis=1) / totals, np.nan))
+        low, high = np.nanquantile(np.concatenate(stats), [alpha / 2, 1 - alpha / 2])
+        return float(low), float(high)
+
+    def diagnostics(self, reward: np.ndarray, action: np.ndarray, propensity: np.ndarray,
+                    target_probs: np.ndarray, q_hat: np.ndarray | None = None) -> WeightDiagnostics:
+        """Effective sample size and largest weight of the importance weights this estimator applies."""
+        weights = self._weights(self._rounds(reward, action, propensity, target_probs, q_hat))
+        if weights is None:
+            return WeightDiagnostics(float("nan"), float("nan"))
+        total_sq = float(np.sum(weights**2))
+        ess = float(np.sum(weights)) ** 2 / total_sq if total_sq > 0 else 0.0
+        return WeightDiagnostics(ess, float(weights.max()))
+
+    def _rounds(self, reward: Any, action: Any, propensity: Any, target_probs: Any, q_hat: Any) -> _Rounds:
+        return _check_rounds(reward, action, propensity, target_probs, q_hat, self.needs_q_hat)
+
+    def _terms(self, rounds: _Rounds) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _weights(self, rounds: _Rounds) -> np.ndarray | None:
+        return None
+
+
+@dataclass(frozen=True)
+class IPS(Estimator):
+    """Inverse propensity scoring: V̂ = (1/n) Σ_i min(w_i, clip) r_i.
+
+    Unbiased when every action the target may take has a positive logged propensity (and no clip);
+    its variance grows with the weights. ``clip`` caps them, trading bias for variance.
+    """
+
+    clip: float | None = None
+    name: ClassVar[str] = "ips"
+
+    def __post_init__(self) -> None:
+        _check_clip(self.clip)
+
+    def _weights(self, rounds: _Rounds) -> np.ndarray:
+        return _clipped(_importance_weights(rounds), self.clip)
+
+    def _terms(self, rounds: _Rounds) -> tuple[np.ndarray, np.ndarray]:
+        return self._weights(rounds) * rounds.reward, np.ones_like(rounds.reward)
+
+
+@dataclass(frozen=True)
+class SNIPS(Estimator):
+    """Self-normalised IPS: V̂ = Σ_i w_i r_i / Σ_i w_i.
+
+    Slightly biased but consistent, and never outside the range of the rewards: the usual choice when
+    weights are large.
+    """
+
+    name: ClassVar[str] = "snips"
+
+    def _weights(self, rounds: _Rounds) -> np.ndarray:
+        return _importance_weights(rounds)
+
+    def _terms(self, rounds: _Rounds) -> tuple[np.ndarray, np.ndarray]:
+        weights = self._weights(rounds)
+        return weights * rounds.reward, weights
+
+
+@dataclass(frozen=True)
+class DM(Estimator):
+    """Direct method: V̂ = (1/n) Σ_i Σ_a π(a | x_i) q̂(x_i, a).
+
+    Low variance, but as biased as the reward model; uses no propensities.
+    """
+
+    name: ClassVar[str] = "dm"
+    needs_q_hat: ClassVar[bool] = True
+
+    def _terms(self, rounds: _Rounds) -> tuple[np.ndarray, np.ndarray]:
+        return _model_term(rounds.target_probs, rounds.q_hat), np.ones_like(rounds.reward)
+
+
+@dataclass(frozen=True)
+class DR(Estimator):
+    """Doubly robust: V̂ = (1/n) Σ_i [Σ_a π(a | x_i) q̂(x_i, a) + min(w_i, clip) (r_i − q̂(x_i, a_i))].
+
+    Unbiased if either the propensities or the reward model are right; a good q̂ cuts the variance of IPS.
+    """
+
+    clip: float | None = None
+    name: ClassVar[str] = "dr"
+    needs_q_hat: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        _check_clip(self.clip)
+
+    def _weights(self, rounds: _Rounds) -> np.ndarray:
+        return _clipped(_importance_weights(rounds), self.clip)
+
+    def _terms(self, rounds: _Rounds) -> tuple[np.ndarray, np.ndarray]:
+        model_term = _model_term(rounds.target_probs, rounds.q_hat)
+        residual = rounds.reward - rounds.q_hat[np.arange(rounds.action.shape[0]), rounds.action]
+        return model_term + self._weights(rounds) * residual, np.ones_like(rounds.reward)
+
+
+@dataclass(frozen=True)
+class Replay(Estimator):
+    """Replay (Li et al. 2011): V̂ = Σ_i 1[a_i = π(x_i)] r_i / Σ_i 1[a_i = π(x_i)].
+
+    For a deterministic target (``target_probs`` one-hot per row): the mean reward of the rounds where
+    the logged action is the one the target takes. Unbiased under uniform logging.
+    """
+
+    name: ClassVar[str] = "replay"
+
+    def _weights(self, rounds: _Rounds) -> np.ndarray:
+        return (rounds.action == _deterministic_action(rounds.target_probs)).astype(np.float64)
+
+    def _terms(self, rounds: _Rounds) -> tuple[np.ndarray, np.ndarray]:
+        matched = self._weights(rounds)
+        return matched * rounds.reward, matched
+
+
+@dataclass(frozen=True)
+class LoggedMean(Estimator):
+    """The logging policy's own value: V̂ = (1/n) Σ_i r_i (ignores the target)."""
+
+    name: ClassVar[str] = "logged"
+
+    def _weights(self, rounds: _Rounds) -> np.ndarray:
+        return np.ones_like(rounds.reward)
+
+    def _terms(self, rounds: _Rounds) -> tuple[np.ndarray, np.ndarray]:
+        return rounds.reward, np.ones_like(rounds.reward)
+
+
+ESTIMATORS: dict[str, type[Estimator]] = {cls.name: cls for cls in (IPS, SNIPS, DM, DR, Replay, LoggedMean)}
+
+
+def ips(reward: np.ndarray, action: np.ndarray, propensity: np.ndarray, target_probs: np.ndarray, *,
+        clip: float | None = None) -> float:
+    """IPS estimate, (1/n) Σ_i min(w_i, clip) r_i with w_i = π(a_i | x_i) / μ_i; see :class:`IPS`.
+
+    Examples
+    --------
+    >>> ips([1.0, 0.0], [0, 1], [0.5, 0.5], [[1.0, 0.0], [1.0, 0.0]])
+    1.0
+    """
+    return IPS(clip=clip).estimate_policy_value(reward, action, propensity, target_probs)
+
+
+def snips(reward: np.ndarray, action: np.ndarray, propensity: np.ndarray, target_probs: np.ndarray) -> float:
+    """Self-normalised IPS estimate, Σ_i w_i r_i / Σ_i w_i; see :class:`SNIPS`.
+
+    Examples
+    --------
+    >>> snips([1.0, 0.0, 1.0], [0, 1, 0], [0.5, 0.5, 0.25], [[1.0, 0.0], [1.0, 0.0], [0.5, 0.5]])
+    1.0
+    """
+    return SNIPS().estimate_policy_value(reward, action, propensity, target_probs)
+
+
+def dm(target_probs: np.ndarray, q_hat: np.ndarray) -> float:
+    """Direct-method estimate, (1/n) Σ_i Σ_a π(a | x_i) q̂(x_i, a); see :class:`DM`.
+
+    Examples
+    --------
+    >>> dm([[0.5, 0.5]], [[0.25, 0.75]])
+    0.5
+    """
+    target_probs = _check_target_probs(target_probs)
+    return float(_model_term(target_probs, _check_q_hat(q_hat, target_probs.shape)).mean())
+
+
+def dr(reward: np.ndarray, action: np.ndarray, propensity: np.ndarray, target_probs: np.ndarray,
+       q_hat: np.ndarray, *, clip: float | None = None) -> float:
+    """Doubly robust estimate; see :class:`DR` for the formula.
+
+    Examples
+    --------
+    >>> dr([1.0], [0], [0.5], [[1.0, 0.0]], [[0.6, 0.1]])
+    1.4
+    """
+    return DR(clip=clip).estimate_policy_value(reward, action, propensity, target_probs, q_hat)
+
+
+def replay(reward: np.ndarray, action: np.ndarray, target_action: np.ndarray) -> float:
+    """Replay estimate for a deterministic target: mean reward over rounds with a_i = target_action_i.
+
+    Examples
+    --------
+    >>> replay([1.0, 0.0, 0.0], [2, 1, 2], [2, 0, 2])
+    0.5
+    """
+    reward = _as_float("reward", reward, 1)
+    action = _as_actions("action", action, reward.shape[0])
+    target_action = _as_actions("target_action", target_action, reward.shape[0])
+    matched = (action == target_action).astype(np.float64)
+    return _ratio(Replay.name, matched * reward, matched)
+
+
+def cross_fit_q_hat(features: np.ndarray, action: np.ndarray, reward: np.ndarray, n_actions: int, *,
+                    model: Any = None, n_folds: int = 5, random_state: int | None = None) -> np.ndarray:
+    """Cross-fitted reward model q̂(x_i, a) for every round and every action, float64 (n_rounds, n_actions).
+
+    The rounds are split into ``n_folds`` folds; a clone of ``model`` is fitted on the other folds and
+    predicts the held-out fold for every action, so no round's prediction has seen its own reward (what
+    keeps DR's correction term honest). The model sees ``[features, one_hot(action)]``. ``model`` is
+    any scikit-learn classifier (q̂ = Σ_c c·P(c)) or regressor. The default, standardised logistic
+    regression for 0/1 rewards and ridge regression otherwise, is fast and stable but additive (a context
+    effect plus an action effect); pass e.g. ``HistGradientBoostingClassifier()`` to learn interactions.
+    """
+    reward = _as_float("reward", reward, 1)
+    features = _as_float("features", features, 2)
+    action = _as_actions("action", action, reward.shape[0], n_actions)
+    if features.shape[0] != reward.shape[0]:
+        raise ValueError(f"`features` must have {reward.shape[0]} rows like `reward`; got {features.shape[0]}")
+    if not 2 <= int(n_folds) <= reward.shape[0]:
+        raise ValueError(f"`n_folds` must lie in [2, n_rounds={reward.shape[0]}]; got {n_folds!r}")
+    if model is None:
+        binary = bool(np.isin(reward, (0.0, 1.0)).all())
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000) if binary else Ridge())
+    one_hot = np.eye(n_actions)
+    q_hat = np.empty((reward.shape[0], n_actions))
+    for train, test in KFold(int(n_folds), shuffle=True, random_state=random_state).split(features):
+        if is_classifier(model) and np.unique(reward[train]).size < 2:
+            q_hat[test] = reward[train][0]  # one class only: nothing for a classifier to learn
+            continue
+        fitted = clone(model).fit(np.hstack([features[train], one_hot[action[train]]]), reward[train])
+        block = max(1, _PREDICT_BLOCK // (test.size * (features.shape[1] + n_actions)))  # actions per call
+        for start in range(0, n_actions, block):
+            actions = np.arange(start, min(n_actions, start + block))
+            design = np.hstack([np.tile(features[test], (actions.size, 1)), np.repeat(one_hot[actions], test.size, 0)])
+            predicted = _expected_reward(fitted, design)
+            q_hat[test, start:start + actions.size] = predicted.reshape(actions.size, test.size).T
+    return q_hat
+
+
+def _expected_reward(model: Any, design: np.ndarray) -> np.ndarray:
+    """A regressor's prediction, or a classifier's Σ_c c·P(c | x)."""
+    if is_classifier(model):
+        return model.predict_proba(design) @ model.classes_.astype(np.float64)
+    return model.predict(design)
+
+
+def _check_rounds(reward: Any, action: Any, propensity: Any, target_probs: Any, q_hat: Any,
+                  needs_q_hat: bool) -> _Rounds:
+    reward = _as_float("reward", reward, 1)
+    n_rounds = reward.shape[0]
+    if n_rounds == 0:
+        raise ValueError("`reward` must have at least one round; got 0")
+    target_probs = _check_target_probs(target_probs)
+    if target_probs.shape[0] != n_rounds:
+        raise ValueError(f"`target_probs` must have {n_rounds} rows like `reward`; got {target_probs.shape[0]}")
+    action = _as_actions("action", action, n_rounds, target_probs.shape[1])
+    propensity = _as_float("propensity", propensity, 1)
+    _check_length("propensity", propensity, n_rounds)
+    check_rows("`propensity`", propensity, (propensity > 0) & (propensity <= 1), "must lie in (0, 1]")
+    if needs_q_hat:
+        q_hat = _check_q_hat(q_hat, target_probs.shape)
+    return _Rounds(reward, action, propensity, target_probs, q_hat)
+
+
+def _check_target_probs(target_probs: Any) -> np.ndarray:
+    target_probs = _as_float("target_probs", target_probs, 2)
+    check_rows("`target_probs`", target_probs, (target_probs >= 0) & (target_probs <= 1), "must lie in [0, 1]")
+    sums = target_probs.sum(axis=1)
+    check_rows("`target_probs`", sums, np.abs(sums - 1) <= _SUM_TOLERANCE, "must sum to 1 over the actions")
+    return target_probs
+
+
+def _check_q_hat(q_hat: Any, shape: tuple[int, ...]) -> np.ndarray:
+    if q_hat is None:
+        raise ValueError("`q_hat` is required: this estimator needs a reward model's predictions")
+    q_hat = _as_float("q_hat", q_hat, 2)
+    if q_hat.shape != shape:
+        raise ValueError(f"`q_hat` must have shape {shape} like `target_probs`; got {q_hat.shape}")
+    return q_hat
+
+
+def _as_float(name: str, values: Any, ndim: int) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"`{name}` must be a numeric array; got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if arr.ndim != ndim:
+        shape = "(n_rounds,)" if ndim == 1 else "(n_rounds, n_actions)"
+        raise ValueError(f"`{name}` must have shape {shape}; got {arr.shape}")
+    check_rows(f"`{name}`", arr, np.isfinite(arr), "must be finite")
+    return arr
+
+
+def _as_actions(name: str, values: Any, n_rounds: int, n_actions: int | None = None) -> np.ndarray:
+    arr = np.asarray(values)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"`{name}` must be an integer array; got dtype {arr.dtype}")
+    _check_length(name, arr, n_rounds)
+    if n_actions is None:
+        check_rows(f"`{name}`", arr, arr >= 0, "must be an action id >= 0")
+    else:
+        check_rows(f"`{name}`", arr, (arr >= 0) & (arr < n_actions), f"must be an action id in [0, {n_actions})")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _check_length(name: str, arr: np.ndarray, n_rounds: int) -> None:
+    if arr.ndim != 1 or arr.shape[0] != n_rounds:
+        raise ValueError(f"`{name}` must have shape ({n_rounds},) like `reward`; got {arr.shape}")
+
+
+def _check_clip(clip: float | None) -> None:
+    if clip is not None and not (isinstance(clip, int | float) and clip > 0):
+        raise ValueError(f"`clip` must be None or a number > 0; got {clip!r}")
+
+
+def _importance_weights(rounds: _Rounds) -> np.ndarray:
+    """w_i = π(a_i | x_i) / μ_i."""
+    rows = np.arange(rounds.action.shape[0])
+    return rounds.target_probs[rows, rounds.action] / rounds.propensity
+
+
+def _clipped(weights: np.ndarray, clip: float | None) -> np.ndarray:
+    return weights if clip is None else np.minimum(weights, clip)
+
+
+def _model_term(target_probs: np.ndarray, q_hat: np.ndarray | None) -> np.ndarray:
+    """Σ_a π(a | x_i) q̂(x_i, a) per round."""
+    assert q_hat is not None  # estimators with needs_q_hat checked it
+    return np.einsum("ij,ij->i", target_probs, q_hat)
+
+
+def _deterministic_action(target_probs: np.ndarray) -> np.ndarray:
+    """The action a deterministic target takes per row; replay is undefined for a stochastic one."""
+    top = target_probs.max(axis=1)
+    check_rows("`target_probs`", top, top >= 1 - _SUM_TOLERANCE,
+               "must put probability 1 on one action (replay needs a deterministic target)")
+    return target_probs.argmax(axis=1)
+
+
+def _ratio(name: str, num: np.ndarray, den: np.ndarray) -> float:
+    total = float(den.sum())
+    if total <= 0:
+        what = "no logged action matches the target's" if name == Replay.name else "all importance weights are 0"
+        raise ValueError(f"{name} is undefined on these rounds: {what}")
+    return float(num.sum() / total)

@@ -1,0 +1,411 @@
+"""The simulator: a world answers a policy's decisions day by day, with delayed feedback.
+
+Each day, the customers whose campaign triggers form one ``DecisionBatch`` (masks from reachability,
+unsubscribes, quiet hours and frequency caps; each customer's true rates; the segment's expected rates).
+The world draws clicks and unsubscribes and their lognormal delays. Feedback reaches the policy at the
+end of the day it arrives: a click or unsubscribe inside the attribution window as a success, a window
+that closes without one as a failure, each exactly once. Regret is the expected net value an oracle
+that knows every customer's rates would have earned minus that of the chosen arm.
+
+Clicks are value-weighted: a click worth ``click_value_multiplier`` times ``value[click]`` (e.g. fintech
+email) is reported to the policy as that many successes and appears so in ``true_rates``.
+
+Every random draw comes from ``seed`` (population, triggers, responses) or from the policy's own
+``random_state``: the same seed gives the same numbers, whatever ``n_jobs``.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import queue as queue_module
+import shutil
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from sendwise import engine
+
+from .batch import DecisionBatch, Outcomes
+from .catalog import N_HOURS, NO_MESSAGE
+from .policies import POLICIES, Policy
+from .population import (
+    ContactHistory,
+    Population,
+    allowed_channels,
+    customer_rates,
+    draw_population,
+    draw_triggers,
+    segment_rate_table,
+)
+from .world import N_WEEKDAYS, World, load_world
+
+TOTAL_METRICS = ("net_value", "clicks", "unsubscribes", "cost", "sends", "regret", "decisions")
+LAST_DAYS = 14
+FEEDBACK_DTYPE = np.dtype([("decision_id", np.int64), ("customer_idx", np.int64), ("cell_idx", np.int64),
+                           ("arm", np.int64), ("outcome_idx", np.int64), ("successes", np.float64),
+                           ("failures", np.float64)])
+
+
+@dataclass
+class PolicyRun:
+    """One policy × one seed: per-day metrics, totals and the learned state saved at the end."""
+
+    policy: str
+    seed: int
+    params: dict[str, Any]
+    daily: dict[str, np.ndarray]   # metric -> float64 (n_days,)
+    totals: dict[str, float]
+    policy_state: Path | None = None
+
+
+@dataclass
+class SimulationResult:
+    """Every run of a simulation and, per policy and metric, (mean, lo95, hi95) across seeds."""
+
+    world: World
+    n_customers: int
+    n_days: int
+    seeds: list[int]
+    runs: list[PolicyRun]
+    summary: dict[str, dict[str, tuple[float, float, float]]]
+    out_dir: Path | None = None
+    plots: list[Path] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form: settings, summary, totals and daily metrics of every run."""
+        return {
+            "world": self.world.name, "world_path": str(self.world.path), "n_customers": self.n_customers,
+            "n_days": self.n_days, "seeds": self.seeds,
+            "summary": {p: {m: list(v) for m, v in metrics.items()} for p, metrics in self.summary.items()},
+            "runs": [{"policy": r.policy, "seed": r.seed, "params": r.params, "totals": r.totals,
+                      "daily": {m: v.tolist() for m, v in r.daily.items()},
+                      "policy_state": str(r.policy_state) if r.policy_state else None} for r in self.runs],
+            "fixed_monthly_cost": dict(zip(self.world.catalog.channels, self.world.fixed_monthly_cost.tolist(),
+                                           strict=True)),
+            "out_dir": str(self.out_dir) if self.out_dir else None, "plots": [str(p) for p in self.plots],
+        }
+
+
+class FeedbackQueue:
+    """Resolved outcomes held until the end of the day they arrive; each one is handed out exactly once.
+
+    Records use ``FEEDBACK_DTYPE``; those due after the last simulated day stay open, so
+    ``n_scheduled == n_delivered + n_open`` once every day has been popped.
+    """
+
+    def __init__(self, n_days: int) -> None:
+        self._due: list[list[np.ndarray]] = [[] for _ in range(n_days)]
+        self._next_day = 0
+        self.n_scheduled = self.n_delivered = self.n_open = 0
+
+    def schedule(self, records: np.ndarray, due_day: np.ndarray) -> None:
+        """Hold ``records[i]`` until the end of ``due_day[i]``, which must not lie in the past."""
+        if due_day.size and due_day.min() < self._next_day:
+            raise ValueError(f"feedback due on day {due_day.min()} arrives after that day was delivered")
+        horizon = len(self._due)
+        self.n_scheduled += int(due_day.size)
+        self.n_open += int(np.sum(due_day >= horizon))
+        for day in np.unique(due_day[due_day < horizon]):
+            self._due[day].append(records[due_day == day])
+
+    def pop(self, day: int) -> np.ndarray:
+        """The records due at the end of ``day``; a day can be popped once, in order."""
+        if day != self._next_day:
+            raise ValueError(f"feedback of day {day} requested, expected day {self._next_day}")
+        self._next_day += 1
+        parts, self._due[day] = self._due[day], []
+        due = np.concatenate(parts) if parts else np.empty(0, FEEDBACK_DTYPE)
+        self.n_delivered += int(due.size)
+        return due
+
+
+def build_policy(name: str, world: World, seed: int, **params: Any) -> Policy:
+    """A registered policy by name, set up with the world's catalog and economics."""
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; known: {', '.join(sorted(POLICIES))}")
+    if name == "static":
+        params = {"playbook": world.playbook, **params}
+    try:
+        return POLICIES[name](world.catalog, world.value, world.cost, random_state=seed, **params)
+    except TypeError as exc:
+        raise ValueError(f"policy {name!r} rejected parameters {sorted(params)}: {exc}") from None
+
+
+def run_policy(world: World, policy: Policy, *, n_customers: int, n_days: int, seed: int,
+               on_day: Callable[[], None] | None = None) -> PolicyRun:
+    """Run one policy object through ``n_days`` of the world drawn with ``seed``; ``policy_state`` stays None."""
+    if int(n_days) < 1:
+        raise ValueError(f"`n_days` must be >= 1; got {n_days!r}")
+    run = _WorldRun(world, draw_population(world, n_customers, seed), int(n_days), int(seed))
+    for day in range(run.n_days):
+        run.decide(day, policy)
+        due = run.end_day(day)
+        if due.size:
+            policy.update(Outcomes(cell_idx=due["cell_idx"], arm=due["arm"], outcome_idx=due["outcome_idx"],
+                                   successes=due["successes"], failures=due["failures"],
+                                   customer_idx=due["customer_idx"]))
+        if on_day is not None:
+            on_day()
+    return PolicyRun(policy=policy.name, seed=int(seed), params=policy.get_params(), daily=run.daily,
+                     totals=run.totals())
+
+
+class _WorldRun:
+    """The mutable state of one run: contact history, pending feedback, daily metrics."""
+
+    def __init__(self, world: World, population: Population, n_days: int, seed: int) -> None:
+        catalog = world.catalog
+        self.world, self.population, self.n_days, self.seed = world, population, n_days, seed
+        self.history = ContactHistory(population.n_customers, len(catalog.channels))
+        self.feedback = FeedbackQueue(n_days)
+        self.segments = segment_rate_table(world)
+        self.arm_channel, self.arm_hour = catalog.arm_channels(), catalog.arm_hours()
+        names = [*TOTAL_METRICS, *(f"share_{c}" for c in (*catalog.channels, NO_MESSAGE))]
+        self.daily = {m: np.zeros(n_days) for m in names}
+        self.cost_by_channel = np.zeros(len(catalog.channels))
+        self.unsubscribes_due: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(n_days)]
+        self.n_decisions = 0
+
+    def decide(self, day: int, policy: Policy) -> None:
+        """Trigger today's campaigns, ask the policy, draw responses, schedule feedback."""
+        world, catalog = self.world, self.world.catalog
+        self.history.start_day(day)
+        customers, campaign = draw_triggers(world, self.population, day, self.seed)
+        if customers.size:
+            weekday = (world.start_weekday + day) % N_WEEKDAYS
+            region = self.population.region_idx[customers]
+            cell = catalog.cell_ids(region, self.population.industry_idx[customers], campaign)
+            recent = self.history.recent(customers)
+            mask = catalog.arm_mask(allowed_channels(world, self.population, self.history, customers, recent),
+                                    world.hour_allowed[region])
+            rates, click_weight = customer_rates(world, self.population, customers, campaign, recent, weekday)
+            batch = DecisionBatch(cell_idx=cell, cost_row_idx=region, mask=mask, customer_idx=customers,
+                                  true_rates=rates, segment_rates=self.segments[cell, weekday])
+            arm = np.asarray(policy.decide(batch).arm, dtype=np.int64)
+            _check_allowed(policy, batch, arm, day)
+            self._respond(day, batch, arm, click_weight)
+
+    def end_day(self, day: int) -> np.ndarray:
+        """Unsubscribes that arrived today take effect; return the feedback records that arrived today."""
+        for unsubscribed_customers, channels in self.unsubscribes_due[day]:
+            self.history.unsubscribed[unsubscribed_customers, channels] = True
+        return self.feedback.pop(day)
+
+    def _respond(self, day: int, batch: DecisionBatch, arm: np.ndarray, click_weight: np.ndarray) -> None:
+        world, rows = self.world, np.arange(batch.n_rows)
+        chosen, best = engine.net_values(batch.true_rates, world.value, world.cost, batch.cost_row_idx,
+                                         batch.mask, arm)
+        rng = np.random.default_rng([self.seed, 2, day])  # common random numbers across policies
+        uniforms, normals = rng.random((batch.n_rows, 2)), rng.standard_normal((batch.n_rows, 2))
+        channel = self.arm_channel[arm]
+        sent = channel >= 0
+        weight = np.where(sent, click_weight[rows, channel], 1.0)
+        clicked = sent & (uniforms[:, 0] * weight < batch.true_rates[rows, 0, arm])
+        unsubscribed = sent & (uniforms[:, 1] < batch.true_rates[rows, 1, arm])
+        cost = world.cost[batch.cost_row_idx, arm]
+        stats = self.daily
+        stats["decisions"][day] = batch.n_rows
+        stats["sends"][day] = sent.sum()
+        stats["clicks"][day] = clicked.sum()
+        stats["unsubscribes"][day] = unsubscribed.sum()
+        stats["cost"][day] = cost.sum()
+        stats["net_value"][day] = (world.value[0] * np.sum(weight * clicked) + world.value[1] * unsubscribed.sum()
+                                   - cost.sum())
+        stats["regret"][day] = np.sum(best - chosen)
+        counts = np.bincount(np.where(sent, channel, len(world.catalog.channels)),
+                             minlength=len(world.catalog.channels) + 1)
+        for name, count in zip((*world.catalog.channels, NO_MESSAGE), counts, strict=True):
+            stats[f"share_{name}"][day] = count / batch.n_rows
+        np.add.at(self.cost_by_channel, channel[sent], cost[sent])
+        self.history.record(day, batch.customer_idx[sent], channel[sent])
+        self._schedule(day, batch, arm, sent, np.stack([clicked, unsubscribed], axis=1), weight, normals)
+
+    def _schedule(self, day: int, batch: DecisionBatch, arm: np.ndarray, sent: np.ndarray, happened: np.ndarray,
+                  weight: np.ndarray, normals: np.ndarray) -> None:
+        """Queue both outcomes of every sent message at the time they resolve (arrival or window close)."""
+        world = self.world
+        idx = np.flatnonzero(sent)
+        channel, region = self.arm_channel[arm[idx]], batch.cost_row_idx[idx]
+        send_time = N_HOURS * day + (self.arm_hour[arm[idx]] - world.utc_offset_hours[region]) % N_HOURS
+        arrival = send_time[:, None] + np.exp(np.log(world.delay_median_hours[channel])[:, None]
+                                              + world.delay_sigma[channel][:, None] * normals[idx])
+        closes = send_time + world.attribution_window_hours[channel]
+        attributed = happened[idx] & (arrival <= closes[:, None])
+        resolved_at = np.where(attributed, arrival, closes[:, None])
+        records = np.empty((idx.size, 2), FEEDBACK_DTYPE)
+        records["decision_id"] = (self.n_decisions + idx)[:, None]
+        records["customer_idx"] = batch.customer_idx[idx, None]
+        records["cell_idx"] = batch.cell_idx[idx, None]
+        records["arm"] = arm[idx, None]
+        records["outcome_idx"] = np.arange(2)
+        records["successes"] = attributed * np.stack([weight[idx], np.ones(idx.size)], axis=1)
+        records["failures"] = ~attributed
+        self.feedback.schedule(records.ravel(), np.floor(resolved_at / N_HOURS).astype(np.int64).ravel())
+        self.n_decisions += batch.n_rows
+        left = happened[idx, 1]
+        effect_day = np.floor(arrival[left, 1] / N_HOURS).astype(np.int64)
+        for d in np.unique(effect_day[effect_day < self.n_days]):
+            on_day = effect_day == d
+            self.unsubscribes_due[d].append((batch.customer_idx[idx][left][on_day], channel[left][on_day]))
+
+    def totals(self) -> dict[str, float]:
+        world = self.world
+        totals = {m: float(self.daily[m].sum()) for m in TOTAL_METRICS}
+        totals["net_value_last14"] = float(self.daily["net_value"][-LAST_DAYS:].sum())
+        for name, cost in zip(world.catalog.channels, self.cost_by_channel, strict=True):
+            totals[f"cost_{name}"] = float(cost)
+        used = np.array([self.daily[f"share_{c}"].sum() > 0 for c in world.catalog.channels])
+        totals["fixed_cost"] = float(world.fixed_monthly_cost[used].sum() * self.n_days / 30.0)
+        totals["feedback_delivered"] = float(self.feedback.n_delivered)
+        totals["feedback_open"] = float(self.feedback.n_open)
+        return totals
+
+
+def _check_allowed(policy: Policy, batch: DecisionBatch, arm: np.ndarray, day: int) -> None:
+    """A policy that picks a masked arm is a bug in the policy: stop the run and say where."""
+    if arm.shape != (batch.n_rows,):
+        raise RuntimeError(f"policy {policy.name!r} returned {arm.shape} arms for {batch.n_rows} rows")
+    bad = np.flatnonzero((arm < 0) | (arm >= batch.mask.shape[1]))
+    if not bad.size:
+        bad = np.flatnonzero(~batch.mask[np.arange(batch.n_rows), arm])
+    if bad.size:
+        raise RuntimeError(f"policy {policy.name!r} chose masked arm {arm[bad[0]]} on day {day} "
+                           f"(row {bad[0]}, {bad.size} rows in all)")
+
+
+def simulate(
+    world: World | str | Path,
+    policies: Sequence[str],
+    *,
+    n_customers: int = 10_000,
+    n_days: int = 30,
+    seeds: Sequence[int] = (0,),
+    out_dir: str | Path | None = None,
+    n_jobs: int = 1,
+    progress: bool = True,
+    policy_params: dict[str, dict[str, Any]] | None = None,
+) -> SimulationResult:
+    """Run every policy on every seed's world and summarise across seeds.
+
+    ``policy_params`` maps a policy name to keyword arguments of its constructor. With ``out_dir``,
+    each policy's learned state is saved there (``policies/<name>-seed<seed>.npz``) with the PNG plots.
+    Seeds and policies run in ``n_jobs`` processes; the numbers do not depend on ``n_jobs``.
+
+    Examples
+    --------
+    >>> result = simulate("seed", ["ts"], n_customers=200, n_days=3, progress=False)
+    >>> sorted(result.summary) == ["ts"]
+    True
+    """
+    world = world if isinstance(world, World) else load_world(world)
+    policies, seeds = list(dict.fromkeys(policies)), [int(s) for s in seeds]
+    policy_params = policy_params or {}
+    for name in [*policies, *policy_params]:
+        if name not in POLICIES:
+            raise ValueError(f"unknown policy {name!r}; known: {', '.join(sorted(POLICIES))}")
+    if not policies or not seeds:
+        raise ValueError("`policies` and `seeds` must each name at least one entry")
+    if int(n_jobs) < 1:
+        raise ValueError(f"`n_jobs` must be >= 1; got {n_jobs!r}")
+    for name in policies:  # fail on bad parameters now, not in a worker minutes later
+        build_policy(name, world, 0, **policy_params.get(name, {}))
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    tasks = [(world, name, seed, int(n_customers), int(n_days), policy_params.get(name, {}), out)
+             for name in policies for seed in seeds]
+    with tqdm(total=len(tasks) * int(n_days), disable=not progress, unit="day", desc="simulate") as bar:
+        runs = _run_tasks(tasks, int(n_jobs), bar)
+    result = SimulationResult(world=world, n_customers=int(n_customers), n_days=int(n_days), seeds=seeds,
+                              runs=runs, summary=summarize(runs), out_dir=out)
+    if out is not None:
+        from .plots import plot_simulation  # matplotlib loads only when plots are wanted
+
+        shutil.copyfile(world.path, out / "world.toml")
+        result.plots = plot_simulation(result, out)
+    return result
+
+
+def summarize(runs: Sequence[PolicyRun]) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """Per policy and total metric: mean and 95% t-interval across seeds (the mean thrice for one seed)."""
+    summary: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for name in dict.fromkeys(r.policy for r in runs):
+        group = [r for r in runs if r.policy == name]
+        summary[name] = {}
+        for metric in group[0].totals:
+            mean, low, high = mean_interval(np.array([r.totals[metric] for r in group]))
+            summary[name][metric] = (float(mean), float(low), float(high))
+    return summary
+
+
+def mean_interval(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean along axis 0 and its 95% Student-t interval; a single row gives a zero-width interval."""
+    n = values.shape[0]
+    mean = values.mean(axis=0)
+    if n < 2:
+        return mean, mean, mean
+    half = _t_975(n - 1) * values.std(axis=0, ddof=1) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+_T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
+
+
+def _t_975(df: int) -> float:
+    """97.5% quantile of Student's t: table up to 10 degrees of freedom, Cornish-Fisher expansion above."""
+    if df <= len(_T_975):
+        return _T_975[df - 1]
+    z = 1.959964
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def _run_tasks(tasks: list[tuple], n_jobs: int, bar: tqdm) -> list[PolicyRun]:
+    if n_jobs == 1 or len(tasks) == 1:
+        return [_run_task(*task, on_day=lambda: bar.update(1)) for task in tasks]
+    # A fork server that has imported the simulator starts workers fast and never forks the engine's threads.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload(["__main__", __name__])
+    ticks = context.Queue()
+    n_workers = min(n_jobs, len(tasks))
+    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    with ProcessPoolExecutor(n_workers, mp_context=context, initializer=_start_worker,
+                             initargs=(ticks, threads)) as pool:
+        futures = [pool.submit(_run_task, *task) for task in tasks]
+        while not all(f.done() for f in futures):
+            try:
+                bar.update(ticks.get(timeout=0.2))
+            except queue_module.Empty:
+                continue
+        runs = [f.result() for f in futures]
+    while not ticks.empty():
+        bar.update(ticks.get())
+    return runs
+
+
+_worker_on_day: list[Callable[[], None]] = []  # set once per worker process by _start_worker
+
+
+def _start_worker(ticks: Any, n_threads: int) -> None:
+    """Runs once in each worker: report finished days to the parent's progress bar, share the cores."""
+    _worker_on_day.append(lambda: ticks.put(1))
+    engine.set_num_threads(n_threads)  # results do not depend on it
+
+
+def _run_task(world: World, name: str, seed: int, n_customers: int, n_days: int, params: dict[str, Any],
+              out_dir: Path | None, on_day: Callable[[], None] | None = None) -> PolicyRun:
+    policy = build_policy(name, world, seed, **params)
+    on_day = on_day or (_worker_on_day[0] if _worker_on_day else None)
+    run = run_policy(world, policy, n_customers=n_customers, n_days=n_days, seed=seed, on_day=on_day)
+    if out_dir is not None:
+        (out_dir / "policies").mkdir(parents=True, exist_ok=True)
+        run.policy_state = policy.save(out_dir / "policies" / f"{name}-seed{seed}.npz")
+    return run

@@ -1,0 +1,410 @@
+"""MLflow tracking of simulations and off-policy evaluations: on by default, no server needed.
+
+The tracking URI is, first match wins: the ``tracking_uri`` argument, ``MLFLOW_TRACKING_URI``, or
+``sqlite:///<cwd>/.sendwise/mlflow.db``. A SQLite store keeps its artifacts in ``mlartifacts/`` next
+to the database file (so ``./.sendwise/mlartifacts`` by default); other stores use their own root.
+
+One experiment per world (``sendwise-world-<name>``) or logs dataset (``sendwise-logs-<name>``); one
+parent run per command with one child run per policy (× seed for simulations). Runs carry the tags
+``sendwise.kind`` (``simulation`` or ``evaluation``), ``sendwise.world`` or ``sendwise.dataset``, and
+``sendwise.policy`` on child runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+from matplotlib.figure import Figure
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param, RunStatus
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from .mlflow_model import save_policy_model, servable
+
+if TYPE_CHECKING:
+    from .simulate import PolicyRun, SimulationResult
+
+TRACKING_DIR = ".sendwise"
+KIND_TAG = "sendwise.kind"
+WORLD_TAG = "sendwise.world"
+DATASET_TAG = "sendwise.dataset"
+POLICY_TAG = "sendwise.policy"
+SIMULATION = "simulation"
+EVALUATION = "evaluation"
+LOGGED_MODEL_NAME = "policy"
+# Not the model's name: MLflow reads runs:/<id>/<name> as the logged model <name> (via its global tracking URI).
+POLICY_STATE_DIR = "policy_state"
+DAILY_PREFIX = "daily/"
+BOUND_SUFFIXES = ("", "_lo95", "_hi95")
+KEY_METRICS = ("net_value", "regret", "cost", "clicks", "unsubscribes")
+# MLflow's log_batch limits: 1000 metrics and 100 params per request.
+_MAX_METRICS, _MAX_PARAMS = 1000, 100
+
+
+def default_tracking_uri() -> str:
+    """``sqlite:///<cwd>/.sendwise/mlflow.db``: a file store needs no server and no opt-in."""
+    return f"sqlite:///{Path.cwd() / TRACKING_DIR / 'mlflow.db'}"
+
+
+def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
+    """The explicit URI, else ``MLFLOW_TRACKING_URI``, else :func:`default_tracking_uri`."""
+    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+
+
+def tracking_client(tracking_uri: str | None = None) -> MlflowClient:
+    """A client for tracking and registry on the resolved URI; creates a SQLite file's folder."""
+    uri = resolve_tracking_uri(tracking_uri)
+    database = _sqlite_path(uri)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def world_experiment(world: str) -> str:
+    """Name of the experiment that holds a world's simulations."""
+    return f"sendwise-world-{world}"
+
+
+def dataset_experiment(dataset: str) -> str:
+    """Name of the experiment that holds the off-policy evaluations on a logs dataset."""
+    return f"sendwise-logs-{dataset}"
+
+
+def experiment_id(client: MlflowClient, name: str) -> str:
+    """Id of the experiment ``name``, created (with its artifacts beside a SQLite store) if missing."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    database = _sqlite_path(client.tracking_uri)
+    location = None
+    if database is not None:
+        location = (database.parent / "mlartifacts" / re.sub(r"[^\w.-]+", "-", name)).as_uri()
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except MlflowException as exc:  # another process created it first
+        if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
+        return str(client.get_experiment_by_name(name).experiment_id)
+
+
+def log_simulation(result: SimulationResult, *, tracking_uri: str | None = None,
+                   experiment: str | None = None) -> str:
+    """Log a simulation: a parent run for the command, a child run per policy × seed; returns the parent id.
+
+    Parent: params (world, policies, seeds, customers, days, version, git commit), summary metrics
+    ``<policy>/<metric>`` with ``_lo95``/``_hi95`` bounds across seeds, the plots, the world file and
+    ``result.json`` (``SimulationResult.to_dict`` with each run's MLflow ``run_id``). Child: the same
+    context plus the policy and its hyper-parameters (``policy.*``), per-day metrics ``daily/<metric>``
+    (step = day), final totals, the policy's ``.npz`` under ``policy_state/`` and, unless it needs the
+    simulator's truth (the oracles), the policy as a pyfunc model named ``policy``, ready for the registry.
+    """
+    client = tracking_client(tracking_uri)
+    world = result.world.name
+    exp_id = experiment_id(client, experiment or world_experiment(world))
+    context = {"world": world, "customers": result.n_customers, "days": result.n_days, **_provenance()}
+    policies = list(dict.fromkeys(run.policy for run in result.runs))
+    tags = {KIND_TAG: SIMULATION, WORLD_TAG: world}
+    name = f"simulate {world} {result.n_customers}x{result.n_days}d"
+    params = {**context, "policies": ",".join(policies), "seeds": ",".join(map(str, result.seeds))}
+    with _run(client, exp_id, name, tags, params) as parent_id:
+        child_ids = []
+        for run in result.runs:
+            child_params = {**context, "policy": run.policy, "seed": run.seed,
+                            **{f"policy.{k}": v for k, v in run.params.items()}}
+            with _run(client, exp_id, f"{run.policy} seed={run.seed}", {**tags, POLICY_TAG: run.policy},
+                      child_params, parent_id=parent_id) as child_id:
+                _log_policy_run(client, exp_id, child_id, run, result.n_days)
+            child_ids.append(child_id)
+        _log_batch(client, parent_id, metrics=_summary_metrics(result.summary))
+        for plot in result.plots:
+            client.log_artifact(parent_id, os.fspath(plot), "plots")
+        client.log_artifact(parent_id, os.fspath(result.world.path), "world")
+        data = result.to_dict()
+        for entry, child_id in zip(data["runs"], child_ids, strict=True):
+            entry["run_id"] = child_id
+        client.log_text(parent_id, json.dumps(data, indent=1, default=_plain), "result.json")
+    return parent_id
+
+
+def log_evaluation(estimates: Mapping[str, Mapping[str, Sequence[float]]], *, dataset: str,
+                   params: Mapping[str, Any] | None = None, artifacts: Iterable[str | Path] = (),
+                   tracking_uri: str | None = None, experiment: str | None = None) -> str:
+    """Log off-policy estimates: a parent run, a child run per policy; returns the parent run id.
+
+    ``estimates`` maps policy → estimator → ``(estimate, lo95, hi95)``, each logged on the policy's
+    child run as ``<estimator>``, ``<estimator>_lo95`` and ``<estimator>_hi95``. ``params`` (e.g. the
+    logs file, their size, the policy references) and ``artifacts`` (files) go on the parent run.
+    """
+    client = tracking_client(tracking_uri)
+    exp_id = experiment_id(client, experiment or dataset_experiment(dataset))
+    tags = {KIND_TAG: EVALUATION, DATASET_TAG: dataset}
+    context = {"dataset": dataset, **_provenance()}
+    with _run(client, exp_id, f"evaluate {dataset}", tags, {**context, **(params or {})}) as parent_id:
+        for policy, by_estimator in estimates.items():
+            with _run(client, exp_id, f"{policy} on {dataset}", {**tags, POLICY_TAG: policy},
+                      {**context, "policy": policy}, parent_id=parent_id) as child_id:
+                _log_batch(client, child_id, metrics=_bound_metrics(by_estimator))
+        _log_batch(client, parent_id, metrics=_summary_metrics(estimates))
+        for path in artifacts:
+            client.log_artifact(parent_id, os.fspath(path))
+    return parent_id
+
+
+def log_policy_model(client: MlflowClient, exp_id: str, run_id: str, policy_file: str | Path,
+                     seed: int | None = None) -> str:
+    """Log a saved policy as the pyfunc model ``policy`` of a run (an MLflow logged model); returns its id."""
+    model = client.create_logged_model(exp_id, name=LOGGED_MODEL_NAME, source_run_id=run_id,
+                                       model_type="sendwise-policy")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            local = save_policy_model(policy_file, Path(tmp) / "model", seed=seed, mlflow_model=Model(
+                artifact_path=model.artifact_location, model_uuid=model.model_id, run_id=run_id,
+                model_id=model.model_id,
+            ))
+            client.log_model_artifacts(model.model_id, os.fspath(local))
+    except BaseException:
+        client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+        raise
+    client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+    client.log_outputs(run_id, [LoggedModelOutput(model.model_id, step=0)])
+    return str(model.model_id)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The latest simulation or evaluation of one experiment, read back from its parent run.
+
+    ``summary`` maps policy → metric (or estimator) → ``(value, lo95, hi95)``; ``best_runs`` maps
+    policy → its child run with the highest total net value that logged a model (the run to promote;
+    none for the oracles), or its only child run for an evaluation.
+    """
+
+    experiment: str
+    kind: str
+    subject: str
+    run_id: str
+    started: datetime
+    summary: dict[str, dict[str, tuple[float, float, float]]]
+    best_runs: dict[str, str]
+
+    def columns(self) -> list[str]:
+        """The key metrics of a simulation, or every estimator of an evaluation."""
+        names = {metric for bounds in self.summary.values() for metric in bounds}
+        return [m for m in KEY_METRICS if m in names] or sorted(names)
+
+    def policies(self) -> list[str]:
+        """Policies, best first by the first column's value."""
+        first = self.columns()[0]
+        return sorted(self.summary, key=lambda p: -self.summary[p].get(first, (-np.inf,))[0])
+
+    def format_table(self) -> str:
+        """A plain-text table: one row per policy, ``value [lo95, hi95]`` per column, the best run."""
+        columns = self.columns()
+        cells = [[policy, *(_interval(self.summary[policy].get(c)) for c in columns), self.best_runs.get(policy, "-")]
+                 for policy in self.policies()]
+        header = ["policy", *columns, "best run" if self.kind == SIMULATION else "run"]
+        widths = [max(len(str(row[i])) for row in [header, *cells]) for i in range(len(header))]
+        lines = [f"{self.experiment}: {self.kind} of {self.subject}, run {self.run_id} "
+                 f"({self.started:%Y-%m-%d %H:%M} UTC); value [95% interval]"]
+        for row in [header, *cells]:
+            lines.append("  ".join(str(c).ljust(w) if i in (0, len(row) - 1) else str(c).rjust(w)
+                                   for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip())
+        return "\n".join(lines)
+
+
+def compare_latest(*, experiment: str | None = None, tracking_uri: str | None = None) -> list[Comparison]:
+    """The latest simulation or evaluation of ``experiment``, or of every sendwise experiment."""
+    client = tracking_client(tracking_uri)
+    if experiment is None:
+        experiments = client.search_experiments(filter_string="name LIKE 'sendwise-%'")
+    else:
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            known = ", ".join(e.name for e in client.search_experiments()) or "none"
+            raise ValueError(f"no experiment {experiment!r} in {client.tracking_uri}; known: {known}")
+        experiments = [found]
+    out = []
+    for exp in experiments:
+        latest = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)
+        if not latest:
+            continue
+        parent = client.get_run(latest[0].data.tags.get(MLFLOW_PARENT_RUN_ID, latest[0].info.run_id))
+        children = client.search_runs([exp.experiment_id],
+                                      filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        tags = parent.data.tags
+        best: dict[str, Any] = {}
+        for child in children:
+            policy = child.data.tags.get(POLICY_TAG)
+            promotable = tags.get(KIND_TAG) != SIMULATION or bool(child.outputs and child.outputs.model_outputs)
+            if policy and promotable and (policy not in best or _net_value(child) > _net_value(best[policy])):
+                best[policy] = child
+        out.append(Comparison(
+            experiment=exp.name, kind=tags.get(KIND_TAG, "?"), subject=tags.get(WORLD_TAG, tags.get(DATASET_TAG, "?")),
+            run_id=parent.info.run_id, started=datetime.fromtimestamp(parent.info.start_time / 1000, UTC),
+            summary=_read_summary(parent.data.metrics), best_runs={p: r.info.run_id for p, r in best.items()},
+        ))
+    return out
+
+
+def plot_comparison(comparisons: Sequence[Comparison], path: str | Path) -> Path:
+    """Bar charts with 95% intervals: one row per comparison, one panel per column (at most three)."""
+    if not comparisons:
+        raise ValueError("nothing to plot: no tracked runs to compare")
+    n_cols = max(min(3, len(c.columns())) for c in comparisons)
+    fig = Figure(figsize=(4.5 * n_cols, 3.2 * len(comparisons)), layout="constrained")
+    axes = fig.subplots(len(comparisons), n_cols, squeeze=False)
+    for row, comparison in zip(axes, comparisons, strict=True):
+        policies, columns = comparison.policies(), comparison.columns()[:n_cols]
+        for ax in row[len(columns):]:
+            ax.set_visible(False)
+        for ax, metric in zip(row, columns, strict=False):
+            bounds = np.array([comparison.summary[p].get(metric, (np.nan,) * 3) for p in policies], dtype=float)
+            errors = np.abs(bounds[:, 1:] - bounds[:, :1]).T
+            ax.bar(policies, bounds[:, 0], yerr=np.nan_to_num(errors), capsize=4, color="tab:blue", alpha=0.8)
+            ax.set_title(f"{comparison.subject}: {metric}", fontsize=10)
+            ax.tick_params(axis="x", labelrotation=30)
+    fig.suptitle("bars: value; whiskers: 95% interval", fontsize=9)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _read_summary(metrics: Mapping[str, float]) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """Invert :func:`_summary_metrics`: ``<policy>/<name>[_lo95|_hi95]`` → policy → name → bounds."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for key, value in metrics.items():
+        policy, _, name = key.rpartition("/")
+        if not policy:
+            continue
+        slot = next((i for i, suffix in enumerate(BOUND_SUFFIXES) if suffix and name.endswith(suffix)), 0)
+        name = name.removesuffix(BOUND_SUFFIXES[slot])
+        out.setdefault(policy, {}).setdefault(name, [np.nan] * 3)[slot] = value
+    return {p: {m: (b[0], b[1], b[2]) for m, b in bounds.items()} for p, bounds in out.items()}
+
+
+def _net_value(run: Any) -> float:
+    return float(run.data.metrics.get("net_value", -np.inf))
+
+
+def _interval(bounds: tuple[float, float, float] | None) -> str:
+    if bounds is None:
+        return "-"
+    value, low, high = bounds
+    if np.isnan(low) or np.isnan(high) or low == high:
+        return f"{value:,.4g}"
+    return f"{value:,.4g} [{low:,.4g}, {high:,.4g}]"
+
+
+def _bound_metrics(bounds: Mapping[str, Sequence[float]], prefix: str = "") -> list[Metric]:
+    """``<prefix><name>``, ``…_lo95`` and ``…_hi95`` metrics from name → (value, lo95, hi95)."""
+    timestamp = _now_ms()
+    return [Metric(f"{prefix}{name}{suffix}", float(value), timestamp, 0)
+            for name, values in bounds.items()
+            for suffix, value in zip(BOUND_SUFFIXES, values, strict=True)]
+
+
+def _summary_metrics(summary: Mapping[str, Mapping[str, Sequence[float]]]) -> list[Metric]:
+    """A parent run's ``<policy>/<name>`` metrics (with bounds), what :func:`compare_latest` reads back."""
+    return [m for policy, bounds in summary.items() for m in _bound_metrics(bounds, f"{policy}/")]
+
+
+def _log_policy_run(client: MlflowClient, exp_id: str, run_id: str, run: PolicyRun, n_days: int) -> None:
+    """Per-day metrics, totals, the policy state and its pyfunc model for one policy × seed."""
+    timestamp = _now_ms()
+    metrics = [
+        Metric(f"{DAILY_PREFIX}{name}", float(value), timestamp, day)
+        for name, series in run.daily.items()
+        for day, value in enumerate(series.tolist())
+    ]
+    metrics += [Metric(name, float(value), timestamp, n_days) for name, value in run.totals.items()]
+    _log_batch(client, run_id, metrics=metrics)
+    if run.policy_state is not None:
+        client.log_artifact(run_id, os.fspath(run.policy_state), POLICY_STATE_DIR)
+        if servable(run.policy_state):
+            log_policy_model(client, exp_id, run_id, run.policy_state, seed=run.seed)
+
+
+@contextmanager
+def _run(client: MlflowClient, exp_id: str, name: str, tags: Mapping[str, str], params: Mapping[str, Any],
+         parent_id: str | None = None) -> Iterator[str]:
+    """Create a run with tags and params; mark it FINISHED, or FAILED if the body raises."""
+    all_tags = {**tags, MLFLOW_RUN_NAME: name}
+    if parent_id is not None:
+        all_tags[MLFLOW_PARENT_RUN_ID] = parent_id
+    run_id = client.create_run(exp_id, tags=all_tags, run_name=name).info.run_id
+    try:
+        _log_batch(client, run_id, params=params)
+        yield run_id
+    except BaseException:
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        raise
+    client.set_terminated(run_id)
+
+
+def _log_batch(client: MlflowClient, run_id: str, *, metrics: Sequence[Metric] = (),
+               params: Mapping[str, Any] | None = None) -> None:
+    """``log_batch`` in requests that respect MLflow's size limits."""
+    param_list = [Param(k, _param_value(v)) for k, v in (params or {}).items()]
+    for start in range(0, len(param_list), _MAX_PARAMS):
+        client.log_batch(run_id, params=param_list[start:start + _MAX_PARAMS])
+    for start in range(0, len(metrics), _MAX_METRICS):
+        client.log_batch(run_id, metrics=list(metrics[start:start + _MAX_METRICS]))
+
+
+def _param_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    """JSON fallback for numpy scalars and arrays, paths and anything else with a str."""
+    return value.tolist() if hasattr(value, "tolist") else str(value)
+
+
+def _provenance() -> dict[str, str]:
+    """sendwise version, and the git commit of the source when it lives in a checkout."""
+    out = {"sendwise_version": version("sendwise")}
+    commit = _git_commit()
+    if commit:
+        out["git_commit"] = commit
+    return out
+
+
+@cache
+def _git_commit() -> str | None:
+    try:
+        done = subprocess.run(["git", "-C", os.fspath(Path(__file__).resolve().parent), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for other stores)."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "sqlite" or parsed.path in ("", "/", "/:memory:"):
+        return None
+    return Path(unquote(parsed.path[1:]))  # sqlite:///rel.db is relative, sqlite:////abs.db absolute
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,94 @@
+"""The FastAPI app: ``create_app(settings)`` wires the store, model, auth and routes; the lifespan runs them.
+
+Start-up opens the store, loads the world's rules, the API keys and the pepper, and loads the model;
+a model that fails to load leaves the app up but not ready (``/v1/ready`` answers 503) while a
+background task retries. Two background tasks run while the app lives: one re-checks the model
+source every ``model_refresh_seconds``, one counts closed attribution windows every
+``close_windows_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
+from importlib.metadata import version
+
+from anyio import to_thread
+from fastapi import FastAPI
+
+from sendwise.models.world import load_world
+
+from .auth import ApiKeys
+from .errors import install_error_handlers
+from .guardrails import ServingRules
+from .limits import RequestLimitsMiddleware
+from .metrics import RequestMetricsMiddleware, ServerMetrics
+from .model_loader import ModelLoader
+from .privacy import Pseudonymizer
+from .routes import customers, decisions, feedback, health, metrics
+from .service import SendwiseService
+from .settings import Settings
+from .store import SQLiteStore
+
+log = logging.getLogger("sendwise.server")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Build the service, load the model, run the background tasks, close the store on the way out."""
+    settings: Settings = app.state.settings
+    world = None if settings.world is None else load_world(settings.world)
+    store = SQLiteStore(settings.state_path)
+    service = SendwiseService(settings, store, ServingRules.from_world(settings, world), ModelLoader(settings, world),
+                              Pseudonymizer.from_settings(settings), app.state.metrics)
+    app.state.api_keys = ApiKeys.from_settings(settings)
+    app.state.service = service
+    app.state.metrics.watch_open_decisions(store.open_decisions)
+    await to_thread.run_sync(service.refresh_model)
+    tasks = [
+        asyncio.create_task(_every(settings.model_refresh_seconds, service.refresh_model)),
+        asyncio.create_task(_every(settings.close_windows_seconds, lambda: service.close_windows(datetime.now(UTC)))),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        store.close()
+
+
+async def _every(seconds: float, work: Callable[[], object]) -> None:
+    """Run ``work`` in a worker thread every ``seconds``; a failure is logged and the loop goes on."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await to_thread.run_sync(work)
+        except Exception:  # noqa: BLE001 - a background task must outlive a bad moment of the store
+            log.exception("background task %s failed", getattr(work, "__qualname__", work))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app for ``settings`` (default: from ``SENDWISE_*`` variables); nothing is opened until the lifespan."""
+    settings = settings or Settings()
+    app = FastAPI(
+        title="sendwise",
+        version=version("sendwise"),
+        summary="Channel × local send hour (or no message) per customer, learned online.",
+        lifespan=lifespan,
+        docs_url="/docs" if settings.expose_docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.expose_docs else None,
+    )
+    app.state.settings = settings
+    app.state.metrics = ServerMetrics()
+    install_error_handlers(app)
+    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
+    for module in (decisions, feedback, customers, health, metrics):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,51 @@
+"""Annotated dependencies shared by the routes: the service, the clock, and API-key scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from .auth import ApiKeys
+from .service import SendwiseService
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: <API key>")
+UNAUTHORIZED = "missing or invalid API key"
+
+
+def get_service(request: Request) -> SendwiseService:
+    return request.app.state.service
+
+
+def get_api_keys(request: Request) -> ApiKeys:
+    return request.app.state.api_keys
+
+
+def get_now() -> datetime:
+    """The current UTC time; tests override this dependency to drive the clock."""
+    return datetime.now(UTC)
+
+
+ServiceDep = Annotated[SendwiseService, Depends(get_service)]
+NowDep = Annotated[datetime, Depends(get_now)]
+
+
+def require_scope(scope: str) -> Callable[..., None]:
+    """A dependency that admits a request only with a valid API key holding ``scope`` (header only)."""
+
+    def check(
+        keys: Annotated[ApiKeys, Depends(get_api_keys)],
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+        header_key: Annotated[str | None, Security(_api_key_header)],
+    ) -> None:
+        scopes = keys.scopes_of(bearer.credentials if bearer is not None else header_key)
+        if scopes is None:
+            raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
+        if scope not in scopes:
+            raise HTTPException(403, f"this API key lacks the {scope!r} scope")
+
+    return check

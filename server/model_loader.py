@@ -1,0 +1,74 @@
+"""Where the served policy comes from, and how to tell when it changed.
+
+``SENDWISE_MODEL_URI`` picks the source: ``models:/<name>@<alias>`` or ``models:/<name>/<version>``
+(the MLflow registry, imported only here and only when used, so MLflow never sits on the request
+path), or a path to a policy ``.npz``. Unset, the server starts from the world's prior: the
+``hier_ts`` policy if it is registered, else ``ts``. Each source names a version that is stable across
+restarts, because the posterior deltas in the store are kept per model version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sendwise.models import POLICIES, Policy, load_policy
+
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from sendwise.models.world import World
+
+REGISTRY_PREFIX = "models:/"
+_ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
+
+
+class ModelLoader:
+    """Loads the configured policy and reports the version it would load now."""
+
+    def __init__(self, settings: Settings, world: World | None) -> None:
+        self.settings = settings
+        self.world = world
+
+    @property
+    def follows_alias(self) -> bool:
+        """Whether the source can change while the server runs (a registry alias)."""
+        return _ALIAS_URI.match(self.settings.model_uri or "") is not None
+
+    def load(self) -> tuple[Policy, str]:
+        """The policy and its version string; errors say what is wrong with the source."""
+        uri = self.settings.model_uri
+        if uri is None:
+            return self._prior()
+        if uri.startswith(REGISTRY_PREFIX):
+            from sendwise.models.registry import load_registered_policy
+
+            policy, version = load_registered_policy(uri)
+            return policy, f"{uri.removeprefix(REGISTRY_PREFIX).split('@')[0].split('/')[0]}/{version}"
+        path = Path(uri)
+        policy = load_policy(path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        return policy, f"{path.name}@{digest}"
+
+    def current_version(self) -> str | None:
+        """For an alias source, the version string :meth:`load` would give now (asks the registry)."""
+        match = _ALIAS_URI.match(self.settings.model_uri or "")
+        if match is None:
+            return None
+        from sendwise.models.registry import alias_version
+
+        version = alias_version(match["name"], match["alias"])
+        if version is None:
+            raise ValueError(f"model URI {self.settings.model_uri!r}: the registry has no such model or alias")
+        return f"{match['name']}/{version}"
+
+    def _prior(self) -> tuple[Policy, str]:
+        if self.world is None:
+            raise ValueError("SENDWISE_MODEL_URI is unset and SENDWISE_WORLD is none: there is no model to serve")
+        from sendwise.models.simulate import build_policy
+
+        name = self.settings.default_policy or ("hier_ts" if "hier_ts" in POLICIES else "ts")
+        policy = build_policy(name, self.world, self.settings.seed)
+        return policy, f"prior-{name}-{self.world.name}-seed{self.settings.seed}"

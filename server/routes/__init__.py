@@ -1,0 +1,1 @@
+"""One router per resource: decisions, feedback, customers, health, metrics."""

@@ -1,0 +1,16 @@
+"""``POST /v1/decisions``: channel × local send hour (or no message) per customer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from ..deps import NowDep, ServiceDep, require_scope
+from ..schemas import DecisionRequest, DecisionResponse
+
+router = APIRouter(prefix="/v1/decisions", tags=["decisions"], dependencies=[Depends(require_scope("decide"))])
+
+
+@router.post("", response_model=DecisionResponse)
+def decide(body: DecisionRequest, service: ServiceDep, now: NowDep) -> DecisionResponse:
+    """Decide for 1 to 1,000 customers; every decision is logged before the response is sent."""
+    return service.decide(body, now)

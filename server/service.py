@@ -1,0 +1,275 @@
+"""The server's work, one method per route: decide, record feedback, close windows, erase, readiness.
+
+Each method takes the current time explicitly, so tests (and the reliability suite) drive the
+clock. Every change is committed to the store before the method returns, and the served model only
+ever learns by catching up with what was committed (``LiveModel.catch_up``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from sendwise.models import DecisionBatch
+
+from .attribution import apply_event, close_decision
+from .errors import ConflictError, InputError, ModelUnavailableError
+from .guardrails import ServingRules, customer_options
+from .live_model import LiveModel
+from .metrics import ServerMetrics
+from .model_loader import ModelLoader
+from .privacy import Pseudonymizer
+from .schemas import (
+    CustomerRequest,
+    Decision,
+    DecisionRequest,
+    DecisionResponse,
+    Erasure,
+    EventResult,
+    FeedbackEvent,
+    FeedbackRequest,
+    FeedbackResponse,
+    Readiness,
+    Reason,
+)
+from .settings import Settings
+from .store import DecisionRecord, EventRecord, Store, StoreUnavailableError
+
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+CLOSE_BATCH = 5000
+log = logging.getLogger("sendwise.server")
+
+
+class SendwiseService:
+    """Decisions and learning over a store, with the model that ``refresh_model`` keeps current."""
+
+    def __init__(self, settings: Settings, store: Store, rules: ServingRules, loader: ModelLoader,
+                 pseudonymize: Pseudonymizer, metrics: ServerMetrics) -> None:
+        self.settings = settings
+        self.store = store
+        self.rules = rules
+        self.loader = loader
+        self.pseudonymize = pseudonymize
+        self.metrics = metrics
+        self.model: LiveModel | None = None
+        self.model_error: str | None = None
+
+    def refresh_model(self) -> None:
+        """Load the model if none is served yet or its registry alias moved; on failure keep the last good one.
+
+        The new model catches up with its own deltas before it is swapped in (one reference
+        assignment), so requests already running finish on the old one.
+        """
+        try:
+            if self.model is not None and (not self.loader.follows_alias
+                                           or self.loader.current_version() == self.model.version):
+                self.model_error = None
+                return
+            policy, version = self.loader.load()
+            live = LiveModel(policy, version, self.rules, propensity_draws=self.settings.propensity_draws,
+                             cache_size=self.settings.propensity_cache_size)
+            with self.store.transaction() as tx:
+                tx.register_model(version, policy.catalog.to_dict(),
+                                  dict(zip(policy.catalog.outcomes, policy.value.tolist(), strict=True)))
+            live.catch_up(self.store)
+        except Exception as exc:  # noqa: BLE001 - a broken model source must never stop the serving
+            self.model_error = f"model source {self.settings.model_uri or 'prior'!r} failed: {exc}"
+            log.error("%s; %s", self.model_error,
+                      "keeping the last good model" if self.model else "no model is served yet")
+            return
+        if self.model is None or self.model.version != version:
+            log.info("serving model %s", version)
+        self.model, self.model_error = live, None
+        self.metrics.model_loaded(version)
+
+    def decide(self, request: DecisionRequest, now: datetime) -> DecisionResponse:
+        """One decision per customer, logged with its propensity, seed and model version before returning."""
+        live = self._live()
+        _check_names(request.customers, live)
+        catalog, people = live.catalog, request.customers
+        customers = [self.pseudonymize(c.customer_id) for c in people]
+        region_idx = np.array([catalog.region_index(c.region) for c in people], dtype=np.int64)
+        cell_idx = catalog.cell_ids(region_idx, np.array([catalog.industry_index(c.industry) for c in people]),
+                                    np.array([catalog.campaign_index(c.campaign_type) for c in people]))
+        seed = secrets.randbits(63)
+        since = now.timestamp() - self.rules.cap_window_hours * 3600.0
+        # Decisions survive a killed process; a power cut may lose the last few, whose feedback then
+        # reports unknown_decision. Feedback, consent and learning always commit durably.
+        with self.store.transaction(durable=False) as tx:
+            live.catch_up(self.store)
+            unsubscribed = tx.unsubscribed_channels(customers)
+            sends = tx.sends_since(customers, since) if self.rules.has_caps else {}
+            options = [customer_options(c, catalog, self.rules, live.quiet_allowed, unsubscribed.get(p, set()),
+                                        sends.get(p, []), now) for c, p in zip(people, customers, strict=True)]
+            batch = DecisionBatch(cell_idx, region_idx, np.stack([o.mask for o in options]))
+            chosen, propensity = live.decide(batch, seed)
+            decisions = []
+            for i, (person, option) in enumerate(zip(people, options, strict=True)):
+                arm, channel = int(chosen.arm[i]), catalog.channel_of(int(chosen.arm[i]))
+                hour = catalog.hour_of(arm)
+                decisions.append(Decision(
+                    decision_id=uuid.uuid4(), customer_id=person.customer_id, channel=channel, local_hour=hour,
+                    send_at=None if hour is None else option.send_at[hour], propensity=float(propensity[i]),
+                    model_version=live.version,
+                    reason=Reason(mode="exploration" if chosen.explored[i] else "exploitation",
+                                  guardrails=option.guardrails)))
+            tx.add_decisions(self._record(d, person, customer, now, int(cell_idx[i]), live, seed, i, bool(explored))
+                             for i, (d, person, customer, explored)
+                             in enumerate(zip(decisions, people, customers, chosen.explored, strict=True)))
+        for decision in decisions:
+            self.metrics.decisions.labels(decision.channel).inc()
+        return DecisionResponse(decisions=decisions)
+
+    def _record(self, decision: Decision, person: CustomerRequest, customer: str, now: datetime, cell: int,
+                live: LiveModel, seed: int, row: int, explored: bool) -> DecisionRecord:
+        """The log row of a decision: the response plus everything off-policy evaluation and learning need."""
+        catalog = live.catalog
+        arm = catalog.arm(decision.channel, decision.local_hour if decision.local_hour is not None else 0)
+        send_at = None if decision.send_at is None else decision.send_at.timestamp()
+        window = self.rules.attribution_window_hours(decision.channel) * 3600.0
+        return DecisionRecord(
+            decision_id=str(decision.decision_id), customer=customer, created_at=now.timestamp(),
+            region=person.region, industry=person.industry, campaign_type=person.campaign_type,
+            lifecycle_stage=person.lifecycle_stage, timezone=person.timezone, channel=decision.channel,
+            local_hour=decision.local_hour, send_at=send_at, arm=arm, cell=cell, propensity=decision.propensity,
+            explored=explored, cost=float(live.policy.cost[catalog.region_index(person.region), arm]), seed=seed,
+            row=row, model_version=live.version, reason=decision.reason.model_dump_json(),
+            window_closes_at=now.timestamp() if send_at is None else send_at + window, closed=send_at is None,
+        )
+
+    def record_feedback(self, request: FeedbackRequest, now: datetime) -> FeedbackResponse:
+        """Apply events all-or-nothing; a known event id with different content is a 409 and changes nothing."""
+        live = self._live()
+        events = request.events
+        latest = now + MAX_CLOCK_SKEW
+        future = [(("body", "events", i, "timestamp"), f"must not be later than now + {MAX_CLOCK_SKEW}; "
+                   f"got {e.timestamp.isoformat()}") for i, e in enumerate(events) if e.timestamp > latest]
+        if future:
+            raise InputError(future)
+        hashes = [_payload_hash(e) for e in events]
+        first_hash: dict[str, str] = {}
+        for event, digest in zip(events, hashes, strict=True):
+            if first_hash.setdefault(event.event_id, digest) != digest:
+                raise ConflictError(f"event_id {event.event_id!r} appears twice in this request with different content")
+        results, records = [], []
+        with self.store.transaction() as tx:
+            stored = tx.event_hashes(first_hash)
+            for event_id, digest in first_hash.items():
+                if stored.get(event_id, digest) != digest:
+                    raise ConflictError(f"event_id {event_id!r} was already recorded with different content; "
+                                        "nothing in this request was applied")
+            decisions = tx.decisions(str(e.decision_id) for e in events)
+            changed, deltas, seen = set(), [], set(stored)
+            for event, digest in zip(events, hashes, strict=True):
+                if event.event_id in seen:
+                    results.append(EventResult(event_id=event.event_id, status="duplicate"))
+                    continue
+                seen.add(event.event_id)
+                decision = decisions.get(str(event.decision_id))
+                status = "unknown_decision"
+                if decision is not None:
+                    effect = apply_event(decision, event, live.catalog)
+                    if effect.decision != decision:
+                        decisions[decision.decision_id] = effect.decision
+                        changed.add(decision.decision_id)
+                    if effect.consent is not None:
+                        tx.set_consent(*effect.consent)
+                    deltas += effect.deltas
+                    status = effect.status
+                results.append(EventResult(event_id=event.event_id, status=status))
+                records.append(EventRecord(
+                    event_id=event.event_id, payload_hash=digest, decision_id=str(event.decision_id),
+                    customer=None if decision is None else decision.customer, type=event.type,
+                    timestamp=event.timestamp.timestamp(), value=event.value, channel=event.channel, status=status,
+                    received_at=now.timestamp()))
+            for decision_id in changed:
+                tx.update_decision(decisions[decision_id])
+            tx.add_events(records)
+            tx.add_outcomes(live.version, deltas)
+        live.catch_up(self.store)
+        for event, result in zip(events, results, strict=True):
+            self.metrics.feedback.labels(event.type, result.status).inc()
+        return FeedbackResponse(results=results)
+
+    def close_windows(self, now: datetime) -> int:
+        """Count every attribution window closed before ``now`` (minus the grace period); returns how many."""
+        live = self.model
+        if live is None:
+            return 0
+        until = now.timestamp() - self.settings.attribution_grace_seconds
+        total = 0
+        while True:
+            with self.store.transaction() as tx:
+                due = tx.due_decisions(until, CLOSE_BATCH)
+                deltas = []
+                for decision in due:
+                    closed, decision_deltas = close_decision(decision, live.catalog)
+                    tx.update_decision(closed)
+                    deltas += decision_deltas
+                tx.add_outcomes(live.version, deltas)
+            live.catch_up(self.store)
+            total += len(due)
+            if len(due) < CLOSE_BATCH:
+                break
+        self.metrics.closed_windows.inc(total)
+        return total
+
+    def erase_customer(self, customer_id: str) -> Erasure:
+        """Delete a customer's decisions, events and channel states; the posterior keeps only aggregates."""
+        with self.store.transaction() as tx:
+            erased = tx.erase_customer(self.pseudonymize(customer_id))
+        return Erasure(customer_id=customer_id, decisions_deleted=erased.decisions, events_deleted=erased.events,
+                       channel_states_deleted=erased.channel_states)
+
+    def readiness(self) -> Readiness:
+        """Ready when a model is served and the store answers; degraded when the model source is failing."""
+        version = None if self.model is None else self.model.version
+        try:
+            self.store.check()
+        except StoreUnavailableError as exc:
+            return Readiness(status="not_ready", model_version=version, detail=str(exc))
+        if self.model is None:
+            return Readiness(status="not_ready", model_version=None, detail=self.model_error or "no model loaded yet")
+        if self.model_error is not None:
+            return Readiness(status="degraded", model_version=version, detail=self.model_error)
+        return Readiness(status="ready", model_version=version)
+
+    def _live(self) -> LiveModel:
+        if self.model is None:
+            raise ModelUnavailableError(f"no model is served yet ({self.model_error or 'loading'}); retry shortly")
+        return self.model
+
+
+def _check_names(customers: list[CustomerRequest], live: LiveModel) -> None:
+    """422 for names the served catalog does not know, and for a customer asked about twice in one batch."""
+    catalog = live.catalog
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    first_row: dict[str, int] = {}
+    for i, customer in enumerate(customers):
+        loc = ("body", "customers", i)
+        checks = [(("region",), catalog.region_index, customer.region),
+                  (("industry",), catalog.industry_index, customer.industry),
+                  (("campaign_type",), catalog.campaign_index, customer.campaign_type)]
+        checks += [(("channels", j), catalog.channel_index, ch) for j, ch in enumerate(customer.channels)]
+        checks += [(("quiet_hours", ch), catalog.channel_index, ch) for ch in customer.quiet_hours]
+        for where, index, name in checks:
+            try:
+                index(name)
+            except ValueError as exc:
+                errors.append(((*loc, *where), str(exc)))
+        j = first_row.setdefault(customer.customer_id, i)
+        if j != i:
+            errors.append(((*loc, "customer_id"), f"customer_id appears more than once in this request "
+                                                  f"(first at customers[{j}]); ask once per customer"))
+    if errors:
+        raise InputError(errors)
+
+
+def _payload_hash(event: FeedbackEvent) -> str:
+    """SHA-256 of the event's canonical JSON: same content in any spelling (e.g. time zone) → same hash."""
+    return hashlib.sha256(event.model_dump_json().encode()).hexdigest()

@@ -1,0 +1,418 @@
+"""Durable server state behind one interface: decisions, feedback events, posterior deltas, customers.
+
+:class:`Store` is what the service needs (so a Redis store can come later); :class:`SQLiteStore` is the
+default, one WAL-mode file with ``synchronous=FULL``, so a committed transaction survives a process or
+power crash. Customers appear only as pseudonyms (HMAC-SHA256 with a secret pepper, see
+``server.privacy``). Times are UTC seconds since the epoch.
+
+The posterior is never stored as a whole: every transaction that learns appends its deltas to
+``outcome_log`` (in the same transaction as the event rows that caused them), and the served model
+is its base policy plus those deltas replayed in order, so a restart rebuilds it exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from operator import attrgetter
+from pathlib import Path
+from typing import Any, NamedTuple
+
+NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse.sshfs"})
+BUSY_TIMEOUT_MS = 5000
+
+
+class StoreUnavailableError(RuntimeError):
+    """The store cannot be reached or stayed locked past its timeout; the request may be retried."""
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One logged decision: what was asked, what was chosen, and everything off-policy evaluation needs."""
+
+    decision_id: str
+    customer: str
+    created_at: float
+    region: str
+    industry: str
+    campaign_type: str
+    lifecycle_stage: str | None
+    timezone: str
+    channel: str
+    local_hour: int | None
+    send_at: float | None
+    arm: int
+    cell: int
+    propensity: float
+    explored: bool
+    cost: float
+    seed: int
+    row: int
+    model_version: str
+    reason: str
+    window_closes_at: float | None
+    delivery: str = "unknown"  # unknown | failed | delivered
+    successes: str = ""  # comma-separated outcome names already learned as successes
+    closed: bool = False
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One feedback event as received, with the status it was given."""
+
+    event_id: str
+    payload_hash: str
+    decision_id: str
+    customer: str | None
+    type: str
+    timestamp: float
+    value: float | None
+    channel: str | None
+    status: str
+    received_at: float
+
+
+class OutcomeDelta(NamedTuple):
+    """Counts to add to one posterior entry (cell, arm, outcome) of a model."""
+
+    cell: int
+    arm: int
+    outcome: int
+    successes: float
+    failures: float
+
+
+class LoggedDelta(NamedTuple):
+    """An ``OutcomeDelta`` as stored: ``seq`` orders the log, ``txn`` groups one transaction's rows."""
+
+    seq: int
+    txn: int
+    delta: OutcomeDelta
+
+
+class ModelInfo(NamedTuple):
+    """What the store remembers of a served model version."""
+
+    catalog: dict[str, list[str]]
+    value: dict[str, float]
+
+
+class Erasure(NamedTuple):
+    """How many rows of each kind an erasure removed."""
+
+    decisions: int
+    events: int
+    channel_states: int
+
+
+class Transaction(ABC):
+    """Reads and writes inside one atomic, serialised unit of work."""
+
+    @abstractmethod
+    def unsubscribed_channels(self, customers: Sequence[str]) -> dict[str, set[str]]:
+        """Channels each customer unsubscribed from (and did not consent to again)."""
+
+    @abstractmethod
+    def sends_since(self, customers: Sequence[str], since: float) -> dict[str, list[tuple[str, float]]]:
+        """(channel, send_at) of each customer's messages planned after ``since``, except failed deliveries."""
+
+    @abstractmethod
+    def add_decisions(self, records: Iterable[DecisionRecord]) -> None: ...
+
+    @abstractmethod
+    def decisions(self, decision_ids: Iterable[str]) -> dict[str, DecisionRecord]: ...
+
+    @abstractmethod
+    def update_decision(self, record: DecisionRecord) -> None:
+        """Write back ``delivery``, ``successes`` and ``closed`` of a decision."""
+
+    @abstractmethod
+    def event_hashes(self, event_ids: Iterable[str]) -> dict[str, str]:
+        """Payload hash of each already stored event id."""
+
+    @abstractmethod
+    def add_events(self, records: Iterable[EventRecord]) -> None: ...
+
+    @abstractmethod
+    def set_consent(self, customer: str, channel: str, unsubscribed: bool, at: float) -> None:
+        """Record an unsubscribe or consent unless a later change exists (at equal times, unsubscribe wins)."""
+
+    @abstractmethod
+    def add_outcomes(self, model_version: str, deltas: Sequence[OutcomeDelta]) -> None:
+        """Append posterior deltas as one group, in order."""
+
+    @abstractmethod
+    def due_decisions(self, until: float, limit: int) -> list[DecisionRecord]:
+        """Open decisions whose attribution window closed at or before ``until``, oldest first."""
+
+    @abstractmethod
+    def erase_customer(self, customer: str) -> Erasure: ...
+
+    @abstractmethod
+    def register_model(self, model_version: str, catalog: dict[str, list[str]], value: dict[str, float]) -> None:
+        """Remember a model version's catalog and outcome values (for exporting logs with rewards)."""
+
+
+class Store(ABC):
+    """Where the server keeps everything that must outlive the process."""
+
+    @abstractmethod
+    def transaction(self, durable: bool = True) -> Any:
+        """Context manager yielding a :class:`Transaction`; commits on exit, rolls back on error.
+
+        A durable commit survives a power cut; otherwise it survives a crash of the process only.
+        """
+
+    @abstractmethod
+    def outcome_log(self, model_version: str, after_seq: int) -> list[LoggedDelta]:
+        """Posterior deltas of a model version with ``seq > after_seq``, in order."""
+
+    @abstractmethod
+    def open_decisions(self) -> int:
+        """Decisions whose attribution window is still open."""
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise :class:`StoreUnavailableError` unless the store answers."""
+
+    @abstractmethod
+    def closed_decisions(self) -> tuple[list[DecisionRecord], dict[str, ModelInfo]]:
+        """Every closed decision, oldest first, and the catalog and values of each model version."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS decisions (
+    decision_id TEXT PRIMARY KEY, customer TEXT NOT NULL, created_at REAL NOT NULL,
+    region TEXT NOT NULL, industry TEXT NOT NULL, campaign_type TEXT NOT NULL, lifecycle_stage TEXT,
+    timezone TEXT NOT NULL, channel TEXT NOT NULL, local_hour INTEGER, send_at REAL,
+    arm INTEGER NOT NULL, cell INTEGER NOT NULL, propensity REAL NOT NULL, explored INTEGER NOT NULL,
+    cost REAL NOT NULL, seed INTEGER NOT NULL, row INTEGER NOT NULL, model_version TEXT NOT NULL,
+    reason TEXT NOT NULL, window_closes_at REAL, delivery TEXT NOT NULL, successes TEXT NOT NULL,
+    closed INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_open ON decisions (closed, window_closes_at);
+CREATE INDEX IF NOT EXISTS decisions_customer ON decisions (customer, send_at);
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY, payload_hash TEXT NOT NULL, decision_id TEXT NOT NULL, customer TEXT,
+    type TEXT NOT NULL, timestamp REAL NOT NULL, value REAL, channel TEXT, status TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_customer ON events (customer);
+CREATE TABLE IF NOT EXISTS outcome_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, txn INTEGER NOT NULL, model_version TEXT NOT NULL,
+    cell INTEGER NOT NULL, arm INTEGER NOT NULL, outcome INTEGER NOT NULL,
+    successes REAL NOT NULL, failures REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outcome_log_version ON outcome_log (model_version, seq);
+CREATE TABLE IF NOT EXISTS channel_consent (
+    customer TEXT NOT NULL, channel TEXT NOT NULL, unsubscribed INTEGER NOT NULL, changed_at REAL NOT NULL,
+    PRIMARY KEY (customer, channel)
+);
+CREATE TABLE IF NOT EXISTS models (model_version TEXT PRIMARY KEY, catalog TEXT NOT NULL, outcome_values TEXT NOT NULL);
+"""
+_DECISION_COLUMNS = tuple(f.name for f in fields(DecisionRecord))
+_DECISION_SELECT = f"SELECT {', '.join(_DECISION_COLUMNS)} FROM decisions"
+_EVENT_COLUMNS = tuple(f.name for f in fields(EventRecord))
+_decision_row = attrgetter(*_DECISION_COLUMNS)  # much faster than dataclasses.astuple, which deep-copies
+_event_row = attrgetter(*_EVENT_COLUMNS)
+
+
+def _placeholders(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _decision(row: Sequence[Any]) -> DecisionRecord:
+    values = dict(zip(_DECISION_COLUMNS, row, strict=True))
+    return DecisionRecord(**{**values, "explored": bool(values["explored"]), "closed": bool(values["closed"])})
+
+
+class SQLiteTransaction(Transaction):
+    """A :class:`Transaction` on an open ``BEGIN IMMEDIATE`` of a SQLite connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def unsubscribed_channels(self, customers: Sequence[str]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        rows = self._conn.execute(
+            f"SELECT customer, channel FROM channel_consent WHERE unsubscribed = 1 "
+            f"AND customer IN ({_placeholders(len(customers))})", tuple(customers))
+        for customer, channel in rows:
+            out.setdefault(customer, set()).add(channel)
+        return out
+
+    def sends_since(self, customers: Sequence[str], since: float) -> dict[str, list[tuple[str, float]]]:
+        out: dict[str, list[tuple[str, float]]] = {}
+        rows = self._conn.execute(
+            f"SELECT customer, channel, send_at FROM decisions WHERE customer IN ({_placeholders(len(customers))}) "
+            f"AND send_at > ? AND delivery != 'failed'", (*customers, since))
+        for customer, channel, send_at in rows:
+            out.setdefault(customer, []).append((channel, send_at))
+        return out
+
+    def add_decisions(self, records: Iterable[DecisionRecord]) -> None:
+        self._conn.executemany(
+            f"INSERT INTO decisions ({', '.join(_DECISION_COLUMNS)}) VALUES ({_placeholders(len(_DECISION_COLUMNS))})",
+            map(_decision_row, records))
+
+    def decisions(self, decision_ids: Iterable[str]) -> dict[str, DecisionRecord]:
+        ids = tuple(set(decision_ids))
+        rows = self._conn.execute(f"{_DECISION_SELECT} WHERE decision_id IN ({_placeholders(len(ids))})", ids)
+        return {r[0]: _decision(r) for r in rows}
+
+    def update_decision(self, record: DecisionRecord) -> None:
+        self._conn.execute("UPDATE decisions SET delivery = ?, successes = ?, closed = ? WHERE decision_id = ?",
+                           (record.delivery, record.successes, int(record.closed), record.decision_id))
+
+    def event_hashes(self, event_ids: Iterable[str]) -> dict[str, str]:
+        ids = tuple(set(event_ids))
+        rows = self._conn.execute(
+            f"SELECT event_id, payload_hash FROM events WHERE event_id IN ({_placeholders(len(ids))})", ids)
+        return dict(rows.fetchall())
+
+    def add_events(self, records: Iterable[EventRecord]) -> None:
+        self._conn.executemany(
+            f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) VALUES ({_placeholders(len(_EVENT_COLUMNS))})",
+            map(_event_row, records))
+
+    def set_consent(self, customer: str, channel: str, unsubscribed: bool, at: float) -> None:
+        self._conn.execute(
+            "INSERT INTO channel_consent (customer, channel, unsubscribed, changed_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (customer, channel) DO UPDATE SET unsubscribed = excluded.unsubscribed, "
+            "changed_at = excluded.changed_at WHERE excluded.changed_at > channel_consent.changed_at "
+            "OR (excluded.changed_at = channel_consent.changed_at AND excluded.unsubscribed = 1)",
+            (customer, channel, int(unsubscribed), at))
+
+    def add_outcomes(self, model_version: str, deltas: Sequence[OutcomeDelta]) -> None:
+        if not deltas:
+            return
+        (txn,) = self._conn.execute("SELECT COALESCE(MAX(txn), 0) + 1 FROM outcome_log").fetchone()
+        self._conn.executemany(
+            "INSERT INTO outcome_log (txn, model_version, cell, arm, outcome, successes, failures) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", ((txn, model_version, *d) for d in deltas))
+
+    def due_decisions(self, until: float, limit: int) -> list[DecisionRecord]:
+        rows = self._conn.execute(
+            f"{_DECISION_SELECT} WHERE closed = 0 AND window_closes_at <= ? ORDER BY window_closes_at LIMIT ?",
+            (until, limit))
+        return [_decision(r) for r in rows]
+
+    def erase_customer(self, customer: str) -> Erasure:
+        counts = [self._conn.execute(f"DELETE FROM {table} WHERE customer = ?", (customer,)).rowcount
+                  for table in ("decisions", "events", "channel_consent")]
+        return Erasure(*counts)
+
+    def register_model(self, model_version: str, catalog: dict[str, list[str]], value: dict[str, float]) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO models (model_version, catalog, outcome_values) VALUES (?, ?, ?)",
+                           (model_version, json.dumps(catalog), json.dumps(value)))
+
+
+class SQLiteStore(Store):
+    """The default store: one SQLite file in WAL mode, ``synchronous=FULL``, ``busy_timeout`` 5 s.
+
+    Transactions opened with ``durable=False`` commit with ``synchronous=NORMAL``: still atomic and
+    safe when the process is killed, but a power cut may lose the last of them.
+
+    One connection per process, serialised by a lock; ``BEGIN IMMEDIATE`` serialises writers across
+    processes, so several workers on one file never lose an update. The file and its folder are
+    created private (0600 / 0700); a network filesystem is refused because its locks are unreliable.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        fs_type = _filesystem_type(self.path)
+        if fs_type in NETWORK_FILESYSTEMS:
+            raise ValueError(f"state DB {str(self.path)!r} is on a {fs_type} filesystem; SQLite needs a local disk")
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                     check_same_thread=False)
+        for pragma in ("journal_mode = WAL", "synchronous = FULL", f"busy_timeout = {BUSY_TIMEOUT_MS}"):
+            self._conn.execute(f"PRAGMA {pragma}")
+        self._check_pragmas()
+        with self._lock, _unavailable_on_lock():
+            self._conn.executescript(_SCHEMA)  # idempotent; each statement is atomic
+
+    def _check_pragmas(self) -> None:
+        journal = self._conn.execute("PRAGMA journal_mode").fetchone()[0]
+        synchronous = self._conn.execute("PRAGMA synchronous").fetchone()[0]
+        busy = self._conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        if (journal, synchronous) != ("wal", 2) or busy < BUSY_TIMEOUT_MS:
+            raise RuntimeError(f"state DB {str(self.path)!r} could not be made durable: journal_mode={journal}, "
+                               f"synchronous={synchronous}, busy_timeout={busy}")
+
+    @contextmanager
+    def transaction(self, durable: bool = True) -> Iterator[SQLiteTransaction]:
+        with self._lock, _unavailable_on_lock():
+            # FULL syncs the WAL at commit; NORMAL leaves that to the OS (safe when only the process dies).
+            self._conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield SQLiteTransaction(self._conn)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:  # also after a failed COMMIT, or the connection stays stuck
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    def outcome_log(self, model_version: str, after_seq: int) -> list[LoggedDelta]:
+        with self._lock, _unavailable_on_lock():
+            rows = self._conn.execute(
+                "SELECT seq, txn, cell, arm, outcome, successes, failures FROM outcome_log "
+                "WHERE model_version = ? AND seq > ? ORDER BY seq", (model_version, after_seq)).fetchall()
+        return [LoggedDelta(r[0], r[1], OutcomeDelta(*r[2:])) for r in rows]
+
+    def open_decisions(self) -> int:
+        with self._lock, _unavailable_on_lock():
+            return int(self._conn.execute("SELECT COUNT(*) FROM decisions WHERE closed = 0").fetchone()[0])
+
+    def check(self) -> None:
+        with self._lock, _unavailable_on_lock():
+            self._conn.execute("SELECT 1 FROM decisions LIMIT 1").fetchall()
+
+    def closed_decisions(self) -> tuple[list[DecisionRecord], dict[str, ModelInfo]]:
+        with self._lock, _unavailable_on_lock():
+            models = {v: ModelInfo(json.loads(c), json.loads(o)) for v, c, o in
+                      self._conn.execute("SELECT model_version, catalog, outcome_values FROM models")}
+            rows = self._conn.execute(f"{_DECISION_SELECT} WHERE closed = 1 ORDER BY created_at, row").fetchall()
+        return [_decision(r) for r in rows], models
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+@contextmanager
+def _unavailable_on_lock() -> Iterator[None]:
+    """Turn SQLite's "database is locked" (busy past the timeout) into a retryable error."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreUnavailableError(f"state DB busy: {exc}") from exc
+        raise
+
+
+def _filesystem_type(path: Path) -> str | None:
+    """Type of the filesystem holding ``path`` (longest mount point prefix in /proc/mounts), if known."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    target, best, fs_type = str(path.resolve()), "", None
+    for line in mounts:
+        parts = line.split()
+        if len(parts) >= 3 and (target == parts[1] or target.startswith(parts[1].rstrip("/") + "/")) \
+                and len(parts[1]) > len(best):
+            best, fs_type = parts[1], parts[2]
+    return fs_type

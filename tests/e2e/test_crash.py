@@ -1,0 +1,146 @@
+"""B1: crash durability. Kill -9 a real server under feedback load; nothing acknowledged is lost or doubled.
+
+Each cycle: decide for 200 new customers, post unique feedback events one per request from a few
+threads at up to 500 events/s, SIGKILL the server's process group after U(0.2 s, 1.5 s), restart it
+on the same state, retry every indeterminate event with the same ``event_id``, then check the
+history: every acknowledged event is stored, no event that never reached the server is, the
+posterior equals the reference fold over the stored events exactly, and ``PRAGMA integrity_check``
+says ``ok``. The default 10 cycles keep the suite within its time budget; ``SENDWISE_CRASH_CYCLES``
+sets more (RELIABILITY B1: 30 for the CI target, 1,000 in the long tier).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from conftest import (
+    AUTH,
+    LiveServer,
+    Placed,
+    ServerFactory,
+    base_posterior,
+    customer,
+    decide,
+    feedback_event,
+    logged_successes,
+    query,
+    reference_successes,
+    served_posterior,
+)
+
+CYCLES = int(os.environ.get("SENDWISE_CRASH_CYCLES", "10"))  # about 3.5 s each on a busy 2-core machine
+RATE_PER_S = 500.0
+N_CLIENTS = 4
+N_CUSTOMERS = 200
+N_EVENTS = 800  # more than RATE_PER_S × the longest run (1.5 s), so the kill always lands mid-stream
+EVENT_TYPES = ("clicked", "converted", "opened", "delivered", "unsubscribed")
+
+
+@dataclass
+class History:
+    """What the client saw of each event: a 2xx, a 4xx, never sent (connect failed), or indeterminate."""
+
+    acked: set[str] = field(default_factory=set)
+    rejected: dict[str, int] = field(default_factory=dict)
+    unsent: set[str] = field(default_factory=set)
+    indeterminate: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, event_id: str, outcome: httpx.Response | Exception) -> None:
+        with self.lock:
+            if isinstance(outcome, httpx.ConnectError):
+                self.unsent.add(event_id)
+            elif isinstance(outcome, Exception):
+                self.indeterminate.add(event_id)
+            elif outcome.is_success:
+                self.acked.add(event_id)
+            else:
+                self.rejected[event_id] = outcome.status_code
+
+
+def post_until_stopped(url: str, events: list[dict[str, Any]], stop: threading.Event) -> History:
+    """Post ``events`` one per request from ``N_CLIENTS`` threads, paced to ``RATE_PER_S``, until ``stop``."""
+    history, counter, start = History(), itertools.count(), time.monotonic()
+
+    def client() -> None:
+        with httpx.Client(base_url=url, headers=AUTH, timeout=5.0) as http:
+            while not stop.is_set() and (i := next(counter)) < len(events):
+                if stop.wait(max(0.0, start + i / RATE_PER_S - time.monotonic())):
+                    break
+                try:
+                    outcome: httpx.Response | Exception = http.post("/v1/feedback", json={"events": [events[i]]})
+                except httpx.TransportError as exc:
+                    outcome = exc
+                history.record(events[i]["event_id"], outcome)
+
+    threads = [threading.Thread(target=client) for _ in range(N_CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return history
+
+
+def crash_cycle(servers: ServerFactory, server: LiveServer, state: Path, cycle: int, rng: np.random.Generator,
+                placed: dict[str, Placed], stored_events: list[dict[str, Any]]) -> LiveServer:
+    """One kill-restart-retry cycle; extends ``placed`` and ``stored_events``; returns the restarted server."""
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=30.0) as http:
+        decisions, new_placed = decide(http, [customer(f"k{cycle}-{i}") for i in range(N_CUSTOMERS)])
+    placed.update(new_placed)
+    now = datetime.now(UTC).isoformat()
+    events = [feedback_event(f"k{cycle}-e{i}", decisions[rng.integers(N_CUSTOMERS)]["decision_id"],
+                             EVENT_TYPES[rng.integers(len(EVENT_TYPES))], now) for i in range(N_EVENTS)]
+    stop = threading.Event()
+    killer = threading.Timer(rng.uniform(0.2, 1.5), lambda: (server.kill(), stop.set()))
+    killer.start()
+    history = post_until_stopped(server.url, events, stop)
+    killer.join()
+
+    server = servers.start(state, port=server.port)
+    by_id = {e["event_id"]: e for e in events}
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=30.0) as http:
+        for event_id in sorted(history.indeterminate):
+            response = http.post("/v1/feedback", json={"events": [by_id[event_id]]})
+            assert response.status_code == 200, f"cycle {cycle}: retry of {event_id}: {response.text}"
+            assert response.json()["results"][0]["status"] in ("applied", "duplicate"), response.text
+    acked = history.acked | history.indeterminate
+
+    stored = {event_id for (event_id,) in query(state, f"SELECT event_id FROM events WHERE event_id LIKE 'k{cycle}-%'")}
+    where = f"cycle {cycle} ({len(history.acked)} acked, {len(history.indeterminate)} indeterminate)"
+    assert not history.rejected, f"{where}: events rejected: {history.rejected}"
+    assert not acked - stored, f"{where}: acknowledged events lost: {sorted(acked - stored)[:5]}"
+    assert not stored & history.unsent, f"{where}: events stored that never reached the server"
+    assert stored == acked, f"{where}: stored events that were never sent: {sorted(stored - acked)[:5]}"
+    stored_events += [by_id[event_id] for event_id in stored]
+    expected = reference_successes(placed, stored_events)
+    logged = logged_successes(state)
+    assert np.array_equal(logged, expected), (
+        f"{where}: outcome log differs from the fold over stored events at {np.argwhere(logged != expected)[:5]}")
+    assert query(state, "PRAGMA integrity_check") == [("ok",)], where
+    return server
+
+
+def test_acknowledged_feedback_survives_kill_9(servers: ServerFactory, tmp_path: Path) -> None:
+    seed = int(time.time())
+    rng, state = np.random.default_rng(seed), tmp_path / "state"
+    placed: dict[str, Placed] = {}
+    stored_events: list[dict[str, Any]] = []
+    server = servers.start(state)
+    try:
+        for cycle in range(CYCLES):
+            server = crash_cycle(servers, server, state, cycle, rng, placed, stored_events)
+    finally:
+        server.stop()
+    base_alpha, base_beta = base_posterior()
+    alpha, beta = served_posterior(state)
+    assert np.array_equal(alpha, base_alpha + reference_successes(placed, stored_events)), f"seed {seed}"
+    assert np.array_equal(beta, base_beta), f"seed {seed}: no window closed, yet beta changed"
