@@ -151,15 +151,19 @@ def measure_start_up(repeats: int, cold: bool) -> dict:
     result = {
         "bare_python_seconds": bare,
         "import_seconds_cached": imported - bare,
-        "first_call_seconds_cached": cached,
-        "load_seconds_cached": sum(cached.values()),
+        "first_call_seconds_cached": cached["first_call_seconds"],
+        "load_seconds_cached": sum(cached["first_call_seconds"].values()),
+        "peak_rss_mib_cached": cached["peak_rss_mib"],
         "compile_seconds_cold": None,
         "first_call_seconds_cold": None,
+        "peak_rss_mib_cold": None,
     }
     if cold:
         with tempfile.TemporaryDirectory(prefix="numba-cold-") as cache_dir:
             compiled = run_json(worker, env=os.environ | {"NUMBA_CACHE_DIR": cache_dir})
-        result |= {"compile_seconds_cold": sum(compiled.values()), "first_call_seconds_cold": compiled}
+        result |= {"compile_seconds_cold": sum(compiled["first_call_seconds"].values()),
+                   "first_call_seconds_cold": compiled["first_call_seconds"],
+                   "peak_rss_mib_cold": compiled["peak_rss_mib"]}
     return result
 
 
@@ -176,7 +180,7 @@ def mabwiser_rates(sizes: dict) -> dict:
     mab.fit(decisions=history, rewards=(rng.random(history.size) < rates[0, history]).astype(np.int64))
     n_rows = min(sizes["batch_rows"], 20_000)
     batch_seconds = time_calls(lambda: mab.predict(np.zeros((n_rows, 1))), 3)
-    n_steps = min(cells.size, 2_000)
+    n_steps = min(cells.size // 10, 2_000)  # about 500 steps/s: keep it short
     start = time.perf_counter()
     for t in range(n_steps):
         arm = mab.predict()
@@ -223,13 +227,16 @@ def print_report(report: dict, thread_counts: list[int]) -> None:
           f"{steps['engine']['regret']:,.1f}, numpy {steps['numpy']['regret']:,.1f}, "
           f"uniformly random {steps['random_regret']:,.1f}\n")
     cold = start["compile_seconds_cold"]
-    print(table(["start-up", "seconds"], [
-        ["cold JIT compile, all wrappers (empty cache)", "skipped (--quick)" if cold is None else f"{cold:.2f}"],
-        ["cached: import sendwise.engine (minus bare python)", f"{start['import_seconds_cached']:.3f}"],
-        ["cached: load every kernel on first call", f"{start['load_seconds_cached']:.3f}"],
-        ["bare python start", f"{start['bare_python_seconds']:.3f}"],
+    print(table(["start-up", "seconds", "peak RSS MiB"], [
+        ["cold JIT compile, every wrapper once (empty cache)", "skipped (--quick)" if cold is None else f"{cold:.2f}",
+         "-" if cold is None else f"{start['peak_rss_mib_cold']:.0f}"],
+        ["cached: import sendwise.engine (minus bare python)", f"{start['import_seconds_cached']:.3f}", "-"],
+        ["cached: load every kernel on its first call", f"{start['load_seconds_cached']:.3f}",
+         f"{start['peak_rss_mib_cached']:.0f}"],
+        ["bare python start", f"{start['bare_python_seconds']:.3f}", "-"],
+        ["this run's warm-up (load or compile), in process", f"{sum(report['warm_up_seconds'].values()):.3f}", "-"],
     ]))
-    print(f"\npeak RSS {report['peak_rss_mib']:.0f} MiB; threads {thread_counts}; load average "
+    print(f"\npeak RSS of this run {report['peak_rss_mib']:.0f} MiB; threads {thread_counts}; load average "
           f"{report['load_average_start']} -> {report['load_average_end']}; {report['versions']}")
     print("\n" + table(["target", "wanted", "measured", "share", "pass"], [
         [t["what"], t["target"], f"{t['measured']:,.3f}" if t["measured"] < 10 else per_s(t["measured"]),
@@ -256,7 +263,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = SIZES["quick" if args.quick else "full"]
     if args.first_calls:
-        print(json.dumps(first_calls()))
+        print(json.dumps({"first_call_seconds": first_calls(), "peak_rss_mib": peak_rss_mib()}))
         return
     if args.mabwiser:
         print(json.dumps(mabwiser_rates(sizes)))

@@ -1,31 +1,169 @@
-"""``sendwise demo``: the main job on the embedded defaults, end to end, in about a minute."""
+"""``sendwise demo``: the whole loop on the embedded defaults, in a few minutes.
+
+1. the engine learns on the reference Bernoulli cases (regret, reward, decisions/s);
+2. policies run against a simulated seed-world population (table and plots);
+3. every run is tracked in MLflow and the best learning policy becomes ``sendwise-policy@champion``;
+4. the decision server starts on loopback with that champion, answers a few decisions and takes
+   feedback over HTTP, and stops again.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
 
-from sendwise.models import bandit_runs
+import httpx
+
+from sendwise.models import bandit_runs, load_world
+from sendwise.models.simulate import simulate
+
+from .simulate import format_table
+
+DEMO_POLICIES = ("hier_ts", "ts", "user_heuristic", "static", "random", "segment_oracle")
+ORACLES = ("oracle", "segment_oracle")
+DEMO_CUSTOMERS = (
+    {"customer_id": "demo-ana", "timezone": "America/New_York", "region": "NA", "industry": "ecommerce",
+     "campaign_type": "cart_reminder", "channels": ["email", "push", "sms", "in_app"]},
+    {"customer_id": "demo-bruno", "timezone": "America/Sao_Paulo", "region": "LATAM", "industry": "fintech",
+     "campaign_type": "onboarding", "channels": ["email", "whatsapp", "push"]},
+    {"customer_id": "demo-chen", "timezone": "Asia/Shanghai", "region": "CN", "industry": "gaming",
+     "campaign_type": "win_back", "channels": ["sms", "push", "app_inbox"],
+     "quiet_hours": {"sms": {"start": 21, "end": 9}}},
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="run the main job on the embedded defaults and print what happened")
-    parser.add_argument("--steps", type=int, default=100_000, help="decisions per learning run (default 100000)")
+    parser = subparsers.add_parser("demo", help="run the whole loop on the embedded defaults and print what happened")
+    parser.add_argument("--steps", type=int, default=50_000, help="decisions per engine learning run (default 50000)")
+    parser.add_argument("--customers", type=int, default=5_000, help="simulated customers (default 5000)")
+    parser.add_argument("--days", type=int, default=21, help="simulated days (default 21)")
+    parser.add_argument("--seeds", type=int, default=2, help="simulation seeds (default 2)")
+    parser.add_argument("--state-dir", type=Path, default=Path(".sendwise"), help="where everything is kept")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("sendwise demo: Thompson sampling on the numba engine\n")
-    rows = []
-    for title, rates in (
-        ("context-free, 168 arms", bandit_runs.reference_rates(1)),
-        ("contextual, 16 segments x 168 arms", bandit_runs.reference_rates()),
-    ):
+    state_dir = args.state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir / 'mlflow.db'}"
+    _section("1. The engine: Thompson sampling on the numba core")
+    print(engine_table(args.steps))
+    _section("2. Simulation: the seed world")
+    result = simulate(load_world("seed"), DEMO_POLICIES, n_customers=args.customers, n_days=args.days,
+                      seeds=range(args.seeds), out_dir=state_dir / "demo-run", n_jobs=min(2, args.seeds))
+    print(format_table(result))
+    print(f"\nplots: {', '.join(str(p) for p in result.plots)}")
+    _section("3. MLflow: track every run, promote the champion")
+    champion = track_and_promote(result, tracking_uri)
+    print(f"\nlook at the runs, their per-day curves and plots, and the registered model:\n"
+          f"  .venv/bin/mlflow ui --backend-store-uri {tracking_uri}\n  then open http://127.0.0.1:5000")
+    _section("4. Serving: the champion answers over HTTP")
+    serve_and_call(state_dir, tracking_uri, champion)
+    print("\nserver stopped; the demo is done.")
+    return 0
+
+
+def engine_table(steps: int) -> str:
+    """Regret, reward and speed of per-segment TS and uniform random on the reference cases."""
+    lines = [f"{'case':36} {'policy':7} {'decisions':>10} {'regret':>10} {'reward':>9} {'decisions/s':>12}"]
+    for title, rates in (("context-free, 168 arms", bandit_runs.reference_rates(1)),
+                         ("contextual, 16 segments x 168 arms", bandit_runs.reference_rates())):
         bandit_runs.run_bandit("ts", rates, 1_000, seed=1)  # compile (or load the cache) before timing
         for policy in ("ts", "random"):
-            result = bandit_runs.run_bandit(policy, rates, args.steps, run=0, seed=0)
-            rows.append((title, policy, result))
-    print(f"{'case':36} {'policy':7} {'decisions':>10} {'regret':>10} {'reward':>9} {'decisions/s':>12}")
-    for title, policy, r in rows:
-        print(f"{title:36} {policy:7} {r.n_steps:>10,} {r.regret:>10,.1f} {r.reward:>9,.0f} "
-              f"{r.decisions_per_s:>12,.0f}")
-    return 0
+            r = bandit_runs.run_bandit(policy, rates, steps, run=0, seed=0)
+            lines.append(f"{title:36} {policy:7} {r.n_steps:>10,} {r.regret:>10,.1f} {r.reward:>9,.0f} "
+                         f"{r.decisions_per_s:>12,.0f}")
+    return "\n".join(lines)
+
+
+def track_and_promote(result: object, tracking_uri: str) -> str:
+    """Log the simulation, register the best learning policy's best run and point ``champion`` at it."""
+    from sendwise.models.registry import promote
+    from sendwise.models.tracking import compare_latest, log_simulation, world_experiment
+
+    parent = log_simulation(result, tracking_uri=tracking_uri)
+    (comparison,) = compare_latest(experiment=world_experiment("seed"), tracking_uri=tracking_uri)
+    learners = [p for p in comparison.policies() if p not in ORACLES and p in comparison.best_runs]
+    best = learners[0]
+    promotion = promote(run_id=comparison.best_runs[best], tracking_uri=tracking_uri)
+    print(f"tracked parent run {parent} with {len(comparison.best_runs)} promotable policies")
+    print(f"best learning policy by net value: {best}; registered as {promotion.name} version "
+          f"{promotion.version}, alias @{promotion.alias} ({promotion.reason})")
+    return f"models:/{promotion.name}@{promotion.alias}"
+
+
+def serve_and_call(state_dir: Path, tracking_uri: str, model_uri: str) -> None:
+    """Start ``sendwise serve`` on a free loopback port, decide, post feedback, print, stop."""
+    port, api_key = _free_port(), secrets.token_urlsafe(24)
+    env = {**os.environ, "SENDWISE_MODEL_URI": model_uri, "MLFLOW_TRACKING_URI": tracking_uri,
+           "SENDWISE_API_KEYS": api_key, "SENDWISE_STATE_DIR": str(state_dir / "demo-server")}
+    server = subprocess.Popen([sys.executable, "-m", "sendwise.cli.main", "serve", "--port", str(port),
+                               "--log-level", "warning"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {api_key}"}, timeout=30) as client:
+            ready = _wait_ready(client, server)
+            print(f"server on {base} (model {model_uri}, {ready['status']})")
+            decisions = _post(client, "/v1/decisions", {"customers": list(DEMO_CUSTOMERS)})["decisions"]
+            for d in decisions:
+                when = d["send_at"] or "-"
+                print(f"  {d['customer_id']:11} -> {d['channel']:9} local {d['local_hour']!s:>4}h  send_at {when}  "
+                      f"propensity {d['propensity']:.3f}  {d['reason']['mode']}  model {d['model_version']}")
+            now = datetime.now(UTC).isoformat()
+            events = [{"event_id": str(uuid4()), "decision_id": d["decision_id"], "type": kind, "timestamp": now}
+                      for d, kind in zip(decisions, ("clicked", "unsubscribed", "delivered"), strict=True)
+                      if d["channel"] != "none"]
+            if events:
+                results = _post(client, "/v1/feedback", {"events": events})["results"]
+                again = _post(client, "/v1/feedback", {"events": events[:1]})["results"]
+                print(f"feedback: {[(e['type'], r['status']) for e, r in zip(events, results, strict=True)]}; "
+                      f"the same event again -> {again[0]['status']}")
+            counters = [line for line in client.get("/metrics").text.splitlines()
+                        if line.startswith("sendwise_decisions_total")]
+            print("metrics: " + "; ".join(counters))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _wait_ready(client: httpx.Client, server: subprocess.Popen, timeout_s: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with code {server.returncode} before it was ready")
+        try:
+            response = client.get("/v1/ready")
+            if response.status_code == 200:
+                return response.json()
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the server was not ready within {timeout_s:.0f} s")
+
+
+def _post(client: httpx.Client, path: str, body: dict) -> dict:
+    response = client.post(path, json=body)
+    if response.status_code >= 400:
+        raise RuntimeError(f"POST {path} answered {response.status_code}: {response.text}")
+    payload = response.json()
+    print(f"POST {path} -> {response.status_code}, {len(json.dumps(payload))} bytes")
+    return payload
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _section(title: str) -> None:
+    print(f"\n=== {title}\n")

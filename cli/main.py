@@ -10,9 +10,9 @@ import argparse
 import sys
 from importlib.metadata import version
 
-from . import compare, demo, evaluate, export_logs, promote, serve, simulate
+from . import compare, demo, evaluate, export_logs, promote, serve, simulate, tune
 
-COMMANDS = (demo, simulate, evaluate, compare, promote, serve, export_logs)
+COMMANDS = (demo, simulate, evaluate, compare, promote, serve, export_logs, tune)
 
 
 def build_parser() -> argparse.ArgumentParser:

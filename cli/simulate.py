@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sendwise.models import POLICIES, load_world
+from sendwise.models.distributed import simulate_on_ray
 from sendwise.models.simulate import SimulationResult, simulate
 
 PREFERRED_POLICIES = ("ts", "hier_ts", "user_heuristic", "static", "egreedy", "oracle")
@@ -29,13 +30,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--customers", type=int, default=10_000, help="customers in the world (default 10000)")
     parser.add_argument("--days", type=int, default=30, help="simulated days (default 30)")
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default 3)")
-    parser.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="parallel processes (default 1); with --engine ray, the CPUs of a local Ray (default all)")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="run seeds x policies in local processes or as Ray tasks (needs the ray extra; "
+                             "default local)")
+    parser.add_argument("--address", default=None,
+                        help="with --engine ray: the Ray cluster to use, e.g. auto or ray://head:10001 "
+                             "(default: start a local Ray)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for plots, policy states and result.json (default ./.sendwise/runs/<timestamp>)")
     parser.add_argument("--json", type=Path, default=None, help="also write the full result as JSON to this file")
     parser.add_argument("--param", action="append", default=[], metavar="POLICY.NAME=VALUE",
                         help="a policy parameter, e.g. ts.epsilon=0.02 (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--tracking-uri", default=None, metavar="URI",
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///.sendwise/mlflow.db)")
+    parser.add_argument("--no-track", action="store_true", help="do not log the simulation to MLflow")
     parser.set_defaults(func=run)
 
 
@@ -44,11 +55,17 @@ def run(args: argparse.Namespace) -> int:
     policies = _policy_names(args.policies)
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1; got {args.seeds}")
+    if args.address is not None and args.engine != "ray":
+        raise ValueError("--address names a Ray cluster: use it with --engine ray")
     out_dir = args.out or Path(".sendwise") / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
     start = time.perf_counter()
-    result = simulate(world, policies, n_customers=args.customers, n_days=args.days, seeds=range(args.seeds),
-                      out_dir=out_dir, n_jobs=args.jobs, progress=not args.no_progress,
-                      policy_params=_policy_params(args.param))
+    options: dict[str, Any] = {"n_customers": args.customers, "n_days": args.days, "seeds": range(args.seeds),
+                               "out_dir": out_dir, "progress": not args.no_progress,
+                               "policy_params": _policy_params(args.param)}
+    if args.engine == "ray":
+        result = simulate_on_ray(world, policies, **options, address=args.address, num_cpus=args.jobs)
+    else:
+        result = simulate(world, policies, **options, n_jobs=args.jobs or 1)
     elapsed = time.perf_counter() - start
     print(f"\nworld {world.name!r} ({world.path}): {args.customers:,} customers x {args.days} days, "
           f"seeds 0..{args.seeds - 1}, {elapsed:.1f} s\n")
@@ -61,6 +78,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nJSON: {args.json}")
     print(f"plots: {', '.join(str(p) for p in result.plots)}")
     print(f"policy states, world copy and result.json: {out_dir}")
+    if not args.no_track:
+        from sendwise.models.tracking import log_simulation  # MLflow loads only when tracking
+
+        run_id = log_simulation(result, tracking_uri=args.tracking_uri)
+        print(f"MLflow parent run {run_id}: `sendwise compare` lists the runs, `sendwise promote --run RUN_ID` "
+              "registers one")
     return 0
 
 

@@ -35,7 +35,7 @@ from ._validate import (
     check_unit_interval,
 )
 from .hier_steps import _hier_bernoulli_steps, _pool_cells
-from .personal import _decide_personal_rows, _personal_choice_probabilities
+from .personal import PersonalCounts, _check_personal, _decide_personal_rows, _personal_choice_probabilities
 from .posterior import _discount, _shrink_to_parent, _sum_by_group, _update
 from .sampling import _choice_probabilities, _decide_rows
 from .steps import _bernoulli_steps
@@ -312,19 +312,6 @@ def bernoulli_steps(
 
 
 
-class PersonalCounts(NamedTuple):
-    """Each customer's own outcome counts per channel, added with ``weight`` to their cell's posterior.
-
-    ``successes, failures``: float64 (n_customers, n_outcomes, n_channels); ``arm_channel``: int64
-    (n_arms,), the channel of every arm (-1 for the no-message arm, which gets nothing added).
-    """
-
-    successes: np.ndarray
-    failures: np.ndarray
-    arm_channel: np.ndarray
-    weight: float
-
-
 def decide_personal(
     alpha: np.ndarray,
     beta: np.ndarray,
@@ -452,32 +439,6 @@ def hier_bernoulli_steps(
     _hier_bernoulli_steps((np.zeros((n_groups, n_arms)), np.zeros((n_groups, n_arms))), cell_groups, pooling,
                           (cell_stream, uniforms), true_rates, chunk_generators(rng, 1)[0], out)
     return out
-
-
-def _check_personal(
-    personal: PersonalCounts, customer_idx: np.ndarray, posterior_shape: tuple[int, ...], n_rows: int
-) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]:
-    """Personal counts must match the posterior's outcomes and arms; customers must index them."""
-    if not isinstance(personal, PersonalCounts):
-        raise TypeError(f"`personal` must be a PersonalCounts; got {type(personal).__name__}")
-    successes = as_float_array("personal.successes", personal.successes, 3)
-    failures = as_float_array("personal.failures", personal.failures, 3)
-    check_shape("personal.failures", failures, successes.shape)
-    check_non_negative("personal.successes", successes)
-    check_non_negative("personal.failures", failures)
-    n_customers, n_outcomes, n_channels = successes.shape
-    if n_outcomes != posterior_shape[1]:
-        raise ValueError(f"`personal.successes` must have {posterior_shape[1]} outcomes like `alpha`; "
-                         f"got shape {successes.shape}")
-    arm_channel = as_index_array("personal.arm_channel + 1", np.asarray(personal.arm_channel) + 1,
-                                 n_channels + 1) - 1
-    check_shape("personal.arm_channel", arm_channel, (posterior_shape[2],))
-    weight = as_real("personal.weight", personal.weight)
-    if not (np.isfinite(weight) and weight >= 0):
-        raise ValueError(f"`personal.weight` must be a finite number >= 0; got {personal.weight!r}")
-    customer_idx = as_index_array("customer_idx", customer_idx, n_customers)
-    check_shape("customer_idx", customer_idx, (n_rows,))
-    return (successes, failures, np.ascontiguousarray(arm_channel), weight), customer_idx
 
 
 def _check_finite_positive(name: str, value: float) -> float:

@@ -6,14 +6,62 @@ Thompson kernels, so the random stream is consumed exactly as for a cell posteri
 
 ``personal = (successes, failures, arm_channel, weight)``: successes and failures are float64
 ``(n_customers, n_outcomes, n_channels)``, ``arm_channel`` int64 ``(n_arms,)`` (-1 for the no-message
-arm), ``weight`` a float. Other conventions are those of ``sampling.py``.
+arm), ``weight`` a float. Other conventions are those of ``sampling.py``. ``_check_personal`` is the
+input check the public wrappers run before calling the kernels.
 """
+
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from ._jit import JIT
+from ._validate import as_float_array, as_index_array, as_real, check_non_negative, check_shape
 from .sampling import _choice_probabilities, _decide_rows
+
+
+class PersonalCounts(NamedTuple):
+    """Each customer's own outcome counts per channel, added with ``weight`` to their cell's posterior.
+
+    ``successes, failures``: float64 (n_customers, n_outcomes, n_channels); ``arm_channel``: int64
+    (n_arms,), the channel of every arm (-1 for the no-message arm, which gets nothing added).
+    """
+
+    successes: np.ndarray
+    failures: np.ndarray
+    arm_channel: np.ndarray
+    weight: float
+
+
+def _check_personal(
+    personal: PersonalCounts, customer_idx: np.ndarray, posterior_shape: tuple[int, ...], n_rows: int
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, float], np.ndarray]:
+    """Personal counts must match the posterior's outcomes and arms; customers must index them."""
+    if not isinstance(personal, PersonalCounts):
+        raise TypeError(f"`personal` must be a PersonalCounts; got {type(personal).__name__}")
+    successes = as_float_array("personal.successes", personal.successes, 3)
+    failures = as_float_array("personal.failures", personal.failures, 3)
+    check_shape("personal.failures", failures, successes.shape)
+    check_non_negative("personal.successes", successes)
+    check_non_negative("personal.failures", failures)
+    n_customers, n_outcomes, n_channels = successes.shape
+    if n_outcomes != posterior_shape[1]:
+        raise ValueError(f"`personal.successes` must have {posterior_shape[1]} outcomes like `alpha`; "
+                         f"got shape {successes.shape}")
+    arm_channel = np.asarray(personal.arm_channel)
+    if not np.issubdtype(arm_channel.dtype, np.integer):
+        raise TypeError(f"`personal.arm_channel` must be an integer array; got dtype {arm_channel.dtype}")
+    check_shape("personal.arm_channel", arm_channel, (posterior_shape[2],))
+    bad = np.flatnonzero((arm_channel < -1) | (arm_channel >= n_channels))
+    if bad.size:
+        raise ValueError(f"`personal.arm_channel` must lie in [-1, {n_channels}); "
+                         f"got personal.arm_channel[{bad[0]}] = {arm_channel[bad[0]]}")
+    weight = as_real("personal.weight", personal.weight)
+    if not (np.isfinite(weight) and weight >= 0):
+        raise ValueError(f"`personal.weight` must be a finite number >= 0; got {personal.weight!r}")
+    customer_idx = as_index_array("customer_idx", customer_idx, n_customers)
+    check_shape("customer_idx", customer_idx, (n_rows,))
+    return (successes, failures, np.ascontiguousarray(arm_channel, dtype=np.int64), weight), customer_idx
 
 
 @njit(**JIT)

@@ -71,6 +71,8 @@ def choice_probabilities(
 ) -> np.ndarray:
     """Propensities by definition, float64 (n_rows, n_arms): the ε-uniform floor mixed with how often
     :func:`decide_batch` without exploration picks each arm over ``n_draws`` copies of the row.
+
+    Rows are handled one at a time, so unlike the engine's wrapper there is no ``chunk_size``.
     """
     gen = np.random.default_rng(rng)
     n_rows, n_arms = mask.shape

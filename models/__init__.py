@@ -14,6 +14,7 @@ from .baselines import (
 )
 from .batch import DecisionBatch, Outcomes
 from .catalog import DEFAULT_CHANNELS, N_HOURS, NO_MESSAGE, Catalog
+from .distributed import simulate_on_ray
 from .logged import LoggedFeedback, read_logs, write_logs
 from .ope import dm, dr, ips, replay, snips
 from .policies import POLICIES, HierarchicalThompsonPolicy, Policy, ThompsonPolicy, load_policy
@@ -51,6 +52,7 @@ __all__ = [
     "read_logs",
     "replay",
     "simulate",
+    "simulate_on_ray",
     "snips",
     "write_logs",
 ]
@@ -64,6 +66,7 @@ _MLFLOW_GLUE = {
     "log_simulation": "tracking",
     "register_policy": "registry",
     "set_alias": "registry",
+    "tune_policy": "tuning",
 }
 __all__ += sorted(_MLFLOW_GLUE)
 

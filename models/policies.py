@@ -164,8 +164,8 @@ class ThompsonPolicy(Policy):
                  prior_alpha: float = 1.0, prior_beta: float = 1.0,
                  random_state: np.random.Generator | int | None = None) -> None:
         super().__init__(catalog, value, cost, epsilon=epsilon, random_state=random_state)
-        self.prior_alpha = prior_alpha
-        self.prior_beta = prior_beta
+        self.prior_alpha = check_range("prior_alpha", prior_alpha, 0.0, open_low=True)
+        self.prior_beta = check_range("prior_beta", prior_beta, 0.0, open_low=True)
         shape = (catalog.n_cells, len(catalog.outcomes), catalog.n_arms)
         self.alpha_ = np.full(shape, float(prior_alpha))
         self.beta_ = np.full(shape, float(prior_beta))

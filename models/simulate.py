@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -280,6 +280,22 @@ def _check_allowed(policy: Policy, batch: DecisionBatch, arm: np.ndarray, day: i
                            f"(row {bad[0]}, {bad.size} rows in all)")
 
 
+class SimulationTask(NamedTuple):
+    """One policy on one seed's world: the unit of work that ``simulate`` hands to an executor."""
+
+    world: World
+    policy: str
+    seed: int
+    n_customers: int
+    n_days: int
+    params: dict[str, Any]
+    out_dir: Path | None
+
+
+# Runs every task (``run_task(*task)``), returns their runs in task order, ticks the bar once per simulated day.
+Executor = Callable[[list[SimulationTask], tqdm], list[PolicyRun]]
+
+
 def simulate(
     world: World | str | Path,
     policies: Sequence[str],
@@ -291,12 +307,14 @@ def simulate(
     n_jobs: int = 1,
     progress: bool = True,
     policy_params: dict[str, dict[str, Any]] | None = None,
+    executor: Executor | None = None,
 ) -> SimulationResult:
     """Run every policy on every seed's world and summarise across seeds.
 
     ``policy_params`` maps a policy name to keyword arguments of its constructor. With ``out_dir``,
     each policy's learned state is saved there (``policies/<name>-seed<seed>.npz``) with the PNG plots.
-    Seeds and policies run in ``n_jobs`` processes; the numbers do not depend on ``n_jobs``.
+    Seeds and policies run in ``n_jobs`` processes, or wherever ``executor`` sends them (e.g. Ray tasks,
+    ``sendwise.models.distributed``); the numbers depend on neither.
 
     Examples
     --------
@@ -319,10 +337,10 @@ def simulate(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    tasks = [(world, name, seed, int(n_customers), int(n_days), policy_params.get(name, {}), out)
+    tasks = [SimulationTask(world, name, seed, int(n_customers), int(n_days), policy_params.get(name, {}), out)
              for name in policies for seed in seeds]
     with tqdm(total=len(tasks) * int(n_days), disable=not progress, unit="day", desc="simulate") as bar:
-        runs = _run_tasks(tasks, int(n_jobs), bar)
+        runs = executor(tasks, bar) if executor is not None else _run_tasks(tasks, int(n_jobs), bar)
     result = SimulationResult(world=world, n_customers=int(n_customers), n_days=int(n_days), seeds=seeds,
                               runs=runs, summary=summarize(runs), out_dir=out)
     if out is not None:
@@ -366,9 +384,9 @@ def _t_975(df: int) -> float:
     return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
 
-def _run_tasks(tasks: list[tuple], n_jobs: int, bar: tqdm) -> list[PolicyRun]:
+def _run_tasks(tasks: list[SimulationTask], n_jobs: int, bar: tqdm) -> list[PolicyRun]:
     if n_jobs == 1 or len(tasks) == 1:
-        return [_run_task(*task, on_day=lambda: bar.update(1)) for task in tasks]
+        return [run_task(*task, on_day=lambda: bar.update(1)) for task in tasks]
     # A fork server that has imported the simulator starts workers fast and never forks the engine's threads.
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
@@ -379,7 +397,7 @@ def _run_tasks(tasks: list[tuple], n_jobs: int, bar: tqdm) -> list[PolicyRun]:
     threads = max(1, (os.cpu_count() or 1) // n_workers)
     with ProcessPoolExecutor(n_workers, mp_context=context, initializer=_start_worker,
                              initargs=(ticks, threads)) as pool:
-        futures = [pool.submit(_run_task, *task) for task in tasks]
+        futures = [pool.submit(run_task, *task) for task in tasks]
         while not all(f.done() for f in futures):
             try:
                 bar.update(ticks.get(timeout=0.2))
@@ -400,8 +418,9 @@ def _start_worker(ticks: Any, n_threads: int) -> None:
     engine.set_num_threads(n_threads)  # results do not depend on it
 
 
-def _run_task(world: World, name: str, seed: int, n_customers: int, n_days: int, params: dict[str, Any],
-              out_dir: Path | None, on_day: Callable[[], None] | None = None) -> PolicyRun:
+def run_task(world: World, name: str, seed: int, n_customers: int, n_days: int, params: dict[str, Any],
+             out_dir: Path | None, on_day: Callable[[], None] | None = None) -> PolicyRun:
+    """Run one ``SimulationTask`` (its fields in order): the unit of work of every executor."""
     policy = build_policy(name, world, seed, **params)
     on_day = on_day or (_worker_on_day[0] if _worker_on_day else None)
     run = run_policy(world, policy, n_customers=n_customers, n_days=n_days, seed=seed, on_day=on_day)

@@ -13,7 +13,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from datetime import UTC, datetime
 from importlib.metadata import version
 
 from anyio import to_thread
@@ -22,13 +21,14 @@ from fastapi import FastAPI
 from sendwise.models.world import load_world
 
 from .auth import ApiKeys
+from .deps import get_now
 from .errors import install_error_handlers
 from .guardrails import ServingRules
 from .limits import RequestLimitsMiddleware
 from .metrics import RequestMetricsMiddleware, ServerMetrics
 from .model_loader import ModelLoader
 from .privacy import Pseudonymizer
-from .routes import customers, decisions, feedback, health, metrics
+from .routes import customers, dashboard, decisions, feedback, health, metrics
 from .service import SendwiseService
 from .settings import Settings
 from .store import SQLiteStore
@@ -48,9 +48,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.service = service
     app.state.metrics.watch_open_decisions(store.open_decisions)
     await to_thread.run_sync(service.refresh_model)
+    clock = app.dependency_overrides.get(get_now, get_now)  # the routes' clock, which tests may override
     tasks = [
         asyncio.create_task(_every(settings.model_refresh_seconds, service.refresh_model)),
-        asyncio.create_task(_every(settings.close_windows_seconds, lambda: service.close_windows(datetime.now(UTC)))),
+        asyncio.create_task(_every(settings.close_windows_seconds, lambda: service.close_windows(clock()))),
     ]
     try:
         yield
@@ -87,8 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = ServerMetrics()
     install_error_handlers(app)
-    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLimitsMiddleware, router=app.router, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
-    for module in (decisions, feedback, customers, health, metrics):
+    for module in (decisions, feedback, customers, health, metrics, dashboard):
         app.include_router(module.router)
     return app

@@ -18,11 +18,13 @@ UNAUTHORIZED = "missing or invalid API key"
 
 
 def get_service(request: Request) -> SendwiseService:
-    return request.app.state.service
+    service: SendwiseService = request.app.state.service
+    return service
 
 
 def get_api_keys(request: Request) -> ApiKeys:
-    return request.app.state.api_keys
+    keys: ApiKeys = request.app.state.api_keys
+    return keys
 
 
 def get_now() -> datetime:

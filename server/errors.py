@@ -14,10 +14,22 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from .schemas import ErrorMessage
 from .store import StoreUnavailableError
 
 log = logging.getLogger("sendwise.server")
 RETRY_AFTER_SECONDS = "5"
+# Documented on every authenticated route, so the OpenAPI schema lists each status a client can get.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorMessage, "description": description} for status, description in (
+        (400, "the body could not be parsed (not UTF-8, or nested too deeply)"),
+        (401, "missing or invalid API key"),
+        (403, "the API key lacks the route's scope"),
+        (413, "request body larger than the configured cap"),
+        (415, "Content-Type is not application/json"),
+        (503, "no model loaded yet, or the store is busy; retry after Retry-After seconds"),
+    )
+}
 
 
 class InputError(ValueError):
@@ -40,7 +52,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers: 422 with ``loc``/``msg``/``type`` only, 409, 503 with Retry-After, generic 500."""
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
-        errors: list[dict[str, Any]] = exc.errors() if isinstance(exc, RequestValidationError) else []
+        errors = exc.errors() if isinstance(exc, RequestValidationError) else []
         detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
         return JSONResponse({"detail": detail}, status_code=422)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from sendwise.models import N_HOURS, Catalog
 
-from .schemas import CustomerRequest, Guardrail
+from .schemas import CustomerRequest, Guardrail, GuardrailRule
 from .settings import Settings
 from .timing import next_send_at
 
@@ -71,6 +71,10 @@ class ServingRules:
     @property
     def has_caps(self) -> bool:
         return self.total_cap is not None or bool(self.channel_caps)
+
+    @property
+    def longest_attribution_window(self) -> timedelta:
+        return timedelta(hours=max([self.default_attribution_hours, *self.attribution_hours.values()]))
 
     def attribution_window_hours(self, channel: str) -> float:
         return self.attribution_hours.get(channel, self.default_attribution_hours)
@@ -122,7 +126,9 @@ def customer_options(
         if channel in customer.quiet_hours:
             quiet_ok[customer.quiet_hours[channel].hours()] = False
         allowed[c] = in_window & quiet_ok & caps.channel_ok[c] & caps.total_ok
-        for rule, ok in (("quiet_hours", quiet_ok), ("channel_cap", caps.channel_ok[c])):
+        checks: tuple[tuple[GuardrailRule, np.ndarray], ...] = (("quiet_hours", quiet_ok),
+                                                                 ("channel_cap", caps.channel_ok[c]))
+        for rule, ok in checks:
             if not ok.all():
                 guardrails.append(Guardrail(rule=rule, channel=channel, hours=_hours(~ok)))
     if requested and not caps.total_ok.all():

@@ -1,13 +1,16 @@
 """Request limits enforced before any parsing: JSON content type and a streaming body size cap.
 
 The body is counted as it arrives, so a chunked upload or a lying ``Content-Length`` cannot get more
-than ``max_body_bytes`` into memory; within the cap it is handed on unchanged.
+than ``max_body_bytes`` into memory; within the cap it is handed on unchanged. Only requests that a
+route accepts are checked, so a wrong method still gets its 405 and an unknown path its 404 (neither
+reads the body).
 """
 
 from __future__ import annotations
 
 import json
 
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -17,12 +20,13 @@ JSON_TYPES = frozenset({b"application/json"})
 class RequestLimitsMiddleware:
     """415 unless a body-carrying request is JSON; 413 once its body exceeds ``max_body_bytes``."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, router: Router, max_body_bytes: int) -> None:
         self.app = app
+        self.router = router
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS or not self._routed(scope):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -46,6 +50,10 @@ class RequestLimitsMiddleware:
             if not message.get("more_body", False):
                 break
         await self.app(scope, _replay(bytes(body), receive), send)
+
+
+    def _routed(self, scope: Scope) -> bool:
+        return any(route.matches(scope)[0] == Match.FULL for route in self.router.routes)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 MAX_CUSTOMERS = 1000
@@ -46,6 +46,13 @@ def _time_zone(value: str) -> str:
     return value
 
 
+def _iso_text(value: object) -> object:
+    """Accept date-times only as ISO 8601 text, as the schema says (not, say, bare epoch numbers)."""
+    if not isinstance(value, str):
+        raise invalid("must be an ISO 8601 date-time string with a time zone")
+    return value
+
+
 def _in_utc(value: datetime) -> datetime:
     """Normalise to UTC within [1970, 2200), so later arithmetic can neither overflow nor go negative."""
     if not EARLIEST <= value < LATEST:
@@ -56,8 +63,8 @@ def _in_utc(value: datetime) -> datetime:
 Text = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_plain_text)]
 Name = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_plain_text)]
 TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_time_zone)]
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
-Hour = Annotated[int, Field(ge=0, le=23)]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
+Hour = Annotated[int, Field(ge=0, le=23, strict=True)]
 
 
 class StrictModel(BaseModel):
@@ -156,7 +163,7 @@ class FeedbackEvent(StrictModel):
     decision_id: UUID
     type: EventType
     timestamp: UtcDatetime
-    value: float | None = Field(None, description="monetary value of a conversion")
+    value: float | None = Field(None, strict=True, description="monetary value of a conversion")
     channel: Name | None = Field(None, description="channel of an unsubscribe or consent (default: the decision's)")
 
     @model_validator(mode="after")
@@ -177,6 +184,12 @@ class EventResult(BaseModel):
 
 class FeedbackResponse(BaseModel):
     results: list[EventResult]
+
+
+class ErrorMessage(BaseModel):
+    """Body of every non-422 error response."""
+
+    detail: str
 
 
 class Health(BaseModel):

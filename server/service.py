@@ -11,6 +11,7 @@ import hashlib
 import logging
 import secrets
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -31,6 +32,7 @@ from .schemas import (
     DecisionResponse,
     Erasure,
     EventResult,
+    EventStatus,
     FeedbackEvent,
     FeedbackRequest,
     FeedbackResponse,
@@ -146,11 +148,7 @@ class SendwiseService:
         """Apply events all-or-nothing; a known event id with different content is a 409 and changes nothing."""
         live = self._live()
         events = request.events
-        latest = now + MAX_CLOCK_SKEW
-        future = [(("body", "events", i, "timestamp"), f"must not be later than now + {MAX_CLOCK_SKEW}; "
-                   f"got {e.timestamp.isoformat()}") for i, e in enumerate(events) if e.timestamp > latest]
-        if future:
-            raise InputError(future)
+        self._check_event_times(events, now)
         hashes = [_payload_hash(e) for e in events]
         first_hash: dict[str, str] = {}
         for event, digest in zip(events, hashes, strict=True):
@@ -171,7 +169,7 @@ class SendwiseService:
                     continue
                 seen.add(event.event_id)
                 decision = decisions.get(str(event.decision_id))
-                status = "unknown_decision"
+                status: EventStatus = "unknown_decision"
                 if decision is not None:
                     effect = apply_event(decision, event, live.catalog)
                     if effect.decision != decision:
@@ -195,6 +193,23 @@ class SendwiseService:
         for event, result in zip(events, results, strict=True):
             self.metrics.feedback.labels(event.type, result.status).inc()
         return FeedbackResponse(results=results)
+
+    def _check_event_times(self, events: list[FeedbackEvent], now: datetime) -> None:
+        """422 for events from the future (beyond clock skew) or older than any attribution window could be."""
+        grace = timedelta(seconds=self.settings.attribution_grace_seconds)
+        oldest = now - self.rules.longest_attribution_window - grace
+        latest = now + MAX_CLOCK_SKEW
+        errors = []
+        for i, e in enumerate(events):
+            if e.timestamp > latest:
+                errors.append((("body", "events", i, "timestamp"),
+                               f"must not be later than now + {MAX_CLOCK_SKEW}; got {e.timestamp.isoformat()}"))
+            elif e.timestamp < oldest:
+                errors.append((("body", "events", i, "timestamp"),
+                               f"must not be earlier than now - {now - oldest} (the longest attribution window "
+                               f"plus grace); got {e.timestamp.isoformat()}"))
+        if errors:
+            raise InputError(errors)
 
     def close_windows(self, now: datetime) -> int:
         """Count every attribution window closed before ``now`` (minus the grace period); returns how many."""
@@ -223,6 +238,7 @@ class SendwiseService:
         """Delete a customer's decisions, events and channel states; the posterior keeps only aggregates."""
         with self.store.transaction() as tx:
             erased = tx.erase_customer(self.pseudonymize(customer_id))
+        log.info("erased a customer: %d decisions, %d events, %d channel states", *erased)
         return Erasure(customer_id=customer_id, decisions_deleted=erased.decisions, events_deleted=erased.events,
                        channel_states_deleted=erased.channel_states)
 
@@ -252,7 +268,8 @@ def _check_names(customers: list[CustomerRequest], live: LiveModel) -> None:
     first_row: dict[str, int] = {}
     for i, customer in enumerate(customers):
         loc = ("body", "customers", i)
-        checks = [(("region",), catalog.region_index, customer.region),
+        checks: list[tuple[tuple[str | int, ...], Callable[[str], int], str]] = [
+                  (("region",), catalog.region_index, customer.region),
                   (("industry",), catalog.industry_index, customer.industry),
                   (("campaign_type",), catalog.campaign_index, customer.campaign_type)]
         checks += [(("channels", j), catalog.channel_index, ch) for j, ch in enumerate(customer.channels)]

@@ -18,7 +18,7 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, fields
 from operator import attrgetter
 from pathlib import Path
@@ -163,7 +163,7 @@ class Store(ABC):
     """Where the server keeps everything that must outlive the process."""
 
     @abstractmethod
-    def transaction(self, durable: bool = True) -> Any:
+    def transaction(self, durable: bool = True) -> AbstractContextManager[Transaction]:
         """Context manager yielding a :class:`Transaction`; commits on exit, rolls back on error.
 
         A durable commit survives a power cut; otherwise it survives a crash of the process only.

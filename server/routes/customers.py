@@ -7,9 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from ..deps import ServiceDep, require_scope
+from ..errors import ERROR_RESPONSES
 from ..schemas import Erasure, Text
 
-router = APIRouter(prefix="/v1/customers", tags=["customers"], dependencies=[Depends(require_scope("admin"))])
+router = APIRouter(prefix="/v1/customers", tags=["customers"], dependencies=[Depends(require_scope("admin"))],
+                   responses=ERROR_RESPONSES)
 
 
 @router.delete("/{customer_id}", response_model=Erasure)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from ..deps import NowDep, ServiceDep, require_scope
+from ..errors import ERROR_RESPONSES
 from ..schemas import DecisionRequest, DecisionResponse
 
-router = APIRouter(prefix="/v1/decisions", tags=["decisions"], dependencies=[Depends(require_scope("decide"))])
+router = APIRouter(prefix="/v1/decisions", tags=["decisions"], dependencies=[Depends(require_scope("decide"))],
+                   responses=ERROR_RESPONSES)
 
 
 @router.post("", response_model=DecisionResponse)

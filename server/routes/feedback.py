@@ -5,14 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from ..deps import NowDep, ServiceDep, require_scope
-from ..schemas import FeedbackRequest, FeedbackResponse
+from ..errors import ERROR_RESPONSES
+from ..schemas import ErrorMessage, FeedbackRequest, FeedbackResponse
 
-router = APIRouter(prefix="/v1/feedback", tags=["feedback"], dependencies=[Depends(require_scope("feedback"))])
+router = APIRouter(prefix="/v1/feedback", tags=["feedback"], dependencies=[Depends(require_scope("feedback"))],
+                   responses=ERROR_RESPONSES)
 
 
 @router.post("", response_model=FeedbackResponse,
-             responses={409: {"description": "an event_id was recorded before with different content; "
-                                             "nothing in the request was applied"}})
+             responses={409: {"model": ErrorMessage, "description": "an event_id was recorded before with different "
+                                                                   "content; nothing in the request was applied"}})
 def record_feedback(body: FeedbackRequest, service: ServiceDep, now: NowDep) -> FeedbackResponse:
     """Record 1 to 1,000 events, all or nothing; each gets applied, duplicate, unknown_decision or late."""
     return service.record_feedback(body, now)

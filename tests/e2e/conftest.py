@@ -1,7 +1,7 @@
 """Shared machinery of the end-to-end reliability tests: real servers, in-process apps, a reference fold.
 
 Real servers are uvicorn processes on loopback. A small fork server imports the package once and
-forks one child per start, so a restart costs milliseconds instead of seconds of imports; each child
+forks one child per start, so a restart skips the seconds of imports; each child
 is its own process group (``kill -9`` of the group is a real crash), opens the state from disk, and
 serves the app exactly as ``uvicorn --factory sendwise.server:create_app`` would.
 
@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -35,6 +35,10 @@ from fastapi.testclient import TestClient
 from sendwise.models.simulate import build_policy
 from sendwise.models.world import World, load_world
 from sendwise.server import Settings, create_app
+
+# Test modules import these helpers as ``e2e_helpers``: every test folder's conftest is named ``conftest``,
+# so that name may point at another folder's module when several folders are collected in one run.
+sys.modules["e2e_helpers"] = sys.modules[__name__]
 
 API_KEY = "e2e-admin-key-0123456789abcdef"
 AUTH = {"X-API-Key": API_KEY}
@@ -77,6 +81,14 @@ def app_client(state_dir: Path, **overrides: Any) -> Iterator[TestClient]:
         yield client
 
 
+def start_time(pid: int) -> str | None:
+    """The kernel's start time of process ``pid`` (None if there is none): tells a process from a reused pid."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 @dataclass
 class LiveServer:
     """One uvicorn process serving the app on 127.0.0.1."""
@@ -84,6 +96,10 @@ class LiveServer:
     pid: int
     port: int
     log: Path
+    started: str | None = None
+
+    def __post_init__(self) -> None:
+        self.started = start_time(self.pid)
 
     @property
     def url(self) -> str:
@@ -104,24 +120,17 @@ class LiveServer:
         raise RuntimeError(f"server {self.pid} not ready after {START_TIMEOUT_S} s:\n{self.log.read_text()[-3000:]}")
 
     def alive(self) -> bool:
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
+        return self.started is not None and start_time(self.pid) == self.started
 
     def kill(self, sig: signal.Signals = signal.SIGKILL, timeout_s: float = 10.0) -> None:
         """Send ``sig`` to the server's whole process group and wait until the server is gone."""
-        try:
-            os.killpg(self.pid, sig)
-        except ProcessLookupError:
-            return
         deadline = time.monotonic() + timeout_s
         while self.alive():
-            if time.monotonic() > deadline:
-                os.killpg(self.pid, signal.SIGKILL)
-                deadline = time.monotonic() + timeout_s
-            time.sleep(0.01)
+            with suppress(ProcessLookupError):  # it may end between the check and the signal
+                os.killpg(self.pid, sig)
+            while self.alive() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            sig, deadline = signal.SIGKILL, time.monotonic() + timeout_s
 
     def stop(self) -> None:
         """Graceful shutdown (SIGTERM), as a process manager would do it."""
@@ -145,7 +154,10 @@ class ServerFactory:
         log = self._log_dir / f"server-{port}.log"
         self._process.stdin.write(json.dumps({"env": env, "port": port, "log": str(log)}) + "\n")
         self._process.stdin.flush()
-        server = LiveServer(int(self._process.stdout.readline()), port, log)
+        reply = self._process.stdout.readline()
+        if not reply:
+            raise RuntimeError("the fork server exited; its error is in the test output above")
+        server = LiveServer(int(reply), port, log)
         self._started.append(server)
         server.wait_ready()
         return server

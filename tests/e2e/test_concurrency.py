@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from conftest import (
+from e2e_helpers import (
     AUTH,
     Placed,
     ServerFactory,

@@ -5,8 +5,8 @@ threads at up to 500 events/s, SIGKILL the server's process group after U(0.2 s,
 on the same state, retry every indeterminate event with the same ``event_id``, then check the
 history: every acknowledged event is stored, no event that never reached the server is, the
 posterior equals the reference fold over the stored events exactly, and ``PRAGMA integrity_check``
-says ``ok``. The default 10 cycles keep the suite within its time budget; ``SENDWISE_CRASH_CYCLES``
-sets more (RELIABILITY B1: 30 for the CI target, 1,000 in the long tier).
+says ``ok``. ``SENDWISE_CRASH_CYCLES`` sets the number of cycles: 30 by default (RELIABILITY B1's CI
+target, about 1.5 minutes here), 1,000 in the long tier.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from conftest import (
+from e2e_helpers import (
     AUTH,
     LiveServer,
     Placed,
@@ -37,7 +37,7 @@ from conftest import (
     served_posterior,
 )
 
-CYCLES = int(os.environ.get("SENDWISE_CRASH_CYCLES", "10"))  # about 3.5 s each on a busy 2-core machine
+CYCLES = int(os.environ.get("SENDWISE_CRASH_CYCLES", "30"))  # about 3 s each on a busy 2-core machine
 RATE_PER_S = 500.0
 N_CLIENTS = 4
 N_CUSTOMERS = 200
@@ -100,7 +100,12 @@ def crash_cycle(servers: ServerFactory, server: LiveServer, state: Path, cycle: 
     events = [feedback_event(f"k{cycle}-e{i}", decisions[rng.integers(N_CUSTOMERS)]["decision_id"],
                              EVENT_TYPES[rng.integers(len(EVENT_TYPES))], now) for i in range(N_EVENTS)]
     stop = threading.Event()
-    killer = threading.Timer(rng.uniform(0.2, 1.5), lambda: (server.kill(), stop.set()))
+
+    def crash() -> None:
+        server.kill()
+        stop.set()
+
+    killer = threading.Timer(rng.uniform(0.2, 1.5), crash)
     killer.start()
     history = post_until_stopped(server.url, events, stop)
     killer.join()
@@ -111,7 +116,9 @@ def crash_cycle(servers: ServerFactory, server: LiveServer, state: Path, cycle: 
         for event_id in sorted(history.indeterminate):
             response = http.post("/v1/feedback", json={"events": [by_id[event_id]]})
             assert response.status_code == 200, f"cycle {cycle}: retry of {event_id}: {response.text}"
-            assert response.json()["results"][0]["status"] in ("applied", "duplicate"), response.text
+            # "duplicate" if the lost attempt was committed; a no-message decision is closed, so "late".
+            first_time = "late" if placed[by_id[event_id]["decision_id"]].arm is None else "applied"
+            assert response.json()["results"][0]["status"] in ("duplicate", first_time), response.text
     acked = history.acked | history.indeterminate
 
     stored = {event_id for (event_id,) in query(state, f"SELECT event_id FROM events WHERE event_id LIKE 'k{cycle}-%'")}
@@ -126,12 +133,12 @@ def crash_cycle(servers: ServerFactory, server: LiveServer, state: Path, cycle: 
     assert np.array_equal(logged, expected), (
         f"{where}: outcome log differs from the fold over stored events at {np.argwhere(logged != expected)[:5]}")
     assert query(state, "PRAGMA integrity_check") == [("ok",)], where
+    print(f"STAT {cycle} {len(history.acked)} {len(history.indeterminate)} {len(history.unsent)} {sum(1 for e in stored)}")
     return server
 
 
 def test_acknowledged_feedback_survives_kill_9(servers: ServerFactory, tmp_path: Path) -> None:
-    seed = int(time.time())
-    rng, state = np.random.default_rng(seed), tmp_path / "state"
+    rng, state = np.random.default_rng(), tmp_path / "state"  # the kill timing is random anyway
     placed: dict[str, Placed] = {}
     stored_events: list[dict[str, Any]] = []
     server = servers.start(state)
@@ -142,5 +149,6 @@ def test_acknowledged_feedback_survives_kill_9(servers: ServerFactory, tmp_path:
         server.stop()
     base_alpha, base_beta = base_posterior()
     alpha, beta = served_posterior(state)
-    assert np.array_equal(alpha, base_alpha + reference_successes(placed, stored_events)), f"seed {seed}"
-    assert np.array_equal(beta, base_beta), f"seed {seed}: no window closed, yet beta changed"
+    assert np.array_equal(alpha, base_alpha + reference_successes(placed, stored_events)), \
+        "the posterior rebuilt after the last restart differs from the fold over stored events"
+    assert np.array_equal(beta, base_beta), "no window closed, yet beta changed"

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import AUTH, LiveServer, ServerFactory, app_client, customer, decide, feedback_event, settings_values
+from e2e_helpers import AUTH, LiveServer, ServerFactory, app_client, customer, decide, feedback_event, settings_values
 from fastapi.testclient import TestClient
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from conftest import app_client, customer, decide, query
+from e2e_helpers import app_client, customer, decide, query
 from scipy import stats
 
 N_DECISIONS = 10_000

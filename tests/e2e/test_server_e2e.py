@@ -68,7 +68,7 @@ def test_decide_and_feedback_over_http(server: str) -> None:
     headers = {"Authorization": f"Bearer {API_KEY}"}
     customer = {"customer_id": "e2e-1", "timezone": "Europe/Berlin", "region": "EU", "industry": "ecommerce",
                 "campaign_type": "broadcast", "channels": ["email", "push"]}
-    with httpx.Client(base_url=server, headers=headers, timeout=10.0) as client:
+    with httpx.Client(base_url=server, headers=headers, timeout=60.0) as client:
         assert client.post("/v1/decisions", json={"customers": [customer]}, headers={"Authorization": ""}) \
             .status_code == 401
         response = client.post("/v1/decisions", json={"customers": [customer]})

@@ -231,7 +231,8 @@ def test_full_exploration_is_uniform_over_allowed_arms() -> None:
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [(1.0, 1.0), (0.5, 0.5), (1e-3, 0.5), (1e-12, 1e-12), (1e-200, 1e-150), (3.0, 7.0), (50.0, 950.0)],
+    [(1.0, 1.0), (1.0, 40.0), (0.3, 1.0), (0.5, 0.5), (1e-3, 0.5), (1e-12, 1e-12), (1e-200, 1e-150), (3.0, 7.0),
+     (50.0, 950.0)],
 )
 def test_beta_draws_follow_numpys_beta(a: float, b: float) -> None:
     """One arm, value 1, no cost: each row's score is one Beta(a, b) draw. Compare with numpy's sampler

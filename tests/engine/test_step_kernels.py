@@ -70,3 +70,11 @@ def test_steps_match_the_numpy_twin_in_distribution() -> None:
     diff = stats[False].mean(axis=0) - stats[True].mean(axis=0)
     tol = 5 * np.sqrt((stats[False].var(axis=0, ddof=1) + stats[True].var(axis=0, ddof=1)) / n_runs)
     assert np.all(np.abs(diff) <= tol), f"engine - twin (regret, best share) = {diff}, tolerance {tol}"
+
+
+def test_steps_finish_on_tiny_posteriors() -> None:
+    """Beta(1e-12, 1e-12) is almost surely 0 or 1; numba's own Beta sampler never returned on it."""
+    alpha, beta = np.full((1, 1, 4), 1e-12), np.full((1, 1, 4), 1e-12)
+    arms = engine.bernoulli_steps(alpha, beta, np.zeros(50, np.int64), np.full(50, 0.5), np.full((1, 4), 0.5), rng=0)
+    assert arms.min() >= 0 and arms.max() < 4
+    npt.assert_allclose((alpha + beta).sum(), 50 + 8e-12)

@@ -2,7 +2,7 @@
 
 Three saved policies with known preferences go through ``log_simulation`` as seeds 0, 1, 2 of a
 hand-made result: ``good`` sends email at 10:00 (the arm that pays in the gate's logs), ``bad`` sends
-push at 20:00 (which never pays), ``spare`` is there to be broken.
+push at 20:00 (which never pays), ``spare`` goes under other registered names (and is broken there).
 """
 
 from __future__ import annotations

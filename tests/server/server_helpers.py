@@ -1,4 +1,4 @@
-"""Helpers for the server tests: constants, a movable clock, an app client, request builders."""
+"""Shared pieces of the server tests: constants, a movable clock, an app client, request builders."""
 
 from __future__ import annotations
 

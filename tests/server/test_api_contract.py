@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from server_helpers import CATALOG, Clock, customer, decide, serve
 
-from sendwise.server import Settings
+from sendwise.server import Settings, create_app
 
 KNOWN_CHANNELS = ", ".join(CATALOG.channels)
 
@@ -144,9 +145,10 @@ def test_a_lying_content_length_cannot_smuggle_a_large_body(make_settings: Calla
 
     import asyncio
 
-    scope = {"type": "http", "method": "POST", "headers": [(b"content-type", b"application/json"),
-                                                           (b"content-length", b"10")]}
-    asyncio.run(RequestLimitsMiddleware(app, 1 << 20)(scope, receive, send))
+    scope = {"type": "http", "method": "POST", "path": "/v1/decisions", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", b"10")]}
+    router = create_app(make_settings()).router
+    asyncio.run(RequestLimitsMiddleware(app, router, 1 << 20)(scope, receive, send))
     assert sent[0]["status"] == 413
 
 
@@ -211,3 +213,33 @@ def test_without_a_model_the_app_is_up_but_not_ready(make_settings: Callable[...
         assert "does not exist" in ready.json()["detail"]
         response = client.post("/v1/decisions", json={"customers": [customer()]})
         assert response.status_code == 503 and response.headers["retry-after"] == "5"
+
+
+def test_a_wrong_method_is_405_before_any_body_check(client: TestClient) -> None:
+    assert client.put("/v1/health").status_code == 405
+    assert client.put("/v1/decisions", content=b"x", headers={"Content-Type": "text/plain"}).status_code == 405
+
+
+def test_event_timestamps_older_than_any_window_are_422(client: TestClient, clock: Clock) -> None:
+    (decision,) = decide(client, customer())
+    old = clock.now - timedelta(hours=72, minutes=6)  # no world: the longest window is the 72 h default
+    response = client.post("/v1/feedback", json={"events": [{"event_id": "e-1", "decision_id": decision["decision_id"],
+                                                           "type": "clicked", "timestamp": old.isoformat()}]})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"] == ("must not be earlier than now - 3 days, 0:05:00 (the longest "
+                                                  "attribution window plus grace); got 2025-03-01T11:54:00+00:00")
+
+
+@pytest.mark.parametrize("field, value", [("start", True), ("start", "5"), ("start", 5.0)])
+def test_quiet_hours_must_be_integers_not_lookalikes(client: TestClient, field: str, value: object) -> None:
+    quiet = {"start": 1, "end": 2, field: value}
+    response = client.post("/v1/decisions", json={"customers": [customer(quiet_hours={"sms": quiet})]})
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize("timestamp", [1741089600, None, True])
+def test_event_timestamps_must_be_iso_text(client: TestClient, timestamp: object) -> None:
+    response = client.post("/v1/feedback", json={"events": [{
+        "event_id": "e", "decision_id": "00000000-0000-4000-8000-000000000000", "type": "opened",
+        "timestamp": timestamp, "value": False}]})
+    assert response.status_code == 422

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -142,3 +143,15 @@ def test_a_restart_rebuilds_exactly_the_same_posterior(make_settings: Callable[.
     with serve(settings, clock) as restarted:
         alpha2, beta2 = posterior(restarted)
     assert alpha.tobytes() == alpha2.tobytes() and beta.tobytes() == beta2.tobytes()
+
+
+def test_the_background_task_closes_windows_on_the_apps_clock(make_settings: Callable[..., Settings],
+                                                              clock: Clock) -> None:
+    with serve(make_settings(close_windows_seconds=0.05), clock) as client:
+        _sent_email(client, clock)
+        failures_before = posterior(client)[1].sum()
+        clock.advance(days=8)
+        deadline = time.monotonic() + 10.0
+        while posterior(client)[1].sum() == failures_before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert posterior(client)[1].sum() == failures_before + 2  # one failure per outcome

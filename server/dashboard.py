@@ -1,0 +1,520 @@
+"""The operator's dashboard: what the engine learned, what it is doing, and why it would decide as it does.
+
+Everything here only reads. The posterior comes from the served model (under its lock), activity from
+the state DB through ``dashboard_queries``, and an explanation from the service's own decision path run
+dry (nothing logged, nothing counted). Pages are rendered from the Jinja templates in
+``dashboard_assets`` with autoescaping on; charts are SVG drawn here; the one script only signs in and
+out. Access takes an API key with the ``admin`` scope, in a header or exchanged at ``/dashboard/login``
+for a signed, expiring session cookie.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, TypeVar, cast
+
+import numpy as np
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from pydantic import BaseModel, Field, ValidationError
+
+from sendwise.models import N_HOURS, NO_MESSAGE, Catalog, HierarchicalThompsonPolicy, ThompsonPolicy
+
+from . import dashboard_queries as queries
+from .auth import ApiKeys
+from .errors import InputError, ModelUnavailableError
+from .live_model import LiveModel
+from .metrics import ServerMetrics
+from .model_loader import REGISTRY_PREFIX
+from .privacy import read_or_create_private
+from .schemas import CustomerRequest, Decision, DecisionRequest, DecisionResponse
+from .service import SendwiseService
+from .settings import Settings
+from .store import DecisionRecord, LoggedDelta, Store, Transaction
+
+ASSETS = Path(__file__).parent / "dashboard_assets"
+CREDIBLE_LEVEL = 0.9
+INTERVAL_DRAWS = 2000
+TOP_OPTIONS = 6
+SCOPE = "admin"
+SESSION_COOKIE = "sendwise_session"
+SESSION_SECONDS = 8 * 3600
+SESSION_SECRET_FILE = "dashboard_secret"
+WINDOW_HOURS = {"24h": 24, "7d": 24 * 7}
+Window = Literal["24h", "7d"]
+# Okabe–Ito colours (distinguishable with colour-blindness), one per channel; grey for no message.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442")
+NO_MESSAGE_COLOUR = "#9a9a9a"
+T = TypeVar("T")
+
+
+class NoPosteriorError(LookupError):
+    """The served policy keeps no Beta posterior (e.g. a static playbook), so there is nothing to show."""
+
+
+# --- What the engine learned -----------------------------------------------------------------------------
+
+
+class PosteriorCell(BaseModel):
+    """One option of a segment: posterior mean net value and its central credible interval."""
+
+    channel: str
+    hour: int = Field(ge=0, le=23, description="local send hour")
+    net_value: float = Field(description="posterior mean of Σ value[o]·rate[o] − cost; below 0 loses to no message")
+    ci_low: float
+    ci_high: float
+
+
+class SegmentPosterior(BaseModel):
+    """The served model's belief about every channel × hour option of one segment."""
+
+    region: str
+    industry: str
+    campaign_type: str
+    model_version: str
+    credible_level: float = Field(description="probability mass inside [ci_low, ci_high]")
+    channels: list[str]
+    cells: list[PosteriorCell] = Field(description="channel-major: the 24 hours of channels[0], then channels[1], …")
+    best: PosteriorCell | None = Field(description="the highest mean; None when all are below 0 (no message wins)")
+
+
+def segment_posterior(service: SendwiseService, region: str, industry: str, campaign_type: str) -> SegmentPosterior:
+    """Posterior mean net value and credible interval of every option in a segment (page and JSON alike).
+
+    Intervals come from ``INTERVAL_DRAWS`` Beta draws with a fixed seed, so the same posterior always
+    gives the same numbers; they are computed once per served model and posterior version.
+    """
+    live = service.model
+    if live is None:
+        raise ModelUnavailableError(f"no model is served yet ({service.model_error or 'loading'}); retry shortly")
+    return _segment_posterior(live, live.applied_seq, region, industry, campaign_type)
+
+
+@lru_cache(maxsize=64)
+def _segment_posterior(live: LiveModel, applied_seq: int, region: str, industry: str,
+                       campaign_type: str) -> SegmentPosterior:
+    """``segment_posterior`` of one model; ``applied_seq`` keys the cache, as every update the model learns moves it."""
+    catalog, policy = live.catalog, live.policy
+    cell = _segment_cell(catalog, region, industry, campaign_type)
+    alpha, beta = _cell_posterior(live, cell)
+    cost = policy.cost[catalog.region_index(region), :-1]
+    mean = policy.value @ (alpha / (alpha + beta)) - cost
+    draws = np.random.default_rng(0).beta(alpha, beta, size=(INTERVAL_DRAWS, *alpha.shape))
+    tail = (1.0 - CREDIBLE_LEVEL) / 2
+    low, high = np.quantile(np.einsum("o,doa->da", policy.value, draws) - cost, [tail, 1.0 - tail], axis=0)
+    channel_idx, hours = catalog.arm_channels()[:-1], catalog.arm_hours()[:-1]
+    cells = [PosteriorCell(channel=catalog.channels[c], hour=int(h), net_value=float(m), ci_low=float(lo),
+                           ci_high=float(hi))
+             for c, h, m, lo, hi in zip(channel_idx, hours, mean, low, high, strict=True)]
+    best = max(cells, key=lambda c: c.net_value)
+    return SegmentPosterior(region=region, industry=industry, campaign_type=campaign_type, model_version=live.version,
+                            credible_level=CREDIBLE_LEVEL, channels=list(catalog.channels), cells=cells,
+                            best=best if best.net_value >= 0 else None)
+
+
+def _segment_cell(catalog: Catalog, region: str, industry: str, campaign_type: str) -> int:
+    """The segment's cell id; a 422 naming each unknown name and the known ones."""
+    errors = []
+    for name, index, value in (("region", catalog.region_index, region), ("industry", catalog.industry_index, industry),
+                               ("campaign_type", catalog.campaign_index, campaign_type)):
+        try:
+            index(value)
+        except ValueError as exc:
+            errors.append((("path", name), str(exc)))
+    if errors:
+        raise InputError(errors)
+    return catalog.cell(region, industry, campaign_type)
+
+
+def _cell_posterior(live: LiveModel, cell: int) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of one cell's Beta parameters without the no-message arm, float64 (n_outcomes, n_arms - 1).
+
+    Read under the model's lock: ``hier_ts`` caches its pooled posterior, and a pooling that raced a
+    concurrent update could leave a stale cache behind.
+    """
+    policy = live.policy
+    with live._lock:
+        if isinstance(policy, HierarchicalThompsonPolicy):
+            alpha, beta = policy.posterior()
+        elif isinstance(policy, ThompsonPolicy):
+            alpha, beta = policy.alpha_, policy.beta_
+        else:
+            raise NoPosteriorError(f"the served policy {policy.name!r} keeps no Beta posterior to show")
+        return alpha[cell, :, :-1].copy(), beta[cell, :, :-1].copy()
+
+
+# --- Why the engine would decide as it does --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A dry-run decision for one customer, the best allowed options, and what the guardrails removed."""
+
+    customer: CustomerRequest
+    decision: Decision
+    options: list[PosteriorCell]  # allowed options by posterior mean, best first, at most TOP_OPTIONS
+    n_allowed: int
+
+
+def explain(service: SendwiseService, customer: CustomerRequest, now: datetime) -> Explanation:
+    """What ``POST /v1/decisions`` would answer for ``customer`` now, and the options it weighed."""
+    (decision,) = dry_run_decide(service, DecisionRequest(customers=[customer]), now).decisions
+    posterior = segment_posterior(service, customer.region, customer.industry, customer.campaign_type)
+    removed = {(g.channel, h) for g in decision.reason.guardrails for h in g.hours}
+    allowed = [c for c in posterior.cells if c.channel in customer.channels
+               and (c.channel, c.hour) not in removed and (None, c.hour) not in removed]
+    ranked = sorted(allowed, key=lambda c: -c.net_value)
+    return Explanation(customer, decision, ranked[:TOP_OPTIONS], len(ranked))
+
+
+def dry_run_decide(service: SendwiseService, request: DecisionRequest, now: datetime) -> DecisionResponse:
+    """``service.decide`` on a view of the store that drops the decision log, with throwaway metrics.
+
+    The same code path as ``POST /v1/decisions`` (guardrails, caps, consent, sampling, propensity), but
+    nothing is logged or counted. Any other write the service might attempt fails loudly.
+    """
+    dry = copy.copy(service)
+    dry.store = cast(Store, _DryRunStore(service.store))
+    dry.metrics = ServerMetrics()
+    return dry.decide(request, now)
+
+
+class _DryRunStore:
+    """The store as a dry-run decision sees it: reads pass through, there is nothing to write with."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def outcome_log(self, model_version: str, after_seq: int) -> list[LoggedDelta]:
+        return self._store.outcome_log(model_version, after_seq)
+
+    @contextmanager
+    def transaction(self, durable: bool = True) -> Iterator[_DryRunTransaction]:
+        with self._store.transaction(durable=False) as tx:
+            yield _DryRunTransaction(tx)
+
+
+class _DryRunTransaction:
+    """Consent and recent sends as the real transaction reads them; the decision log goes nowhere."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self.unsubscribed_channels = tx.unsubscribed_channels
+        self.sends_since = tx.sends_since
+
+    def add_decisions(self, records: Iterable[DecisionRecord]) -> None:
+        """Dropped unread: a dry run logs nothing."""
+
+
+# --- Who may look --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """Signed, expiring session cookies ``id.expires.mac``, mac = HMAC-SHA256(secret, id.expires | key digest).
+
+    Nothing is stored per session: a cookie is good until it expires and while the key it was issued
+    for still holds the admin scope, so taking a key out of ``SENDWISE_API_KEYS`` ends its sessions.
+    """
+
+    secret: bytes
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Sessions:
+        """The secret from a private file in the state folder, made once (workers on one host share it)."""
+        content, _ = read_or_create_private(settings.state_dir / SESSION_SECRET_FILE, secrets.token_hex(32))
+        return cls(bytes.fromhex(content))
+
+    def issue(self, api_key: str, now: datetime) -> str:
+        payload = f"{secrets.token_urlsafe(16)}.{int(now.timestamp()) + SESSION_SECONDS}"
+        return f"{payload}.{self._mac(payload, hashlib.sha256(api_key.encode()).digest())}"
+
+    def admits(self, cookie: str | None, keys: ApiKeys, now: datetime) -> bool:
+        """Whether ``cookie`` is unexpired and signed for a current key with the admin scope (constant time)."""
+        session_id, _, rest = (cookie or "").partition(".")
+        expires, _, mac = rest.partition(".")
+        if not (session_id and expires.isascii() and expires.isdigit() and int(expires) > now.timestamp()):
+            return False
+        payload, presented, admitted = f"{session_id}.{expires}", mac.encode(), False
+        for digest, scopes in keys.entries:
+            admitted |= hmac.compare_digest(self._mac(payload, digest).encode(), presented) and SCOPE in scopes
+        return admitted
+
+    def _mac(self, payload: str, key_digest: bytes) -> str:
+        return hmac.new(self.secret, payload.encode() + b"|" + key_digest, hashlib.sha256).hexdigest()
+
+
+# --- Pages ---------------------------------------------------------------------------------------------
+
+
+class PageQuery(BaseModel):
+    """The page's GET parameters: the segment, the activity window, and an optional customer to explain."""
+
+    region: str | None = Field(default=None, max_length=200)
+    industry: str | None = Field(default=None, max_length=200)
+    campaign_type: str | None = Field(default=None, max_length=200)
+    window: Window = "24h"
+    customer_id: str | None = Field(default=None, max_length=200)
+    timezone: str = Field(default="UTC", max_length=200)
+    channels: list[str] = Field(default_factory=list, max_length=64)
+
+
+_templates = Environment(loader=FileSystemLoader(ASSETS), autoescape=True, undefined=StrictUndefined,
+                         trim_blocks=True, lstrip_blocks=True)
+
+
+def render_login() -> str:
+    return _templates.get_template("login.html").render()
+
+
+def render_dashboard(service: SendwiseService, query: PageQuery, now: datetime) -> str:
+    """The whole page; each part that cannot be shown says why instead, and the rest still renders."""
+    state_db = service.settings.state_path
+    live = service.model
+    catalog = live.catalog if live is not None else None
+    region = query.region or (catalog.regions[0] if catalog else "")
+    industry = query.industry or (catalog.industries[0] if catalog else "")
+    campaign_type = query.campaign_type or (catalog.campaign_types[0] if catalog else "")
+    notices: list[str] = []
+    posterior = _attempt(notices, lambda: segment_posterior(service, region, industry, campaign_type))
+    explanation = None
+    if query.customer_id is not None:
+        explanation = _attempt(notices, lambda: explain(service, CustomerRequest(
+            customer_id=query.customer_id, timezone=query.timezone, region=region, industry=industry,
+            campaign_type=campaign_type, channels=query.channels), now))
+    activity = queries.activity(state_db, now.timestamp(), WINDOW_HOURS[query.window])
+    channels = list(catalog.channels) if catalog else sorted({h.channel for h in activity.hourly} - {NO_MESSAGE})
+    colours = {**{c: PALETTE[i % len(PALETTE)] for i, c in enumerate(channels)}, NO_MESSAGE: NO_MESSAGE_COLOUR}
+    first = None if live is None else queries.first_served(state_db, live.version)
+    return _templates.get_template("dashboard.html").render(
+        catalog=catalog, region=region, industry=industry, campaign_type=campaign_type, query=query,
+        notices=list(dict.fromkeys(notices)), posterior=posterior,
+        heatmap=None if posterior is None else heatmap(posterior),
+        explanation=explanation, option_rows=None if explanation is None else option_rows(explanation),
+        activity=activity, bars=hourly_bars(activity, colours), mix=channel_mix(activity, colours),
+        feedback=feedback_table(activity), closing=closing_rows(activity, now), model=model_facts(service, first),
+        readiness=service.readiness(), selected_channels=set(query.channels if query.customer_id else channels),
+        now=_when(now.timestamp()), hour_ranges=hour_ranges, when=_when)
+
+
+def _attempt(notices: list[str], build: Callable[[], T]) -> T | None:
+    """``build()``, or None with the reason added to ``notices`` when the request or the model rules it out."""
+    try:
+        return build()
+    except ValidationError as exc:
+        notices.extend(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    except (InputError, NoPosteriorError, ModelUnavailableError) as exc:
+        notices.append(str(exc))
+    return None
+
+
+# --- Drawing -------------------------------------------------------------------------------------------
+# SVG user units. The heatmap: one row per channel, one column per local hour.
+CELL_W, CELL_H, LABEL_W, HEAD_H = 36, 26, 84, 20
+# The activity chart: stacked bars of decisions per hour, coloured by channel.
+PLOT_W, PLOT_H, AXIS_W, AXIS_H = 880, 150, 36, 20
+LIGHT, DARK = (236, 247, 241), (0, 94, 68)  # the colour ramp of positive net values, 0 → the segment's best
+BELOW_ZERO = "url(#below-zero)"  # a hatch pattern defined in the page
+
+
+@dataclass(frozen=True)
+class HeatCell:
+    x: int
+    y: int
+    fill: str
+    ink: str
+    text: str
+    title: str
+    best: bool
+    cell: PosteriorCell
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    width: int
+    height: int
+    cells: list[HeatCell]
+    rows: list[tuple[int, str]]  # (y of the row's middle, channel)
+    columns: list[tuple[int, str]]  # (x of the column's middle, hour)
+    legend: list[tuple[str, str]]  # (fill, label), left to right
+    cell_w: int = CELL_W
+    cell_h: int = CELL_H
+    label_x: int = LABEL_W - 8
+
+
+def heatmap(posterior: SegmentPosterior) -> Heatmap:
+    """Cells coloured by mean net value (hatched below 0), with the interval in each cell's hover title."""
+    top = max(posterior.best.net_value if posterior.best else 0.0, 1e-12)
+    cells = []
+    for i, cell in enumerate(posterior.cells):
+        row = i // N_HOURS
+        share = max(cell.net_value, 0.0) / top
+        below, best = cell.net_value < 0, cell == posterior.best
+        title = (f"{cell.channel} {cell.hour:02d}:00 · mean net value {cell.net_value:+.4f} · "
+                 f"{posterior.credible_level:.0%} credible interval {cell.ci_low:+.4f} to {cell.ci_high:+.4f} "
+                 f"(width {cell.ci_high - cell.ci_low:.4f})"
+                 + ("; below 0, so no message beats it" if below else "") + ("; the best option" if best else ""))
+        cells.append(HeatCell(x=LABEL_W + cell.hour * CELL_W, y=HEAD_H + row * CELL_H,
+                              fill=BELOW_ZERO if below else _ramp(share), ink="#ffffff" if share > 0.55 else "#1d2b26",
+                              text=_fmt(cell.net_value), title=title, best=best, cell=cell))
+    legend = [(_ramp(s), _fmt(s * top)) for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    legend.append((BELOW_ZERO, "below 0: no message wins"))
+    return Heatmap(width=LABEL_W + N_HOURS * CELL_W + 2, height=HEAD_H + len(posterior.channels) * CELL_H + 2,
+                   cells=cells, rows=[(HEAD_H + r * CELL_H + CELL_H // 2, c) for r, c in enumerate(posterior.channels)],
+                   columns=[(LABEL_W + h * CELL_W + CELL_W // 2, f"{h:02d}") for h in range(N_HOURS)], legend=legend)
+
+
+def _ramp(share: float) -> str:
+    return "#" + "".join(f"{round(lo + (hi - lo) * share):02x}" for lo, hi in zip(LIGHT, DARK, strict=True))
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    fill: str
+    title: str
+
+
+@dataclass(frozen=True)
+class BarChart:
+    width: int
+    height: int
+    bars: list[Bar]
+    ticks: list[tuple[float, str]]  # (x, label) along the time axis
+    y_max: int
+    left: int = AXIS_W
+    right: int = AXIS_W + PLOT_W
+    bottom: int = PLOT_H
+
+
+def hourly_bars(activity: queries.Activity, colours: dict[str, str]) -> BarChart:
+    """Decisions per hour of the window, stacked by channel in ``colours`` order, oldest hour on the left."""
+    step = PLOT_W / activity.hours
+    per_bucket: dict[int, dict[str, int]] = {}
+    for h in activity.hourly:
+        per_bucket.setdefault(h.bucket, {})[h.channel] = h.decisions
+    y_max = max((sum(b.values()) for b in per_bucket.values()), default=0) or 1
+    bars = []
+    for bucket, counts in per_bucket.items():
+        base = float(PLOT_H)
+        ago = activity.hours - bucket
+        for channel in sorted(counts, key=lambda c: list(colours).index(c) if c in colours else len(colours)):
+            height = counts[channel] / y_max * PLOT_H
+            base -= height
+            bars.append(Bar(x=AXIS_W + bucket * step, y=base, width=max(step - 1.0, 1.0), height=height,
+                            fill=colours.get(channel, NO_MESSAGE_COLOUR),
+                            title=f"{counts[channel]} × {channel}, {ago} to {ago - 1} h ago"))
+    every = 3 if activity.hours <= 24 else 24
+    unit, scale = ("h", 1) if activity.hours <= 24 else ("d", 24)
+    ticks = [(AXIS_W + b * step, f"−{(activity.hours - b) // scale} {unit}") for b in range(0, activity.hours, every)]
+    return BarChart(width=AXIS_W + PLOT_W + 8, height=PLOT_H + AXIS_H, bars=bars,
+                    ticks=[*ticks, (AXIS_W + PLOT_W, "now")], y_max=y_max)
+
+
+@dataclass(frozen=True)
+class MixRow:
+    channel: str
+    decisions: int
+    share: float
+    fill: str
+
+
+def channel_mix(activity: queries.Activity, colours: dict[str, str]) -> list[MixRow]:
+    total = activity.decisions or 1
+    return [MixRow(c, n, n / total, colours.get(c, NO_MESSAGE_COLOUR)) for c, n in activity.channel_mix().items()]
+
+
+def feedback_table(activity: queries.Activity) -> tuple[list[str], list[tuple[str, list[int]]]]:
+    """Statuses (columns) and, per event type, the count of each status."""
+    statuses = sorted({f.status for f in activity.feedback})
+    counts = {(f.type, f.status): f.events for f in activity.feedback}
+    types = sorted({f.type for f in activity.feedback})
+    return statuses, [(t, [counts.get((t, s), 0) for s in statuses]) for t in types]
+
+
+@dataclass(frozen=True)
+class ClosingRow:
+    channel: str
+    segment: str
+    decided: str
+    closes: str
+
+
+def closing_rows(activity: queries.Activity, now: datetime) -> list[ClosingRow]:
+    at = now.timestamp()
+    return [ClosingRow(w.channel, f"{w.region} · {w.industry} · {w.campaign_type}", f"{_span(at - w.created_at)} ago",
+                       f"in {_span(w.window_closes_at - at)}" if w.window_closes_at > at
+                       else f"due {_span(at - w.window_closes_at)} ago") for w in activity.closing_soon]
+
+
+@dataclass(frozen=True)
+class OptionRow:
+    label: str
+    net_value: float
+    interval: str
+    chosen: bool
+
+
+def option_rows(explanation: Explanation) -> list[OptionRow]:
+    """The best allowed options, with the no-message option (worth exactly 0) at its rank."""
+    decision = explanation.decision
+    rows = [OptionRow(f"{o.channel} {o.hour:02d}:00", o.net_value, f"{o.ci_low:+.4f} to {o.ci_high:+.4f}",
+                      (o.channel, o.hour) == (decision.channel, decision.local_hour)) for o in explanation.options]
+    at = next((i for i, r in enumerate(rows) if r.net_value < 0), len(rows))
+    rows.insert(at, OptionRow("no message", 0.0, "exactly 0", decision.channel == NO_MESSAGE))
+    return rows
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    version: str | None
+    source: str
+    alias: str | None
+    first_served: str
+
+
+def model_facts(service: SendwiseService, first_served: float | None) -> ModelFacts:
+    settings = service.settings
+    uri = settings.model_uri
+    alias = uri.partition("@")[2] or None if uri and uri.startswith(REGISTRY_PREFIX) else None
+    return ModelFacts(version=None if service.model is None else service.model.version,
+                      source=uri or f"prior of the world {settings.world!r}", alias=alias,
+                      first_served="no decision yet" if first_served is None else _when(first_served))
+
+
+def hour_ranges(hours: list[int]) -> str:
+    """Local hours as ranges, e.g. ``00–06, 22–23``."""
+    if len(hours) == N_HOURS:
+        return "all day"
+    runs: list[list[int]] = []
+    for h in sorted(hours):
+        if runs and h == runs[-1][-1] + 1:
+            runs[-1].append(h)
+        else:
+            runs.append([h])
+    return ", ".join(f"{r[0]:02d}" if len(r) == 1 else f"{r[0]:02d}–{r[-1]:02d}" for r in runs)
+
+
+def _fmt(value: float) -> str:
+    """A net value in three decimals without the leading zero (``.021``, ``−.501``), to fit a heatmap cell."""
+    text = f"{abs(value):.3f}".removeprefix("0")
+    return f"−{text}" if value < 0 and text.strip(".0") else text
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _span(seconds: float) -> str:
+    minutes = int(max(seconds, 0.0) // 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"

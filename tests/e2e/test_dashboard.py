@@ -1,0 +1,264 @@
+"""The operator's dashboard in a real headless Chromium, driven by Playwright, against a real uvicorn.
+
+The server runs on a free loopback port with the seed world's rules and a saved Thompson policy whose
+posterior is the seed world's truth (with evidence that differs by channel, so the intervals differ),
+no exploration, and one clearly best option for the explained customer's channels, so a dry run and
+``POST /v1/decisions`` must agree. It is seeded with decisions and feedback over HTTP before the
+browser looks. A full-page screenshot goes to ``test-artifacts/dashboard.png``.
+
+Needs Chromium at ``/usr/bin/chromium`` (Debian package ``chromium``) and the ``playwright`` Python
+package; without either the module is skipped and says which is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import numpy as np
+import pytest
+
+from sendwise.models import ThompsonPolicy, load_world
+from sendwise.models.population import segment_rate_table
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ADMIN_KEY = "dashboard-admin-key-0123456789"
+DECIDE_KEY = "dashboard-decide-key-0123456789"
+SEGMENT = {"region": "NA", "industry": "ecommerce", "campaign_type": "cart_reminder"}
+# Pseudo-observations per channel behind the posterior: many for the explained customer's channels.
+EVIDENCE = {"email": 20_000, "push": 20_000, "in_app": 4_000, "app_inbox": 1_500, "sms": 20_000, "whatsapp": 400,
+            "web_push": 150}
+KNOWN = {"customer_id": "known-1", "timezone": "America/New_York", **SEGMENT, "channels": ["email", "push", "sms"]}
+EXPLAIN_KNOWN = "/dashboard?" + urlencode(KNOWN, doseq=True)  # the page's explain form takes the same fields
+N_SEEDED = 61  # decisions the server is seeded with: 60 customers and the known one
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+READY_TIMEOUT_S = 60.0
+
+
+def _policy(path: Path) -> Path:
+    """The seed world's expected rates as a posterior, with push at 19:00 clearly best for NA cart reminders."""
+    world = load_world("seed")
+    catalog = world.catalog
+    rates = segment_rate_table(world).mean(axis=1)
+    rates[catalog.cell(**SEGMENT), 0, catalog.arm("push", 19)] = 0.22
+    evidence = np.append(np.repeat([EVIDENCE[c] for c in catalog.channels], 24), 1.0)
+    policy = ThompsonPolicy(catalog, world.value, world.cost, epsilon=0.0)
+    policy.alpha_ = 1.0 + evidence * rates
+    policy.beta_ = 1.0 + evidence * (1.0 - rates)
+    return policy.save(path)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("dashboard-state")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, state_dir: Path) -> Iterator[str]:
+    """A uvicorn process serving the app on loopback, seeded with decisions and feedback; stopped by its pid."""
+    home = tmp_path_factory.mktemp("dashboard-server")
+    _policy(home / "champion.npz")
+    env = {**os.environ, "SENDWISE_STATE_DIR": str(state_dir), "SENDWISE_WORLD": "seed",
+           "SENDWISE_MODEL_URI": "champion.npz", "SENDWISE_API_KEYS": f"{ADMIN_KEY},{DECIDE_KEY}:decide"}
+    port = _free_port()
+    log = home / "server.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "sendwise.server:create_app",
+                                    "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                                   cwd=home, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, process, log)
+        _seed(base)
+        yield base
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"server died while starting:\n{log.read_text()[-3000:]}"
+        try:
+            if httpx.get(f"{base}/v1/ready", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"server not ready after {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+
+
+def _seed(base: str) -> None:
+    """Decisions in three segments, then delivered, clicked, converted, failed, unsubscribed and odd events."""
+    rng = np.random.default_rng(7)
+    channels = list(EVIDENCE)
+    segments = [SEGMENT, {"region": "EU", "industry": "gaming", "campaign_type": "onboarding"},
+                {"region": "LATAM", "industry": "fintech", "campaign_type": "loyalty"}]
+    customers = [{"customer_id": f"seed-{i}", "timezone": "America/New_York", **segments[i % 3],
+                  "channels": sorted(rng.choice(channels, size=3, replace=False).tolist())} for i in range(60)]
+    customers.append({**KNOWN, "channels": ["email"]})
+    at = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+    with httpx.Client(base_url=base, headers={"X-API-Key": ADMIN_KEY}, timeout=30.0) as client:
+        response = client.post("/v1/decisions", json={"customers": customers})
+        assert response.status_code == 200, response.text
+        decisions = response.json()["decisions"]
+        assert len(decisions) == N_SEEDED and decisions[-1]["channel"] == "email"
+        sent = [d for d in decisions if d["channel"] != "none"]
+        events = [{"event_id": f"ev-{i}-{kind}", "decision_id": d["decision_id"], "type": kind, "timestamp": at}
+                  for i, d in enumerate(sent)
+                  for kind in ("delivered", "opened", "clicked", "converted")[: 1 + i % 4] if i % 9]
+        events += [{"event_id": "ev-failed", "decision_id": sent[0]["decision_id"], "type": "failed", "timestamp": at},
+                   {"event_id": "ev-unsubscribed", "decision_id": sent[-1]["decision_id"], "type": "unsubscribed",
+                    "timestamp": at},
+                   {"event_id": "ev-orphan", "decision_id": "00000000-0000-4000-8000-000000000000",
+                    "type": "clicked", "timestamp": at}]
+        for batch in (events, events[:5]):  # the second post re-sends five events: duplicates
+            assert client.post("/v1/feedback", json={"events": batch}).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def browser(server: str) -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Tab:
+    """A page in a fresh browser context (no cookies), and the errors its console reported."""
+
+    page: Any
+    console_errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def tab(browser: Any, server: str) -> Iterator[Tab]:
+    context = browser.new_context(base_url=server, viewport={"width": 1100, "height": 900})
+    tab = Tab(context.new_page())
+    tab.page.on("console", lambda message: message.type == "error" and tab.console_errors.append(message.text))
+    tab.page.on("pageerror", lambda error: tab.console_errors.append(str(error)))
+    yield tab
+    context.close()
+
+
+def _sign_in(page: Any, key: str) -> None:
+    page.goto("/dashboard/login")
+    page.fill("#api-key", key)
+    page.click("button[type=submit]")
+
+
+def _api(server: str) -> httpx.Client:
+    return httpx.Client(base_url=server, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30.0)
+
+
+def test_sign_in_refuses_wrong_keys_and_gives_an_http_only_strict_cookie(tab: Tab) -> None:
+    page = tab.page
+    page.goto("/dashboard")
+    assert page.url.endswith("/dashboard/login"), "an anonymous visit must land on the sign-in page"
+    for key, message in (("not-a-key-at-all-000000", "Wrong API key."),
+                         (DECIDE_KEY, "This key lacks the admin scope.")):
+        _sign_in(page, key)
+        sync_api.expect(page.locator("#login-error")).to_have_text(message)
+        assert page.context.cookies() == []
+    _sign_in(page, ADMIN_KEY)
+    page.wait_for_url("**/dashboard")
+    (cookie,) = page.context.cookies()
+    assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
+    assert page.evaluate("document.cookie") == "", "the session cookie must be out of reach of scripts"
+    page.click("#logout-form button")
+    page.wait_for_url("**/dashboard/login")
+    page.goto("/dashboard")
+    assert page.url.endswith("/dashboard/login"), "after signing out the dashboard must ask for a key again"
+
+
+def test_heatmap_matches_the_posterior_json_and_the_page_is_clean(tab: Tab, server: str) -> None:
+    page = tab.page
+    _sign_in(page, ADMIN_KEY)
+    page.wait_for_url("**/dashboard")
+    page.goto(EXPLAIN_KNOWN)
+    cells = page.eval_on_selector_all("svg.heatmap g.cell", "gs => gs.map(g => [g.dataset.channel, "
+                                      "Number(g.dataset.hour), Number(g.dataset.netValue), Number(g.dataset.ciLow), "
+                                      "Number(g.dataset.ciHigh), g.querySelector('title').textContent])")
+    with _api(server) as client:
+        response = client.get("/v1/segments/{region}/{industry}/{campaign_type}/posterior".format(**SEGMENT))
+    assert response.status_code == 200, response.text
+    posterior = response.json()
+    assert len(cells) == 24 * len(posterior["channels"]) == 24 * len(EVIDENCE)
+    expected = [[c["channel"], c["hour"], c["net_value"], c["ci_low"], c["ci_high"]] for c in posterior["cells"]]
+    assert [cell[:5] for cell in cells] == expected
+    assert all("credible interval" in cell[5] for cell in cells), "every cell must carry its interval on hover"
+    below = page.locator("svg.heatmap g.cell.below").count()
+    assert below == sum(c["net_value"] < 0 for c in posterior["cells"]) > 0
+    assert page.locator("#activity .tile .value").first.inner_text() == str(N_SEEDED)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    assert tab.console_errors == []
+
+
+def test_explanation_matches_a_real_decision_and_logs_nothing(tab: Tab, server: str, state_dir: Path) -> None:
+    page = tab.page
+    _sign_in(page, ADMIN_KEY)
+    page.wait_for_url("**/dashboard")
+    logged = _count_decisions(state_dir)
+    page.goto(EXPLAIN_KNOWN)
+    shown = page.eval_on_selector("#explanation", "e => ({...e.dataset})")
+    guardrails = page.eval_on_selector_all("#explanation tr.guardrail", "rows => rows.map(r => [r.dataset.rule, "
+                                           "r.dataset.channel || null, r.dataset.hours])")
+    assert _count_decisions(state_dir) == logged, "the explanation must not log a decision"
+    with _api(server) as client:
+        response = client.post("/v1/decisions", json={"customers": [KNOWN]})
+    assert response.status_code == 200, response.text
+    (decided,) = response.json()["decisions"]
+    assert (shown["channel"], int(shown["localHour"]), shown["mode"], shown["modelVersion"]) == \
+        (decided["channel"], decided["local_hour"], decided["reason"]["mode"], decided["model_version"])
+    assert datetime.fromisoformat(shown["sendAt"]) == datetime.fromisoformat(decided["send_at"])
+    assert float(shown["propensity"]) == pytest.approx(decided["propensity"], abs=0.02)
+    assert guardrails == [[g["rule"], g["channel"], ",".join(map(str, g["hours"]))]
+                          for g in decided["reason"]["guardrails"]]
+    assert {g[0] for g in guardrails} >= {"unsubscribed", "quiet_hours"}
+
+
+def test_strings_from_the_url_are_shown_as_text_never_run(tab: Tab) -> None:
+    page = tab.page
+    _sign_in(page, ADMIN_KEY)
+    page.wait_for_url("**/dashboard")
+    payload = "<script>window.injected = 1</script>"
+    page.goto("/dashboard?" + urlencode({**SEGMENT, "industry": payload, "customer_id": payload}))
+    assert page.evaluate("window.injected") is None
+    assert payload in page.locator(".notice").first.inner_text()
+    assert tab.console_errors == []
+
+
+def _count_decisions(state_dir: Path) -> int:
+    with closing(sqlite3.connect(state_dir / "state.db")) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])

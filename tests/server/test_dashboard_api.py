@@ -1,0 +1,207 @@
+"""The dashboard's fast side: the segment posterior as JSON, signing in with a cookie, escaping, read-only pages."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from server_helpers import API_KEY, CATALOG, DECIDE_KEY, Clock, customer, decide, event, feedback, serve
+
+from sendwise.models import RandomPolicy
+from sendwise.server import Settings
+from sendwise.server import dashboard_queries as queries
+from sendwise.server.dashboard import INTERVAL_DRAWS, SESSION_COOKIE, SESSION_SECONDS, hour_ranges
+
+SEGMENT = "/v1/segments/NA/ecommerce/broadcast/posterior"
+ANONYMOUS = {"Authorization": ""}
+XSS = "<script>alert(1)</script>"
+
+
+def test_posterior_json_is_the_served_posterior_with_intervals(client: TestClient, clock: Clock) -> None:
+    (decision,) = decide(client, customer())
+    feedback(client, event(decision, "clicked", "click-1", at=clock.now))
+    response = client.get(SEGMENT)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    policy = client.app.state.service.model.policy
+    cell, region = CATALOG.cell("NA", "ecommerce", "broadcast"), CATALOG.region_index("NA")
+    alpha, beta = policy.alpha_[cell, :, :-1], policy.beta_[cell, :, :-1]
+    expected = policy.value @ (alpha / (alpha + beta)) - policy.cost[region, :-1]
+    options = [(ch, h) for ch in CATALOG.channels for h in range(24)]
+    assert [(c["channel"], c["hour"]) for c in body["cells"]] == options
+    np.testing.assert_allclose([c["net_value"] for c in body["cells"]], expected, rtol=1e-12)
+    clicked = body["cells"][options.index((decision["channel"], decision["local_hour"]))]
+    assert clicked["net_value"] == pytest.approx(2 / 3 - 1.0 - 0.001), "a click must raise its option's mean at once"
+    # Beta(1, 1) outcomes elsewhere: net = U1 - 2·U2 - cost, whose 5% and 95% quantiles are known in closed form
+    # (density sqrt(0.2)/2 there); the Monte-Carlo quantiles may miss them by 4 standard errors at most.
+    untouched = body["cells"][0] if body["cells"][0] != clicked else body["cells"][1]
+    low, high = -2 + np.sqrt(0.2) - 0.001, 1 - np.sqrt(0.2) - 0.001
+    tol = 4 * np.sqrt(0.05 * 0.95 / INTERVAL_DRAWS) / (np.sqrt(0.2) / 2)
+    got = (untouched["ci_low"], untouched["ci_high"])
+    assert got == pytest.approx((low, high), abs=tol), f"interval {got} vs exact ({low:.4f}, {high:.4f}) ± {tol:.4f}"
+    assert body["credible_level"] == 0.9 and body["best"] is None, "all means are below 0, so no message is best"
+
+
+@pytest.mark.parametrize("path, loc, msg", [
+    pytest.param("/v1/segments/Mars/ecommerce/broadcast/posterior", ["path", "region"],
+                 "unknown region 'Mars'; known: NA, EU", id="region"),
+    pytest.param("/v1/segments/NA/mining/broadcast/posterior", ["path", "industry"],
+                 "unknown industry 'mining'; known: ecommerce, gaming", id="industry"),
+    pytest.param("/v1/segments/NA/ecommerce/fax_blast/posterior", ["path", "campaign_type"],
+                 "unknown campaign type 'fax_blast'; known: broadcast, cart_reminder", id="campaign-type"),
+])
+def test_posterior_names_the_unknown_segment_and_the_known_ones(client: TestClient, path: str, loc: list[str],
+                                                                 msg: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 422
+    assert response.json() == {"detail": [{"loc": loc, "msg": msg, "type": "value_error"}]}
+
+
+def test_posterior_needs_an_admin_key(client: TestClient) -> None:
+    assert client.get(SEGMENT, headers=ANONYMOUS).status_code == 401
+    response = client.get(SEGMENT, headers={"Authorization": f"Bearer {DECIDE_KEY}"})
+    assert response.status_code == 403
+    assert response.json() == {"detail": "this API key lacks the 'admin' scope"}
+
+
+def test_a_policy_without_beta_posterior_gets_404_and_a_page_that_says_so(
+        make_settings: Callable[..., Settings], clock: Clock, tmp_path: Path) -> None:
+    random_policy = RandomPolicy(CATALOG, np.array([1.0, -2.0]), np.full((2, CATALOG.n_arms), 0.001))
+    with serve(make_settings(model_uri=str(random_policy.save(tmp_path / "random.npz"))), clock) as client:
+        response = client.get(SEGMENT)
+        assert response.status_code == 404
+        assert response.json() == {"detail": "the served policy 'random' keeps no Beta posterior to show"}
+        page = client.get("/dashboard")
+        assert page.status_code == 200 and "keeps no Beta posterior" in page.text
+
+
+def test_before_a_model_loads_the_json_is_503_and_the_page_still_renders(
+        make_settings: Callable[..., Settings], clock: Clock, tmp_path: Path) -> None:
+    with serve(make_settings(model_uri=str(tmp_path / "missing.npz")), clock) as client:
+        response = client.get(SEGMENT)
+        assert response.status_code == 503 and response.headers["retry-after"]
+        page = client.get("/dashboard")
+        assert page.status_code == 200
+        assert "no model is served yet" in page.text and "not_ready" in page.text
+
+
+def test_anonymous_visitors_are_sent_to_sign_in_and_headers_work_like_the_api(client: TestClient) -> None:
+    response = client.get("/dashboard", headers=ANONYMOUS, follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (303, "/dashboard/login")
+    assert client.get("/dashboard/login", headers=ANONYMOUS).status_code == 200
+    assert client.get("/dashboard", headers={"Authorization": "Bearer wrong-key-0123456789"}).status_code == 401
+    assert client.get("/dashboard", headers={"X-API-Key": DECIDE_KEY, "Authorization": ""}).status_code == 403
+    page = client.get("/dashboard", headers={"X-API-Key": API_KEY, "Authorization": ""})
+    assert page.status_code == 200
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("key, status, detail", [
+    pytest.param("wrong-key-0123456789", 401, "missing or invalid API key", id="wrong-key"),
+    pytest.param(DECIDE_KEY, 403, "this API key lacks the 'admin' scope", id="decide-only-key"),
+])
+def test_sign_in_refuses_keys_that_cannot_see_the_dashboard(client: TestClient, key: str, status: int,
+                                                            detail: str) -> None:
+    response = client.post("/dashboard/login", json={"api_key": key}, headers=ANONYMOUS)
+    assert (response.status_code, response.json()) == (status, {"detail": detail})
+    assert "set-cookie" not in response.headers
+
+
+def test_a_session_cookie_is_http_only_strict_signed_and_expires(client: TestClient, clock: Clock) -> None:
+    response = client.post("/dashboard/login", json={"api_key": API_KEY}, headers=ANONYMOUS)
+    assert response.status_code == 204
+    cookie = response.headers["set-cookie"]
+    for attribute in ("HttpOnly", "SameSite=strict", "Path=/dashboard", f"Max-Age={SESSION_SECONDS}"):
+        assert attribute in cookie, f"{attribute} missing from {cookie!r}"
+    assert client.get("/dashboard", headers=ANONYMOUS).status_code == 200
+    value = client.cookies[SESSION_COOKIE]
+    forged = value[:-1] + ("0" if value[-1] != "0" else "1")
+    for bad in (forged, re.sub(r"\.\d+\.", ".99999999999.", value), "", "a.b.c"):
+        client.cookies.set(SESSION_COOKIE, bad, path="/dashboard")
+        assert client.get("/dashboard", headers=ANONYMOUS, follow_redirects=False).status_code == 303, bad
+    client.cookies.set(SESSION_COOKIE, value, path="/dashboard")
+    clock.advance(seconds=SESSION_SECONDS - 1)
+    assert client.get("/dashboard", headers=ANONYMOUS, follow_redirects=False).status_code == 200
+    clock.advance(seconds=2)
+    assert client.get("/dashboard", headers=ANONYMOUS, follow_redirects=False).status_code == 303
+
+
+def test_signing_out_or_retiring_the_key_ends_the_session(make_settings: Callable[..., Settings],
+                                                          clock: Clock) -> None:
+    with serve(make_settings(), clock) as client:
+        assert client.post("/dashboard/login", json={"api_key": API_KEY}, headers=ANONYMOUS).status_code == 204
+        value = client.cookies[SESSION_COOKIE]
+        response = client.post("/dashboard/logout", json={}, headers=ANONYMOUS)
+        assert response.status_code == 204 and 'sendwise_session=""' in response.headers["set-cookie"]
+    with serve(make_settings(api_keys=f"another-admin-key-0123456789,{DECIDE_KEY}:decide"), clock) as client:
+        client.cookies.set(SESSION_COOKIE, value, path="/dashboard")
+        assert client.get("/dashboard", headers=ANONYMOUS, follow_redirects=False).status_code == 303
+
+
+def test_strings_from_the_query_are_escaped(client: TestClient) -> None:
+    page = client.get("/dashboard", params={"region": XSS, "customer_id": XSS, "timezone": XSS})
+    assert page.status_code == 200
+    assert XSS not in page.text
+    assert "unknown region &#39;&lt;script&gt;alert(1)&lt;/script&gt;&#39;" in page.text
+    assert 'value="&lt;script&gt;alert(1)&lt;/script&gt;"' in page.text
+
+
+def test_an_explanation_logs_and_counts_nothing(client: TestClient, make_settings: Callable[..., Settings]) -> None:
+    decide(client, customer("c-0"))
+    before = _decisions_logged(make_settings().state_path), _decision_metrics(client)
+    page = client.get("/dashboard", params={"region": "NA", "industry": "ecommerce", "campaign_type": "broadcast",
+                                            "customer_id": "c-9", "timezone": "America/New_York",
+                                            "channels": ["email", "push"]})
+    assert page.status_code == 200
+    assert 'id="explanation"' in page.text and "nothing was logged or counted" in page.text
+    assert (_decisions_logged(make_settings().state_path), _decision_metrics(client)) == before
+
+
+def test_activity_counts_the_window_and_open_decisions(client: TestClient, clock: Clock,
+                                                       make_settings: Callable[..., Settings]) -> None:
+    decisions = decide(client, customer("c-1"), customer("c-2", channels=[]))
+    feedback(client, event(decisions[0], "opened", "open-1", at=clock.now))
+    path = make_settings().state_path
+    now = clock.now.timestamp()
+    activity = queries.activity(path, now, 24)
+    assert (activity.decisions, activity.explored, activity.open_decisions) == (2, 0, 1)
+    assert {f.type: f.events for f in activity.feedback} == {"opened": 1}
+    assert activity.channel_mix().keys() == {decisions[0]["channel"], "none"}
+    (closing_soon,) = activity.closing_soon
+    assert closing_soon.channel == decisions[0]["channel"]
+    later = queries.activity(path, (clock.now + timedelta(hours=25)).timestamp(), 24)
+    assert (later.decisions, later.feedback, later.open_decisions) == (0, [], 1)
+    assert queries.first_served(path, decisions[0]["model_version"]) == now
+
+
+def test_assets_are_served_by_name_only(client: TestClient) -> None:
+    css = client.get("/dashboard/assets/dashboard.css", headers=ANONYMOUS)
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    for name in ("dashboard.html", "..%2Fdashboard.py", "missing.js"):
+        assert client.get(f"/dashboard/assets/{name}", headers=ANONYMOUS).status_code == 404, name
+
+
+@pytest.mark.parametrize("hours, text", [
+    pytest.param(list(range(24)), "all day", id="all-day"),
+    pytest.param([5], "05", id="one"),
+    pytest.param([23, 0, 1, 2, 22, 9], "00–02, 09, 22–23", id="runs"),
+])
+def test_hour_ranges(hours: list[int], text: str) -> None:
+    assert hour_ranges(hours) == text
+
+
+def _decisions_logged(state_db: Path) -> int:
+    with closing(sqlite3.connect(state_db)) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
+
+
+def _decision_metrics(client: TestClient) -> list[str]:
+    return [line for line in client.get("/metrics").text.splitlines() if line.startswith("sendwise_decisions_total")]
