@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 
-.PHONY: demo test lint bench install dev clean serve
+.PHONY: demo test lint bench install dev clean system-deps serve
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,13 +28,18 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
 test: lint
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 serve: $(VENV)/.installed
 	$(BIN)/sendwise serve
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/engine.py
+
+# Real servers the end-to-end tests use: headless Chromium for the dashboard, redis-server for the Redis
+# store. Needs root (CI, a container); without them those tests skip and say why.
+system-deps:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium redis-server >/dev/null
 
 clean:
 	rm -rf $(VENV) .numba_cache .sendwise build *.egg-info

@@ -16,26 +16,41 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 
-def time_calls(fn: Callable[[], object], repeats: int) -> list[float]:
-    """Wall-clock seconds of ``repeats`` calls of ``fn`` (warm it up first)."""
-    seconds = []
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock and CPU seconds (all threads of this process) of each repeat of one call."""
+
+    wall: list[float]
+    cpu: list[float]
+
+
+def time_calls(fn: Callable[[], object], repeats: int) -> Timing:
+    """Time ``repeats`` calls of ``fn`` (warm it up first)."""
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        seconds.append(time.perf_counter() - start)
-    return seconds
+        wall.append(time.perf_counter() - start_wall)
+        cpu.append(time.process_time() - start_cpu)
+    return Timing(wall, cpu)
 
 
-def rate(count: int, seconds: Sequence[float]) -> dict[str, float]:
-    """Items per second: the median over repeats, and the slowest and fastest repeat."""
+def rate(count: int, timing: Timing) -> dict[str, float]:
+    """Items per wall-clock second: the median over repeats, the slowest and the fastest repeat.
+
+    ``cpu_per_wall`` is the median CPU time per wall-clock second: about the number of threads at
+    work on a quiet machine, less when other processes took the cores (the rate then understates).
+    """
     return {
-        "median": count / statistics.median(seconds),
-        "min": count / max(seconds),
-        "max": count / min(seconds),
-        "repeats": len(seconds),
+        "median": count / statistics.median(timing.wall),
+        "min": count / max(timing.wall),
+        "max": count / min(timing.wall),
+        "repeats": len(timing.wall),
+        "cpu_per_wall": statistics.median(c / w for c, w in zip(timing.cpu, timing.wall, strict=True)),
     }
 
 
@@ -56,8 +71,16 @@ def run_json(command: Sequence[str], env: Mapping[str, str] | None = None) -> di
 
 
 def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process so far, MiB.
+
+    Linux's ``ru_maxrss`` survives ``exec``, so a subprocess would report its parent's peak;
+    ``VmHWM`` belongs to the running program only. Elsewhere, fall back to ``ru_maxrss`` (KiB).
+    """
+    try:
+        status = Path("/proc/self/status").read_text()
+        return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def load_average() -> list[float] | None:

@@ -92,7 +92,7 @@ def first_calls() -> dict[str, float]:
         "bernoulli_steps": lambda: engine.bernoulli_steps(np.ones((1, 1, N_SEND_ARMS)), np.ones((1, 1, N_SEND_ARMS)),
                                                           cells, uniforms, rates, rng=0),
     }
-    return {name: time_calls(call, 1)[0] for name, call in calls.items()}
+    return {name: time_calls(call, 1).wall[0] for name, call in calls.items()}
 
 
 def measure_batch(sizes: dict, repeats: int, thread_counts: list[int]) -> dict:
@@ -204,6 +204,12 @@ def targets(summary: dict) -> dict:
     return checks
 
 
+def cpu_share(report: dict) -> float:
+    """Lowest CPU time per wall-clock second of the single-threaded figures (1.0: nothing else competed)."""
+    single = [report["batch"]["numpy"], report["batch"]["engine_1_threads"], report["steps"]]
+    return min(r["cpu_per_wall"] for group in single for r in group.values() if isinstance(r, dict))
+
+
 def print_report(report: dict, thread_counts: list[int]) -> None:
     batch, steps, props, start = report["batch"], report["steps"], report["propensities"], report["start_up"]
     per_s = "{:,.0f}".format
@@ -238,6 +244,9 @@ def print_report(report: dict, thread_counts: list[int]) -> None:
     ]))
     print(f"\npeak RSS of this run {report['peak_rss_mib']:.0f} MiB; threads {thread_counts}; load average "
           f"{report['load_average_start']} -> {report['load_average_end']}; {report['versions']}")
+    if report["cpu_share"] < 0.9:
+        print(f"warning: other processes competed for the CPU; a single-threaded figure got as little as "
+              f"{report['cpu_share']:.0%} of a core, so the rates above understate")
     print("\n" + table(["target", "wanted", "measured", "share", "pass"], [
         [t["what"], t["target"], f"{t['measured']:,.3f}" if t["measured"] < 10 else per_s(t["measured"]),
          f"{t['share_of_target']:.0%}", "PASS" if t["passed"] else "FAIL"]
@@ -295,6 +304,7 @@ def main() -> None:
     summary["batch_speedup_vs_numpy"] = summary["batch_decisions_per_s"] / summary["numpy_batch_decisions_per_s"]
     report |= summary
     report["targets"] = targets(summary)
+    report["cpu_share"] = cpu_share(report)
     print_report(report, thread_counts)
     if args.json:
         write_json(args.json, report)

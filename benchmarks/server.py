@@ -15,9 +15,11 @@ client costs little of the machine's second core. Measured in the same run:
 - feedback in batches of 100 events, each batch committed durably (WAL, synchronous=FULL): events/s;
 - the server's resident memory at the end, and its peak.
 
-Targets are reported, never asserted: single-decision p99 <= 10 ms at 1,000 requests/s; single-decision
-throughput >= 50% of the trivial endpoint's; >= 40,000 decisions/s in 100-customer batches; >= 5,000
-durable feedback events/s in batches of 100. ``--quick`` runs every scenario briefly (a smoke test).
+Closed loops keep 16 connections busy (2 for decision batches, 4 for feedback). Targets are reported,
+never asserted: single-decision p99 <= 10 ms at 1,000 requests/s with no errors or unanswered requests;
+single-decision throughput >= 50% of the trivial endpoint's; >= 40,000 decisions/s in 100-customer
+batches; >= 5,000 durable feedback events/s in batches of 100. ``--quick`` runs every scenario for
+half a second (a smoke test).
 """
 
 from __future__ import annotations
@@ -49,9 +51,10 @@ READY_TIMEOUT_S = 120.0
 REQUEST_TIMEOUT_S = 30.0
 CONNECTIONS = 16
 OPEN_LOOP_RATE = 1000.0
-DURATIONS = {"full": 8.0, "quick": 1.0}  # seconds per scenario
+DURATIONS = {"full": 8.0, "quick": 0.5}  # seconds per scenario
 TARGETS = {  # key: (comparison, threshold, what)
     "open_loop_1000_p99_ms": ("<=", 10.0, "single decision p99 at 1,000 requests/s, ms"),
+    "open_loop_1000_errors": ("<=", 0, "errors or unanswered requests at 1,000 requests/s"),
     "single_vs_trivial": (">=", 0.5, "single-decision throughput / trivial endpoint's"),
     "batch100_decisions_per_s": (">=", 40_000, "decisions/s in 100-customer batches"),
     "feedback_events_per_s": (">=", 5_000, "durable feedback events/s in batches of 100"),
@@ -144,7 +147,10 @@ async def closed_loop(port: int, make: Callable[[int], bytes], seconds: float, c
 
 async def open_loop(port: int, make: Callable[[int], bytes], rate: float, seconds: float,
                     max_connections: int = 256) -> Run:
-    """Request ``i`` is due at ``i / rate``; its latency counts from then, however long it waits for a connection."""
+    """Request ``i`` is due at ``i / rate``; its latency counts from then, however long it waits for a connection.
+
+    Requests still unanswered ``seconds + 1`` after the last one was due count as errors.
+    """
     latencies: list[float] = []
     errors, idle = 0, asyncio.LifoQueue[Connection]()
     slots = asyncio.Semaphore(max_connections)
@@ -170,7 +176,8 @@ async def open_loop(port: int, make: Callable[[int], bytes], rate: float, second
         due = start + i / rate
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         tasks.append(asyncio.create_task(one(i, due)))
-    _, late = await asyncio.wait(tasks, timeout=seconds + 5.0)  # a server far below the rate drains no longer
+    # A server far below the rate gets as long again (and a second) to drain; the rest count as errors.
+    _, late = await asyncio.wait(tasks, timeout=seconds + 1.0)
     for task in late:
         task.cancel()
     errors += len(late)
@@ -299,14 +306,14 @@ def print_report(report: dict[str, Any]) -> None:
           f"server RSS {report['server_rss_mib']:.0f} MiB (peak {report['server_peak_rss_mib']:.0f}); "
           f"load average {report['load_average_start']} -> {report['load_average_end']}; {report['versions']}\n")
     print(table(["target", "wanted", "measured", "pass"], [
-        [t["what"], t["target"], f"{t['measured']:,.2f}" if t["measured"] < 100 else f"{t['measured']:,.0f}",
+        [t["what"], t["target"], f"{t['measured']:,.2f}" if abs(t["measured"]) < 100 else f"{t['measured']:,.0f}",
          "PASS" if t["passed"] else "FAIL"] for t in report["targets"].values()]))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    parser.add_argument("--quick", action="store_true", help="every scenario for 1 s: a smoke test")
+    parser.add_argument("--quick", action="store_true", help="every scenario for 0.5 s: a smoke test")
     args = parser.parse_args(argv)
     seconds = DURATIONS["quick" if args.quick else "full"]
     report: dict[str, Any] = {"seconds_per_scenario": seconds, "load_average_start": load_average(),
@@ -328,6 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         "open_loop_1000_achieved_rps": scenarios_["open_loop_1000"]["requests_per_s"],
         "open_loop_1000_p50_ms": scenarios_["open_loop_1000"]["p50_ms"],
         "open_loop_1000_p99_ms": scenarios_["open_loop_1000"]["p99_ms"],
+        "open_loop_1000_errors": scenarios_["open_loop_1000"]["errors"],
         "batch100_decisions_per_s": scenarios_["batch100"]["items_per_s"],
         "batch100_p99_ms": scenarios_["batch100"]["p99_ms"],
         "batch1000_decisions_per_s": scenarios_["batch1000"]["items_per_s"],

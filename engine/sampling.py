@@ -30,6 +30,8 @@ def _beta_draw(gen, a, b):
     draw is 0 or 1 with odds a : b (anything else has probability < 1e-100), and an underflowed power
     is finished in log space.
     """
+    if a > 1.0 and b > 1.0:  # learned posteriors: the common case first
+        return gen.beta(a, b)
     if a == 1.0:
         return -np.expm1(np.log(gen.random()) / b)  # 1 - U^(1/b), accurate near 0
     if b == 1.0:

@@ -10,17 +10,16 @@ for a signed, expiring session cookie.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, TypeVar, cast
+from typing import Literal, TypeVar
 
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -32,13 +31,11 @@ from . import dashboard_queries as queries
 from .auth import ApiKeys
 from .errors import InputError, ModelUnavailableError
 from .live_model import LiveModel
-from .metrics import ServerMetrics
 from .model_loader import REGISTRY_PREFIX
 from .privacy import read_or_create_private
 from .schemas import CustomerRequest, Decision, DecisionRequest, DecisionResponse
 from .service import SendwiseService
 from .settings import Settings
-from .store import DecisionRecord, LoggedDelta, Store, Transaction
 
 ASSETS = Path(__file__).parent / "dashboard_assets"
 CREDIBLE_LEVEL = 0.9
@@ -131,7 +128,7 @@ def _segment_cell(catalog: Catalog, region: str, industry: str, campaign_type: s
             errors.append((("path", name), str(exc)))
     if errors:
         raise InputError(errors)
-    return catalog.cell(region, industry, campaign_type)
+    return int(catalog.cell(region, industry, campaign_type))
 
 
 def _cell_posterior(live: LiveModel, cell: int) -> tuple[np.ndarray, np.ndarray]:
@@ -176,41 +173,8 @@ def explain(service: SendwiseService, customer: CustomerRequest, now: datetime) 
 
 
 def dry_run_decide(service: SendwiseService, request: DecisionRequest, now: datetime) -> DecisionResponse:
-    """``service.decide`` on a view of the store that drops the decision log, with throwaway metrics.
-
-    The same code path as ``POST /v1/decisions`` (guardrails, caps, consent, sampling, propensity), but
-    nothing is logged or counted. Any other write the service might attempt fails loudly.
-    """
-    dry = copy.copy(service)
-    dry.store = cast(Store, _DryRunStore(service.store))
-    dry.metrics = ServerMetrics()
-    return dry.decide(request, now)
-
-
-class _DryRunStore:
-    """The store as a dry-run decision sees it: reads pass through, there is nothing to write with."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def outcome_log(self, model_version: str, after_seq: int) -> list[LoggedDelta]:
-        return self._store.outcome_log(model_version, after_seq)
-
-    @contextmanager
-    def transaction(self, durable: bool = True) -> Iterator[_DryRunTransaction]:
-        with self._store.transaction(durable=False) as tx:
-            yield _DryRunTransaction(tx)
-
-
-class _DryRunTransaction:
-    """Consent and recent sends as the real transaction reads them; the decision log goes nowhere."""
-
-    def __init__(self, tx: Transaction) -> None:
-        self.unsubscribed_channels = tx.unsubscribed_channels
-        self.sends_since = tx.sends_since
-
-    def add_decisions(self, records: Iterable[DecisionRecord]) -> None:
-        """Dropped unread: a dry run logs nothing."""
+    """``service.decide`` without logging or counting: the same code path as ``POST /v1/decisions``."""
+    return service.decide(request, now, dry_run=True)
 
 
 # --- Who may look --------------------------------------------------------------------------------------
@@ -286,20 +250,21 @@ def render_dashboard(service: SendwiseService, query: PageQuery, now: datetime) 
     posterior = _attempt(notices, lambda: segment_posterior(service, region, industry, campaign_type))
     explanation = None
     if query.customer_id is not None:
-        explanation = _attempt(notices, lambda: explain(service, CustomerRequest(
-            customer_id=query.customer_id, timezone=query.timezone, region=region, industry=industry,
-            campaign_type=campaign_type, channels=query.channels), now))
+        asked = {"customer_id": query.customer_id, "timezone": query.timezone, "region": region, "industry": industry,
+                 "campaign_type": campaign_type, "channels": query.channels}
+        explanation = _attempt(notices, lambda: explain(service, CustomerRequest.model_validate(asked), now))
     activity = queries.activity(state_db, now.timestamp(), WINDOW_HOURS[query.window])
     channels = list(catalog.channels) if catalog else sorted({h.channel for h in activity.hourly} - {NO_MESSAGE})
-    colours = {**{c: PALETTE[i % len(PALETTE)] for i, c in enumerate(channels)}, NO_MESSAGE: NO_MESSAGE_COLOUR}
+    colours = defaultdict(lambda: NO_MESSAGE_COLOUR,  # grey too for channels an older model had
+                          {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(channels)})
     first = None if live is None else queries.first_served(state_db, live.version)
     return _templates.get_template("dashboard.html").render(
         catalog=catalog, region=region, industry=industry, campaign_type=campaign_type, query=query,
         notices=list(dict.fromkeys(notices)), posterior=posterior,
         heatmap=None if posterior is None else heatmap(posterior),
         explanation=explanation, option_rows=None if explanation is None else option_rows(explanation),
-        activity=activity, bars=hourly_bars(activity, colours), mix=channel_mix(activity, colours),
-        feedback=feedback_table(activity), closing=closing_rows(activity, now), model=model_facts(service, first),
+        activity=activity, bars=hourly_bars(activity, colours), colours=colours, closing=closing_rows(activity, now),
+        model=model_facts(service, first),
         readiness=service.readiness(), selected_channels=set(query.channels if query.customer_id else channels),
         now=_when(now.timestamp()), hour_ranges=hour_ranges, when=_when)
 
@@ -397,7 +362,7 @@ class BarChart:
     bottom: int = PLOT_H
 
 
-def hourly_bars(activity: queries.Activity, colours: dict[str, str]) -> BarChart:
+def hourly_bars(activity: queries.Activity, colours: Mapping[str, str]) -> BarChart:
     """Decisions per hour of the window, stacked by channel in ``colours`` order, oldest hour on the left."""
     step = PLOT_W / activity.hours
     per_bucket: dict[int, dict[str, int]] = {}
@@ -412,34 +377,13 @@ def hourly_bars(activity: queries.Activity, colours: dict[str, str]) -> BarChart
             height = counts[channel] / y_max * PLOT_H
             base -= height
             bars.append(Bar(x=AXIS_W + bucket * step, y=base, width=max(step - 1.0, 1.0), height=height,
-                            fill=colours.get(channel, NO_MESSAGE_COLOUR),
+                            fill=colours[channel],
                             title=f"{counts[channel]} × {channel}, {ago} to {ago - 1} h ago"))
     every = 3 if activity.hours <= 24 else 24
     unit, scale = ("h", 1) if activity.hours <= 24 else ("d", 24)
     ticks = [(AXIS_W + b * step, f"−{(activity.hours - b) // scale} {unit}") for b in range(0, activity.hours, every)]
     return BarChart(width=AXIS_W + PLOT_W + 8, height=PLOT_H + AXIS_H, bars=bars,
                     ticks=[*ticks, (AXIS_W + PLOT_W, "now")], y_max=y_max)
-
-
-@dataclass(frozen=True)
-class MixRow:
-    channel: str
-    decisions: int
-    share: float
-    fill: str
-
-
-def channel_mix(activity: queries.Activity, colours: dict[str, str]) -> list[MixRow]:
-    total = activity.decisions or 1
-    return [MixRow(c, n, n / total, colours.get(c, NO_MESSAGE_COLOUR)) for c, n in activity.channel_mix().items()]
-
-
-def feedback_table(activity: queries.Activity) -> tuple[list[str], list[tuple[str, list[int]]]]:
-    """Statuses (columns) and, per event type, the count of each status."""
-    statuses = sorted({f.status for f in activity.feedback})
-    counts = {(f.type, f.status): f.events for f in activity.feedback}
-    types = sorted({f.type for f in activity.feedback})
-    return statuses, [(t, [counts.get((t, s), 0) for s in statuses]) for t in types]
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,13 @@ class Activity:
             mix[h.channel] = mix.get(h.channel, 0) + h.decisions
         return dict(sorted(mix.items(), key=lambda item: -item[1]))
 
+    def feedback_table(self) -> tuple[list[str], list[tuple[str, list[int]]]]:
+        """The statuses seen (columns) and, per event type, how many events got each."""
+        statuses = sorted({f.status for f in self.feedback})
+        counts = {(f.type, f.status): f.events for f in self.feedback}
+        types = sorted({f.type for f in self.feedback})
+        return statuses, [(t, [counts.get((t, s), 0) for s in statuses]) for t in types]
+
 
 @contextmanager
 def read_only(path: Path) -> Iterator[sqlite3.Connection]:

@@ -89,8 +89,12 @@ class SendwiseService:
         self.model, self.model_error = live, None
         self.metrics.model_loaded(version)
 
-    def decide(self, request: DecisionRequest, now: datetime) -> DecisionResponse:
-        """One decision per customer, logged with its propensity, seed and model version before returning."""
+    def decide(self, request: DecisionRequest, now: datetime, *, dry_run: bool = False) -> DecisionResponse:
+        """One decision per customer, logged with its propensity, seed and model version before returning.
+
+        ``dry_run`` answers the same way (guardrails, caps, consent, sampling, propensity) but logs and
+        counts nothing: what the dashboard's explanation shows.
+        """
         live = self._live()
         _check_names(request.customers, live)
         catalog, people = live.catalog, request.customers
@@ -120,6 +124,8 @@ class SendwiseService:
                     model_version=live.version,
                     reason=Reason(mode="exploration" if chosen.explored[i] else "exploitation",
                                   guardrails=option.guardrails)))
+            if dry_run:
+                return DecisionResponse(decisions=decisions)
             tx.add_decisions(self._record(d, person, customer, now, int(cell_idx[i]), live, seed, i, bool(explored))
                              for i, (d, person, customer, explored)
                              in enumerate(zip(decisions, people, customers, chosen.explored, strict=True)))

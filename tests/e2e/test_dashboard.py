@@ -165,7 +165,12 @@ class Tab:
 def tab(browser: Any, server: str) -> Iterator[Tab]:
     context = browser.new_context(base_url=server, viewport={"width": 1100, "height": 900})
     tab = Tab(context.new_page())
-    tab.page.on("console", lambda message: message.type == "error" and tab.console_errors.append(message.text))
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            tab.console_errors.append(message.text)
+
+    tab.page.on("console", on_console)
     tab.page.on("pageerror", lambda error: tab.console_errors.append(str(error)))
     yield tab
     context.close()

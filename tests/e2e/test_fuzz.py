@@ -1,9 +1,10 @@
 """B6: API fuzzing. Schemathesis from the app's own OpenAPI schema, and the handmade edge corpus.
 
 Schemathesis runs in process (ASGI) on every operation, with valid (positive) and invalid (negative)
-data, and applies all of its checks: no 5xx, status codes, content types, headers and bodies as the
-schema documents them, invalid input refused, valid input accepted. ``SENDWISE_FUZZ_EXAMPLES`` sets
-the examples per operation and mode (RELIABILITY B6: 200 in CI, 2,000 in the long tier).
+data, and applies its checks: no 5xx, status codes, content types, headers and bodies as the schema
+documents them, invalid input refused, auth enforced, 405 for undeclared methods. (Schema-valid
+input may still be refused: see the test.) ``SENDWISE_FUZZ_EXAMPLES`` sets the examples per operation
+and mode: 60 by default to fit the suite's time budget (RELIABILITY B6: 200 in CI, 2,000 long).
 
 The edge corpus is the table of RELIABILITY B6, one parametrized case per row and place: each must
 give its stated status and never a 5xx. Body-size rows go to a real uvicorn over a raw socket, since

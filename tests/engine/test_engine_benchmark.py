@@ -18,6 +18,7 @@ def test_quick_benchmark_writes_the_promised_json(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     for key in [*RATES, "import_seconds_cached", "batch_speedup_vs_numpy", "peak_rss_mib"]:
         assert isinstance(report[key], float) and report[key] > 0, key
+    assert 0 < report["cpu_share"] <= 1.5  # CPU per wall-clock second of single-threaded figures
     assert set(report["targets"]) == TARGETS
     assert all(isinstance(target["passed"], bool) for target in report["targets"].values())
     assert report["thread_counts"][0] == 1 and {"python", "numpy", "numba"} <= report["versions"].keys()

@@ -198,6 +198,14 @@ def test_hour_ranges(hours: list[int], text: str) -> None:
     assert hour_ranges(hours) == text
 
 
+def test_the_activity_window_is_24_hours_or_7_days(client: TestClient) -> None:
+    decide(client, customer())
+    assert "−21 h" in client.get("/dashboard").text
+    week = client.get("/dashboard", params={"window": "7d"})
+    assert week.status_code == 200 and "−7 d" in week.text and "the last 7 days" in week.text
+    assert client.get("/dashboard", params={"window": "1y"}).status_code == 422
+
+
 def _decisions_logged(state_db: Path) -> int:
     with closing(sqlite3.connect(state_db)) as conn:
         return int(conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
