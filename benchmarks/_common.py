@@ -44,6 +44,8 @@ def rate(count: int, timing: Timing) -> dict[str, float]:
 
     ``cpu_per_wall`` is the median CPU time per wall-clock second: about the number of threads at
     work on a quiet machine, less when other processes took the cores (the rate then understates).
+    ``per_cpu_second`` is the median of items per CPU-second of this process, what one core free
+    of other work would deliver per thread; it barely moves with the machine's load.
     """
     return {
         "median": count / statistics.median(timing.wall),
@@ -51,6 +53,7 @@ def rate(count: int, timing: Timing) -> dict[str, float]:
         "max": count / min(timing.wall),
         "repeats": len(timing.wall),
         "cpu_per_wall": statistics.median(c / w for c, w in zip(timing.cpu, timing.wall, strict=True)),
+        "per_cpu_second": count / statistics.median(timing.cpu),
     }
 
 

@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -221,16 +221,20 @@ def run_client(port: int, seconds: float) -> dict[str, dict[str, float]]:
 
 
 @contextmanager
-def running_server(state_dir: Path) -> Iterator[tuple[int, int, float]]:
-    """``sendwise serve`` on a free loopback port: yields (port, pid, seconds to ready); stops it on exit."""
+def running_server(state_dir: Path, workers: int = 1,
+                   settings: Mapping[str, str] | None = None) -> Iterator[tuple[int, int, float]]:
+    """``sendwise serve`` on a free loopback port: yields (port, pid, seconds to ready); stops it on exit.
+
+    ``settings`` are extra ``SENDWISE_*`` variables (e.g. a Redis state URL).
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    env = {**os.environ, "SENDWISE_STATE_DIR": str(state_dir), "SENDWISE_API_KEYS": API_KEY}
+    env = {**os.environ, **(settings or {}), "SENDWISE_STATE_DIR": str(state_dir), "SENDWISE_API_KEYS": API_KEY}
     log = (state_dir.parent / "server.log").open("wb")
     start = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "sendwise.cli.main", "serve", "--port", str(port),
-                                "--workers", "1", "--log-level", "warning"],
+                                "--workers", str(workers), "--log-level", "warning"],
                                env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     try:
         ready = wait_ready(port, process, state_dir.parent / "server.log") - start

@@ -20,22 +20,14 @@ from ._jit import JIT
 
 @njit(**JIT)
 def _beta_draw(gen, a, b):
-    """One Beta(a, b) draw from ``gen`` (a, b > 0).
+    """One Beta(a, b) draw from ``gen`` (a, b > 0) by numpy's current algorithm: numpy's stream.
 
-    Beta(1, b) and Beta(a, 1) are drawn by inversion from one uniform: the prior Beta(1, 1) and arms
-    without a single success are common and this is several times cheaper than two Gamma draws.
-    Otherwise numpy's current algorithm: ``gen.beta`` (Gamma ratio) when a > 1 or b > 1, else Jöhnk's,
+    a > 1 or b > 1: ``gen.beta``, a ratio of two Gamma draws, as numpy. Both <= 1: Jöhnk's algorithm,
     written out because numba's copy of an older numpy retries while U^(1/a) + V^(1/b) underflows to
     0 and never returns once both parameters are small (about 1e-10). As in numpy, below 3e-103 the
     draw is 0 or 1 with odds a : b (anything else has probability < 1e-100), and an underflowed power
-    is finished in log space.
+    is finished in log space. Keeping numpy's algorithm lets the numpy twins replay a kernel's stream.
     """
-    if a > 1.0 and b > 1.0:  # learned posteriors: the common case first
-        return gen.beta(a, b)
-    if a == 1.0:
-        return -np.expm1(np.log(gen.random()) / b)  # 1 - U^(1/b), accurate near 0
-    if b == 1.0:
-        return np.exp(np.log(gen.random()) / a)  # U^(1/a)
     if a > 1.0 or b > 1.0:
         return gen.beta(a, b)
     if a < 3e-103 and b < 3e-103:

@@ -17,7 +17,7 @@ from sendwise import engine
 
 from .batch import DecisionBatch, Outcomes
 from .catalog import N_HOURS, Catalog
-from .policies import Policy, ThompsonPolicy, add_counts, check_range
+from .policies import OpenMessagesPolicy, Policy, ThompsonPolicy, add_counts, check_range, close_pending
 
 
 class GreedyPolicy(Policy):
@@ -100,17 +100,18 @@ class StaticPolicy(GreedyPolicy):
         return -self._places[industry, batch.cost_row_idx].astype(np.float64)
 
 
-class UserHeuristicPolicy(GreedyPolicy):
+class UserHeuristicPolicy(GreedyPolicy, OpenMessagesPolicy):
     """Each customer's own last click: the channel and hour they last clicked, what commercial tools do.
 
     A customer without a click (or whose clicked arm is masked now) gets the cell's best observed arm
     by smoothed click rate, (clicks + prior_sends · cell rate) / (sends + prior_sends), which ignores
-    costs like those tools do. The no-message arm only when nothing else is allowed. ``Decisions.score``
-    is the smoothed click rate, plus 1 on the customer's own arm.
+    costs like those tools do; sends include the messages still open (``OpenMessagesPolicy``). The
+    no-message arm only when nothing else is allowed. ``Decisions.score`` is the smoothed click rate,
+    plus 1 on the customer's own arm.
     """
 
     name = "user_heuristic"
-    state_names = ("clicks_", "non_clicks_", "last_click_arm_")
+    state_names = ("clicks_", "non_clicks_", "pending_", "last_click_arm_")
     customer_state = ("last_click_arm_",)
 
     def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *, epsilon: float = 0.0,
@@ -122,6 +123,7 @@ class UserHeuristicPolicy(GreedyPolicy):
         self._click = catalog.outcome_index(click_outcome)
         self.clicks_ = np.zeros((catalog.n_cells, catalog.n_arms))
         self.non_clicks_ = np.zeros((catalog.n_cells, catalog.n_arms))
+        self.pending_ = np.zeros((catalog.n_cells, catalog.n_arms))
         self.last_click_arm_ = np.zeros(0, np.int64)
 
     def get_params(self) -> dict[str, Any]:
@@ -129,7 +131,7 @@ class UserHeuristicPolicy(GreedyPolicy):
 
     def scores(self, batch: DecisionBatch) -> np.ndarray:
         clicks = self.clicks_[batch.cell_idx]
-        sends = clicks + self.non_clicks_[batch.cell_idx]
+        sends = clicks + self.non_clicks_[batch.cell_idx] + self.pending_[batch.cell_idx]
         cell_rate = clicks.sum(axis=1, keepdims=True) / np.maximum(sends.sum(axis=1, keepdims=True), 1.0)
         scores = (clicks + self.prior_sends * cell_rate) / np.maximum(sends + self.prior_sends, 1e-12)
         scores[:, self.catalog.null_arm] = -1.0
@@ -142,8 +144,9 @@ class UserHeuristicPolicy(GreedyPolicy):
 
     def update(self, outcomes: Outcomes) -> UserHeuristicPolicy:
         keep = (outcomes.outcome_idx == self._click) & (outcomes.arm != self.catalog.null_arm)
-        add_counts(self.clicks_, self.non_clicks_,
-                   {"cell_idx": outcomes.cell_idx[keep], "arm": outcomes.arm[keep]}, outcomes, keep)
+        index = {"cell_idx": outcomes.cell_idx[keep], "arm": outcomes.arm[keep]}
+        add_counts(self.clicks_, self.non_clicks_, index, outcomes, keep)
+        close_pending(self.pending_, tuple(index.values()))
         if outcomes.customer_idx is not None:
             clicked = np.flatnonzero(keep & (outcomes.successes > 0))
             customers = outcomes.customer_idx[clicked]
@@ -156,7 +159,8 @@ class UserHeuristicPolicy(GreedyPolicy):
 class EpsilonGreedyPolicy(GreedyPolicy, ThompsonPolicy):
     """ε-greedy on the posterior mean of net value per cell: Σ value·α/(α+β) − cost.
 
-    Learns the same Beta posteriors as ``ts``; explores uniformly with probability ``epsilon``.
+    Learns the same Beta posteriors as ``ts`` (open messages as failures); explores uniformly with
+    probability ``epsilon``.
     """
 
     name = "egreedy"
@@ -168,30 +172,33 @@ class EpsilonGreedyPolicy(GreedyPolicy, ThompsonPolicy):
                          random_state=random_state)
 
     def scores(self, batch: DecisionBatch) -> np.ndarray:
-        alpha, beta = self.alpha_[batch.cell_idx], self.beta_[batch.cell_idx]
+        alpha, beta = (counts[batch.cell_idx] for counts in self.posterior())
         return _net_value(np.einsum("o,roa->ra", self.value, alpha / (alpha + beta)), self.cost, batch,
                           self.catalog.null_arm)
 
 
-class UCB1Policy(GreedyPolicy):
+class UCB1Policy(GreedyPolicy, OpenMessagesPolicy):
     """UCB1 on net value per cell: mean net value + range · sqrt(2 ln n_cell / n_arm).
 
-    The mean is Σ value·(successes/trials) − cost; the bonus is scaled by the range of one message's
-    net value, Σ|value|, so it is in value units like the mean. An arm never tried in its cell scores
-    +inf and is tried first; the no-message arm scores 0.
+    The mean is Σ value·(successes/trials) − cost, trials including the messages still open
+    (``OpenMessagesPolicy``); the bonus is scaled by the range of one message's net value, Σ|value|,
+    so it is in value units like the mean. An arm never tried in its cell scores +inf and is tried
+    first; the no-message arm scores 0.
     """
 
     name = "ucb1"
-    state_names = ("successes_", "failures_")
+    state_names = ("successes_", "failures_", "pending_")
 
     def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *, epsilon: float = 0.0,
                  random_state: np.random.Generator | int | None = None) -> None:
         super().__init__(catalog, value, cost, epsilon=epsilon, random_state=random_state)
         self.successes_ = np.zeros((catalog.n_cells, len(catalog.outcomes), catalog.n_arms))
         self.failures_ = np.zeros_like(self.successes_)
+        self.pending_ = np.zeros_like(self.successes_)
 
     def scores(self, batch: DecisionBatch) -> np.ndarray:
-        successes, failures = self.successes_[batch.cell_idx], self.failures_[batch.cell_idx]
+        successes = self.successes_[batch.cell_idx]
+        failures = self.failures_[batch.cell_idx] + self.pending_[batch.cell_idx]
         trials = (successes + failures).max(axis=1)
         rates = successes / np.maximum(successes + failures, 1e-12)
         mean = np.einsum("o,roa->ra", self.value, rates)
@@ -202,8 +209,10 @@ class UCB1Policy(GreedyPolicy):
 
     def update(self, outcomes: Outcomes) -> UCB1Policy:
         keep = outcomes.arm != self.catalog.null_arm
-        add_counts(self.successes_, self.failures_, {"cell_idx": outcomes.cell_idx[keep],
-                   "outcome_idx": outcomes.outcome_idx[keep], "arm": outcomes.arm[keep]}, outcomes, keep)
+        index = {"cell_idx": outcomes.cell_idx[keep], "outcome_idx": outcomes.outcome_idx[keep],
+                 "arm": outcomes.arm[keep]}
+        add_counts(self.successes_, self.failures_, index, outcomes, keep)
+        close_pending(self.pending_, tuple(index.values()))
         return self
 
 

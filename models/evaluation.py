@@ -27,9 +27,18 @@ DEFAULT_ESTIMATORS = ("ips", "snips", "dm", "dr")
 ALLOWED_CHANNELS_COLUMN = "allowed_channels"
 
 PolicyResolver = Callable[[str, np.random.Generator | int | None], Policy]
-# URI scheme -> loader, for policies that live elsewhere (e.g. "models" for a model registry):
+
+
+def _registered_policy(ref: str, random_state: np.random.Generator | int | None) -> Policy:
+    """A policy from the MLflow model registry; MLflow is imported only when such a URI is evaluated."""
+    from .registry import load_registered_policy
+
+    return load_registered_policy(ref, random_state=random_state)[0]
+
+
+# URI scheme -> loader, for policies that live elsewhere:
 # ``resolve_policy("models:/sendwise-policy@champion")`` calls ``POLICY_RESOLVERS["models"](ref, random_state)``.
-POLICY_RESOLVERS: dict[str, PolicyResolver] = {}
+POLICY_RESOLVERS: dict[str, PolicyResolver] = {"models": _registered_policy}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Policies: one interface, ``decide(batch) -> Decisions`` and ``update(outcomes)``.
+"""Policies: one interface, ``decide(batch) -> Decisions``, ``sent(batch, arm)`` and ``update(outcomes)``.
 
 A policy's learned state is a few named arrays ending in ``_``; ``save`` writes them with the
 policy's name, parameters and catalog to one ``.npz`` that ``load_policy`` reads back. Arrays with one
@@ -20,7 +20,7 @@ from sendwise import engine
 from .batch import DecisionBatch, Outcomes
 from .catalog import Catalog
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: learning policies keep their open messages (``pending_``)
 POLICIES: dict[str, type[Policy]] = {}
 
 
@@ -71,6 +71,14 @@ class Policy:
 
     def advance(self, days: float = 1.0) -> Policy:
         """Let ``days`` pass; policies that forget old evidence discount it, the others ignore it."""
+        return self
+
+    def sent(self, batch: DecisionBatch, arm: np.ndarray) -> Policy:
+        """Note that ``arm[i]`` went out for row i of ``batch`` (the no-message arm sends nothing).
+
+        Call it once per message actually sent, before its outcomes reach ``update``; policies that do
+        not learn from counts ignore it (see ``OpenMessagesPolicy``).
+        """
         return self
 
     def _grow_customers(self, customer_idx: np.ndarray | None) -> None:
@@ -150,15 +158,65 @@ def load_policy(path: str | Path, random_state: np.random.Generator | int | None
     return policy
 
 
-class ThompsonPolicy(Policy):
+class OpenMessagesPolicy(Policy):
+    """A policy that learns rates from outcome counts and holds every sent message open until it resolves.
+
+    A positive outcome (a click, an unsubscribe) arrives hours after the send, but a message without it
+    is reported only when its attribution window closes, days later. Rates from resolved outcomes alone
+    would, for days, count the successes of recent messages without their failures: every rate
+    inflated, rare ones (unsubscribes) and long-window channels most. So each message reported by
+    ``sent`` adds one open count per outcome to ``pending_`` (indexed like the policy's counts, cell
+    first and arm last), which counts as a failure until ``update`` resolves that outcome; a resolved
+    outcome is counted once, as what it was.
+    """
+
+    pending_: np.ndarray
+
+    def sent(self, batch: DecisionBatch, arm: np.ndarray) -> OpenMessagesPolicy:
+        rows, arm = sent_rows(batch, arm, self.catalog.null_arm)
+        open_pending(self.pending_, {"cell_idx": batch.cell_idx[rows], "arm": arm})
+        return self
+
+
+def sent_rows(batch: DecisionBatch, arm: np.ndarray, null_arm: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``batch`` whose ``arm`` sends a message, and those arms (int64)."""
+    arm = np.asarray(arm)
+    if arm.shape != (batch.n_rows,) or not np.issubdtype(arm.dtype, np.integer):
+        raise ValueError(f"`arm` must be an int array of shape ({batch.n_rows},); got {arm.dtype} {arm.shape}")
+    rows = np.flatnonzero(arm != null_arm)
+    return rows, arm[rows].astype(np.int64)
+
+
+def open_pending(pending: np.ndarray, index: dict[str, np.ndarray]) -> None:
+    """Add one open count at ``pending[first[i], ..., last[i]]`` for every i (each outcome of a message).
+
+    ``index`` names the two int arrays, for the first and the last axis of ``pending``.
+    """
+    check_index((pending.shape[0], pending.shape[-1]), index, "sent messages")
+    first, last = index.values()
+    np.add.at(np.moveaxis(pending, -1, 1), (first, last), 1.0)  # a view: every middle index at once
+
+
+def close_pending(pending: np.ndarray, at: tuple[np.ndarray, ...]) -> None:
+    """Remove one open count per row of ``at`` (one int array per axis), never going below 0.
+
+    An outcome of a message never reported by ``sent`` (e.g. a served model replaying its log) finds
+    no open count to remove.
+    """
+    np.subtract.at(pending, at, 1.0)
+    np.maximum(pending, 0.0, out=pending)
+
+
+class ThompsonPolicy(OpenMessagesPolicy):
     """Cost-aware Beta–Bernoulli Thompson sampling, one posterior per cell × outcome × arm.
 
     Each cell learns alone from Beta(``prior_alpha``, ``prior_beta``); see ``HierarchicalThompsonPolicy``
-    for cells that borrow strength from their parents.
+    for cells that borrow strength from their parents. Open messages count as failures until they
+    resolve (``OpenMessagesPolicy``).
     """
 
     name = "ts"
-    state_names = ("alpha_", "beta_")
+    state_names = ("alpha_", "beta_", "pending_")
 
     def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *, epsilon: float = 0.01,
                  prior_alpha: float = 1.0, prior_beta: float = 1.0,
@@ -169,28 +227,35 @@ class ThompsonPolicy(Policy):
         shape = (catalog.n_cells, len(catalog.outcomes), catalog.n_arms)
         self.alpha_ = np.full(shape, float(prior_alpha))
         self.beta_ = np.full(shape, float(prior_beta))
+        self.pending_ = np.zeros(shape)
 
     def get_params(self) -> dict[str, Any]:
         return {**super().get_params(), "prior_alpha": self.prior_alpha, "prior_beta": self.prior_beta}
 
+    def posterior(self) -> tuple[np.ndarray, np.ndarray]:
+        """Beta parameters (alpha, beta), float64 (n_cells, n_outcomes, n_arms), open messages as failures."""
+        return self.alpha_, self.beta_ + self.pending_
+
     def decide(self, batch: DecisionBatch) -> engine.Decisions:
         return engine.decide_batch(
-            self.alpha_, self.beta_, self.value, self.cost, batch.mask, cell_idx=batch.cell_idx,
+            *self.posterior(), self.value, self.cost, batch.mask, cell_idx=batch.cell_idx,
             cost_row_idx=batch.cost_row_idx, epsilon=self.epsilon, null_arm=self.catalog.null_arm, rng=self.rng_,
         )
 
     def propensities(self, batch: DecisionBatch, n_draws: int = 1000) -> np.ndarray:
         """Probability of every arm per row, float64 (n_rows, n_arms), from the engine's Monte-Carlo kernel."""
         return engine.choice_probabilities(
-            self.alpha_, self.beta_, self.value, self.cost, batch.mask, cell_idx=batch.cell_idx,
+            *self.posterior(), self.value, self.cost, batch.mask, cell_idx=batch.cell_idx,
             cost_row_idx=batch.cost_row_idx, epsilon=self.epsilon, null_arm=self.catalog.null_arm,
             n_draws=n_draws, rng=self.rng_,
         )
 
     def update(self, outcomes: Outcomes) -> ThompsonPolicy:
+        """Add resolved outcomes to the posterior and close their open messages (one per row)."""
         keep = outcomes.arm != self.catalog.null_arm  # the no-message arm has nothing to learn
-        engine.update(self.alpha_, self.beta_, outcomes.cell_idx[keep], outcomes.outcome_idx[keep],
-                      outcomes.arm[keep], outcomes.successes[keep], outcomes.failures[keep])
+        at = (outcomes.cell_idx[keep], outcomes.outcome_idx[keep], outcomes.arm[keep])
+        engine.update(self.alpha_, self.beta_, *at, outcomes.successes[keep], outcomes.failures[keep])
+        close_pending(self.pending_, at)
         return self
 
 
@@ -211,13 +276,18 @@ def hierarchy_levels(catalog: Catalog) -> list[np.ndarray]:
     return kept
 
 
+def check_index(shape: tuple[int, ...], index: dict[str, np.ndarray], source: str = "outcomes") -> None:
+    """Every int array of ``index`` (name -> indices along one axis) must lie inside ``shape``."""
+    for axis, (name, idx) in enumerate(index.items()):
+        bad = np.flatnonzero((idx < 0) | (idx >= shape[axis]))
+        if bad.size:
+            raise ValueError(f"`{name}` of {source} must lie in [0, {shape[axis]}); got {idx[bad[0]]}")
+
+
 def add_counts(successes: np.ndarray, failures: np.ndarray, index: dict[str, np.ndarray], outcomes: Outcomes,
                keep: np.ndarray) -> None:
     """Add the ``keep`` rows of ``outcomes`` to count arrays at ``index`` (name -> int array per axis)."""
-    for axis, (name, idx) in enumerate(index.items()):
-        bad = np.flatnonzero((idx < 0) | (idx >= successes.shape[axis]))
-        if bad.size:
-            raise ValueError(f"`{name}` of outcomes must lie in [0, {successes.shape[axis]}); got {idx[bad[0]]}")
+    check_index(successes.shape, index)
     for name in ("successes", "failures"):
         weights = getattr(outcomes, name)[keep]
         if not np.all(np.isfinite(weights) & (weights >= 0)):
@@ -227,7 +297,7 @@ def add_counts(successes: np.ndarray, failures: np.ndarray, index: dict[str, np.
     np.add.at(failures, at, outcomes.failures[keep])
 
 
-class HierarchicalThompsonPolicy(Policy):
+class HierarchicalThompsonPolicy(OpenMessagesPolicy):
     """Hierarchical cost-aware Thompson sampling: the product's default policy.
 
     Each cell's Beta posterior is pooled from its parents: all arms → global per arm → region →
@@ -238,12 +308,16 @@ class HierarchicalThompsonPolicy(Policy):
     the over-exploration of plain Thompson sampling over many arms (posterior reshaping, Chapelle & Li
     2011). With ``personal_weight > 0`` a customer's own outcomes on a channel are added, with that
     weight, to the posterior of the channel's arms; with ``discount < 1`` every count is multiplied by
-    ``discount`` per day passed to ``advance``.
+    ``discount`` per day passed to ``advance``. Open messages count as failures until they resolve
+    (``OpenMessagesPolicy``), in the pooled counts and, per channel, in the customer's own.
     """
 
     name = "hier_ts"
-    state_names = ("successes_", "failures_", "personal_successes_", "personal_failures_")
-    customer_state = ("personal_successes_", "personal_failures_")
+    state_names = ("successes_", "failures_", "pending_", "personal_successes_", "personal_failures_",
+                   "personal_pending_")
+    customer_state = ("personal_successes_", "personal_failures_", "personal_pending_")
+    evidence: ClassVar[tuple[str, ...]] = ("successes_", "failures_", "personal_successes_",
+                                           "personal_failures_")  # what ``advance`` fades; open messages stay
 
     def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *, epsilon: float = 0.01,
                  prior_strength: float = 160.0, sharpness: float = 4.0, personal_weight: float = 0.0,
@@ -256,8 +330,10 @@ class HierarchicalThompsonPolicy(Policy):
         n_outcomes = len(catalog.outcomes)
         self.successes_ = np.zeros((catalog.n_cells, n_outcomes, catalog.n_arms))
         self.failures_ = np.zeros_like(self.successes_)
+        self.pending_ = np.zeros_like(self.successes_)
         self.personal_successes_ = np.zeros((0, n_outcomes, len(catalog.channels)))
         self.personal_failures_ = np.zeros_like(self.personal_successes_)
+        self.personal_pending_ = np.zeros_like(self.personal_successes_)
         self._levels = hierarchy_levels(catalog)
         self._arm_channel = catalog.arm_channels()
         self._pooled: tuple[np.ndarray, np.ndarray] | None = None
@@ -269,10 +345,12 @@ class HierarchicalThompsonPolicy(Policy):
     def posterior(self) -> tuple[np.ndarray, np.ndarray]:
         """Pooled Beta parameters (alpha, beta), float64 (n_cells, n_outcomes, n_arms), before sharpening.
 
-        Recomputed only when the counts changed since the last call (``engine.pool_posteriors``).
+        Open messages count as failures at every level. Recomputed only when the counts changed since
+        the last call (``engine.pool_posteriors``).
         """
         if self._pooled is None:
-            pooled = engine.pool_posteriors(self.successes_, self.failures_, self._levels, self.prior_strength)
+            pooled = engine.pool_posteriors(self.successes_, self.failures_ + self.pending_, self._levels,
+                                            self.prior_strength)
             self._pooled = (pooled.alpha, pooled.beta)
         return self._pooled
 
@@ -295,25 +373,40 @@ class HierarchicalThompsonPolicy(Policy):
         return engine.choice_probabilities(alpha, beta, self.value, self.cost, batch.mask, n_draws=n_draws,
                                            **options)
 
+    def sent(self, batch: DecisionBatch, arm: np.ndarray) -> HierarchicalThompsonPolicy:
+        super().sent(batch, arm)
+        customers = self._personal_customers(batch)
+        if customers is not None:
+            self._grow_customers(customers)
+            rows, arm = sent_rows(batch, arm, self.catalog.null_arm)
+            open_pending(self.personal_pending_, {"customer_idx": customers[rows], "channel": self._arm_channel[arm]})
+        self._pooled = None
+        return self
+
     def update(self, outcomes: Outcomes) -> HierarchicalThompsonPolicy:
+        """Add resolved outcomes to the counts and close their open messages (one per row)."""
         keep = outcomes.arm != self.catalog.null_arm  # the no-message arm has nothing to learn
         arm, outcome_idx = outcomes.arm[keep], outcomes.outcome_idx[keep]
-        add_counts(self.successes_, self.failures_,
-                   {"cell_idx": outcomes.cell_idx[keep], "outcome_idx": outcome_idx, "arm": arm}, outcomes, keep)
+        index = {"cell_idx": outcomes.cell_idx[keep], "outcome_idx": outcome_idx, "arm": arm}
+        add_counts(self.successes_, self.failures_, index, outcomes, keep)
+        close_pending(self.pending_, tuple(index.values()))
         if self.personal_weight > 0 and outcomes.customer_idx is not None:
             customer_idx = outcomes.customer_idx[keep]
             self._grow_customers(customer_idx)
-            add_counts(self.personal_successes_, self.personal_failures_,
-                       {"customer_idx": customer_idx, "outcome_idx": outcome_idx, "channel": self._arm_channel[arm]},
-                       outcomes, keep)
+            personal = {"customer_idx": customer_idx, "outcome_idx": outcome_idx, "channel": self._arm_channel[arm]}
+            add_counts(self.personal_successes_, self.personal_failures_, personal, outcomes, keep)
+            close_pending(self.personal_pending_, tuple(personal.values()))
         self._pooled = None
         return self
 
     def advance(self, days: float = 1.0) -> HierarchicalThompsonPolicy:
-        """Multiply every count by ``discount ** days``, so old evidence fades (non-stationarity)."""
+        """Multiply every count by ``discount ** days``, so old evidence fades (non-stationarity).
+
+        Open messages do not fade: each still resolves once.
+        """
         days = check_range("days", days, 0.0)
         if self.discount < 1.0:
-            for name in self.state_names:
+            for name in self.evidence:
                 getattr(self, name)[...] *= self.discount ** days
             self._pooled = None
         return self
@@ -323,8 +416,8 @@ class HierarchicalThompsonPolicy(Policy):
         return batch.customer_idx if self.personal_weight > 0 else None
 
     def _personal_counts(self) -> engine.PersonalCounts:
-        return engine.PersonalCounts(self.personal_successes_, self.personal_failures_, self._arm_channel,
-                                     self.personal_weight * self.sharpness)
+        return engine.PersonalCounts(self.personal_successes_, self.personal_failures_ + self.personal_pending_,
+                                     self._arm_channel, self.personal_weight * self.sharpness)
 
     def _sampling_inputs(self, batch: DecisionBatch) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """Sharpened posteriors and the keyword arguments every engine sampler takes."""

@@ -151,6 +151,7 @@ def run_policy(world: World, policy: Policy, *, n_customers: int, n_days: int, s
             policy.update(Outcomes(cell_idx=due["cell_idx"], arm=due["arm"], outcome_idx=due["outcome_idx"],
                                    successes=due["successes"], failures=due["failures"],
                                    customer_idx=due["customer_idx"]))
+        policy.advance(1.0)
         if on_day is not None:
             on_day()
     return PolicyRun(policy=policy.name, seed=int(seed), params=policy.get_params(), daily=run.daily,
@@ -190,6 +191,7 @@ class _WorldRun:
                                   true_rates=rates, segment_rates=self.segments[cell, weekday])
             arm = np.asarray(policy.decide(batch).arm, dtype=np.int64)
             _check_allowed(policy, batch, arm, day)
+            policy.sent(batch, arm)  # every message chosen here goes out
             self._respond(day, batch, arm, click_weight)
 
     def end_day(self, day: int) -> np.ndarray:

@@ -31,7 +31,7 @@ from .privacy import Pseudonymizer
 from .routes import customers, dashboard, decisions, feedback, health, metrics
 from .service import SendwiseService
 from .settings import Settings
-from .store import SQLiteStore
+from .store import SQLiteStore, Store
 
 log = logging.getLogger("sendwise.server")
 
@@ -41,7 +41,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build the service, load the model, run the background tasks, close the store on the way out."""
     settings: Settings = app.state.settings
     world = None if settings.world is None else load_world(settings.world)
-    store = SQLiteStore(settings.state_path)
+    store = open_store(settings)
     service = SendwiseService(settings, store, ServingRules.from_world(settings, world), ModelLoader(settings, world),
                               Pseudonymizer.from_settings(settings), app.state.metrics)
     app.state.api_keys = ApiKeys.from_settings(settings)
@@ -61,6 +61,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with suppress(asyncio.CancelledError):
                 await task
         store.close()
+
+
+def open_store(settings: Settings) -> Store:
+    """The store ``SENDWISE_STATE_URL`` names: Redis for ``redis://`` and ``rediss://``, else the SQLite file."""
+    if settings.redis_url is not None:
+        from .redis_store import RedisStore  # the redis client is an optional extra
+
+        return RedisStore(settings.redis_url, durability=settings.redis_durability,
+                          snapshot_seconds=settings.snapshot_seconds, spool_dir=settings.state_dir / "redis-spool")
+    return SQLiteStore(settings.state_path)
 
 
 async def _every(seconds: float, work: Callable[[], object]) -> None:

@@ -9,6 +9,10 @@ window closes, every outcome that did not happen counts once as a failure (beta 
   event for it (the later timestamp wins; at equal times the unsubscribe does);
 - an event after the window (by its timestamp, or once the window was counted) is ``late``: it teaches
   nothing, but an unsubscribe is still honoured;
+- an event other than ``consent`` timestamped before its decision was made (by more than
+  ``MAX_CLOCK_SKEW``, the clock difference tolerated between client and server) cannot be about the
+  decision's message: it is ``before_decision`` and, like a late one, teaches nothing but still
+  honours an unsubscribe;
 - ``failed`` marks the message undelivered, and an undelivered decision teaches nothing when it
   closes; any sign of delivery (delivered, opened, clicked, converted, unsubscribed) overrides it, in
   whichever order the events arrive.
@@ -19,6 +23,7 @@ The functions here are pure: the service reads records, calls them, and writes t
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import NamedTuple
 
 from sendwise.models import NO_MESSAGE, Catalog
@@ -26,6 +31,7 @@ from sendwise.models import NO_MESSAGE, Catalog
 from .schemas import EventStatus, FeedbackEvent
 from .store import DecisionRecord, OutcomeDelta
 
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 EVENT_OUTCOME = {"clicked": "click", "converted": "click", "unsubscribed": "unsubscribe"}
 DELIVERY_EVIDENCE = frozenset({"delivered", "opened", "clicked", "converted", "unsubscribed"})
 
@@ -58,6 +64,8 @@ def apply_event(decision: DecisionRecord, event: FeedbackEvent, catalog: Catalog
             consent = ConsentChange(decision.customer, channel, event.type == "unsubscribed", at)
     if event.type == "consent":
         return EventEffect(decision, "applied", [], consent)
+    if at < decision.created_at - MAX_CLOCK_SKEW.total_seconds():
+        return EventEffect(decision, "before_decision", [], consent)
     if late:
         return EventEffect(decision, "late", [], consent)
     updated = decision

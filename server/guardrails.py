@@ -14,10 +14,11 @@ chosen rather than a forbidden one being clipped afterwards:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from functools import lru_cache
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,7 +27,7 @@ from sendwise.models import N_HOURS, Catalog
 
 from .schemas import CustomerRequest, Guardrail, GuardrailRule
 from .settings import Settings
-from .timing import next_send_at
+from .timing import send_instants
 
 if TYPE_CHECKING:
     from sendwise.models.world import World
@@ -90,85 +91,159 @@ class ServingRules:
 
 
 @dataclass(frozen=True)
-class CustomerOptions:
-    """One customer's arm mask, the UTC instant of each local hour, and what each guardrail removed."""
+class BatchOptions:
+    """Per customer of a request: the arm mask, the UTC instant of each local hour, what each guardrail removed."""
 
-    mask: np.ndarray  # bool (n_arms,)
-    send_at: list[datetime | None]  # per local hour; None outside the send window (shared: do not mutate)
-    guardrails: list[Guardrail]
+    mask: np.ndarray  # bool (n_customers, n_arms)
+    send_at: list[tuple[datetime | None, ...]]  # per customer, per local hour; None outside the send window
+    guardrails: list[list[Guardrail]]  # customers left with the same options share one list: do not mutate
 
 
-def customer_options(
-    customer: CustomerRequest,
+def batch_options(
+    customers: Sequence[CustomerRequest],
     catalog: Catalog,
     rules: ServingRules,
     quiet_allowed: np.ndarray,
-    unsubscribed: set[str],
-    sends: Sequence[tuple[str, float]],
+    unsubscribed: Sequence[Collection[str]],
+    sends: Sequence[Sequence[tuple[str, float]]],
     now: datetime,
-) -> CustomerOptions:
-    """Apply every guardrail to one customer; ``quiet_allowed`` is ``rules.allowed_hours(catalog)``."""
-    n_channels = len(catalog.channels)
-    requested = [catalog.channels.index(ch) for ch in dict.fromkeys(customer.channels)]
-    instants = _send_instants(customer.timezone, now, customer.not_before, customer.deadline)
-    in_window = np.array([t is not None for t in instants])
-    allowed = np.zeros((n_channels, N_HOURS), dtype=np.bool_)
-    guardrails: list[Guardrail] = []
-    if not in_window.all() and requested:
-        guardrails.append(Guardrail(rule="send_window", channel=None, hours=_hours(~in_window)))
-    caps = _cap_limits(catalog, rules, instants, sends)
-    for c in requested:
+) -> BatchOptions:
+    """Apply every guardrail to every customer of a request.
+
+    ``quiet_allowed`` is ``rules.allowed_hours(catalog)``; ``unsubscribed[i]`` and ``sends[i]`` are
+    those of ``customers[i]``. Customers alike in everything a guardrail looks at (zone, window,
+    region, channels, quiet hours, unsubscribes, planned sends) get the same options, so the options
+    are worked out once per such profile, as arrays over the profiles.
+    """
+    profiles: dict[Hashable, int] = {}  # profile → its index among the distinct profiles
+    rows: list[int] = []  # the first customer of each profile
+    profile_of: list[int] = []
+    for i, (customer, unsub, planned) in enumerate(zip(customers, unsubscribed, sends, strict=True)):
+        quiet = tuple((name, q.start, q.end) for name, q in customer.quiet_hours.items())
+        k = profiles.setdefault((customer.timezone, customer.not_before, customer.deadline, customer.region,
+                                 tuple(customer.channels), quiet, frozenset(unsub), tuple(planned)), len(profiles))
+        if k == len(rows):
+            rows.append(i)
+        profile_of.append(k)
+    alike = _options([customers[r] for r in rows], catalog, rules, quiet_allowed, [unsubscribed[r] for r in rows],
+                     [sends[r] for r in rows], now)
+    return BatchOptions(alike.mask[profile_of], [alike.send_at[k] for k in profile_of],
+                        [alike.guardrails[k] for k in profile_of])
+
+
+def _options(customers: Sequence[CustomerRequest], catalog: Catalog, rules: ServingRules, quiet_allowed: np.ndarray,
+             unsubscribed: Sequence[Collection[str]], sends: Sequence[Sequence[tuple[str, float]]],
+             now: datetime) -> BatchOptions:
+    """The options of customers each unlike the others, as arrays over them."""
+    n, n_channels = len(customers), len(catalog.channels)
+    channel_id = {name: c for c, name in enumerate(catalog.channels)}
+    instants = [_send_instants((c.timezone, c.not_before, c.deadline), now) for c in customers]
+    when = np.array([[np.nan if t is None else t.timestamp() for t in row] for row in instants]).reshape(n, N_HOURS)
+    in_window = ~np.isnan(when)
+    requested = np.zeros((n, n_channels), dtype=np.bool_)
+    unsub = np.zeros((n, n_channels), dtype=np.bool_)
+    quiet_ok = quiet_allowed[[catalog.region_index(c.region) for c in customers]]  # a copy, (n, n_channels, 24)
+    wanted: list[tuple[int, ...]] = []
+    for i, customer in enumerate(customers):
+        wanted.append(tuple(dict.fromkeys(channel_id[name] for name in customer.channels)))
+        requested[i, wanted[-1]] = True
+        unsub[i, [channel_id[name] for name in unsubscribed[i] if name in channel_id]] = True
+        for name, quiet in customer.quiet_hours.items():
+            quiet_ok[i, channel_id[name], quiet.hours()] = False
+    channel_ok, total_ok = _cap_limits(catalog, rules, when, sends, channel_id)
+    mask = catalog.arm_mask(requested & ~unsub, in_window[:, None, :] & quiet_ok & channel_ok & total_ok[:, None, :])
+    guardrails = [_removed(catalog, *rule_rows) for rule_rows in
+                  zip(wanted, in_window, unsub, quiet_ok, channel_ok, total_ok, strict=True)]
+    return BatchOptions(mask, instants, guardrails)
+
+
+_WindowKey = tuple[str, datetime | None, datetime | None]  # time zone, not_before, deadline
+
+
+class _SendInstantsCache:
+    """``timing.send_instants`` per (zone, not_before, deadline), reused for as long as it cannot change.
+
+    The next occurrence of each local hour after ``now`` stays the same until ``now`` reaches the
+    earliest of them, so instants computed at ``t0`` hold for every ``now`` in ``[t0, earliest)``:
+    consecutive requests reuse them instead of converting 24 local times again.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[_WindowKey, tuple[datetime, datetime, tuple[datetime | None, ...]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, window: _WindowKey, now: datetime) -> tuple[datetime | None, ...]:
+        with self._lock:
+            entry = self._entries.get(window)
+        if entry is not None and entry[0] <= now < entry[1]:
+            return entry[2]
+        zone, not_before, deadline = window
+        instants = send_instants(zone, now, not_before, deadline)
+        until = min((t for t in instants if t is not None), default=_END_OF_TIME)
+        with self._lock:
+            self._entries[window] = (now, until, instants)
+            self._entries.move_to_end(window)
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return instants
+
+
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+_send_instants = _SendInstantsCache(size=4096)
+
+
+def _removed(catalog: Catalog, channels: tuple[int, ...], in_window: np.ndarray, unsubscribed: np.ndarray,
+             quiet_ok: np.ndarray, channel_ok: np.ndarray, total_ok: np.ndarray) -> list[Guardrail]:
+    """What each guardrail removed from one customer's requested ``channels``, rule by rule."""
+    if not channels:
+        return []
+    removed: list[Guardrail] = []
+    if not in_window.all():
+        removed.append(Guardrail(rule="send_window", channel=None, hours=_hours(~in_window)))
+    for c in channels:
         channel = catalog.channels[c]
-        if channel in unsubscribed:
-            guardrails.append(Guardrail(rule="unsubscribed", channel=channel, hours=list(range(N_HOURS))))
+        if unsubscribed[c]:
+            removed.append(Guardrail(rule="unsubscribed", channel=channel, hours=list(range(N_HOURS))))
             continue
-        quiet_ok = quiet_allowed[catalog.region_index(customer.region), c].copy()
-        if channel in customer.quiet_hours:
-            quiet_ok[customer.quiet_hours[channel].hours()] = False
-        allowed[c] = in_window & quiet_ok & caps.channel_ok[c] & caps.total_ok
-        checks: tuple[tuple[GuardrailRule, np.ndarray], ...] = (("quiet_hours", quiet_ok),
-                                                                 ("channel_cap", caps.channel_ok[c]))
+        checks: tuple[tuple[GuardrailRule, np.ndarray], ...] = (("quiet_hours", quiet_ok[c]),
+                                                                 ("channel_cap", channel_ok[c]))
         for rule, ok in checks:
             if not ok.all():
-                guardrails.append(Guardrail(rule=rule, channel=channel, hours=_hours(~ok)))
-    if requested and not caps.total_ok.all():
-        guardrails.append(Guardrail(rule="total_cap", channel=None, hours=_hours(~caps.total_ok)))
-    mask = catalog.arm_mask(np.ones((1, n_channels), dtype=np.bool_), allowed[None])[0]
-    return CustomerOptions(mask, instants, guardrails)
+                removed.append(Guardrail(rule=rule, channel=channel, hours=_hours(~ok)))
+    if not total_ok.all():
+        removed.append(Guardrail(rule="total_cap", channel=None, hours=_hours(~total_ok)))
+    return removed
 
 
-@dataclass(frozen=True)
-class _Caps:
-    channel_ok: np.ndarray  # bool (n_channels, 24)
-    total_ok: np.ndarray  # bool (24,)
+def _cap_limits(catalog: Catalog, rules: ServingRules, when: np.ndarray, sends: Sequence[Sequence[tuple[str, float]]],
+                channel_id: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Hours at which one more send keeps every rolling window within its cap (see the module doc).
 
-
-def _cap_limits(catalog: Catalog, rules: ServingRules, instants: list[datetime | None],
-                sends: Sequence[tuple[str, float]]) -> _Caps:
-    """Hours at which one more send keeps every rolling window within its cap (see the module doc)."""
-    n_channels = len(catalog.channels)
-    channel_ok = np.ones((n_channels, N_HOURS), dtype=np.bool_)
-    total_ok = np.ones(N_HOURS, dtype=np.bool_)
-    if not sends:
-        return _Caps(channel_ok, total_ok)
-    when = np.array([t.timestamp() if t is not None else np.nan for t in instants])
-    sent_at = np.array([s[1] for s in sends])
-    near = np.abs(when[:, None] - sent_at[None, :]) < rules.cap_window_hours * 3600.0  # (24, n_sends)
+    ``when`` is each customer's send instant per local hour (NaN outside the window), ``sends[i]``
+    the (channel, send time) of customer ``i``'s planned messages. Returns bool (n, n_channels, 24)
+    for the channel caps and bool (n, 24) for the total cap.
+    """
+    n, n_channels = when.shape[0], len(catalog.channels)
+    channel_ok = np.ones((n, n_channels, N_HOURS), dtype=np.bool_)
+    total_ok = np.ones((n, N_HOURS), dtype=np.bool_)
+    row = np.array([i for i, planned in enumerate(sends) for _ in planned], dtype=np.intp)
+    if not row.size:
+        return channel_ok, total_ok
+    sent_at = np.array([t for planned in sends for _, t in planned])
+    near = (np.abs(when[row] - sent_at[:, None]) < rules.cap_window_hours * 3600.0).astype(np.int64)  # (n_sends, 24)
     if rules.total_cap is not None:
-        total_ok = near.sum(axis=1) < rules.total_cap
-    for c, channel in enumerate(catalog.channels):
-        cap = rules.channel_caps.get(channel)
-        if cap is not None:
-            same = np.array([s[0] == channel for s in sends])
-            channel_ok[c] = (near & same[None, :]).sum(axis=1) < cap
-    return _Caps(channel_ok, total_ok)
-
-
-@lru_cache(maxsize=1024)
-def _send_instants(tz: str, now: datetime, not_before: datetime | None,
-                   deadline: datetime | None) -> list[datetime | None]:
-    """UTC instant of each local hour (None outside the window); cached, as a batch shares zones and ``now``."""
-    return [next_send_at(h, tz, now, not_before, deadline) for h in range(N_HOURS)]
+        total = np.zeros((n, N_HOURS), dtype=np.int64)
+        np.add.at(total, row, near)
+        total_ok = total < rules.total_cap
+    if rules.channel_caps:
+        channel = np.array([channel_id.get(name, -1) for planned in sends for name, _ in planned])
+        known = channel >= 0  # a channel the served catalog does not know still counts towards the total
+        per_channel = np.zeros((n, n_channels, N_HOURS), dtype=np.int64)
+        np.add.at(per_channel, (row[known], channel[known]), near[known])
+        cap = np.array([rules.channel_caps.get(name, np.inf) for name in catalog.channels])
+        channel_ok = per_channel < cap[None, :, None]
+    return channel_ok, total_ok
 
 
 def _hours(flags: np.ndarray) -> list[int]:

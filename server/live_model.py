@@ -75,24 +75,25 @@ class LiveModel:
         with self._lock:
             self.policy.rng_ = np.random.default_rng(seed)
             decisions = self.policy.decide(batch)
-            probs = self._propensities(batch)
-        return decisions, probs[np.arange(batch.n_rows), decisions.arm]
+            probs = self._propensities(batch, decisions.arm)
+        return decisions, probs
 
-    def _propensities(self, batch: DecisionBatch) -> np.ndarray:
-        keys = [(int(c), int(self._cell_versions[c]), int(r), m.tobytes())
-                for c, r, m in zip(batch.cell_idx, batch.cost_row_idx, batch.mask, strict=True)]
-        missing = list(dict.fromkeys(k for k in keys if k not in self._cache))
+    def _propensities(self, batch: DecisionBatch, arms: np.ndarray) -> np.ndarray:
+        """Propensity of ``arms[i]`` for row ``i``, estimating only the (cell, version, cost row, mask) not cached."""
+        keys = list(zip(batch.cell_idx.tolist(), self._cell_versions[batch.cell_idx].tolist(),
+                        batch.cost_row_idx.tolist(), map(np.ndarray.tobytes, batch.mask), strict=True))
+        first_row: dict[tuple[int, int, int, bytes], int] = {}
+        for i, key in enumerate(keys):
+            first_row.setdefault(key, i)
+        missing = [k for k in first_row if k not in self._cache]
         if missing:
-            first_row = {k: i for i, k in reversed(list(enumerate(keys)))}
             rows = np.array([first_row[k] for k in missing])
             estimate = self._propensities_of(DecisionBatch(batch.cell_idx[rows], batch.cost_row_idx[rows],
                                                            batch.mask[rows]), self._propensity_draws)
-            for key, probs in zip(missing, estimate, strict=True):
-                self._cache[key] = probs
-        for key in keys:
+            self._cache.update(zip(missing, estimate, strict=True))
+        for key in first_row:
             self._cache.move_to_end(key)
-        out = np.stack([self._cache[k] for k in keys])
+        out = np.array([self._cache[k][arm] for k, arm in zip(keys, arms.tolist(), strict=True)])
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return out
-

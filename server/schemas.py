@@ -153,7 +153,7 @@ class DecisionResponse(BaseModel):
 
 
 EventType = Literal["delivered", "opened", "clicked", "converted", "unsubscribed", "failed", "consent"]
-EventStatus = Literal["applied", "duplicate", "unknown_decision", "late"]
+EventStatus = Literal["applied", "duplicate", "unknown_decision", "late", "before_decision"]
 
 
 class FeedbackEvent(StrictModel):

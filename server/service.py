@@ -11,16 +11,19 @@ import hashlib
 import logging
 import secrets
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sendwise.models import DecisionBatch
+from sendwise.models import N_HOURS, NO_MESSAGE, Catalog, DecisionBatch
 
-from .attribution import apply_event, close_decision
+from .attribution import MAX_CLOCK_SKEW, apply_event, close_decision
 from .errors import ConflictError, InputError, ModelUnavailableError
-from .guardrails import ServingRules, customer_options
+from .guardrails import BatchOptions, ServingRules, batch_options
 from .live_model import LiveModel
 from .metrics import ServerMetrics
 from .model_loader import ModelLoader
@@ -42,7 +45,9 @@ from .schemas import (
 from .settings import Settings
 from .store import DecisionRecord, EventRecord, Store, StoreUnavailableError
 
-MAX_CLOCK_SKEW = timedelta(minutes=5)
+if TYPE_CHECKING:
+    from sendwise.engine import Decisions
+
 CLOSE_BATCH = 5000
 log = logging.getLogger("sendwise.server")
 
@@ -96,12 +101,9 @@ class SendwiseService:
         counts nothing: what the dashboard's explanation shows.
         """
         live = self._live()
-        _check_names(request.customers, live)
-        catalog, people = live.catalog, request.customers
+        people = request.customers
+        region_idx, cell_idx = _contexts(people, live.catalog)
         customers = [self.pseudonymize(c.customer_id) for c in people]
-        region_idx = np.array([catalog.region_index(c.region) for c in people], dtype=np.int64)
-        cell_idx = catalog.cell_ids(region_idx, np.array([catalog.industry_index(c.industry) for c in people]),
-                                    np.array([catalog.campaign_index(c.campaign_type) for c in people]))
         seed = secrets.randbits(63)
         since = now.timestamp() - self.rules.cap_window_hours * 3600.0
         # Decisions survive a killed process; a power cut may lose the last few, whose feedback then
@@ -110,45 +112,58 @@ class SendwiseService:
             live.catch_up(self.store)
             unsubscribed = tx.unsubscribed_channels(customers)
             sends = tx.sends_since(customers, since) if self.rules.has_caps else {}
-            options = [customer_options(c, catalog, self.rules, live.quiet_allowed, unsubscribed.get(p, set()),
-                                        sends.get(p, []), now) for c, p in zip(people, customers, strict=True)]
-            batch = DecisionBatch(cell_idx, region_idx, np.stack([o.mask for o in options]))
+            options = batch_options(people, live.catalog, self.rules, live.quiet_allowed,
+                                    [unsubscribed.get(p, ()) for p in customers], [sends.get(p, ()) for p in customers],
+                                    now)
+            batch = DecisionBatch(cell_idx, region_idx, options.mask)
             chosen, propensity = live.decide(batch, seed)
-            decisions = []
-            for i, (person, option) in enumerate(zip(people, options, strict=True)):
-                arm, channel = int(chosen.arm[i]), catalog.channel_of(int(chosen.arm[i]))
-                hour = catalog.hour_of(arm)
-                decisions.append(Decision(
-                    decision_id=uuid.uuid4(), customer_id=person.customer_id, channel=channel, local_hour=hour,
-                    send_at=None if hour is None else option.send_at[hour], propensity=float(propensity[i]),
-                    model_version=live.version,
-                    reason=Reason(mode="exploration" if chosen.explored[i] else "exploitation",
-                                  guardrails=option.guardrails)))
+            decisions, records = self._decisions(people, customers, options, batch, chosen, propensity, live, seed,
+                                                 now)
             if dry_run:
                 return DecisionResponse(decisions=decisions)
-            tx.add_decisions(self._record(d, person, customer, now, int(cell_idx[i]), live, seed, i, bool(explored))
-                             for i, (d, person, customer, explored)
-                             in enumerate(zip(decisions, people, customers, chosen.explored, strict=True)))
-        for decision in decisions:
-            self.metrics.decisions.labels(decision.channel).inc()
+            tx.add_decisions(records)
+        for channel, count in Counter(d.channel for d in decisions).items():
+            self.metrics.decisions.labels(channel).inc(count)
         return DecisionResponse(decisions=decisions)
 
-    def _record(self, decision: Decision, person: CustomerRequest, customer: str, now: datetime, cell: int,
-                live: LiveModel, seed: int, row: int, explored: bool) -> DecisionRecord:
-        """The log row of a decision: the response plus everything off-policy evaluation and learning need."""
-        catalog = live.catalog
-        arm = catalog.arm(decision.channel, decision.local_hour if decision.local_hour is not None else 0)
-        send_at = None if decision.send_at is None else decision.send_at.timestamp()
-        window = self.rules.attribution_window_hours(decision.channel) * 3600.0
-        return DecisionRecord(
-            decision_id=str(decision.decision_id), customer=customer, created_at=now.timestamp(),
-            region=person.region, industry=person.industry, campaign_type=person.campaign_type,
-            lifecycle_stage=person.lifecycle_stage, timezone=person.timezone, channel=decision.channel,
-            local_hour=decision.local_hour, send_at=send_at, arm=arm, cell=cell, propensity=decision.propensity,
-            explored=explored, cost=float(live.policy.cost[catalog.region_index(person.region), arm]), seed=seed,
-            row=row, model_version=live.version, reason=decision.reason.model_dump_json(),
-            window_closes_at=now.timestamp() if send_at is None else send_at + window, closed=send_at is None,
-        )
+    def _decisions(self, people: list[CustomerRequest], customers: list[str], options: BatchOptions,
+                   batch: DecisionBatch, chosen: Decisions, propensity: np.ndarray, live: LiveModel, seed: int,
+                   now: datetime) -> tuple[list[Decision], list[DecisionRecord]]:
+        """The response's decisions and their log rows (everything off-policy evaluation and learning need).
+
+        Customers with the same guardrails (one shared list per profile) and mode share one ``Reason``
+        and its JSON.
+        """
+        catalog, created_at = live.catalog, now.timestamp()
+        channel_names = (*catalog.channels, NO_MESSAGE)  # indexed by arm // 24; the no-message arm is last
+        reasons: dict[tuple[int, bool], tuple[Reason, str]] = {}
+        decisions, records = [], []
+        for row, (person, customer, arm, explored, p, cost, cell, send_at, guardrails) in enumerate(zip(
+                people, customers, chosen.arm.tolist(), chosen.explored.tolist(), propensity.tolist(),
+                live.policy.cost[batch.cost_row_idx, chosen.arm].tolist(), batch.cell_idx.tolist(), options.send_at,
+                options.guardrails, strict=True)):
+            channel = channel_names[arm // N_HOURS]
+            hour = None if arm == catalog.null_arm else arm % N_HOURS
+            at = None if hour is None else send_at[hour]
+            key = (id(guardrails), explored)
+            if key not in reasons:
+                reason = Reason(mode="exploration" if explored else "exploitation", guardrails=guardrails)
+                reasons[key] = reason, reason.model_dump_json()
+            reason, reason_json = reasons[key]
+            decision_id = uuid.uuid4()
+            decisions.append(Decision(
+                decision_id=decision_id, customer_id=person.customer_id, channel=channel, local_hour=hour,
+                send_at=at, propensity=p, model_version=live.version, reason=reason))
+            sent = None if at is None else at.timestamp()
+            records.append(DecisionRecord(
+                decision_id=str(decision_id), customer=customer, created_at=created_at, region=person.region,
+                industry=person.industry, campaign_type=person.campaign_type,
+                lifecycle_stage=person.lifecycle_stage, timezone=person.timezone, channel=channel, local_hour=hour,
+                send_at=sent, arm=arm, cell=cell, propensity=p, explored=explored, cost=cost, seed=seed, row=row,
+                model_version=live.version, reason=reason_json, closed=sent is None,
+                window_closes_at=created_at if sent is None
+                else sent + self.rules.attribution_window_hours(channel) * 3600.0))
+        return decisions, records
 
     def record_feedback(self, request: FeedbackRequest, now: datetime) -> FeedbackResponse:
         """Apply events all-or-nothing; a known event id with different content is a 409 and changes nothing."""
@@ -267,9 +282,31 @@ class SendwiseService:
         return self.model
 
 
-def _check_names(customers: list[CustomerRequest], live: LiveModel) -> None:
-    """422 for names the served catalog does not know, and for a customer asked about twice in one batch."""
-    catalog = live.catalog
+def _contexts(customers: list[CustomerRequest], catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
+    """Region and cell ids of the customers; 422 for names the catalog does not know or a customer asked twice."""
+    regions, industries, campaigns, channels = _name_ids(catalog)
+    try:
+        ids = np.array([(regions[c.region], industries[c.industry], campaigns[c.campaign_type]) for c in customers],
+                       dtype=np.int64)
+        known = all(channels.issuperset(c.channels) and channels.issuperset(c.quiet_hours) for c in customers)
+    except KeyError:
+        known = False
+    if not known or len({c.customer_id for c in customers}) < len(customers):
+        raise InputError(_name_errors(customers, catalog))
+    return ids[:, 0], catalog.cell_ids(ids[:, 0], ids[:, 1], ids[:, 2])
+
+
+@lru_cache(maxsize=16)
+def _name_ids(catalog: Catalog) -> tuple[dict[str, int], dict[str, int], dict[str, int], frozenset[str]]:
+    """Id of each region, industry and campaign type by name, and the channel names, of a catalog."""
+    def ids(names: tuple[str, ...]) -> dict[str, int]:
+        return {name: i for i, name in enumerate(names)}
+
+    return ids(catalog.regions), ids(catalog.industries), ids(catalog.campaign_types), frozenset(catalog.channels)
+
+
+def _name_errors(customers: list[CustomerRequest], catalog: Catalog) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every name the catalog does not know, and every customer asked about again, with its location."""
     errors: list[tuple[tuple[str | int, ...], str]] = []
     first_row: dict[str, int] = {}
     for i, customer in enumerate(customers):
@@ -289,8 +326,7 @@ def _check_names(customers: list[CustomerRequest], live: LiveModel) -> None:
         if j != i:
             errors.append(((*loc, "customer_id"), f"customer_id appears more than once in this request "
                                                   f"(first at customers[{j}]); ask once per customer"))
-    if errors:
-        raise InputError(errors)
+    return errors
 
 
 def _payload_hash(event: FeedbackEvent) -> str:

@@ -7,12 +7,14 @@ as the model, an API key generated and printed once at first start.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SQLITE_PREFIX = "sqlite:///"
+REDIS_PREFIXES = ("redis://", "rediss://")
+RedisDurability = Literal["always", "everysec", "none"]
 PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
@@ -22,7 +24,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SENDWISE_", env_parse_none_str="none", extra="ignore")
 
     state_dir: Path = Field(default=Path(".sendwise"), description="folder of the state DB, pepper and key digests")
-    state_url: str | None = Field(default=None, description="sqlite:///path/to/state.db (default <state_dir>/state.db)")
+    state_url: str | None = Field(
+        default=None, description="sqlite:///path/to/state.db (default <state_dir>/state.db) or redis[s]://host:port/db")
+    snapshot_seconds: PositiveSeconds = Field(
+        default=1.0, description="Redis state: how stale the counts a worker decides with may be, at most")
+    redis_durability: RedisDurability = Field(
+        default="everysec", description="Redis state: refuse to start if its AOF fsync policy is weaker than this")
     model_uri: str | None = Field(
         default=None, description="models:/name@alias (MLflow registry) or a policy .npz; unset: the world's prior")
     world: str | None = Field(default="seed", description="world of the prior and the serving rules; none: no world")
@@ -56,14 +63,21 @@ class Settings(BaseSettings):
 
     @field_validator("state_url")
     @classmethod
-    def _sqlite_only(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(SQLITE_PREFIX):
-            raise ValueError(f"must start with {SQLITE_PREFIX!r} (only SQLite is supported so far); got {value!r}")
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith((SQLITE_PREFIX, *REDIS_PREFIXES)):
+            raise ValueError(f"must start with {SQLITE_PREFIX!r}, 'redis://' or 'rediss://'; got {value!r}")
         return value
+
+    @property
+    def redis_url(self) -> str | None:
+        """The state URL when the state is in Redis, else None."""
+        return self.state_url if self.state_url is not None and self.state_url.startswith(REDIS_PREFIXES) else None
 
     @property
     def state_path(self) -> Path:
         """Path of the SQLite state DB (``sqlite:////abs/path`` is absolute, ``sqlite:///rel`` relative)."""
+        if self.redis_url is not None:
+            raise ValueError("the state is in Redis (SENDWISE_STATE_URL); there is no SQLite state DB")
         if self.state_url is None:
             return self.state_dir / "state.db"
         return Path(self.state_url.removeprefix(SQLITE_PREFIX))

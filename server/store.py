@@ -1,13 +1,15 @@
 """Durable server state behind one interface: decisions, feedback events, posterior deltas, customers.
 
-:class:`Store` is what the service needs (so a Redis store can come later); :class:`SQLiteStore` is the
-default, one WAL-mode file with ``synchronous=FULL``, so a committed transaction survives a process or
-power crash. Customers appear only as pseudonyms (HMAC-SHA256 with a secret pepper, see
-``server.privacy``). Times are UTC seconds since the epoch.
+:class:`Store` is what the service needs; :class:`SQLiteStore` is the default, one WAL-mode file with
+``synchronous=FULL``, so a committed transaction survives a process or power crash. Customers appear
+only as pseudonyms (HMAC-SHA256 with a secret pepper, see ``server.privacy``). Times are UTC seconds
+since the epoch.
 
 The posterior is never stored as a whole: every transaction that learns appends its deltas to
 ``outcome_log`` (in the same transaction as the event rows that caused them), and the served model
 is its base policy plus those deltas replayed in order, so a restart rebuilds it exactly.
+
+``server.redis_store.RedisStore`` implements the same interface on Redis, for several workers or hosts.
 """
 
 from __future__ import annotations
@@ -178,8 +180,12 @@ class Store(ABC):
         """Decisions whose attribution window is still open."""
 
     @abstractmethod
-    def check(self) -> None:
-        """Raise :class:`StoreUnavailableError` unless the store answers."""
+    def check(self) -> str | None:
+        """Raise :class:`StoreUnavailableError` unless the store answers.
+
+        A store that can serve decisions while its backend is away (Redis) answers with a note saying
+        so instead of raising; None means fully available.
+        """
 
     @abstractmethod
     def closed_decisions(self) -> tuple[list[DecisionRecord], dict[str, ModelInfo]]:

@@ -1,9 +1,10 @@
 """B9: concurrency. Eight writers on the same arms lose no read-modify-write update.
 
-Writers post feedback for decisions that share one cell and one channel at one local hour (a one-hour
-send window), so every success lands on the same few posterior entries. Each event is posted twice,
-by two different writers, so duplicates race too. The final state must equal the sequential fold:
-in the serving process's memory, in the store's outcome log, and after a restart.
+Writers post feedback for decisions that share one cell and one channel at one local hour (a send
+window holding a single hour start), so every success lands on the same two posterior entries. Each
+event is posted twice, by two different writers, so duplicates race too: 600 distinct events, 1,200
+posts in 400 requests. The final state must equal the sequential fold in the store's outcome log and
+after a restart, and, where the test can see it (one process), in the serving app's memory.
 
 Two set-ups: one app under eight threads (the thread pool FastAPI runs sync routes in), and two real
 uvicorn processes on one SQLite file with writers spread over both (several workers on one host).

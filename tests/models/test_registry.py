@@ -217,3 +217,13 @@ def test_bad_references_are_clear_errors(store: str, versions: dict[str, str], u
 def test_a_run_without_a_policy_model_cannot_be_registered(store: str, run_ids: dict[str, str]) -> None:
     with pytest.raises(ValueError, match=re.escape(f"run {run_ids['parent']!r} logged no policy model")):
         register_policy(run_ids["parent"], tracking_uri=store)
+
+
+def test_sendwise_evaluate_takes_a_registry_uri(store: str, versions: dict[str, str], logs: Path,
+                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    out = tmp_path / "evaluation.json"
+    uri = f"models:/{NAME}/{versions['good']}"
+    assert main(["evaluate", "--logs", str(logs), "--policy", uri, "--estimators", "ips", "--json", str(out)]) == 0
+    ips = {row["estimator"]: row["estimate"] for row in json.loads(out.read_text())["rows"]}["ips"]
+    assert ips > 0.5, f"the good policy pays on nearly every logged round of its arm; IPS = {ips}"

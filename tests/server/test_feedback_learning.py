@@ -91,6 +91,22 @@ def test_late_and_orphan_events_are_reported_and_teach_nothing(client: TestClien
         np.testing.assert_array_equal(got, want)
 
 
+def test_an_event_from_before_its_decision_teaches_nothing_but_an_unsubscribe_still_counts(
+        client: TestClient, clock: Clock) -> None:
+    made_at = clock.now
+    decision, _ = _sent_email(client, clock)
+    before = posterior(client)
+    too_early = made_at - timedelta(minutes=10)
+    statuses = feedback(client, event(decision, "clicked", "early-click", too_early),
+                        event(decision, "unsubscribed", "early-unsub", too_early))
+    assert statuses == ["before_decision", "before_decision"]
+    for got, want in zip(posterior(client), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert decide(client, customer(decision["customer_id"], channels=["email"]))[0]["channel"] == "none"
+    within_skew = made_at - timedelta(minutes=4)  # a client clock a little behind the server's
+    assert feedback(client, event(decision, "clicked", "skewed-click", within_skew)) == ["applied"]
+
+
 def test_duplicates_change_nothing_and_a_changed_payload_is_409_with_state_unchanged(
         client: TestClient, clock: Clock) -> None:
     decision, _ = _sent_email(client, clock)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_helpers import Clock, customer, decide, event, feedback, serve
+from server_helpers import CATALOG, Clock, customer, decide, event, feedback, serve
 
 from sendwise.server import Settings
 from sendwise.server.deps import get_now
+from sendwise.server.guardrails import ServingRules, batch_options
 from sendwise.server.schemas import DecisionRequest
 from sendwise.server.timing import next_send_at
 
@@ -137,3 +138,48 @@ def test_quiet_hours_send_windows_and_caps_hold_over_random_requests(make_settin
 
         run()
     assert sum(map(len, sends.values())) > 20
+
+
+def test_a_batch_gets_each_customer_the_guardrails_it_gets_alone(client: TestClient, clock: Clock) -> None:
+    """Customers decided together (profiles repeated, mixed) are guarded exactly as when asked one by one."""
+    _unsubscribe_from_email(client, clock)
+    window = {"not_before": (clock.now + timedelta(hours=3)).isoformat(),
+              "deadline": (clock.now + timedelta(hours=9)).isoformat()}
+    profiles = [customer("c-unsub", channels=["push", "email", "push"]),
+                customer("c-subscribed", channels=["push", "email", "push"]),
+                customer("c-quiet", timezone="Asia/Kathmandu", quiet_hours={"sms": {"start": 21, "end": 8}}),
+                customer("c-loud", timezone="Asia/Kathmandu"),
+                customer("c-window", region="EU", timezone="Europe/London", **window),
+                customer("c-nothing", channels=[]),
+                customer("c-howe", timezone="Australia/Lord_Howe", channels=["sms"], **window)]
+    asked = profiles + [{**p, "customer_id": f"{p['customer_id']}-{k}"} for k in (2, 3) for p in profiles[1:]]
+    service, now = client.app.state.service, clock.now
+
+    def reasons(*customers: dict) -> list[dict]:
+        response = service.decide(DecisionRequest.model_validate({"customers": list(customers)}), now, dry_run=True)
+        return [d.reason.model_dump()["guardrails"] for d in response.decisions]
+
+    alone = [reasons(c)[0] for c in asked]
+    assert reasons(*asked) == alone
+    assert {"rule": "unsubscribed", "channel": "email", "hours": list(range(24))} in alone[0]
+    assert alone[1] == alone[3] == [] and [g["rule"] for g in alone[4]] == ["send_window"]
+
+
+def test_send_instants_stay_exact_as_the_clock_moves_across_transitions(make_settings: Callable[..., Settings]) -> None:
+    """Instants are reused between requests only while they cannot change: every hour of every customer
+    matches ``next_send_at`` as ``now`` walks in 20-minute steps across DST changes and send windows."""
+    rules = ServingRules.from_world(make_settings(), None)
+    start = datetime(2025, 3, 29, 18, 0, tzinfo=UTC)  # Europe/London springs forward 2025-03-30 01:00 UTC
+    asked = DecisionRequest.model_validate({"customers": [
+        customer(f"c-{zone}-{bounded}", timezone=zone,
+                 **({"not_before": (start + timedelta(hours=5)).isoformat(),
+                     "deadline": (start + timedelta(hours=14)).isoformat()} if bounded else {}))
+        for zone in ("Europe/London", "America/Sao_Paulo", "Australia/Lord_Howe", "Asia/Kathmandu")
+        for bounded in (False, True)]}).customers
+    for step in range(0, 24 * 3 * 2):
+        now = start + timedelta(minutes=20 * step)
+        options = batch_options(asked, CATALOG, rules, rules.allowed_hours(CATALOG), [()] * len(asked),
+                                [()] * len(asked), now)
+        for person, send_at in zip(asked, options.send_at, strict=True):
+            assert list(send_at) == [next_send_at(h, person.timezone, now, person.not_before, person.deadline)
+                                     for h in range(24)], (person.customer_id, now)

@@ -1,0 +1,703 @@
+"""The :class:`Store` interface on one Redis server, shared by every worker on every host (``redis://``).
+
+Layout (every key under ``sendwise:``; one logical database of a standalone Redis, not Redis Cluster):
+
+- ``decision:{id}`` hash: ``record`` (the immutable fields as JSON), ``delivery``, ``successes``,
+  ``closed`` (``0``/``1``) and, once closed, ``log_id``; ``open`` sorted set: open decision ids by the
+  time their window closes; ``decision_log`` stream: each decision's final row, appended when it
+  closes (the logged bandit feedback ``sendwise.server.export.decision_log`` reads);
+- ``event_hashes`` hash: event id → payload hash (the idempotency keys); ``events`` hash: event id →
+  the event as JSON;
+- ``customer:{pseudonym}:decisions|sends|events|consent``: what erasure removes and caps and consent
+  read (``sends`` holds ``channel|decision id`` by send time, except undelivered messages; ``consent``
+  maps a channel to ``unsubscribed|at|consent_log entry``); ``consent_log`` stream: the latest consent
+  change of each (customer, channel);
+- ``outcomes:{model version}`` stream: one entry per learning transaction, its id ``<seq>-0`` where
+  ``seq`` (from the ``seq`` counter) numbers the transaction's last delta; ``models`` hash.
+
+Atomicity: a transaction locks what it reads before reading it (customers for a decision, event ids
+then decision ids for feedback, decision ids for closing windows and erasure; ``SET NX PX``, kept out
+of the AOF) and buffers its writes; the commit is one Lua script that first checks that every lock
+is still its own, then writes everything and releases the locks, so a commit is all or nothing and
+never runs twice. Lock order (customers, events, decisions) rules out deadlocks.
+
+Snapshot: the counts a worker serves are its base model plus the ``outcomes`` stream folded in
+order. ``outcome_log`` reads the stream (from the last entry this worker has) at most once per
+``snapshot_seconds``, and at once after this worker committed a change, so decisions do not wait
+on Redis for counts and see every delta committed more than ``snapshot_seconds`` earlier.
+
+Outage: while Redis is unreachable, durable transactions (feedback, windows, erasure) raise
+:class:`StoreUnavailableError` (HTTP 503) and decisions go on: counts from the last snapshot,
+unsubscribes from a replica of ``consent_log`` refreshed with the snapshot, frequency caps from
+this worker's own decisions of the outage, and the decision log appended to a private spool file
+that is written to Redis when it answers again (or by the next worker to start on that folder).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from .settings import RedisDurability
+from .store import (
+    BUSY_TIMEOUT_MS,
+    DecisionRecord,
+    Erasure,
+    EventRecord,
+    LoggedDelta,
+    ModelInfo,
+    OutcomeDelta,
+    Store,
+    StoreUnavailableError,
+    Transaction,
+)
+
+DURABILITY_RANK: dict[str, int] = {"none": 0, "everysec": 1, "always": 2}
+PREFIX = "sendwise:"
+LOCK_TTL_MS = 30_000  # longer than any transaction; frees the locks of a killed worker
+CHUNK = 10_000  # stream entries per read
+REDIS_MISSING = "the Redis state store needs the redis client; install it with: pip install 'sendwise[redis]'"
+_MUTABLE = ("delivery", "successes", "closed")
+_IMMUTABLE = tuple(f.name for f in fields(DecisionRecord) if f.name not in _MUTABLE)
+_EVENT_FIELDS = tuple(f.name for f in fields(EventRecord))
+log = logging.getLogger("sendwise.server")
+
+# Takes locks for a transaction: ARGV = token, ttl in ms, "1" for all-or-nothing (else the free ones), keys...
+# Returns the keys taken. Lock writes are not propagated: a restarted Redis starts without stale locks.
+_LOCK = """
+redis.set_repl(redis.REPL_NONE)
+local token, ttl, all = ARGV[1], ARGV[2], ARGV[3] == '1'
+if all then
+  for i = 4, #ARGV do
+    if redis.call('EXISTS', ARGV[i]) == 1 then return {} end
+  end
+end
+local taken = {}
+for i = 4, #ARGV do
+  if redis.call('SET', ARGV[i], token, 'NX', 'PX', ttl) then taken[#taken + 1] = ARGV[i] end
+end
+return taken
+"""
+
+_UNLOCK = """
+redis.set_repl(redis.REPL_NONE)
+for i = 2, #ARGV do
+  if redis.call('GET', ARGV[i]) == ARGV[1] then redis.call('DEL', ARGV[i]) end
+end
+return 0
+"""
+
+# Commits a transaction: ARGV = token, plan (JSON; every value a string). Changes nothing and fails with
+# LOCKLOST if a lock of the transaction is gone; releasing the locks makes a repeated commit fail the same way.
+# Returns the consent changes that took effect, as customer, channel, unsubscribed triples.
+_COMMIT = """
+local token, plan = ARGV[1], cjson.decode(ARGV[2])
+local p = plan.prefix
+for _, key in ipairs(plan.locks) do
+  if redis.call('GET', key) ~= token then return redis.error_reply('LOCKLOST ' .. key) end
+end
+local function close(key, record, delivery, successes)
+  local log_id = redis.call('XADD', p .. 'decision_log', '*', 'record', record, 'delivery', delivery,
+                            'successes', successes)
+  redis.call('HSET', key, 'log_id', log_id)
+end
+local function sends(d)
+  if d.send_at == nil then return end
+  local key, member = p .. 'customer:' .. d.customer .. ':sends', d.channel .. '|' .. d.id
+  if d.delivery == 'failed' then redis.call('ZREM', key, member) else redis.call('ZADD', key, d.send_at, member) end
+end
+for _, d in ipairs(plan.decisions) do
+  local key = p .. 'decision:' .. d.id
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('HSET', key, 'record', d.record, 'delivery', d.delivery, 'successes', d.successes, 'closed', d.closed)
+    redis.call('SADD', p .. 'customer:' .. d.customer .. ':decisions', d.id)
+    sends(d)
+    if d.closed == '1' then close(key, d.record, d.delivery, d.successes)
+    else redis.call('ZADD', p .. 'open', d.window, d.id) end
+  end
+end
+for _, d in ipairs(plan.updates) do
+  local key = p .. 'decision:' .. d.id
+  local was_closed = redis.call('HGET', key, 'closed')
+  if was_closed then
+    redis.call('HSET', key, 'delivery', d.delivery, 'successes', d.successes, 'closed', d.closed)
+    sends(d)
+    if d.closed == '1' and was_closed == '0' then
+      redis.call('ZREM', p .. 'open', d.id)
+      close(key, redis.call('HGET', key, 'record'), d.delivery, d.successes)
+    end
+  end
+end
+for _, e in ipairs(plan.events) do
+  if redis.call('HSETNX', p .. 'event_hashes', e.id, e.hash) == 1 then
+    redis.call('HSET', p .. 'events', e.id, e.record)
+    if e.customer then redis.call('SADD', p .. 'customer:' .. e.customer .. ':events', e.id) end
+  end
+end
+local applied = {}
+for _, c in ipairs(plan.consent) do
+  local key = p .. 'customer:' .. c.customer .. ':consent'
+  local current = redis.call('HGET', key, c.channel)
+  local newer = true
+  if current then
+    local _, at, entry = string.match(current, '^(%d)|([^|]*)|(.*)$')
+    newer = tonumber(c.at) > tonumber(at) or (tonumber(c.at) == tonumber(at) and c.unsubscribed == '1')
+    if newer then redis.call('XDEL', p .. 'consent_log', entry) end
+  end
+  if newer then
+    local entry = redis.call('XADD', p .. 'consent_log', '*', 'customer', c.customer, 'channel', c.channel,
+                             'unsubscribed', c.unsubscribed)
+    redis.call('HSET', key, c.channel, c.unsubscribed .. '|' .. c.at .. '|' .. entry)
+    for _, v in ipairs({c.customer, c.channel, c.unsubscribed}) do applied[#applied + 1] = v end
+  end
+end
+for _, o in ipairs(plan.outcomes) do
+  local last = redis.call('INCRBY', p .. 'seq', o.count)
+  redis.call('XADD', p .. 'outcomes:' .. o.version, string.format('%d-0', last), 'rows', o.rows)
+end
+for _, m in ipairs(plan.models) do redis.call('HSET', p .. 'models', m.version, m.info) end
+for _, customer in ipairs(plan.erase) do
+  local c = p .. 'customer:' .. customer
+  for _, id in ipairs(redis.call('SMEMBERS', c .. ':decisions')) do
+    local log_id = redis.call('HGET', p .. 'decision:' .. id, 'log_id')
+    if log_id then redis.call('XDEL', p .. 'decision_log', log_id) end
+    redis.call('ZREM', p .. 'open', id)
+    redis.call('DEL', p .. 'decision:' .. id)
+  end
+  for _, id in ipairs(redis.call('SMEMBERS', c .. ':events')) do
+    redis.call('HDEL', p .. 'event_hashes', id)
+    redis.call('HDEL', p .. 'events', id)
+  end
+  for _, value in ipairs(redis.call('HVALS', c .. ':consent')) do
+    redis.call('XDEL', p .. 'consent_log', string.match(value, '|([^|]*)$'))
+  end
+  redis.call('DEL', c .. ':decisions', c .. ':sends', c .. ':events', c .. ':consent')
+end
+redis.set_repl(redis.REPL_NONE)
+for _, key in ipairs(plan.locks) do redis.call('DEL', key) end
+return applied
+"""
+
+
+def _import_redis() -> Any:
+    try:
+        import redis
+    except ImportError:
+        raise ImportError(REDIS_MISSING) from None
+    return redis
+
+
+def _retryable(exc: Exception) -> bool:
+    """Whether a Redis error means "retry later" (Redis unavailable, or this transaction's locks expired)."""
+    errors = _import_redis().exceptions
+    return isinstance(exc, errors.ConnectionError | errors.TimeoutError | errors.ReadOnlyError
+                      | errors.OutOfMemoryError) or (isinstance(exc, errors.ResponseError)
+                                                     and str(exc).startswith(("MISCONF", "LOCKLOST")))
+
+
+def _number(value: float) -> str:
+    """A float as Redis and Lua parse it back exactly (``repr``), infinity included."""
+    return repr(float(value))
+
+
+def _decision_row(record: DecisionRecord) -> dict[str, str]:
+    """What the commit script needs of a decision: all strings, the immutable part as one JSON value."""
+    row = {"id": record.decision_id, "customer": record.customer, "channel": record.channel,
+           "record": json.dumps({name: getattr(record, name) for name in _IMMUTABLE}),
+           "delivery": record.delivery, "successes": record.successes, "closed": "1" if record.closed else "0",
+           "window": _number(float("inf") if record.window_closes_at is None else record.window_closes_at)}
+    if record.send_at is not None:
+        row["send_at"] = _number(record.send_at)
+    return row
+
+
+def _decision(raw: dict[str, str]) -> DecisionRecord:
+    """A decision from its hash, or from its ``decision_log`` entry (which has no ``closed``: all are)."""
+    return DecisionRecord(**json.loads(raw["record"]), delivery=raw["delivery"], successes=raw["successes"],
+                          closed=raw.get("closed", "1") == "1")
+
+
+def _consent_key(customer: str) -> str:
+    return f"{PREFIX}customer:{customer}:consent"
+
+
+class _Plan:
+    """The buffered writes of one transaction, in the form the commit script reads."""
+
+    def __init__(self) -> None:
+        self.decisions: list[dict[str, str]] = []
+        self.updates: dict[str, dict[str, str]] = {}
+        self.events: list[dict[str, str]] = []
+        self.consent: list[dict[str, str]] = []
+        self.outcomes: list[dict[str, str]] = []
+        self.models: list[dict[str, str]] = []
+        self.erase: list[str] = []
+
+    def __bool__(self) -> bool:
+        return any((self.decisions, self.updates, self.events, self.consent, self.outcomes, self.models, self.erase))
+
+    def to_json(self, locks: Iterable[str]) -> str:
+        return json.dumps({"prefix": PREFIX, "locks": list(locks), "decisions": self.decisions,
+                           "updates": list(self.updates.values()), "events": self.events, "consent": self.consent,
+                           "outcomes": self.outcomes, "models": self.models, "erase": self.erase})
+
+
+class _Spool:
+    """Decisions made while Redis was unreachable: in memory and in a private file, until written to Redis.
+
+    Each process appends to its own file, locked (``flock``) while the process lives; a file whose
+    lock can be taken belongs to a process that died before writing it to Redis.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.records: list[DecisionRecord] = []
+        self._fd: int | None = None
+
+    def append(self, records: Sequence[DecisionRecord]) -> None:
+        """Append to the file (flushed to the OS: it survives the process, not a power cut) and to memory."""
+        if self._fd is None:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path = self.folder / f"{os.getpid()}-{uuid.uuid4().hex}.jsonl"
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        os.write(self._fd, "".join(json.dumps(_decision_row(r)) + "\n" for r in records).encode())
+        self.records += records
+
+    def clear(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+        self.records = []
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def orphans(self) -> Iterator[tuple[Path, list[dict[str, str]]]]:
+        """(file, decision rows) of each spool file left by a process that is gone; delete a file once written."""
+        for path in sorted(self.folder.glob("*.jsonl")) if self.folder.is_dir() else []:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:  # written and deleted by a worker starting at the same time
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # a live process's spool
+                os.close(fd)
+                continue
+            try:
+                yield path, [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            finally:
+                os.close(fd)
+
+
+class RedisTransaction(Transaction):
+    """A :class:`Transaction` that locks before it reads and commits its buffered writes in one script.
+
+    A non-durable transaction (a decision) that finds Redis unreachable carries on offline: reads
+    come from the store's replica and spool, and the decisions go to the spool.
+    """
+
+    def __init__(self, store: RedisStore, durable: bool) -> None:
+        self._store = store
+        self._redis = store.redis
+        self._durable = durable
+        self._token = uuid.uuid4().hex
+        self._held: set[str] = set()
+        self._plan = _Plan()
+        self._new: list[DecisionRecord] = []
+        self.offline = not store.reachable()
+        if self.offline and durable:
+            raise store.unavailable()
+
+    @contextmanager
+    def _online(self) -> Iterator[bool]:
+        """Yield True to read Redis, False when offline; a non-durable transaction goes offline on an outage."""
+        if self.offline:
+            yield False
+            return
+        try:
+            with self._store.outage_guard():
+                yield True
+        except StoreUnavailableError:
+            if self._durable or self._store.reachable():
+                raise  # busy, or a lost lock: not an outage
+            self.offline = True
+            self._held = set()
+
+    def _lock(self, kind: str, ids: Iterable[str], wait: bool = True) -> list[str]:
+        """Lock ``ids`` of ``kind``: all of them, waiting up to the busy timeout, or without ``wait`` the free ones."""
+        keys = {f"{PREFIX}lock:{kind}:{i}": i for i in ids}
+        wanted = [k for k in keys if k not in self._held]
+        deadline, delay = time.monotonic() + BUSY_TIMEOUT_MS / 1000, 0.001
+        while wanted:
+            taken = self._store.lock_script(args=[self._token, LOCK_TTL_MS, "1" if wait else "0", *wanted])
+            self._held.update(taken)
+            if taken or not wait:
+                break
+            if time.monotonic() > deadline:
+                raise StoreUnavailableError(f"state store busy: another transaction held a {kind} lock for more "
+                                            f"than {BUSY_TIMEOUT_MS / 1000:.0f} s; retry")
+            time.sleep(delay)
+            delay = min(2 * delay, 0.05)
+        return [keys[k] for k in keys if k in self._held]
+
+    def unsubscribed_channels(self, customers: Sequence[str]) -> dict[str, set[str]]:
+        with self._online() as online:
+            if online:
+                self._lock("customer", customers)
+                pipe = self._redis.pipeline(transaction=False)
+                for customer in customers:
+                    pipe.hgetall(_consent_key(customer))
+                states = pipe.execute()
+                return {c: {ch for ch, v in s.items() if v.startswith("1|")}
+                        for c, s in zip(customers, states, strict=True) if s}
+        return self._store.replica_unsubscribed(customers)
+
+    def sends_since(self, customers: Sequence[str], since: float) -> dict[str, list[tuple[str, float]]]:
+        with self._online() as online:
+            if online:
+                self._lock("customer", customers)
+                pipe = self._redis.pipeline(transaction=False)
+                for customer in customers:
+                    pipe.zrangebyscore(f"{PREFIX}customer:{customer}:sends", f"({_number(since)}", "+inf",
+                                       withscores=True)
+                rows = pipe.execute()
+                return {c: [(member.rsplit("|", 1)[0], at) for member, at in r]
+                        for c, r in zip(customers, rows, strict=True) if r}
+        return self._store.spooled_sends(customers, since)
+
+    def add_decisions(self, records: Iterable[DecisionRecord]) -> None:
+        self._new += records
+
+    def decisions(self, decision_ids: Iterable[str]) -> dict[str, DecisionRecord]:
+        with self._store.outage_guard():
+            return self._read_decisions(self._lock("decision", set(decision_ids)))
+
+    def _read_decisions(self, ids: Sequence[str]) -> dict[str, DecisionRecord]:
+        pipe = self._redis.pipeline(transaction=False)
+        for decision_id in ids:
+            pipe.hgetall(f"{PREFIX}decision:{decision_id}")
+        return {i: _decision(raw) for i, raw in zip(ids, pipe.execute(), strict=True) if raw}
+
+    def update_decision(self, record: DecisionRecord) -> None:
+        row = _decision_row(record)
+        self._plan.updates[record.decision_id] = {k: row[k] for k in ("id", "customer", "channel", "send_at",
+                                                                       *_MUTABLE) if k in row}
+
+    def event_hashes(self, event_ids: Iterable[str]) -> dict[str, str]:
+        with self._store.outage_guard():
+            ids = self._lock("event", set(event_ids))
+            found = self._redis.hmget(f"{PREFIX}event_hashes", ids) if ids else []
+        return {i: h for i, h in zip(ids, found, strict=True) if h is not None}
+
+    def add_events(self, records: Iterable[EventRecord]) -> None:
+        self._plan.events += [
+            {"id": r.event_id, "hash": r.payload_hash, "record": json.dumps({f: getattr(r, f) for f in _EVENT_FIELDS})}
+            | ({} if r.customer is None else {"customer": r.customer}) for r in records]
+
+    def set_consent(self, customer: str, channel: str, unsubscribed: bool, at: float) -> None:
+        self._plan.consent.append({"customer": customer, "channel": channel, "unsubscribed": "1" if unsubscribed
+                                   else "0", "at": _number(at)})
+
+    def add_outcomes(self, model_version: str, deltas: Sequence[OutcomeDelta]) -> None:
+        if deltas:
+            self._plan.outcomes.append({"version": model_version, "count": str(len(deltas)),
+                                        "rows": json.dumps([list(d) for d in deltas])})
+
+    def due_decisions(self, until: float, limit: int) -> list[DecisionRecord]:
+        """Like SQLite's, except that decisions another transaction holds are left for a later round."""
+        with self._store.outage_guard():
+            candidates = self._redis.zrangebyscore(f"{PREFIX}open", "-inf", _number(until), start=0, num=limit)
+            records = self._read_decisions(self._lock("decision", candidates, wait=False))
+        due = [r for r in records.values() if not r.closed and r.window_closes_at is not None
+               and r.window_closes_at <= until]
+        return sorted(due, key=lambda r: r.window_closes_at or 0.0)
+
+    def erase_customer(self, customer: str) -> Erasure:
+        base = f"{PREFIX}customer:{customer}"
+        with self._store.outage_guard():
+            self._lock("customer", [customer])
+            self._lock("decision", self._redis.smembers(f"{base}:decisions"))
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.scard(f"{base}:decisions").scard(f"{base}:events").hlen(f"{base}:consent")
+            counts = pipe.execute()
+        self._plan.erase.append(customer)
+        return Erasure(*counts)
+
+    def register_model(self, model_version: str, catalog: dict[str, list[str]], value: dict[str, float]) -> None:
+        self._plan.models.append({"version": model_version,
+                                  "info": json.dumps({"catalog": catalog, "value": value})})
+
+    def commit(self) -> None:
+        """Write everything at once (or, offline, spool the decisions); then the locks are released."""
+        self._plan.decisions = [_decision_row(r) for r in self._new]
+        if not self.offline and (self._plan or self._held):
+            try:
+                with self._store.outage_guard():
+                    applied = self._store.commit_script(args=[self._token, self._plan.to_json(self._held)])
+                self._store.committed(self._plan, applied)
+                return
+            except StoreUnavailableError:
+                if self._durable or self._store.reachable():
+                    raise
+                # Redis went away. A lost reply may hide a commit that happened: the spool inserts only the absent.
+        if self._new:
+            self._store.spool(self._new)
+
+    def rollback(self) -> None:
+        """Release the locks (best effort: a lock that is not released expires)."""
+        if self._held and self._store.reachable():
+            try:
+                self._store.unlock_script(args=[self._token, *self._held])
+            except Exception as exc:  # noqa: BLE001 - the transaction's own error is the one to report
+                log.warning("could not release %d state locks (they expire in %d s): %s", len(self._held),
+                            LOCK_TTL_MS // 1000, exc)
+
+
+class RedisStore(Store):
+    """State in Redis, shared by workers; refuses to start on a Redis less durable than ``durability`` asks.
+
+    ``durability`` compares with the server's ``CONFIG GET appendonly appendfsync``: ``always`` needs
+    ``appendonly yes`` + ``appendfsync always`` (an acknowledged event survives a crash of Redis or
+    its host), ``everysec`` at least ``appendfsync everysec`` (the last second may be lost), ``none``
+    checks nothing.
+    """
+
+    def __init__(self, url: str, *, durability: RedisDurability = "everysec", snapshot_seconds: float = 1.0,
+                 spool_dir: Path) -> None:
+        redis_module = _import_redis()
+        # Any: with decode_responses every reply is str, which redis-py's annotations (bytes | str) cannot say.
+        self.redis: Any = redis_module.Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=1.0, socket_timeout=BUSY_TIMEOUT_MS / 1000,
+            retry=redis_module.retry.Retry(redis_module.backoff.NoBackoff(), 0))
+        kwargs = self.redis.connection_pool.connection_kwargs
+        self.where = f"{kwargs.get('host', kwargs.get('path', '?'))}:{kwargs.get('port', '')}/{kwargs.get('db', 0)}"
+        self.snapshot_seconds = snapshot_seconds
+        self.last_error: Exception | None = None
+        self.lock_script = self.redis.register_script(_LOCK)
+        self.unlock_script = self.redis.register_script(_UNLOCK)
+        self.commit_script = self.redis.register_script(_COMMIT)
+        self._lock = threading.RLock()
+        self._offline_until = 0.0
+        self._contact = time.monotonic()
+        self._refresh_due = 0.0
+        self._outcomes_due: dict[str, float] = {}
+        self._outcomes_seen: dict[str, int] = {}
+        self._unsubscribed: dict[str, set[str]] = {}
+        self._consent_cursor = "0-0"
+        self._spool = _Spool(spool_dir)
+        try:
+            self._check_durability(durability)
+            self._flush_orphans()
+            self._refresh()
+        except redis_module.exceptions.RedisError as exc:
+            raise StoreUnavailableError(f"Redis at {self.where} did not answer at start-up: {exc}") from exc
+
+    def _check_durability(self, asked: RedisDurability) -> None:
+        if asked == "none":
+            return
+        try:
+            config = self.redis.config_get("append*")
+        except _import_redis().exceptions.ResponseError as exc:
+            raise RuntimeError(f"cannot read the durability settings of Redis at {self.where} (CONFIG GET "
+                               f"appendonly/appendfsync: {exc}); set SENDWISE_REDIS_DURABILITY=none to skip the "
+                               "check if durability is ensured otherwise") from exc
+        appendonly, appendfsync = config.get("appendonly"), config.get("appendfsync")
+        actual = appendfsync if appendonly == "yes" and appendfsync in DURABILITY_RANK else "none"
+        if DURABILITY_RANK[actual] < DURABILITY_RANK[asked]:
+            raise RuntimeError(
+                f"Redis at {self.where} runs with appendonly={appendonly}, appendfsync={appendfsync}, weaker than "
+                f"SENDWISE_REDIS_DURABILITY={asked!r} asks; set 'appendonly yes' and 'appendfsync {asked}' in "
+                "redis.conf (or CONFIG SET), or lower SENDWISE_REDIS_DURABILITY")
+
+    # --- availability ---------------------------------------------------------------------------------
+
+    def reachable(self) -> bool:
+        """False while a recent failure says Redis is down (for ``snapshot_seconds``, then it is tried again)."""
+        return time.monotonic() >= self._offline_until
+
+    def unavailable(self) -> StoreUnavailableError:
+        return StoreUnavailableError(f"Redis at {self.where} is unreachable ({self.last_error}); retry shortly")
+
+    @contextmanager
+    def outage_guard(self) -> Iterator[None]:
+        """Turn an outage into :class:`StoreUnavailableError` and remember it; note every successful contact."""
+        try:
+            yield
+        except _import_redis().exceptions.RedisError as exc:
+            if not _retryable(exc):
+                raise
+            self.last_error = exc
+            if not str(exc).startswith("LOCKLOST"):
+                if self.reachable():
+                    log.warning("Redis at %s unreachable (%s): decisions from the last snapshot, feedback refused",
+                                self.where, exc)
+                self._offline_until = time.monotonic() + self.snapshot_seconds
+            raise StoreUnavailableError(f"state store unavailable: {exc}; retry shortly") from exc
+        self._contact = time.monotonic()
+
+    # --- the Store interface --------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, durable: bool = True) -> Iterator[RedisTransaction]:
+        if self.reachable():
+            try:
+                self._refresh_if_due()
+            except StoreUnavailableError:
+                if durable:
+                    raise
+        tx = RedisTransaction(self, durable)
+        try:
+            yield tx
+            tx.commit()
+        except BaseException:
+            tx.rollback()
+            raise
+
+    def outcome_log(self, model_version: str, after_seq: int) -> list[LoggedDelta]:
+        """New deltas, read from Redis at most once per ``snapshot_seconds`` (at once after a local commit).
+
+        While Redis is unreachable the snapshot stays as it is (an empty answer), except for a model
+        version this worker has never read, which cannot be served without its deltas.
+        """
+        now = time.monotonic()
+        seen = self._outcomes_seen.get(model_version)
+        if seen is not None and after_seq >= seen and (now < self._outcomes_due.get(model_version, 0.0)
+                                                       or not self.reachable()):
+            return []
+        try:
+            with self.outage_guard():
+                rows = self._read_outcomes(model_version, after_seq)
+        except StoreUnavailableError:
+            if seen is None:
+                raise
+            return []
+        self._outcomes_seen[model_version] = rows[-1].seq if rows else after_seq
+        self._outcomes_due[model_version] = now + self.snapshot_seconds
+        return rows
+
+    def _read_outcomes(self, model_version: str, after_seq: int) -> list[LoggedDelta]:
+        rows: list[LoggedDelta] = []
+        start = f"({after_seq}-0"
+        while entries := self.redis.xrange(f"{PREFIX}outcomes:{model_version}", min=start, count=CHUNK):
+            for entry_id, entry in entries:
+                last, deltas = int(entry_id.split("-")[0]), json.loads(entry["rows"])
+                rows += [LoggedDelta(last - len(deltas) + 1 + i, last, OutcomeDelta(int(c), int(a), int(o), s, f))
+                         for i, (c, a, o, s, f) in enumerate(deltas)]
+            start = f"({entries[-1][0]}"
+        return rows
+
+    def open_decisions(self) -> int:
+        with self.outage_guard():
+            return int(self.redis.zcard(f"{PREFIX}open"))
+
+    def check(self) -> str | None:
+        """None when Redis answers; while it does not, a note that decisions run on the last snapshot."""
+        if self.reachable():
+            try:
+                with self.outage_guard():
+                    self.redis.ping()
+                self._refresh_if_due()
+                return None
+            except StoreUnavailableError:
+                pass
+        return (f"Redis at {self.where} unreachable ({self.last_error}): decisions use the snapshot of "
+                f"{time.monotonic() - self._contact:.0f} s ago, feedback is refused until it answers")
+
+    def closed_decisions(self) -> tuple[list[DecisionRecord], dict[str, ModelInfo]]:
+        with self.outage_guard():
+            models = {v: ModelInfo(**json.loads(info)) for v, info in self.redis.hgetall(f"{PREFIX}models").items()}
+            records, start = [], "-"
+            while entries := self.redis.xrange(f"{PREFIX}decision_log", min=start, count=CHUNK):
+                records += [_decision(entry) for _, entry in entries]
+                start = f"({entries[-1][0]}"
+        return sorted(records, key=lambda r: (r.created_at, r.row)), models
+
+    def close(self) -> None:
+        if self._spool.records and self.reachable():
+            try:
+                self._refresh()
+            except StoreUnavailableError as exc:
+                log.warning("%d decisions stay in the spool (%s) until a worker starts on it: %s",
+                            len(self._spool.records), self._spool.folder, exc)
+        self._spool.close()
+        self.redis.close()
+
+    # --- snapshot, replica and spool ------------------------------------------------------------------
+
+    def committed(self, plan: _Plan, consent: list[str]) -> None:
+        """After a commit: read this worker's own deltas on the next ``outcome_log``, and put the consent
+        changes that took effect into the replica at once (Redis may go away before the next refresh)."""
+        for outcome in plan.outcomes:
+            self._outcomes_due[outcome["version"]] = 0.0
+        with self._lock:
+            for i in range(0, len(consent), 3):
+                self._fold_consent(*consent[i:i + 3])
+
+    def _fold_consent(self, customer: str, channel: str, unsubscribed: str) -> None:
+        channels = self._unsubscribed.pop(customer, set())
+        (channels.add if unsubscribed == "1" else channels.discard)(channel)
+        if channels:
+            self._unsubscribed[customer] = channels
+
+    def _refresh_if_due(self) -> None:
+        if self._spool.records or time.monotonic() >= self._refresh_due:
+            with self._lock:
+                if self._spool.records or time.monotonic() >= self._refresh_due:  # not done meanwhile
+                    self._refresh()
+
+    def _refresh(self) -> None:
+        """Write spooled decisions to Redis and fold new consent changes into the replica."""
+        with self._lock, self.outage_guard():
+            if self._spool.records:
+                self._write_decisions([_decision_row(r) for r in self._spool.records])
+                log.info("wrote %d decisions made while Redis was unreachable", len(self._spool.records))
+                self._spool.clear()
+            while entries := self.redis.xrange(f"{PREFIX}consent_log", min=f"({self._consent_cursor}", count=CHUNK):
+                for _, change in entries:
+                    self._fold_consent(change["customer"], change["channel"], change["unsubscribed"])
+                self._consent_cursor = entries[-1][0]
+            self._refresh_due = time.monotonic() + self.snapshot_seconds
+
+    def _write_decisions(self, rows: list[dict[str, str]]) -> None:
+        """Insert decisions not yet in Redis (a spool may hold some that are)."""
+        for i in range(0, len(rows), 1000):
+            plan = _Plan()
+            plan.decisions = rows[i:i + 1000]
+            self.commit_script(args=["", plan.to_json([])])
+
+    def _flush_orphans(self) -> None:
+        for path, rows in self._spool.orphans():
+            self._write_decisions(rows)
+            log.info("wrote %d decisions left in the spool %s by a stopped worker", len(rows), path.name)
+            path.unlink(missing_ok=True)
+
+    def spool(self, records: list[DecisionRecord]) -> None:
+        with self._lock:
+            self._spool.append(records)
+
+    def spooled_sends(self, customers: Sequence[str], since: float) -> dict[str, list[tuple[str, float]]]:
+        """Sends this worker planned while Redis was unreachable (the only ones it can count then)."""
+        wanted = set(customers)
+        out: dict[str, list[tuple[str, float]]] = {}
+        with self._lock:
+            for r in self._spool.records:
+                if r.customer in wanted and r.send_at is not None and r.send_at > since and r.delivery != "failed":
+                    out.setdefault(r.customer, []).append((r.channel, r.send_at))
+        return out
+
+    def replica_unsubscribed(self, customers: Sequence[str]) -> dict[str, set[str]]:
+        with self._lock:
+            return {c: set(self._unsubscribed[c]) for c in customers if self._unsubscribed.get(c)}

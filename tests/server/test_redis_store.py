@@ -1,0 +1,395 @@
+"""The Redis state store: the store contract on SQLite and Redis alike, the server's behaviour on Redis,
+B3 idempotency in Redis mode, the bounded-staleness snapshot, locks, and the start-up checks.
+
+Redis runs as a real ``redis-server`` of the tests' own, on a free loopback port with its data in a
+temporary folder (``--save ''``, ``--appendonly yes --appendfsync always``), stopped by pid. Every
+Redis test is skipped, saying why, when ``redis-server`` or the ``redis`` client is missing.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from server_helpers import CATALOG, Clock, customer, decide, event, posterior, serve
+
+# The SQLite behaviour tests of the server, collected here again: in this module ``make_settings``
+# (below) puts the state in Redis, so each runs unchanged against the Redis store.
+from test_auth_and_erasure import test_erasing_a_customer_removes_decisions_events_and_channel_state  # noqa: F401
+from test_feedback_learning import (  # noqa: F401
+    test_a_click_adds_exactly_one_to_alpha_and_the_window_adds_the_unsubscribe_failure,
+    test_a_restart_rebuilds_exactly_the_same_posterior,
+    test_a_window_without_a_click_counts_one_failure_per_outcome_only_after_it_closes,
+    test_an_equal_timestamp_in_another_zone_is_the_same_payload,
+    test_an_event_from_before_its_decision_teaches_nothing_but_an_unsubscribe_still_counts,
+    test_an_undelivered_message_teaches_nothing_unless_a_later_sign_proves_delivery,
+    test_duplicates_change_nothing_and_a_changed_payload_is_409_with_state_unchanged,
+    test_late_and_orphan_events_are_reported_and_teach_nothing,
+    test_the_background_task_closes_windows_on_the_apps_clock,
+    test_the_same_event_id_twice_in_one_request_with_different_content_is_409,
+)
+from test_guardrails import (  # noqa: F401
+    test_an_unsubscribed_channel_is_never_chosen_again_even_after_a_restart,
+    test_consent_restores_a_channel_and_the_later_of_the_two_wins,
+    test_quiet_hours_send_windows_and_caps_hold_over_random_requests,
+    test_world_quiet_hours_and_caps_apply,
+)
+
+from sendwise.server import Settings
+from sendwise.server.app import open_store
+from sendwise.server.export import decision_log
+from sendwise.server.store import DecisionRecord, Erasure, EventRecord, OutcomeDelta, SQLiteStore, Store
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+START_TIMEOUT_S = 10.0
+CLICK, UNSUBSCRIBE = CATALOG.outcomes.index("click"), CATALOG.outcomes.index("unsubscribe")
+VERSION = "v1"
+
+
+def skip_without_redis() -> None:
+    """Skip the calling test, saying what to install, unless both redis-server and the redis client exist."""
+    if not Path(REDIS_SERVER).is_file():
+        pytest.skip("redis-server not found (Debian/Ubuntu: apt-get install redis-server)")
+    pytest.importorskip("redis", reason="the redis client is missing (pip install 'sendwise[redis]')")
+
+
+@dataclass
+class RedisServer:
+    """A redis-server of the tests on a free 127.0.0.1 port, with its AOF in ``folder``; stopped by pid."""
+
+    folder: Path
+    appendfsync: str = "always"
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        """Start on ``folder`` (again, after a kill: it replays its AOF) and wait until it answers."""
+        if not self.port:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                self.port = int(sock.getsockname()[1])
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.folder),
+             "--save", "", "--appendonly", "yes", "--appendfsync", self.appendfsync,
+             "--logfile", str(self.folder / "redis.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                if self.client().ping():
+                    return self
+            except Exception:  # noqa: BLE001 - not up yet (refused, or still loading its AOF)
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    log = (self.folder / "redis.log").read_text()
+                    raise RuntimeError(f"redis-server did not start:\n{log}") from None
+                time.sleep(0.02)
+
+    def client(self) -> Any:
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True, socket_timeout=5)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to the server (SIGKILL: a crash) and wait until it is gone."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, sig)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    skip_without_redis()
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied for this test."""
+    redis_server.client().flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def make_settings(make_settings: Callable[..., Settings], redis_url: str) -> Callable[..., Settings]:
+    """The server tests' settings with the state in Redis (the tests imported above run on these)."""
+    return functools.partial(make_settings, state_url=redis_url, redis_durability="always")
+
+
+def redis_store(url: str, folder: Path, **options: Any) -> Store:
+    from sendwise.server.redis_store import RedisStore
+
+    return RedisStore(url, durability="always", spool_dir=folder / "spool", **options)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each store in turn, empty: the contract tests below must pass on both."""
+    opened = (SQLiteStore(tmp_path / "state.db") if request.param == "sqlite"
+              else redis_store(request.getfixturevalue("redis_url"), tmp_path))
+    yield opened
+    opened.close()
+
+
+def record(decision_id: str, customer: str = "p-1", channel: str = "email", send_at: float | None = 1000.0,
+           **fields: Any) -> DecisionRecord:
+    """A decision log row in ``CATALOG`` (NA, ecommerce, broadcast); its window closes 100 s after sending."""
+    hour = None if channel == "none" else 9
+    values: dict[str, Any] = dict(
+        decision_id=decision_id, customer=customer, created_at=(send_at or 600.0) - 500.0, region="NA",
+        industry="ecommerce", campaign_type="broadcast", lifecycle_stage=None, timezone="UTC", channel=channel,
+        local_hour=hour, send_at=send_at, arm=CATALOG.arm(channel, hour or 0),
+        cell=CATALOG.cell("NA", "ecommerce", "broadcast"), propensity=0.25, explored=False, cost=0.001, seed=7,
+        row=0, model_version=VERSION, reason="{}", window_closes_at=None if send_at is None else send_at + 100.0,
+        closed=send_at is None)
+    return DecisionRecord(**values | fields)
+
+
+def event_record(event_id: str, decision_id: str, customer: str | None = "p-1") -> EventRecord:
+    return EventRecord(event_id=event_id, payload_hash=f"hash-{event_id}", decision_id=decision_id,
+                       customer=customer, type="clicked", timestamp=1000.0, value=None, channel=None,
+                       status="applied", received_at=1001.0)
+
+
+# --- the store contract, on both stores ---------------------------------------------------------------------
+
+
+def test_decisions_round_trip_and_a_failed_transaction_changes_nothing(store: Store) -> None:
+    first, second = record("d-1"), record("d-2", customer="p-2", send_at=1200.5, explored=True)
+    with store.transaction(durable=False) as tx:
+        tx.add_decisions(iter([first, second]))
+    delivered = replace(first, delivery="delivered", successes="click")
+    with store.transaction() as tx:
+        assert tx.decisions(["d-1", "d-2", "d-unknown"]) == {"d-1": first, "d-2": second}
+        tx.update_decision(delivered)
+    with pytest.raises(RuntimeError, match="boom"), store.transaction() as tx:
+        tx.update_decision(replace(second, delivery="failed"))
+        tx.add_events([event_record("e-1", "d-2")])
+        raise RuntimeError("boom")
+    with store.transaction() as tx:  # waits on nothing: the failed transaction released what it held
+        assert tx.decisions(["d-1", "d-2"]) == {"d-1": delivered, "d-2": second}
+        assert tx.event_hashes(["e-1"]) == {}
+        tx.add_events([event_record("e-1", "d-2")])
+    with store.transaction() as tx:
+        assert tx.event_hashes(["e-1", "e-2"]) == {"e-1": "hash-e-1"}
+
+
+def test_sends_skip_failed_deliveries_and_the_later_consent_change_wins(store: Store) -> None:
+    email, push, old = record("d-1"), record("d-2", channel="push", send_at=1100.0), record("d-3", send_at=50.0)
+    with store.transaction(durable=False) as tx:
+        tx.add_decisions([email, push, old, record("d-4", customer="p-2", channel="none", send_at=None)])
+    with store.transaction() as tx:
+        tx.decisions(["d-2"])
+        tx.update_decision(replace(push, delivery="failed"))
+    with store.transaction() as tx:
+        tx.set_consent("p-1", "email", True, 10.0)
+        tx.set_consent("p-1", "email", False, 5.0)  # older: ignored
+        tx.set_consent("p-1", "push", False, 7.0)
+        tx.set_consent("p-1", "push", True, 7.0)  # same time: the unsubscribe wins
+        tx.set_consent("p-1", "sms", True, 3.0)
+    with store.transaction() as tx:
+        tx.set_consent("p-1", "sms", False, 4.0)  # later: consent again
+    with store.transaction(durable=False) as tx:
+        assert tx.sends_since(["p-1", "p-2"], 60.0) == {"p-1": [("email", 1000.0)]}
+        assert tx.unsubscribed_channels(["p-1", "p-2"]) == {"p-1": {"email", "push"}}
+    with store.transaction() as tx:
+        tx.decisions(["d-2"])
+        tx.update_decision(replace(push, delivery="delivered"))  # a later sign of delivery counts it again
+    with store.transaction(durable=False) as tx:
+        assert sorted(tx.sends_since(["p-1"], 60.0)["p-1"]) == [("email", 1000.0), ("push", 1100.0)]
+
+
+def test_windows_close_oldest_first_into_the_exportable_decision_log(store: Store) -> None:
+    rows = [record("d-late", send_at=3000.0), record("d-early", send_at=1000.0), record("d-mid", send_at=2000.0),
+            record("d-none", customer="p-2", channel="none", send_at=None)]
+    with store.transaction(durable=False) as tx:
+        tx.add_decisions(rows)
+        tx.register_model(VERSION, CATALOG.to_dict(), {"click": 1.0, "unsubscribe": -2.0})
+    assert store.open_decisions() == 3
+    with store.transaction() as tx:
+        assert [d.decision_id for d in tx.due_decisions(2100.0, 10)] == ["d-early", "d-mid"]
+    with store.transaction() as tx:
+        (due,) = tx.due_decisions(2100.0, 1)
+        assert due.decision_id == "d-early"
+        tx.update_decision(replace(due, closed=True, delivery="delivered", successes="click"))
+    with store.transaction() as tx:
+        (due,) = tx.due_decisions(2100.0, 10)
+        tx.update_decision(replace(due, closed=True))
+    assert store.open_decisions() == 1
+    closed, models = store.closed_decisions()
+    assert [d.decision_id for d in closed] == ["d-none", "d-early", "d-mid"]  # by creation time
+    assert closed[1].successes == "click" and closed[1].closed and set(models) == {VERSION}
+    log = decision_log(store)
+    assert log.n_rounds == 3 and log.outcomes["click"].tolist() == [0.0, 1.0, 0.0]
+    np.testing.assert_allclose(log.reward, [0.0 - 0.001, 1.0 - 0.001, -0.001])
+
+
+def test_the_outcome_log_replays_commits_in_order_grouped_by_transaction(store: Store) -> None:
+    deltas = [OutcomeDelta(1, 2, CLICK, 1.0, 0.0), OutcomeDelta(1, 2, UNSUBSCRIBE, 0.0, 1.0),
+              OutcomeDelta(3, 4, CLICK, 0.0, 1.0), OutcomeDelta(0, 5, CLICK, 1.0, 0.0)]
+    for version, group in ((VERSION, deltas[:2]), ("v2", deltas[2:3]), (VERSION, deltas[3:])):
+        with store.transaction() as tx:
+            tx.add_outcomes(version, group)
+            tx.add_outcomes(version, [])  # nothing learned: nothing logged
+    rows = store.outcome_log(VERSION, 0)
+    assert [r.delta for r in rows] == [deltas[0], deltas[1], deltas[3]]
+    assert [r.seq for r in rows] == sorted({r.seq for r in rows})
+    assert rows[0].txn == rows[1].txn != rows[2].txn
+    assert store.outcome_log(VERSION, rows[1].seq) == rows[2:]
+    assert [r.delta for r in store.outcome_log("v2", 0)] == [deltas[2]]
+
+
+def test_erasure_counts_and_removes_only_the_customers_rows(store: Store) -> None:
+    with store.transaction(durable=False) as tx:
+        tx.add_decisions([record("d-1"), record("d-2", send_at=None, channel="none"), record("d-3", customer="p-2")])
+    with store.transaction() as tx:
+        tx.add_events([event_record("e-1", "d-1"), event_record("e-3", "d-3", customer="p-2"),
+                       event_record("e-orphan", "d-x", customer=None)])
+        tx.set_consent("p-1", "email", True, 5.0)
+    with store.transaction() as tx:
+        assert tx.erase_customer("p-1") == Erasure(decisions=2, events=1, channel_states=1)
+    with store.transaction() as tx:
+        assert tx.erase_customer("p-1") == Erasure(0, 0, 0)
+        assert set(tx.decisions(["d-1", "d-2", "d-3"])) == {"d-3"}
+        assert set(tx.event_hashes(["e-1", "e-3", "e-orphan"])) == {"e-3", "e-orphan"}
+    with store.transaction(durable=False) as tx:
+        assert tx.unsubscribed_channels(["p-1"]) == {} and tx.sends_since(["p-1"], 0.0) == {}
+    assert store.closed_decisions()[0] == [] and store.open_decisions() == 1
+
+
+# --- Redis only -------------------------------------------------------------------------------------------
+
+
+def test_another_worker_sees_deltas_within_the_snapshot_interval(redis_url: str, tmp_path: Path) -> None:
+    writer, reader = redis_store(redis_url, tmp_path / "a"), redis_store(redis_url, tmp_path / "b",
+                                                                          snapshot_seconds=0.3)
+    try:
+        assert reader.outcome_log(VERSION, 0) == []
+        with writer.transaction() as tx:
+            tx.add_outcomes(VERSION, [OutcomeDelta(0, 1, CLICK, 1.0, 0.0)])
+        assert [r.delta.arm for r in writer.outcome_log(VERSION, 0)] == [1]  # its own commit, at once
+        assert reader.outcome_log(VERSION, 0) == []  # a model that has read up to 0 is served from the snapshot
+        time.sleep(0.35)
+        assert [r.delta.arm for r in reader.outcome_log(VERSION, 0)] == [1]
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_locks_serialise_writers_and_closing_skips_what_another_transaction_holds(redis_url: str,
+                                                                                  tmp_path: Path) -> None:
+    store = redis_store(redis_url, tmp_path)
+    with store.transaction(durable=False) as tx:
+        tx.add_decisions([record("d-1"), record("d-2", send_at=1010.0)])
+    seen: list[str] = []
+
+    def second_writer() -> None:
+        with store.transaction() as tx:
+            seen.append(tx.decisions(["d-1"])["d-1"].delivery)
+
+    try:
+        with store.transaction() as holder:
+            holder.update_decision(replace(holder.decisions(["d-1"])["d-1"], delivery="delivered"))
+            with store.transaction() as closer:
+                assert [d.decision_id for d in closer.due_decisions(5000.0, 10)] == ["d-2"]
+            waiting = threading.Thread(target=second_writer)
+            waiting.start()
+            time.sleep(0.2)
+            assert not seen  # still waiting for the holder's lock
+        waiting.join(timeout=5)
+        assert seen == ["delivered"]  # ran after the holder committed
+    finally:
+        store.close()
+
+
+def test_redis_weaker_than_asked_refuses_to_start(redis_server: RedisServer, redis_url: str,
+                                                   make_settings: Callable[..., Settings], clock: Clock) -> None:
+    redis = redis_server.client()
+    try:
+        redis.config_set("appendfsync", "everysec")
+        with pytest.raises(RuntimeError, match="appendfsync=everysec, weaker than SENDWISE_REDIS_DURABILITY='always'"):
+            open_store(make_settings(redis_durability="always"))
+        open_store(make_settings(redis_durability="everysec")).close()
+        redis.config_set("appendonly", "no")
+        with pytest.raises(RuntimeError, match="appendonly=no"), serve(make_settings(redis_durability="everysec"),
+                                                                       clock):
+            pass
+        open_store(make_settings(redis_durability="none")).close()
+    finally:
+        redis.config_set("appendonly", "yes")
+        redis.config_set("appendfsync", "always")
+
+
+def test_state_url_schemes_and_a_missing_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    for url in ("redis://127.0.0.1:6379/0", "rediss://cache.internal:6380/2", "sqlite:///state.db"):
+        assert Settings(state_url=url).state_url == url
+    with pytest.raises(ValueError, match="must start with 'sqlite:///', 'redis://' or 'rediss://'"):
+        Settings(state_url="postgres://db/sendwise")
+    with pytest.raises(ValueError, match="the state is in Redis"):
+        _ = Settings(state_url="redis://127.0.0.1:6379/0").state_path
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if the extra were not installed
+    with pytest.raises(ImportError, match=r"pip install 'sendwise\[redis\]'"):
+        open_store(Settings(state_url="redis://127.0.0.1:6379/0"))
+
+
+# --- B3: idempotency in Redis mode --------------------------------------------------------------------------
+
+EVENT_TYPES = ("clicked", "converted", "unsubscribed", "opened", "delivered")
+OUTCOME = {"clicked": CLICK, "converted": CLICK, "unsubscribed": UNSUBSCRIBE}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_order_and_multiplicity_of_events_learns_the_fold_of_the_distinct_ones(
+        client: TestClient, clock: Clock, data: st.DataObject) -> None:
+    """posterior(S) == posterior(dedup(S)) == posterior(S ++ S) == posterior(shuffle(S)), on Redis."""
+    example = f"x{time.monotonic_ns()}"
+    decisions = decide(client, *(customer(f"{example}-{i}", channels=["email", "push"]) for i in range(4)))
+    clock.now = max([clock.now, *(datetime.fromisoformat(d["send_at"]) + timedelta(minutes=1)
+                                  for d in decisions if d["send_at"])])
+    distinct = data.draw(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(EVENT_TYPES)), min_size=1,
+                                  max_size=12, unique=True))
+    events = [event(decisions[i], kind, f"{example}-{i}-{kind}", clock.now) for i, kind in distinct]
+    stream = data.draw(st.permutations(events + data.draw(st.lists(st.sampled_from(events), max_size=6))))
+    cuts = sorted(data.draw(st.lists(st.integers(1, len(stream)), max_size=3)))
+    alpha0, beta0 = posterior(client)
+    for start, stop in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        if start < stop:
+            assert client.post("/v1/feedback", json={"events": stream[start:stop]}).status_code == 200
+    expected = alpha0.copy()
+    cell = CATALOG.cell("NA", "ecommerce", "broadcast")
+    for i, outcome in {(i, OUTCOME[kind]) for i, kind in distinct if kind in OUTCOME}:
+        if decisions[i]["channel"] != "none":
+            expected[cell, outcome, CATALOG.arm(decisions[i]["channel"], decisions[i]["local_hour"])] += 1
+    alpha1, beta1 = posterior(client)
+    np.testing.assert_array_equal(alpha1, expected)
+    np.testing.assert_array_equal(beta1, beta0)
+    response = client.post("/v1/feedback", json={"events": stream})  # S ++ S: all duplicates
+    assert {r["status"] for r in response.json()["results"]} == {"duplicate"}
+    np.testing.assert_array_equal(posterior(client)[0], expected)
