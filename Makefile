@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
+# numba's cache does not notice a change in a kernel's callee in another file: key it by the engine's source.
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache/$(shell cat engine/*.py | cksum | cut -d' ' -f1)
 
 .PHONY: demo test lint bench install dev clean system-deps serve
 

@@ -100,18 +100,17 @@ class StaticPolicy(GreedyPolicy):
         return -self._places[industry, batch.cost_row_idx].astype(np.float64)
 
 
-class UserHeuristicPolicy(GreedyPolicy, OpenMessagesPolicy):
+class UserHeuristicPolicy(GreedyPolicy):
     """Each customer's own last click: the channel and hour they last clicked, what commercial tools do.
 
     A customer without a click (or whose clicked arm is masked now) gets the cell's best observed arm
     by smoothed click rate, (clicks + prior_sends · cell rate) / (sends + prior_sends), which ignores
-    costs like those tools do; sends include the messages still open (``OpenMessagesPolicy``). The
-    no-message arm only when nothing else is allowed. ``Decisions.score`` is the smoothed click rate,
-    plus 1 on the customer's own arm.
+    costs like those tools do. The no-message arm only when nothing else is allowed. ``Decisions.score``
+    is the smoothed click rate, plus 1 on the customer's own arm.
     """
 
     name = "user_heuristic"
-    state_names = ("clicks_", "non_clicks_", "pending_", "last_click_arm_")
+    state_names = ("clicks_", "non_clicks_", "last_click_arm_")
     customer_state = ("last_click_arm_",)
 
     def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *, epsilon: float = 0.0,
@@ -123,7 +122,6 @@ class UserHeuristicPolicy(GreedyPolicy, OpenMessagesPolicy):
         self._click = catalog.outcome_index(click_outcome)
         self.clicks_ = np.zeros((catalog.n_cells, catalog.n_arms))
         self.non_clicks_ = np.zeros((catalog.n_cells, catalog.n_arms))
-        self.pending_ = np.zeros((catalog.n_cells, catalog.n_arms))
         self.last_click_arm_ = np.zeros(0, np.int64)
 
     def get_params(self) -> dict[str, Any]:
@@ -131,7 +129,7 @@ class UserHeuristicPolicy(GreedyPolicy, OpenMessagesPolicy):
 
     def scores(self, batch: DecisionBatch) -> np.ndarray:
         clicks = self.clicks_[batch.cell_idx]
-        sends = clicks + self.non_clicks_[batch.cell_idx] + self.pending_[batch.cell_idx]
+        sends = clicks + self.non_clicks_[batch.cell_idx]
         cell_rate = clicks.sum(axis=1, keepdims=True) / np.maximum(sends.sum(axis=1, keepdims=True), 1.0)
         scores = (clicks + self.prior_sends * cell_rate) / np.maximum(sends + self.prior_sends, 1e-12)
         scores[:, self.catalog.null_arm] = -1.0
@@ -144,9 +142,8 @@ class UserHeuristicPolicy(GreedyPolicy, OpenMessagesPolicy):
 
     def update(self, outcomes: Outcomes) -> UserHeuristicPolicy:
         keep = (outcomes.outcome_idx == self._click) & (outcomes.arm != self.catalog.null_arm)
-        index = {"cell_idx": outcomes.cell_idx[keep], "arm": outcomes.arm[keep]}
-        add_counts(self.clicks_, self.non_clicks_, index, outcomes, keep)
-        close_pending(self.pending_, tuple(index.values()))
+        add_counts(self.clicks_, self.non_clicks_,
+                   {"cell_idx": outcomes.cell_idx[keep], "arm": outcomes.arm[keep]}, outcomes, keep)
         if outcomes.customer_idx is not None:
             clicked = np.flatnonzero(keep & (outcomes.successes > 0))
             customers = outcomes.customer_idx[clicked]

@@ -2,10 +2,11 @@
 
 Each day, the customers whose campaign triggers form one ``DecisionBatch`` (masks from reachability,
 unsubscribes, quiet hours and frequency caps; each customer's true rates; the segment's expected rates).
-The world draws clicks and unsubscribes and their lognormal delays. Feedback reaches the policy at the
-end of the day it arrives: a click or unsubscribe inside the attribution window as a success, a window
-that closes without one as a failure, each exactly once. Regret is the expected net value an oracle
-that knows every customer's rates would have earned minus that of the chosen arm.
+The world draws clicks and unsubscribes and their lognormal delays. The policy hears of every message
+as it goes out (``Policy.sent``); feedback reaches it at the end of the day it arrives: a click or
+unsubscribe inside the attribution window as a success, a window that closes without one as a
+failure, each exactly once. Then a day passes (``Policy.advance``). Regret is the expected net value
+an oracle that knows every customer's rates would have earned minus that of the chosen arm.
 
 Clicks are value-weighted: a click worth ``click_value_multiplier`` times ``value[click]`` (e.g. fintech
 email) is reported to the policy as that many successes and appears so in ``true_rates``.

@@ -118,10 +118,10 @@ def batch_options(
     profiles: dict[Hashable, int] = {}  # profile → its index among the distinct profiles
     rows: list[int] = []  # the first customer of each profile
     profile_of: list[int] = []
-    for i, (customer, unsub, planned) in enumerate(zip(customers, unsubscribed, sends, strict=True)):
+    for i, (customer, blocked, planned) in enumerate(zip(customers, unsubscribed, sends, strict=True)):
         quiet = tuple((name, q.start, q.end) for name, q in customer.quiet_hours.items())
         k = profiles.setdefault((customer.timezone, customer.not_before, customer.deadline, customer.region,
-                                 tuple(customer.channels), quiet, frozenset(unsub), tuple(planned)), len(profiles))
+                                 tuple(customer.channels), quiet, frozenset(blocked), tuple(planned)), len(profiles))
         if k == len(rows):
             rows.append(i)
         profile_of.append(k)
@@ -137,8 +137,9 @@ def _options(customers: Sequence[CustomerRequest], catalog: Catalog, rules: Serv
     """The options of customers each unlike the others, as arrays over them."""
     n, n_channels = len(customers), len(catalog.channels)
     channel_id = {name: c for c, name in enumerate(catalog.channels)}
-    instants = [_send_instants((c.timezone, c.not_before, c.deadline), now) for c in customers]
-    when = np.array([[np.nan if t is None else t.timestamp() for t in row] for row in instants]).reshape(n, N_HOURS)
+    instants, seconds = zip(*(_window_instants((c.timezone, c.not_before, c.deadline), now) for c in customers),
+                            strict=True)
+    when = np.stack(seconds)  # (n, 24) UTC seconds, NaN outside the window
     in_window = ~np.isnan(when)
     requested = np.zeros((n, n_channels), dtype=np.bool_)
     unsub = np.zeros((n, n_channels), dtype=np.bool_)
@@ -152,12 +153,12 @@ def _options(customers: Sequence[CustomerRequest], catalog: Catalog, rules: Serv
             quiet_ok[i, channel_id[name], quiet.hours()] = False
     channel_ok, total_ok = _cap_limits(catalog, rules, when, sends, channel_id)
     mask = catalog.arm_mask(requested & ~unsub, in_window[:, None, :] & quiet_ok & channel_ok & total_ok[:, None, :])
-    guardrails = [_removed(catalog, *rule_rows) for rule_rows in
-                  zip(wanted, in_window, unsub, quiet_ok, channel_ok, total_ok, strict=True)]
-    return BatchOptions(mask, instants, guardrails)
+    guardrails = _removed(catalog, wanted, in_window, unsub, quiet_ok, channel_ok, total_ok)
+    return BatchOptions(mask, list(instants), guardrails)
 
 
 _WindowKey = tuple[str, datetime | None, datetime | None]  # time zone, not_before, deadline
+_Instants = tuple[tuple[datetime | None, ...], np.ndarray]  # per local hour: UTC instant, and as seconds (NaN: None)
 
 
 class _SendInstantsCache:
@@ -170,50 +171,64 @@ class _SendInstantsCache:
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._entries: OrderedDict[_WindowKey, tuple[datetime, datetime, tuple[datetime | None, ...]]] = OrderedDict()
+        self._entries: OrderedDict[_WindowKey, tuple[datetime, datetime, _Instants]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, window: _WindowKey, now: datetime) -> tuple[datetime | None, ...]:
+    def __call__(self, window: _WindowKey, now: datetime) -> _Instants:
         with self._lock:
             entry = self._entries.get(window)
         if entry is not None and entry[0] <= now < entry[1]:
             return entry[2]
         zone, not_before, deadline = window
         instants = send_instants(zone, now, not_before, deadline)
+        seconds = np.array([np.nan if t is None else t.timestamp() for t in instants])
+        seconds.flags.writeable = False  # shared by every request that reuses it
         until = min((t for t in instants if t is not None), default=_END_OF_TIME)
         with self._lock:
-            self._entries[window] = (now, until, instants)
+            self._entries[window] = (now, until, (instants, seconds))
             self._entries.move_to_end(window)
             if len(self._entries) > self._size:
                 self._entries.popitem(last=False)
-        return instants
+        return instants, seconds
 
 
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
-_send_instants = _SendInstantsCache(size=4096)
+_window_instants = _SendInstantsCache(size=4096)
 
 
-def _removed(catalog: Catalog, channels: tuple[int, ...], in_window: np.ndarray, unsubscribed: np.ndarray,
-             quiet_ok: np.ndarray, channel_ok: np.ndarray, total_ok: np.ndarray) -> list[Guardrail]:
-    """What each guardrail removed from one customer's requested ``channels``, rule by rule."""
-    if not channels:
-        return []
-    removed: list[Guardrail] = []
-    if not in_window.all():
-        removed.append(Guardrail(rule="send_window", channel=None, hours=_hours(~in_window)))
-    for c in channels:
-        channel = catalog.channels[c]
-        if unsubscribed[c]:
-            removed.append(Guardrail(rule="unsubscribed", channel=channel, hours=list(range(N_HOURS))))
+def _removed(catalog: Catalog, wanted: list[tuple[int, ...]], in_window: np.ndarray, unsubscribed: np.ndarray,
+             quiet_ok: np.ndarray, channel_ok: np.ndarray, total_ok: np.ndarray) -> list[list[Guardrail]]:
+    """What each guardrail removed from each customer's requested channels (``wanted``), rule by rule."""
+    window_cut: list[bool] = (~np.all(in_window, axis=1)).tolist()
+    total_cut: list[bool] = (~np.all(total_ok, axis=1)).tolist()
+    quiet_cut: list[list[bool]] = (~np.all(quiet_ok, axis=2)).tolist()
+    cap_cut: list[list[bool]] = (~np.all(channel_ok, axis=2)).tolist()
+    unsub: list[list[bool]] = unsubscribed.tolist()
+    out: list[list[Guardrail]] = []
+    for i, channels in enumerate(wanted):
+        removed: list[Guardrail] = []
+        out.append(removed)
+        if not channels:
             continue
-        checks: tuple[tuple[GuardrailRule, np.ndarray], ...] = (("quiet_hours", quiet_ok[c]),
-                                                                 ("channel_cap", channel_ok[c]))
-        for rule, ok in checks:
-            if not ok.all():
-                removed.append(Guardrail(rule=rule, channel=channel, hours=_hours(~ok)))
-    if not total_ok.all():
-        removed.append(Guardrail(rule="total_cap", channel=None, hours=_hours(~total_ok)))
-    return removed
+        if window_cut[i]:
+            removed.append(_cut("send_window", None, in_window[i]))
+        for c in channels:
+            channel = catalog.channels[c]
+            if unsub[i][c]:
+                removed.append(Guardrail(rule="unsubscribed", channel=channel, hours=list(range(N_HOURS))))
+                continue
+            if quiet_cut[i][c]:
+                removed.append(_cut("quiet_hours", channel, quiet_ok[i, c]))
+            if cap_cut[i][c]:
+                removed.append(_cut("channel_cap", channel, channel_ok[i, c]))
+        if total_cut[i]:
+            removed.append(_cut("total_cap", None, total_ok[i]))
+    return out
+
+
+def _cut(rule: GuardrailRule, channel: str | None, ok: np.ndarray) -> Guardrail:
+    """A guardrail that removed the hours where ``ok`` is False."""
+    return Guardrail(rule=rule, channel=channel, hours=np.flatnonzero(~ok).tolist())
 
 
 def _cap_limits(catalog: Catalog, rules: ServingRules, when: np.ndarray, sends: Sequence[Sequence[tuple[str, float]]],
@@ -244,7 +259,3 @@ def _cap_limits(catalog: Catalog, rules: ServingRules, when: np.ndarray, sends: 
         cap = np.array([rules.channel_caps.get(name, np.inf) for name in catalog.channels])
         channel_ok = per_channel < cap[None, :, None]
     return channel_ok, total_ok
-
-
-def _hours(flags: np.ndarray) -> list[int]:
-    return np.flatnonzero(flags).tolist()

@@ -16,5 +16,6 @@ router = APIRouter(prefix="/v1/feedback", tags=["feedback"], dependencies=[Depen
              responses={409: {"model": ErrorMessage, "description": "an event_id was recorded before with different "
                                                                    "content; nothing in the request was applied"}})
 def record_feedback(body: FeedbackRequest, service: ServiceDep, now: NowDep) -> FeedbackResponse:
-    """Record 1 to 1,000 events, all or nothing; each gets applied, duplicate, unknown_decision or late."""
+    """Record 1 to 1,000 events, all or nothing; each gets applied, duplicate, unknown_decision, late or
+    before_decision (see ``schemas.EventStatus``)."""
     return service.record_feedback(body, now)

@@ -111,14 +111,20 @@ class RedisServer:
 
         return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True, socket_timeout=5)
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to the server (SIGKILL: a crash) and wait until it is gone."""
+    def kill(self) -> None:
+        """SIGKILL (a crash) and wait until it is gone."""
         if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, sig)
+            os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        self.kill(signal.SIGTERM)
+        """SIGTERM, then SIGKILL if Redis will not exit (it refuses while writing its first AOF)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
 
 @pytest.fixture(scope="session")
@@ -288,14 +294,14 @@ def test_erasure_counts_and_removes_only_the_customers_rows(store: Store) -> Non
 
 def test_another_worker_sees_deltas_within_the_snapshot_interval(redis_url: str, tmp_path: Path) -> None:
     writer, reader = redis_store(redis_url, tmp_path / "a"), redis_store(redis_url, tmp_path / "b",
-                                                                          snapshot_seconds=0.3)
+                                                                          snapshot_seconds=1.0)
     try:
         assert reader.outcome_log(VERSION, 0) == []
         with writer.transaction() as tx:
             tx.add_outcomes(VERSION, [OutcomeDelta(0, 1, CLICK, 1.0, 0.0)])
         assert [r.delta.arm for r in writer.outcome_log(VERSION, 0)] == [1]  # its own commit, at once
         assert reader.outcome_log(VERSION, 0) == []  # a model that has read up to 0 is served from the snapshot
-        time.sleep(0.35)
+        time.sleep(1.05)
         assert [r.delta.arm for r in reader.outcome_log(VERSION, 0)] == [1]
     finally:
         writer.close()
