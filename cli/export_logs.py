@@ -11,20 +11,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export-logs", help="write the server's closed decisions with outcomes and propensities (CSV or Parquet)")
     parser.add_argument("--out", type=Path, required=True, help="output file; .csv or .parquet")
     parser.add_argument("--state-url", default=None,
-                        help="sqlite:///path of the state DB (default: SENDWISE_STATE_URL, else .sendwise/state.db)")
+                        help="sqlite:///path or redis://host:port/db of the state (default: SENDWISE_STATE_URL, "
+                             "else .sendwise/state.db)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from sendwise.models.logged import write_logs
+    from sendwise.server.app import open_store
     from sendwise.server.export import decision_log
     from sendwise.server.settings import Settings
-    from sendwise.server.store import SQLiteStore
 
     settings = Settings() if args.state_url is None else Settings(state_url=args.state_url)
-    if not settings.state_path.is_file():
+    if settings.redis_url is None and not settings.state_path.is_file():
         raise FileNotFoundError(f"state DB {str(settings.state_path)!r} does not exist; has the server run here?")
-    store = SQLiteStore(settings.state_path)
+    store = open_store(settings)
     try:
         log = decision_log(store)
     finally:

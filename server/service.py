@@ -264,16 +264,17 @@ class SendwiseService:
                        channel_states_deleted=erased.channel_states)
 
     def readiness(self) -> Readiness:
-        """Ready when a model is served and the store answers; degraded when the model source is failing."""
+        """Ready when a model is served and the store answers; degraded when the model source is failing or
+        the store is only partly available (e.g. Redis down: decisions from the last snapshot, no feedback)."""
         version = None if self.model is None else self.model.version
         try:
-            self.store.check()
+            store_note = self.store.check()
         except StoreUnavailableError as exc:
             return Readiness(status="not_ready", model_version=version, detail=str(exc))
         if self.model is None:
             return Readiness(status="not_ready", model_version=None, detail=self.model_error or "no model loaded yet")
-        if self.model_error is not None:
-            return Readiness(status="degraded", model_version=version, detail=self.model_error)
+        if self.model_error is not None or store_note is not None:
+            return Readiness(status="degraded", model_version=version, detail=self.model_error or store_note)
         return Readiness(status="ready", model_version=version)
 
     def _live(self) -> LiveModel:

@@ -194,7 +194,6 @@ def test_an_outage_keeps_decisions_going_and_refuses_feedback_until_redis_is_bac
             assert set(tx.decisions(made_offline)) == set(made_offline), "a decision made offline was not logged"
 
 
-@pytest.mark.xfail(strict=True, reason="SendwiseService.readiness does not report the note of Store.check() yet")
 def test_ready_says_degraded_while_redis_is_down(redis: RedisServer, tmp_path: Path) -> None:
     with app_client(tmp_path / "state", **redis_settings(redis)) as client:
         redis.kill()
