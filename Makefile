@@ -34,8 +34,12 @@ test: lint
 serve: $(VENV)/.installed
 	$(BIN)/sendwise serve
 
-bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/engine.py
+# Speed and learning quality; each prints a table and writes JSON under bench-results/ (tens of minutes).
+bench: $(VENV)/.installed-dev
+	mkdir -p bench-results
+	$(BIN)/python benchmarks/engine.py --json bench-results/engine.json
+	$(BIN)/python benchmarks/server.py --json bench-results/server.json
+	$(BIN)/python benchmarks/learning.py --jobs 2 --json bench-results/learning.json
 
 # Real servers the end-to-end tests use: headless Chromium for the dashboard, redis-server for the Redis
 # store. Needs root (CI, a container); without them those tests skip and say why.
