@@ -52,20 +52,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    state_dir = args.state_dir.resolve()
+    state_dir = args.state_dir.resolve()  # MLflow wants absolute file URIs
     state_dir.mkdir(parents=True, exist_ok=True)
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir / 'mlflow.db'}"
+    shown_uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{os.path.relpath(state_dir / 'mlflow.db')}"
     _section("1. The engine: Thompson sampling on the numba core")
     print(engine_table(args.steps))
     _section("2. Simulation: the seed world")
     result = simulate(load_world("seed"), DEMO_POLICIES, n_customers=args.customers, n_days=args.days,
                       seeds=range(args.seeds), out_dir=state_dir / "demo-run", n_jobs=min(2, args.seeds))
     print(format_table(result))
-    print(f"\nplots: {', '.join(str(p) for p in result.plots)}")
+    print(f"\nplots: {', '.join(os.path.relpath(p) for p in result.plots)}")
     _section("3. MLflow: track every run, promote the champion")
     champion = track_and_promote(result, tracking_uri)
     print(f"\nlook at the runs, their per-day curves and plots, and the registered model:\n"
-          f"  .venv/bin/mlflow ui --backend-store-uri {tracking_uri}\n  then open http://127.0.0.1:5000")
+          f"  .venv/bin/mlflow ui --backend-store-uri {shown_uri}\n  then open http://127.0.0.1:5000")
     _section("4. Serving: the champion answers over HTTP")
     serve_and_call(state_dir, tracking_uri, champion)
     print("\nserver stopped; the demo is done.")
