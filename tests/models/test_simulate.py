@@ -38,6 +38,13 @@ class Spy:
         self.inner.update(outcomes)
         return self
 
+    def sent(self, batch: DecisionBatch, arm: np.ndarray) -> None:
+        self.inner.sent(batch, arm)
+
+    def advance(self, days: float = 1.0) -> Spy:
+        self.inner.advance(days)
+        return self
+
     def get_params(self) -> dict:
         return self.inner.get_params()
 
