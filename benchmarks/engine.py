@@ -9,6 +9,10 @@
 - Per step: decide one, learn one, on the peers' 168-arm Bernoulli world (rates ~ U(0.01, 0.10)):
   ``engine.bernoulli_steps`` against the numpy loop ``engine.reference.bernoulli_steps``.
 - Propensities: rows/s of ``choice_probabilities`` (1,000 draws per row), engine against twin.
+- Score banks: arm draws/s of ``score_bank`` (16 banks × 256 draws × 168 sampled arms, two learned
+  outcomes) and rows/s of ``bank_probabilities`` (B = 1,000 rows, K = 169, 256 draws) with masks
+  repeated across rows (8 patterns, so at most 128 distinct (bank, mask) pairs) and with every row
+  distinct; engine on 1 thread and on every core, against the twins.
 - Start-up: cold JIT compile of every wrapper (a subprocess with an empty cache) and the cached import
   (``import sendwise.engine`` timed from outside, minus a bare interpreter); peak RSS.
 
@@ -43,9 +47,10 @@ N_ARMS = N_SEND_ARMS + 1
 NULL_ARM = N_SEND_ARMS
 EPSILON = 0.01
 PROPENSITY_DRAWS = 1000
-SIZES = {  # rows per batch, steps per loop, rows for propensities
-    "full": {"batch_rows": 100_000, "steps": 100_000, "propensity_rows": 20},
-    "quick": {"batch_rows": 2_000, "steps": 2_000, "propensity_rows": 2},
+BANK_DRAWS, BANK_MASK_PATTERNS = 256, 8
+SIZES = {  # rows per batch, steps per loop, rows for propensities, score banks, rows using the banks
+    "full": {"batch_rows": 100_000, "steps": 100_000, "propensity_rows": 20, "banks": 16, "bank_rows": 1_000},
+    "quick": {"batch_rows": 2_000, "steps": 2_000, "propensity_rows": 2, "banks": 4, "bank_rows": 200},
 }
 TARGETS = {  # key: (comparison, threshold, what)
     "batch_decisions_per_s": (">=", 100_000, "batch, learned posteriors, all threads"),
@@ -81,11 +86,29 @@ def world(n_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.zeros(n_steps, np.int64), np.random.default_rng(10_000).random(n_steps), rates
 
 
+def bank_inputs(n_banks: int, n_rows: int, distinct: bool) -> tuple[tuple, tuple]:
+    """Arguments of ``score_bank`` (two learned outcomes, every arm needed) and ``(bank_idx, mask)`` rows.
+
+    Each arm is allowed with probability 0.8, the no-message arm always; with ``distinct`` False every
+    row takes one of ``BANK_MASK_PATTERNS`` masks, as a server batch repeats them.
+    """
+    alpha, beta, value = posterior("two_outcomes")
+    zeros = np.zeros(n_banks, np.int64)
+    score_args = (alpha, beta, value, np.zeros((1, N_ARMS)), zeros, zeros, np.ones((n_banks, N_ARMS), np.bool_),
+                  BANK_DRAWS)
+    rng = np.random.default_rng(4)
+    masks = rng.random((n_rows if distinct else BANK_MASK_PATTERNS, N_ARMS)) < 0.8
+    masks[:, NULL_ARM] = True
+    mask = masks if distinct else masks[rng.integers(0, BANK_MASK_PATTERNS, n_rows)]
+    return score_args, (rng.integers(0, n_banks, n_rows), mask)
+
+
 def first_calls() -> dict[str, float]:
     """Seconds of the first call of every public wrapper in this process: compile, or load from cache."""
     alpha, beta, value = posterior("two_outcomes")
     args, options = decide_inputs("two_outcomes", 4)
     cells, uniforms, rates = world(10)
+    bank_args, (bank_idx, bank_mask) = bank_inputs(2, 4, distinct=True)
     calls: dict[str, Callable[[], object]] = {
         "decide_batch": lambda: engine.decide_batch(*args, **options),
         "choice_probabilities": lambda: engine.choice_probabilities(*args, **options, n_draws=10),
@@ -94,6 +117,8 @@ def first_calls() -> dict[str, float]:
         "pool_priors": lambda: engine.pool_priors(alpha - 1, beta - 1, [np.zeros(1, np.int64)], 10.0),
         "bernoulli_steps": lambda: engine.bernoulli_steps(np.ones((1, 1, N_SEND_ARMS)), np.ones((1, 1, N_SEND_ARMS)),
                                                           cells, uniforms, rates, rng=0),
+        "score_bank": lambda: engine.score_bank(*bank_args, null_arm=NULL_ARM, rng=0),
+        "bank_probabilities": lambda: engine.bank_probabilities(np.zeros((2, 1, N_ARMS)), bank_idx, bank_mask),
     }
     return {name: time_calls(call, 1).wall[0] for name, call in calls.items()}
 
@@ -143,6 +168,29 @@ def measure_propensities(sizes: dict, repeats: int) -> dict:
         "numpy": rate(n_rows, time_calls(
             lambda: reference.choice_probabilities(*args, **options, n_draws=PROPENSITY_DRAWS), repeats)),
     }
+
+
+def measure_banks(sizes: dict, repeats: int, thread_counts: list[int]) -> dict:
+    """Arm draws/s of ``score_bank`` and rows/s of ``bank_probabilities``, engine per thread count and twin."""
+    n_banks, n_rows = sizes["banks"], sizes["bank_rows"]
+    score_args, _ = bank_inputs(n_banks, n_rows, distinct=True)
+    n_arm_draws = n_banks * BANK_DRAWS * N_SEND_ARMS
+    scores = engine.score_bank(*score_args, null_arm=NULL_ARM, rng=0)
+    rows = {kind: bank_inputs(n_banks, n_rows, distinct=kind == "distinct")[1] for kind in ("repeated", "distinct")}
+    results: dict = {"distinct_pairs": {kind: int(np.unique(np.column_stack([bank_idx, mask]), axis=0).shape[0])
+                                        for kind, (bank_idx, mask) in rows.items()}}
+    runs = {"score_bank": (n_arm_draws, partial(engine.score_bank, *score_args, null_arm=NULL_ARM, rng=0),
+                           partial(reference.score_bank, *score_args, null_arm=NULL_ARM, rng=0))}
+    for kind, (bank_idx, mask) in rows.items():
+        runs[f"probabilities_{kind}"] = (
+            n_rows, partial(engine.bank_probabilities, scores, bank_idx, mask, EPSILON, NULL_ARM),
+            partial(reference.bank_probabilities, scores, bank_idx, mask, EPSILON, NULL_ARM))
+    for name, (count, engine_call, twin_call) in runs.items():
+        results[name] = {"numpy": rate(count, time_calls(twin_call, repeats))}
+        for n_threads in thread_counts:
+            engine.set_num_threads(n_threads)
+            results[name][f"engine_{n_threads}_threads"] = rate(count, time_calls(engine_call, repeats))
+    return results
 
 
 def measure_start_up(repeats: int, cold: bool) -> dict:
@@ -251,7 +299,20 @@ def print_report(report: dict, thread_counts: list[int]) -> None:
     rows.append([f"propensities, rows/s ({PROPENSITY_DRAWS:,} draws each), learned",
                  *["-"] * (len(thread_counts) - 1), per_s(props["engine"]["median"]), per_s(props["numpy"]["median"]),
                  f"{props['engine']['median'] / props['numpy']['median']:.2f}x"])
-    print(f"decisions/s, median of {report['repeats']} repeats (engine/numpy uses the most threads)\n")
+    banks, sizes = report["banks"], report["sizes"]
+    bank_labels = {
+        "score_bank": f"score bank, arm draws/s ({sizes['banks']} banks x {BANK_DRAWS} draws x {N_SEND_ARMS} arms)",
+        "probabilities_repeated": f"bank propensities, rows/s, B={sizes['bank_rows']:,}, K={N_ARMS}, {BANK_DRAWS} "
+                                  f"draws, {banks['distinct_pairs']['repeated']} distinct (bank, mask)",
+        "probabilities_distinct": f"bank propensities, rows/s, B={sizes['bank_rows']:,}, K={N_ARMS}, {BANK_DRAWS} "
+                                  f"draws, every row distinct",
+    }
+    for name, label in bank_labels.items():
+        engine_rates = [banks[name][f"engine_{n}_threads"]["median"] for n in thread_counts]
+        numpy_rate = banks[name]["numpy"]["median"]
+        rows.append([label, *map(per_s, engine_rates), per_s(numpy_rate), f"{engine_rates[-1] / numpy_rate:.2f}x"])
+    print(f"decisions/s unless a row says otherwise, median of {report['repeats']} repeats "
+          "(engine/numpy uses the most threads)\n")
     print(table(["workload", *engine_cols, "numpy twin", "engine/numpy"], rows))
 
     print(f"\nper-step pseudo-regret after {report['sizes']['steps']:,} steps: engine "
@@ -317,6 +378,8 @@ def main() -> None:
     engine.set_num_threads(thread_counts[-1])
     report["steps"] = measure_steps(sizes, repeats)
     report["propensities"] = measure_propensities(sizes, repeats)
+    report["banks"] = measure_banks(sizes, repeats, thread_counts)
+    engine.set_num_threads(thread_counts[-1])
     report["start_up"] = measure_start_up(repeats, cold=not args.quick)
     if args.peers:
         quick_flag = ["--quick"] if args.quick else []

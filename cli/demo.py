@@ -23,7 +23,7 @@ from uuid import uuid4
 
 import httpx
 
-from sendwise.models import bandit_runs, load_world
+from sendwise.models import ModelUri, bandit_runs, load_world
 from sendwise.models.simulate import simulate
 
 from .simulate import format_table
@@ -99,7 +99,7 @@ def track_and_promote(result: object, tracking_uri: str) -> str:
     print(f"tracked parent run {parent} with {len(comparison.best_runs)} promotable policies")
     print(f"best learning policy by net value: {best}; registered as {promotion.name} version "
           f"{promotion.version}, alias @{promotion.alias} ({promotion.reason})")
-    return f"models:/{promotion.name}@{promotion.alias}"
+    return str(ModelUri(promotion.name, alias=promotion.alias))
 
 
 def serve_and_call(state_dir: Path, tracking_uri: str, model_uri: str) -> None:

@@ -34,6 +34,7 @@ from ._validate import (
     check_shape,
     check_unit_interval,
 )
+from .bank import _bank_probabilities, _check_bank_rows, _check_scores, _distinct_rows, _score_banks
 from .hier_steps import _hier_bernoulli_steps, _pool_cells
 from .personal import PersonalCounts, _check_personal, _decide_personal_rows, _personal_choice_probabilities
 from .posterior import _discount, _shrink_to_parent, _sum_by_group, _update
@@ -45,6 +46,7 @@ __all__ = [
     "Decisions",
     "PersonalCounts",
     "PooledPosterior",
+    "bank_probabilities",
     "bernoulli_steps",
     "choice_probabilities",
     "chunk_generators",
@@ -52,12 +54,14 @@ __all__ = [
     "decide_batch",
     "decide_personal",
     "discount",
+    "draw_from",
     "fatigue_multipliers",
     "hier_bernoulli_steps",
     "net_values",
     "personal_choice_probabilities",
     "pool_posteriors",
     "pool_priors",
+    "score_bank",
     "set_num_threads",
     "update",
 ]
@@ -441,6 +445,130 @@ def hier_bernoulli_steps(
     return out
 
 
+def score_bank(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    value: np.ndarray,
+    cost: np.ndarray,
+    bank_cell: np.ndarray,
+    bank_cost_row: np.ndarray,
+    needed: np.ndarray,
+    n_draws: int,
+    null_arm: int = -1,
+    rng: np.random.Generator | int | None = None,
+    *,
+    chunk_size: int = 1,
+) -> np.ndarray:
+    """``n_draws`` Thompson draws of every needed arm's net value per bank, for :func:`bank_probabilities`.
+
+    Bank b draws from cell ``bank_cell[b]`` with cost row ``bank_cost_row[b]``: arm a scores
+    Σ_o value[o]·p̃[o, a] − cost[bank_cost_row[b], a], p̃[o, a] ~ Beta(alpha[c, o, a], beta[c, o, a]) over
+    outcomes with nonzero value; ``null_arm`` scores exactly 0 (needed or not); arms with
+    ``needed[b, a]`` False score -inf and are not sampled. Build ``needed`` as the union of the masks of
+    the rows that will use the bank. Returns float64 ``(n_banks, n_draws, n_arms)``. Every
+    ``chunk_size`` banks draw from their own generator seeded from ``rng``, so the output depends on
+    ``rng`` and ``chunk_size`` only, never on the number of threads.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> alpha, beta = np.ones((1, 1, 3)), np.ones((1, 1, 3))
+    >>> needed = np.array([[True, False, True]])
+    >>> scores = score_bank(alpha, beta, np.ones(1), np.zeros((1, 3)), [0], [0], needed, 4, null_arm=2, rng=0)
+    >>> scores.shape, bool(np.isneginf(scores[0, :, 1]).all()), bool((scores[0, :, 2] == 0).all())
+    ((1, 4, 3), True, True)
+    """
+    _check_posterior(alpha, beta)
+    n_cells, n_outcomes, n_arms = alpha.shape
+    value = as_float_array("value", value, 1)
+    check_shape("value", value, (n_outcomes,))
+    cost = as_float_array("cost", cost, 2)
+    if cost.shape[1] != n_arms:
+        raise ValueError(f"`cost` must have shape (n_cost_rows, {n_arms}); got {cost.shape}")
+    banks = _check_bank_rows(bank_cell, bank_cost_row, needed, (n_cells, cost.shape[0], n_arms))
+    if as_int("n_draws", n_draws) < 1:
+        raise ValueError(f"`n_draws` must be >= 1; got {n_draws!r}")
+    if not -1 <= as_int("null_arm", null_arm) < n_arms:
+        raise ValueError(f"`null_arm` must be -1 or lie in [0, {n_arms}); got {null_arm!r}")
+    if null_arm >= 0:  # the null arm's score is a constant: always "sampled"
+        banks = (banks[0], banks[1], banks[2].copy())
+        banks[2][:, null_arm] = True
+    out = np.empty((banks[0].shape[0], int(n_draws), n_arms))
+
+    def run(sl: slice, gen: np.random.Generator) -> None:
+        _score_banks((alpha, beta), (value, cost), _slice_rows(banks, sl), int(n_draws), int(null_arm), gen, out[sl])
+
+    _run_chunked(run, banks[0].shape[0], rng, chunk_size)
+    return out
+
+
+def bank_probabilities(
+    scores: np.ndarray,
+    bank_idx: np.ndarray,
+    mask: np.ndarray,
+    epsilon: float = 0.01,
+    null_arm: int = -1,
+    *,
+    chunk_size: int = 64,
+) -> np.ndarray:
+    """Exact propensities of choosing by argmax over a uniformly drawn draw of a bank, ε-uniform mixed.
+
+    Row i uses bank ``bank_idx[i]`` of ``scores`` (from :func:`score_bank`). In each draw the allowed
+    arm with the highest score wins; tied arms split the draw equally. With ``win_share[a]`` the
+    mean over draws, allowed arms get ``(1 − ε)·win_share[a] + ε/n_allowed`` and masked arms exactly 0,
+    so rows sum to 1. No randomness. Identical (bank, mask) rows are computed once, ``chunk_size``
+    distinct rows per task on the engine's threads. A row may only allow arms its bank sampled;
+    ``null_arm`` (-1: none) must score exactly 0 in every bank. Returns float64 ``(n_rows, n_arms)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scores = np.array([[[0.2, 0.5, 0.0], [0.7, 0.1, 0.0], [0.3, 0.3, 0.0], [-0.1, -0.2, 0.0]]])
+    >>> bank_probabilities(scores, [0, 0], [[True, True, True], [True, False, True]], epsilon=0.0).tolist()
+    [[0.375, 0.375, 0.25], [0.75, 0.0, 0.25]]
+    """
+    scores, unsampled = _check_scores(scores, null_arm)
+    epsilon = check_probability("epsilon", epsilon)
+    distinct_bank, distinct_mask, inverse = _distinct_rows(unsampled, bank_idx, mask)
+    distinct = np.empty(distinct_mask.shape)
+
+    def run(sl: slice) -> None:
+        _bank_probabilities(scores, distinct_bank[sl], distinct_mask[sl], epsilon, distinct[sl])
+
+    _run_split(run, distinct.shape[0], chunk_size)
+    return distinct[inverse]
+
+
+def draw_from(probs: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """One arm per row by inverse CDF: the first arm whose cumulative probability exceeds ``uniforms[i]``.
+
+    ``probs``: float64 (n_rows, n_arms), non-negative rows summing to 1 (within 1e-9); ``uniforms``:
+    float64 (n_rows,) in [0, 1). An arm of probability 0 is never returned: when round-off leaves the
+    row's total below ``uniforms[i]``, the last arm with positive probability is. Returns int64 (n_rows,).
+
+    Examples
+    --------
+    >>> draw_from([[0.5, 0.0, 0.5], [0.5, 0.5, 0.0]], [0.75, 0.999999]).tolist()
+    [2, 1]
+    """
+    probs = as_float_array("probs", probs, 2)
+    check_non_negative("probs", probs)
+    uniforms = as_float_array("uniforms", uniforms, 1)
+    check_same_length(probs=probs, uniforms=uniforms)
+    outside = np.flatnonzero(~((uniforms >= 0.0) & (uniforms < 1.0)))
+    if outside.size:
+        raise ValueError(f"`uniforms` must lie in [0, 1); {outside.size} of {uniforms.size} values do not "
+                         f"(first: uniforms[{outside[0]}] = {uniforms[outside[0]].item()!r})")
+    totals = probs.sum(axis=1)
+    off = np.flatnonzero(~(np.abs(totals - 1.0) <= 1e-9))
+    if off.size:
+        raise ValueError(f"`probs` rows must sum to 1 (within 1e-09); {off.size} rows do not "
+                         f"(first: row {off[0]} sums to {totals[off[0]].item()!r})")
+    below = (np.cumsum(probs, axis=1) <= uniforms[:, None]).sum(axis=1)
+    last_positive = probs.shape[1] - 1 - np.argmax(probs[:, ::-1] > 0.0, axis=1)
+    return np.minimum(below, last_positive).astype(np.int64)
+
+
 def _check_finite_positive(name: str, value: float) -> float:
     number = as_real(name, value)
     if not (np.isfinite(number) and number > 0):
@@ -530,6 +658,21 @@ def _run_chunked(
         return
     pool = _pool.get(n_threads) or _pool.setdefault(n_threads, ThreadPoolExecutor(n_threads, "sendwise-engine"))
     for future in [pool.submit(run, sl, gen) for sl, gen in zip(slices, gens, strict=True)]:
+        future.result()
+
+
+def _run_split(run: Callable[[slice], None], n_rows: int, chunk_size: int) -> None:
+    """Call ``run(slice)`` for each chunk of rows on the engine's threads, for kernels that draw nothing."""
+    if as_int("chunk_size", chunk_size) < 1:
+        raise ValueError(f"`chunk_size` must be >= 1; got {chunk_size!r}")
+    slices = [slice(s, min(n_rows, s + int(chunk_size))) for s in range(0, n_rows, int(chunk_size))]
+    n_threads = min(_threads["n"], len(slices))
+    if n_threads <= 1:
+        for sl in slices:
+            run(sl)
+        return
+    pool = _pool.get(n_threads) or _pool.setdefault(n_threads, ThreadPoolExecutor(n_threads, "sendwise-engine"))
+    for future in [pool.submit(run, sl) for sl in slices]:
         future.result()
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import Decisions, PooledPosterior
+from . import Decisions, PooledPosterior, chunk_generators
 
 BLOCK_ROWS = 4096
 
@@ -217,3 +217,70 @@ def _group_totals(counts: np.ndarray, groups: np.ndarray) -> np.ndarray:
     totals = np.zeros((int(groups.max(initial=-1)) + 1, *counts.shape[1:]))
     np.add.at(totals, groups, counts)
     return totals[groups]
+
+
+def score_bank(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    value: np.ndarray,
+    cost: np.ndarray,
+    bank_cell: np.ndarray,
+    bank_cost_row: np.ndarray,
+    needed: np.ndarray,
+    n_draws: int,
+    null_arm: int = -1,
+    rng: np.random.Generator | int | None = None,
+    *,
+    chunk_size: int = 1,
+) -> np.ndarray:
+    """Thompson draws of net value, float64 (n_banks, n_draws, n_arms), bank by bank with numpy's sampler.
+
+    Each bank's Beta draws come in one call shaped (draw, arm, outcome), the order in which the kernel
+    draws them, from the generator :func:`sendwise.engine.chunk_generators` gives its chunk of
+    ``chunk_size`` banks: so this twin replays the engine's stream. 0 on ``null_arm``, -inf where not
+    ``needed``.
+    """
+    n_banks, n_arms = needed.shape
+    sampled = np.array(needed, np.bool_)
+    if null_arm >= 0:
+        sampled[:, null_arm] = False
+    outcomes = np.flatnonzero(value)
+    scores = np.full((n_banks, n_draws, n_arms), -np.inf)
+    if null_arm >= 0:
+        scores[:, :, null_arm] = 0.0
+    gens = chunk_generators(rng, -(-n_banks // chunk_size))
+    for b in range(n_banks):
+        arms, c = np.flatnonzero(sampled[b]), bank_cell[b]
+        shape = (n_draws, arms.size, outcomes.size)
+        draws = gens[b // chunk_size].beta(np.broadcast_to(alpha[c][np.ix_(outcomes, arms)].T, shape),
+                                          np.broadcast_to(beta[c][np.ix_(outcomes, arms)].T, shape))
+        net = np.broadcast_to(-cost[bank_cost_row[b], arms], shape[:2])
+        for k in range(outcomes.size):
+            net = net + value[outcomes[k]] * draws[:, :, k]
+        scores[b][:, arms] = net
+    return scores
+
+
+def bank_probabilities(
+    scores: np.ndarray,
+    bank_idx: np.ndarray,
+    mask: np.ndarray,
+    epsilon: float = 0.01,
+    null_arm: int = -1,
+) -> np.ndarray:
+    """Propensities by definition, float64 (n_rows, n_arms), one row at a time (no deduplication).
+
+    Per draw of the row's bank, the allowed arms at the maximum share the draw equally; the shares are
+    summed over draws in order (a cumulative sum, as the kernel adds them) and mixed with the ε-uniform
+    floor. ``null_arm`` is accepted for the wrapper's signature; the scores already hold its 0.
+    """
+    n_rows, n_arms = np.shape(mask)
+    n_draws = scores.shape[1]
+    probs = np.zeros((n_rows, n_arms))
+    for i in range(n_rows):
+        allowed = np.flatnonzero(mask[i])
+        draws = scores[bank_idx[i]][:, allowed]
+        ties = draws == draws.max(axis=1, keepdims=True)
+        share = np.cumsum(ties / ties.sum(axis=1, keepdims=True), axis=0)[-1]
+        probs[i, allowed] = (1.0 - epsilon) * share / n_draws + epsilon / allowed.size
+    return probs

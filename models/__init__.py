@@ -15,10 +15,14 @@ from .baselines import (
 from .batch import DecisionBatch, Outcomes
 from .catalog import DEFAULT_CHANNELS, N_HOURS, NO_MESSAGE, Catalog
 from .distributed import simulate_on_ray
+from .learner import DelayModel, Learner
 from .logged import LoggedFeedback, read_logs, write_logs
+from .loop import Choices, Loop, Resolved, Sends
+from .model_uri import ModelUri, is_registry_uri
 from .ope import dm, dr, ips, replay, snips
 from .policies import POLICIES, HierarchicalThompsonPolicy, Policy, ThompsonPolicy, load_policy
 from .simulate import PolicyRun, SimulationResult, simulate
+from .timing import next_send_at, send_instants
 from .world import World, load_world
 
 __all__ = [
@@ -27,17 +31,24 @@ __all__ = [
     "NO_MESSAGE",
     "POLICIES",
     "Catalog",
+    "Choices",
     "DecisionBatch",
+    "DelayModel",
     "EpsilonGreedyPolicy",
     "GreedyPolicy",
     "HierarchicalThompsonPolicy",
+    "Learner",
     "LoggedFeedback",
+    "Loop",
+    "ModelUri",
     "OraclePolicy",
     "Outcomes",
     "Policy",
     "PolicyRun",
     "RandomPolicy",
+    "Resolved",
     "SegmentOraclePolicy",
+    "Sends",
     "SimulationResult",
     "StaticPolicy",
     "ThompsonPolicy",
@@ -47,10 +58,13 @@ __all__ = [
     "dm",
     "dr",
     "ips",
+    "is_registry_uri",
     "load_policy",
     "load_world",
+    "next_send_at",
     "read_logs",
     "replay",
+    "send_instants",
     "simulate",
     "simulate_on_ray",
     "snips",

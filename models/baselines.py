@@ -8,16 +8,15 @@ the best allowed one (``GreedyPolicy``), so a masked arm is never chosen and pro
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from sendwise import engine
-
 from .batch import DecisionBatch, Outcomes
 from .catalog import N_HOURS, Catalog
-from .policies import OpenMessagesPolicy, Policy, ThompsonPolicy, add_counts, check_range, close_pending
+from .policies import OpenMessagesPolicy, Policy, ThompsonPolicy, add_counts, check_range, checked_mask
 
 
 class GreedyPolicy(Policy):
@@ -25,27 +24,17 @@ class GreedyPolicy(Policy):
 
     With probability ``epsilon`` the arm is drawn uniformly from the allowed ones instead, so the
     propensity of an arm is ``(1 − ε)·[arm is a best arm]/|best arms| + ε/|allowed arms|``, exactly.
-    Subclasses implement ``scores``; ``Decisions.score`` is the chosen arm's score.
+    Subclasses implement ``scores``.
     """
 
+    @abstractmethod
     def scores(self, batch: DecisionBatch) -> np.ndarray:
         """Score of every arm per row, float64 (n_rows, n_arms); higher is better, masked arms ignored."""
-        raise NotImplementedError
 
-    def decide(self, batch: DecisionBatch) -> engine.Decisions:
-        mask = _checked_mask(batch, self.catalog.n_arms)
-        scores = self.scores(batch)
-        explored = self.rng_.random(batch.n_rows) < self.epsilon
-        greedy = _pick_uniform(_best_arms(scores, mask), self.rng_)
-        arm = np.where(explored, _pick_uniform(mask, self.rng_), greedy)
-        return engine.Decisions(arm, scores[np.arange(batch.n_rows), arm], explored)
-
-    def propensities(self, batch: DecisionBatch, n_draws: int = 1000) -> np.ndarray:
-        """Exact probability of every arm per row, float64 (n_rows, n_arms); ``n_draws`` is not needed."""
-        mask = _checked_mask(batch, self.catalog.n_arms)
-        best = _best_arms(self.scores(batch), mask)
-        return ((1.0 - self.epsilon) * best / best.sum(axis=1, keepdims=True)
-                + self.epsilon * mask / mask.sum(axis=1, keepdims=True))
+    def exploitation_probabilities(self, batch: DecisionBatch, *, bank_draws: int | None = None) -> np.ndarray:
+        """Uniform over each row's best allowed arms, float64 (n_rows, n_arms): exact, no draws needed."""
+        best = _best_arms(self.scores(batch), checked_mask(batch, self.catalog.n_arms))
+        return best / best.sum(axis=1, keepdims=True)
 
 
 class RandomPolicy(GreedyPolicy):
@@ -56,6 +45,7 @@ class RandomPolicy(GreedyPolicy):
     """
 
     name = "random"
+    always_explores = True
 
     def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *,
                  random_state: np.random.Generator | int | None = None) -> None:
@@ -69,17 +59,13 @@ class RandomPolicy(GreedyPolicy):
         scores[:, self.catalog.null_arm] = -1.0
         return scores
 
-    def decide(self, batch: DecisionBatch) -> engine.Decisions:
-        return super().decide(batch)._replace(explored=np.ones(batch.n_rows, dtype=np.bool_))
-
 
 class StaticPolicy(GreedyPolicy):
     """The industry's playbook arm, ``playbook = {industry: [channel, local hour]}``, for every customer.
 
     When that arm is masked the fallback order is: the same channel at the nearest allowed hour (a tie
     goes to the earlier hour); then any other channel, nearest hour first and, at equal distance, the
-    cheapest in the customer's region; the no-message arm last. ``Decisions.score`` is minus the chosen
-    arm's place in that order (0 for the playbook arm).
+    cheapest in the customer's region; the no-message arm last.
     """
 
     name = "static"
@@ -168,6 +154,11 @@ class EpsilonGreedyPolicy(GreedyPolicy, ThompsonPolicy):
         super().__init__(catalog, value, cost, epsilon=epsilon, prior_alpha=prior_alpha, prior_beta=prior_beta,
                          random_state=random_state)
 
+    def get_params(self) -> dict[str, Any]:
+        params = super().get_params()
+        del params["bank_draws"]  # greedy on the posterior mean: no draws
+        return params
+
     def scores(self, batch: DecisionBatch) -> np.ndarray:
         alpha, beta = (counts[batch.cell_idx] for counts in self.posterior())
         return _net_value(np.einsum("o,roa->ra", self.value, alpha / (alpha + beta)), self.cost, batch,
@@ -209,7 +200,6 @@ class UCB1Policy(GreedyPolicy, OpenMessagesPolicy):
         index = {"cell_idx": outcomes.cell_idx[keep], "outcome_idx": outcomes.outcome_idx[keep],
                  "arm": outcomes.arm[keep]}
         add_counts(self.successes_, self.failures_, index, outcomes, keep)
-        close_pending(self.pending_, tuple(index.values()))
         return self
 
 
@@ -221,6 +211,7 @@ class OraclePolicy(GreedyPolicy):
     """
 
     name = "oracle"
+    needs_truth = True
     truth: ClassVar[str] = "true_rates"
 
     def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *, epsilon: float = 0.0,
@@ -252,29 +243,10 @@ def _net_value(expected: np.ndarray, cost: np.ndarray, batch: DecisionBatch, nul
     return net
 
 
-def _checked_mask(batch: DecisionBatch, n_arms: int) -> np.ndarray:
-    mask = np.asarray(batch.mask)
-    if mask.dtype != np.bool_ or mask.shape != (batch.n_rows, n_arms):
-        raise ValueError(f"`mask` must be a bool array of shape ({batch.n_rows}, {n_arms}); "
-                         f"got {mask.dtype} {mask.shape}")
-    empty = np.flatnonzero(~mask.any(axis=1))
-    if empty.size:
-        raise ValueError(f"`mask` must allow at least one arm per row; {empty.size} rows allow none "
-                         f"(first: row {empty[0]})")
-    return mask
-
-
 def _best_arms(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Bool (n_rows, n_arms): the allowed arms whose score is the row's best (NaN counts as -inf)."""
     allowed = np.where(mask & ~np.isnan(scores), scores, -np.inf)
     return mask & (allowed == allowed.max(axis=1, keepdims=True))
-
-
-def _pick_uniform(candidates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One of each row's True columns, uniformly at random, int64 (n_rows,); every row has one."""
-    n_candidates = candidates.sum(axis=1)
-    k = np.minimum((rng.random(candidates.shape[0]) * n_candidates).astype(np.int64), n_candidates - 1)
-    return np.argmax(np.cumsum(candidates, axis=1) > k[:, None], axis=1).astype(np.int64)
 
 
 def _check_playbook(catalog: Catalog, playbook: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:

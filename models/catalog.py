@@ -4,12 +4,19 @@ Arms are ``(channel, local hour)`` pairs, ``arm = channel_idx * 24 + hour``, plu
 with the last id. Cells, the learning unit, are region × industry × campaign type,
 ``cell = (region_idx * n_industries + industry_idx) * n_campaign_types + campaign_idx``; they sit in
 the hierarchy global → region → region×industry → cell.
+
+An arm mask (which arms a request allowed) travels in logs as a *mask code*: the lowercase hex of
+``np.packbits(mask)`` (big bit order: arm ``a`` is bit ``7 - a % 8`` of byte ``a // 8``), padded with
+zero bits to whole bytes, so every code of a catalog has ``2 * ceil(n_arms / 8)`` digits (44 for the
+default 169 arms). See :func:`encode_mask` and :func:`decode_mask`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -109,6 +116,19 @@ class Catalog:
         n_ind, n_camp = len(self.industries), len(self.campaign_types)
         return (np.asarray(region_idx, np.int64) * n_ind + industry_idx) * n_camp + campaign_idx
 
+    def cell_parts(self, cell_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Region, industry and campaign-type ids of cells, int64 each: the inverse of ``cell_ids``.
+
+        Examples
+        --------
+        >>> catalog = Catalog(regions=("NA", "EU"), industries=("ecommerce", "gaming"))
+        >>> [part.tolist() for part in catalog.cell_parts(catalog.cell_ids([1], [0], [0]))]
+        [[1], [0], [0]]
+        """
+        region_industry, campaign_idx = np.divmod(np.asarray(cell_idx, np.int64), len(self.campaign_types))
+        region_idx, industry_idx = np.divmod(region_industry, len(self.industries))
+        return region_idx, industry_idx, campaign_idx
+
     def level_groups(self) -> list[np.ndarray]:
         """Each cell's group at the region and region×industry levels (for ``engine.pool_priors``)."""
         cells = np.arange(self.n_cells, dtype=np.int64)
@@ -134,6 +154,14 @@ class Catalog:
         mask[:, -1] = allow_no_message
         return mask
 
+    def encode_mask(self, mask: np.ndarray) -> list[str] | str:
+        """Mask code(s) of a bool mask over this catalog's arms; see :func:`encode_mask`."""
+        return encode_mask(mask, self.n_arms)
+
+    def decode_mask(self, codes: str | Sequence[str] | np.ndarray) -> np.ndarray:
+        """Bool mask (n_rows, n_arms) of mask code(s) of this catalog; see :func:`decode_mask`."""
+        return decode_mask(codes, self.n_arms)
+
     def to_dict(self) -> dict[str, list[str]]:
         return {f: list(getattr(self, f)) for f in ("channels", "regions", "industries", "campaign_types", "outcomes")}
 
@@ -151,3 +179,104 @@ def _index(kind: str, name: str, known: tuple[str, ...]) -> int:
         return known.index(name)
     except ValueError:
         raise ValueError(f"unknown {kind} {name!r}; known: {', '.join(known)}") from None
+
+
+class MaskCodeError(ValueError):
+    """A mask code broke a rule: ``row`` is its position among the codes, ``rule`` the rule, ``value`` the code."""
+
+    def __init__(self, row: int, rule: str, value: Any) -> None:
+        self.row, self.rule, self.value = row, rule, value
+        super().__init__(f"`codes[{row}]` {rule}; got {value!r}")
+
+
+def mask_code_length(n_arms: int) -> int:
+    """Number of hex digits of every mask code over ``n_arms`` arms: two per byte of ``np.packbits``."""
+    return 2 * -(-int(n_arms) // 8)
+
+
+def encode_mask(mask: np.ndarray, n_arms: int) -> list[str] | str:
+    """Mask codes of a bool arm mask: the lowercase hex of ``np.packbits`` of each row.
+
+    Parameters
+    ----------
+    mask : ndarray of shape (n_rows, n_arms) or (n_arms,), bool
+        Allowed arms of each request (or of one request).
+    n_arms : int
+        Size of the arm set; fixes the length of every code (``mask_code_length(n_arms)`` digits).
+
+    Returns
+    -------
+    list of str, one code per row, for a 2-d ``mask``; one str for a 1-d ``mask``.
+
+    Examples
+    --------
+    >>> encode_mask(np.array([True, False, False, False, False, False, False, False, True]), 9)
+    '8080'
+    >>> encode_mask(np.zeros((2, 3), dtype=bool), 3)
+    ['00', '00']
+    """
+    arr = np.asarray(mask)
+    if arr.dtype != np.bool_:
+        raise TypeError(f"`mask` must be a bool array; got dtype {arr.dtype}")
+    if arr.ndim not in (1, 2) or arr.shape[-1] != n_arms:
+        raise ValueError(f"`mask` must have shape (n_rows, {n_arms}) or ({n_arms},); got {arr.shape}")
+    rows = np.atleast_2d(arr)
+    digits = np.packbits(rows, axis=1).tobytes().hex()
+    length = mask_code_length(n_arms)
+    codes = [digits[i:i + length] for i in range(0, len(digits), length)]
+    return codes[0] if arr.ndim == 1 else codes
+
+
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+
+
+def decode_mask(codes: str | Sequence[str] | np.ndarray, n_arms: int) -> np.ndarray:
+    """Bool arm masks of mask codes written by :func:`encode_mask` (upper-case digits are accepted too).
+
+    Parameters
+    ----------
+    codes : str or sequence of str, of shape (n_rows,)
+        One code (read as one row) or one code per row.
+    n_arms : int
+        Size of the arm set the codes were written for.
+
+    Returns
+    -------
+    ndarray of shape (n_rows, n_arms), bool
+
+    Raises
+    ------
+    MaskCodeError
+        (a ``ValueError``) for the first code that is not a string, has the wrong number of digits,
+        holds a character that is not a hex digit, or sets a padding bit beyond ``n_arms``.
+
+    Examples
+    --------
+    >>> decode_mask("8080", 9).nonzero()[1].tolist()
+    [0, 8]
+    >>> decode_mask(["00", "e0"], 3).tolist()
+    [[False, False, False], [True, True, True]]
+    """
+    values = np.asarray([codes] if isinstance(codes, str) else list(codes), dtype=object).reshape(-1)
+    length = mask_code_length(n_arms)
+    n_bytes = length // 2
+    is_str = np.array([isinstance(c, str) for c in values], dtype=np.bool_)
+    _raise_first(values, is_str, "must be a string of hex digits")
+    sizes = np.array([len(c) for c in values], dtype=np.int64)
+    _raise_first(values, sizes == length, f"must have {length} hex digits (a mask of {n_arms} arms)")
+    joined = "".join(values.tolist())
+    if not _HEX_DIGITS.fullmatch(joined):
+        hex_ok = np.array([_HEX_DIGITS.fullmatch(c) is not None for c in values], dtype=np.bool_)
+        _raise_first(values, hex_ok, "must contain only the hex digits 0-9 and a-f")
+    packed = np.frombuffer(bytes.fromhex(joined), dtype=np.uint8).reshape(values.size, n_bytes)
+    bits = np.unpackbits(packed, axis=1).astype(np.bool_)
+    n_padding = 8 * n_bytes - n_arms
+    _raise_first(values, ~bits[:, n_arms:].any(axis=1),
+                 f"must not set the last {n_padding} bits (padding beyond the {n_arms} arms)")
+    return np.ascontiguousarray(bits[:, :n_arms])
+
+
+def _raise_first(values: np.ndarray, ok: np.ndarray, rule: str) -> None:
+    bad = np.flatnonzero(~ok)
+    if bad.size:
+        raise MaskCodeError(int(bad[0]), rule, values[bad[0]])

@@ -4,6 +4,11 @@ Resolve the target (a saved policy, a registered policy name, or given probabili
 probabilities on the logged contexts from the engine's propensity kernel, cross-fit a reward model
 when DM or DR need one, run the estimators and tabulate estimate, bootstrap interval, effective sample
 size and largest importance weight, next to the logging policy's own mean reward.
+
+When the log records what the logging policy chose from (``LoggedFeedback.allowed``), the target
+decides under exactly those masks, and the result counts the decisions on which the target goes
+outside the logging policy's support (``support_violations``), which the reweighting estimators
+assume never happens.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import pandas as pd
 from .batch import DecisionBatch
 from .catalog import Catalog
 from .logged import LoggedFeedback, check_rows, read_logs
+from .model_uri import ModelUri
 from .ope import ESTIMATORS, Estimator, LoggedMean, cross_fit_q_hat
 from .policies import POLICIES, Policy, load_policy
 
@@ -30,10 +36,11 @@ PolicyResolver = Callable[[str, np.random.Generator | int | None], Policy]
 
 
 def _registered_policy(ref: str, random_state: np.random.Generator | int | None) -> Policy:
-    """A policy from the MLflow model registry; MLflow is imported only when such a URI is evaluated."""
+    """A policy from the MLflow model registry; MLflow is imported only once ``ref`` parses as a ``models:/`` URI."""
+    uri = ModelUri.parse(ref)
     from .registry import load_registered_policy
 
-    return load_registered_policy(ref, random_state=random_state)[0]
+    return load_registered_policy(uri, random_state=random_state)[0]
 
 
 # URI scheme -> loader, for policies that live elsewhere:
@@ -64,6 +71,7 @@ class EvaluationResult:
     alpha: float
     n_bootstrap: int
     rows: tuple[EstimateRow, ...]
+    support_violations: int | None = None  # see ``support_violations``; None when the log cannot tell
 
     def estimate(self, estimator: str) -> EstimateRow:
         """The row of ``estimator`` (e.g. ``"dr"``, or ``"logged"`` for the logging policy)."""
@@ -98,6 +106,10 @@ class EvaluationResult:
             lines.append(f"{r.estimator:<10} {r.estimate:>10.5f} {interval:>22} {ess:>10} {weight:>11}")
         lines += ["", f"intervals: percentile bootstrap over decisions, {self.n_bootstrap:,} resamples; "
                       "'logged' is the logging policy's mean reward"]
+        if self.support_violations is not None:
+            lines.append(f"support: on {self.support_violations:,} of {self.n_rounds:,} decisions the target gives "
+                         "positive probability to an action outside the logging policy's support "
+                         "(ips, snips and dr assume none)")
         return "\n".join(lines)
 
 
@@ -134,7 +146,8 @@ def resolve_policy(ref: str, catalog: Catalog | None = None, *,
 
 def decision_batch(log: LoggedFeedback) -> DecisionBatch:
     """The decision requests behind a catalog log: cells from region / industry / campaign_type, cost row
-    from region, mask from ``allowed_channels`` (channel names joined by ``|``; all channels if absent).
+    from region, mask the log's own ``allowed`` arms when it has them, else from ``allowed_channels``
+    (channel names joined by ``|``; all channels if absent).
     """
     catalog = _catalog_of(log)
     region, industry, campaign = (
@@ -144,20 +157,16 @@ def decision_batch(log: LoggedFeedback) -> DecisionBatch:
     return DecisionBatch(
         cell_idx=catalog.cell_ids(region, industry, campaign),
         cost_row_idx=region,
-        mask=catalog.arm_mask(_allowed_channels(log.context, catalog)),
+        mask=log.allowed if log.allowed is not None else catalog.arm_mask(_allowed_channels(log.context, catalog)),
     )
 
 
 def target_probabilities(policy: Policy, log: LoggedFeedback, *, n_draws: int = 1000) -> np.ndarray:
     """π(a | x_i) for every logged row and arm, float64 (n_rounds, n_arms), from ``policy.propensities``.
 
-    Rows with the same cell, cost row and mask get the same probabilities, so the engine's Monte-Carlo
-    kernel runs once per distinct request, not once per logged row.
+    Rows with the same cell, cost row and mask get the same probabilities, computed once per distinct
+    request; a Thompson policy draws them from one bank of ``n_draws`` posterior draws per cell.
     """
-    propensities = getattr(policy, "propensities", None)
-    if propensities is None:
-        raise ValueError(f"policy {policy.name!r} cannot give its action probabilities (no propensities method); "
-                         "compute them and pass target probabilities instead")
     if _catalog_of(log) != policy.catalog:
         raise ValueError("the policy's catalog differs from the catalog of the logs; read the logs with "
                          "the policy's catalog")
@@ -165,7 +174,41 @@ def target_probabilities(policy: Policy, log: LoggedFeedback, *, n_draws: int = 
     keys = np.column_stack([batch.cell_idx, batch.cost_row_idx, batch.mask])
     unique, inverse = np.unique(keys, axis=0, return_inverse=True)
     distinct = DecisionBatch(cell_idx=unique[:, 0], cost_row_idx=unique[:, 1], mask=unique[:, 2:].astype(bool))
-    return propensities(distinct, n_draws)[inverse.reshape(-1)]
+    return policy.propensities(distinct, bank_draws=n_draws)[inverse.reshape(-1)]
+
+
+def support_violations(log: LoggedFeedback, target_probs: np.ndarray) -> int | None:
+    """How many rows give the target positive probability on an action outside the logging support.
+
+    The logging support of a row is unknown in full (only its size is logged), so a row counts when it
+    certainly leaves it: the target gives probability to an action outside ``log.allowed``, or to more
+    allowed actions than ``log.support_size``. None when the log has neither.
+
+    Parameters
+    ----------
+    log : LoggedFeedback
+    target_probs : ndarray of shape (n_rounds, n_actions), float64
+
+    Returns
+    -------
+    int or None
+
+    Examples
+    --------
+    >>> log = LoggedFeedback(action=[0, 1], propensity=[1.0, 1.0], reward=[1.0, 0.0], n_actions=2,
+    ...                      allowed=np.array([[True, False], [False, True]]))
+    >>> support_violations(log, np.array([[0.5, 0.5], [0.0, 1.0]]))
+    1
+    """
+    if log.allowed is None and log.support_size is None:
+        return None
+    positive = np.asarray(target_probs) > 0
+    allowed = np.ones_like(positive) if log.allowed is None else log.allowed
+    outside = (positive & ~allowed).any(axis=1)
+    if log.support_size is not None:
+        size = np.where(np.isnan(log.support_size), np.inf, log.support_size)
+        outside |= (positive & allowed).sum(axis=1) > size
+    return int(outside.sum())
 
 
 def context_features(context: pd.DataFrame) -> np.ndarray:
@@ -181,7 +224,8 @@ def evaluate(log: LoggedFeedback, target_probs: np.ndarray, *, target: str = "ta
     """Run ``estimators`` (names in ``ope.ESTIMATORS``) for ``target_probs`` on ``log``.
 
     DM and DR use a reward model cross-fitted on the context (``context_features``) and the action;
-    ``reward_model`` replaces the default (any scikit-learn classifier or regressor).
+    ``reward_model`` replaces the default (any scikit-learn classifier or regressor). The result also
+    counts the rows where the target leaves the logged support (``support_violations``) without failing.
     """
     chosen = [_estimator(name) for name in estimators]
     target_probs = np.asarray(target_probs, dtype=np.float64)
@@ -197,7 +241,8 @@ def evaluate(log: LoggedFeedback, target_probs: np.ndarray, *, target: str = "ta
     for est in (LoggedMean(), *chosen):
         low, high = est.estimate_interval(*rounds, alpha=alpha, n_bootstrap=n_bootstrap, random_state=random_state)
         rows.append(EstimateRow(est.name, est.estimate_policy_value(*rounds), low, high, *est.diagnostics(*rounds)))
-    return EvaluationResult(target, logs, log.n_rounds, log.n_actions, alpha, n_bootstrap, tuple(rows))
+    return EvaluationResult(target, logs, log.n_rounds, log.n_actions, alpha, n_bootstrap, tuple(rows),
+                            support_violations(log, target_probs))
 
 
 def evaluate_logs(logs: str | Path, *, policy: str | None = None, target_probs: str | Path | None = None,

@@ -3,8 +3,10 @@
 The format (``docs/logged-data.md``) is a table, Parquet or CSV, with the columns ``decision_id``,
 optional ``timestamp``, free context columns, ``action`` (or ``channel`` + ``hour`` resolved through a
 :class:`~sendwise.models.catalog.Catalog`), ``propensity`` of the logged action under the logging
-policy, ``reward``, optional per-outcome columns (the catalog's outcomes, e.g. ``click``) and
-optional ``cost``. The server and the simulator write it with :func:`write_logs`; off-policy
+policy, ``reward``, optional per-outcome columns (the catalog's outcomes, e.g. ``click``),
+optional ``cost`` and, optionally, what the logging policy chose from: ``allowed_arms`` (the mask
+code of the allowed actions, see :func:`~sendwise.models.catalog.encode_mask`), ``support_size`` and
+``epsilon``. The server and the simulator write it with :func:`write_logs`; off-policy
 evaluation reads it with :func:`read_logs`. Loading validates every row, and an error names the file,
 the column, the row (counted from 0 in file order, header excluded) and the rule.
 """
@@ -22,10 +24,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .catalog import DEFAULT_CHANNELS, DEFAULT_OUTCOMES, N_HOURS, NO_MESSAGE, Catalog
+from .catalog import (
+    DEFAULT_CHANNELS,
+    DEFAULT_OUTCOMES,
+    N_HOURS,
+    NO_MESSAGE,
+    Catalog,
+    MaskCodeError,
+    decode_mask,
+    encode_mask,
+)
 
 FORMAT_VERSION = 1
-RESERVED_COLUMNS = ("decision_id", "timestamp", "action", "channel", "hour", "propensity", "reward", "cost")
+RESERVED_COLUMNS = ("decision_id", "timestamp", "action", "channel", "hour", "propensity", "reward", "cost",
+                    "allowed_arms", "support_size", "epsilon")
+ALLOWED_ARMS_COLUMN = "allowed_arms"
 _META_KEY = b"sendwise.logs"
 _CATALOG_CONTEXT = (("region", "regions"), ("industry", "industries"), ("campaign_type", "campaign_types"))
 _REQUIRED = "a log needs decision_id, action (or channel and hour), propensity and reward"
@@ -67,6 +80,12 @@ class LoggedFeedback:
     cost : float64 (n_rounds,), cost of the logged message, or None.
     action_names : a name per action, or None (plain integer actions).
     catalog : the catalog that maps arm ids to channel × hour, or None for catalog-free logs.
+    allowed : bool (n_rounds, n_actions), the actions the logging policy chose from in each row (the
+        logged action among them), or None when the log does not say (file column ``allowed_arms``).
+    support_size : float64 (n_rounds,), how many actions had positive logging probability, an integer in
+        [1, n_actions]; NaN where not recorded. None when the log does not say.
+    epsilon : float64 (n_rounds,), the logging policy's exploration floor, in [0, 1]; NaN where not
+        recorded. None when the log does not say.
 
     Values arrive as given (lists, Series, arrays, even strings from a CSV) and are coerced here, so
     every row is checked by the same rules whether it came from code or from a file.
@@ -83,6 +102,9 @@ class LoggedFeedback:
     cost: np.ndarray | None = None
     action_names: tuple[str, ...] | None = None
     catalog: Catalog | None = None
+    allowed: np.ndarray | None = None
+    support_size: np.ndarray | None = None
+    epsilon: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         raw_action = _column("action", self.action)
@@ -97,6 +119,15 @@ class LoggedFeedback:
         of_catalog = "an arm id of the catalog" if self.catalog is not None else "an action id"
         check_rows("column 'action'", raw_action, ok, f"must be {of_catalog} in [0, {n_actions})")
         set_(self, "action", action.astype(np.int64))
+        if self.allowed is not None:
+            set_(self, "allowed", self._checked_allowed(n_rounds, n_actions))
+        if self.support_size is not None:
+            set_(self, "support_size", _checked_optional("support_size", self.support_size, n_rounds,
+                                                         f"must be an integer in [1, {n_actions}] or empty",
+                                                         lambda k: (k == np.round(k)) & (k >= 1) & (k <= n_actions)))
+        if self.epsilon is not None:
+            set_(self, "epsilon", _checked_optional("epsilon", self.epsilon, n_rounds, "must lie in [0, 1] or be empty",
+                                                    lambda e: (e >= 0) & (e <= 1)))
         set_(self, "propensity", _checked_float("propensity", self.propensity, n_rounds, "must lie in (0, 1]",
                                                 lambda p: (p > 0) & (p <= 1)))
         set_(self, "reward", _checked_float("reward", self.reward, n_rounds, "must be finite", np.isfinite))
@@ -128,6 +159,12 @@ class LoggedFeedback:
             frame["channel"] = channel_names[self.catalog.arm_channels()[self.action]]
             frame["hour"] = pd.array(np.where(hours < 0, None, hours), dtype="Int64")
         frame["propensity"] = self.propensity
+        if self.allowed is not None:
+            frame[ALLOWED_ARMS_COLUMN] = encode_mask(self.allowed, self.n_actions)
+        if self.support_size is not None:
+            frame["support_size"] = pd.Series(self.support_size).astype("Int64")
+        if self.epsilon is not None:
+            frame["epsilon"] = self.epsilon
         frame["reward"] = self.reward
         if self.outcomes is not None:
             frame = pd.concat([frame, self.outcomes], axis=1)
@@ -153,6 +190,24 @@ class LoggedFeedback:
         if not (isinstance(n_actions, int | np.integer) and n_actions >= 1):
             raise ValueError(f"`n_actions` must be an int >= 1; got {n_actions!r}")
         return int(n_actions)
+
+    def _checked_allowed(self, n_rounds: int, n_actions: int) -> np.ndarray:
+        allowed = self.allowed.to_numpy() if isinstance(self.allowed, pd.DataFrame) else np.asarray(self.allowed)
+        if allowed.dtype != np.bool_:
+            raise TypeError(f"`allowed` must be a bool array; got dtype {allowed.dtype}")
+        if allowed.shape != (n_rounds, n_actions):
+            raise ValueError(f"`allowed` must have shape (n_rounds, n_actions) = {(n_rounds, n_actions)}; "
+                             f"got {allowed.shape}")
+        outside = np.flatnonzero(~allowed[np.arange(n_rounds), self.action])
+        if outside.size:
+            i, arm = int(outside[0]), int(self.action[outside[0]])
+            name = f"action {arm}"
+            if self.catalog is not None:
+                hour = self.catalog.hour_of(arm)
+                name += f" ({self.catalog.channel_of(arm)}{'' if hour is None else f' at {hour}'})"
+            raise _RowError(f"column {ALLOWED_ARMS_COLUMN!r}, row {i}: must contain the logged {name}, which has "
+                            f"propensity > 0; got {encode_mask(allowed[i], n_actions)!r}")
+        return np.ascontiguousarray(allowed)
 
     def _checked_ids(self, n_rounds: int) -> np.ndarray:
         if self.decision_id is None:
@@ -226,11 +281,16 @@ def read_logs(path: str | Path, catalog: Catalog | None = None) -> LoggedFeedbac
     context = frame.drop(columns=[c for c in frame.columns if c in RESERVED_COLUMNS or c in outcome_names])
     try:
         action = frame["action"].to_numpy(dtype=object) if "action" in columns else _arms(frame, catalog)
+        n_actions = None if catalog else meta.get("n_actions")
+        allowed = None
+        if ALLOWED_ARMS_COLUMN in columns:
+            allowed, n_actions = _allowed_arms(frame[ALLOWED_ARMS_COLUMN], catalog.n_arms if catalog else n_actions,
+                                               action)
         return LoggedFeedback(
             action=action,
             propensity=frame["propensity"],
             reward=frame["reward"],
-            n_actions=None if catalog else meta.get("n_actions"),
+            n_actions=None if catalog else n_actions,
             decision_id=frame["decision_id"],
             timestamp=frame["timestamp"] if "timestamp" in columns else None,
             context=context,
@@ -238,6 +298,9 @@ def read_logs(path: str | Path, catalog: Catalog | None = None) -> LoggedFeedbac
             cost=frame["cost"] if "cost" in columns else None,
             action_names=meta.get("action_names"),
             catalog=catalog,
+            allowed=allowed,
+            support_size=frame["support_size"] if "support_size" in columns else None,
+            epsilon=frame["epsilon"] if "epsilon" in columns else None,
         )
     except _RowError as exc:
         raise ValueError(f"{path.name}: {exc}") from None
@@ -283,7 +346,8 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     if not path.is_file():
         raise FileNotFoundError(f"log file {str(path)!r} does not exist")
     if suffix == ".csv":
-        return pd.read_csv(path, keep_default_na=False, na_values=[""]), {}  # "NA" is a region, not a gap
+        # "NA" is a region, not a gap; mask codes such as "0001…" must stay text
+        return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={ALLOWED_ARMS_COLUMN: str}), {}
     table = pq.read_table(path)
     meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))
     if meta and meta.get("format_version") != FORMAT_VERSION:
@@ -312,6 +376,38 @@ def _arms(frame: pd.DataFrame, catalog: Catalog) -> np.ndarray:
     check_rows("column 'hour'", frame["hour"].to_numpy(dtype=object), ok, f"must be an integer hour in [0, {N_HOURS})")
     arm = channel_idx * N_HOURS + np.where(is_null, 0, hour)
     return np.where(is_null, catalog.null_arm, arm).astype(np.int64)
+
+
+def _allowed_arms(codes: pd.Series, n_actions: int | None, action: np.ndarray) -> tuple[np.ndarray, int | None]:
+    """The ``allowed_arms`` column decoded to bool (n_rounds, n_actions); an empty cell allows every action.
+
+    With ``n_actions`` unknown (plain actions, no metadata) the action set is the smallest that the
+    logged actions, the allowed bits and the length of the codes fit; it is returned with the masks.
+    """
+    raw = codes.to_numpy(dtype=object)
+    given = np.flatnonzero(~pd.isna(raw))
+    width = n_actions
+    if width is None:
+        first = raw[given[0]] if given.size else ""
+        width = 4 * len(first) if isinstance(first, str) else 1  # every bit a code of that length holds
+    try:
+        decoded = decode_mask(raw[given], max(width, 1))
+    except MaskCodeError as exc:
+        raise _RowError(f"column {ALLOWED_ARMS_COLUMN!r}, row {int(given[exc.row])}: {exc.rule}; "
+                        f"got {exc.value!r}") from None
+    if n_actions is None:
+        finite = _to_float(action)
+        finite = finite[np.isfinite(finite)]
+        highest = [int(finite.max()) + 1 if finite.size else 1, width - 7]
+        set_bits = np.flatnonzero(decoded.any(axis=0))
+        if set_bits.size:
+            highest.append(int(set_bits[-1]) + 1)
+        n_actions = max(highest)
+    allowed = np.ones((raw.shape[0], n_actions), dtype=np.bool_)
+    allowed[given] = False
+    fits = min(width, n_actions)  # an action beyond the codes' width is in no mask; the log check says so
+    allowed[given, :fits] = decoded[:, :fits]
+    return allowed, n_actions
 
 
 def _infer_catalog(frame: pd.DataFrame) -> Catalog:
@@ -346,6 +442,16 @@ def _checked_float(name: str, values: Any, n_rounds: int, rule: str,
     numbers = _to_float(raw)
     with np.errstate(invalid="ignore"):
         check_rows(f"column {name!r}", raw, test(numbers) & ~np.isnan(numbers), rule)
+    return numbers
+
+
+def _checked_optional(name: str, values: Any, n_rounds: int, rule: str,
+                      test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Like ``_checked_float``, but a missing value (None, NaN, an empty cell) passes and becomes NaN."""
+    raw = _column(name, values, n_rounds)
+    numbers = _to_float(raw)
+    with np.errstate(invalid="ignore"):
+        check_rows(f"column {name!r}", raw, pd.isna(raw) | (np.isfinite(numbers) & test(numbers)), rule)
     return numbers
 
 

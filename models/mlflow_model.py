@@ -8,12 +8,13 @@ Input (one row per customer): ``region``, ``industry``, ``campaign_type`` (names
 catalog), optional ``timezone`` (IANA name, default UTC) and optional ``channels`` (the reachable,
 consented channels, a comma-separated string or a list; a missing cell allows every channel, an empty
 one none, which leaves only the no-message arm). Output: ``channel`` (``"none"``
-for no message), ``local_hour``, ``send_at`` (next occurrence of that local hour, UTC ISO string),
-``propensity`` (probability the policy picks that arm for that customer) and ``arm``.
+for no message), ``local_hour``, ``send_at`` (UTC ISO string: the next occurrence of that local hour
+after ``now``, from :func:`sendwise.models.timing.next_send_at`, the server's rules for daylight-saving
+gaps and repeats), ``propensity`` (probability the policy picks that arm for that customer) and ``arm``.
 
 Params (per ``predict`` call): ``seed`` restarts the policy's random stream so the same seed gives the
-same decisions; ``now`` (UTC ISO string, default the current time) anchors ``send_at``; ``n_draws`` is
-the number of Monte-Carlo draws behind each propensity.
+same decisions; ``now`` (UTC ISO string, default the current time) anchors ``send_at``. The propensity
+is exact: each arm is sampled from the very probability vector whose entry is reported.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
@@ -41,9 +42,9 @@ from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 from .batch import DecisionBatch
 from .catalog import Catalog
 from .policies import Policy, load_policy
+from .timing import next_send_at
 
 POLICY_ARTIFACT = "policy"
-DEFAULT_N_DRAWS = 500
 OUTPUT_COLUMNS = ("channel", "local_hour", "send_at", "propensity", "arm")
 
 # Logged as the model's code: MLflow runs it at load time, and it only names the installed class.
@@ -71,7 +72,6 @@ SIGNATURE = ModelSignature(
     params=ParamSchema([
         ParamSpec("seed", "long", None),
         ParamSpec("now", "string", ""),
-        ParamSpec("n_draws", "long", DEFAULT_N_DRAWS),
     ]),
 )
 
@@ -93,8 +93,7 @@ class PolicyModel(mlflow.pyfunc.PythonModel):
         """One decision per input row, columns ``OUTPUT_COLUMNS``, same index as the input."""
         params = params or {}
         now = datetime.fromisoformat(params["now"]) if params.get("now") else None
-        return decide_customers(self.policy, model_input, seed=params.get("seed"), now=now,
-                                n_draws=int(params.get("n_draws") or DEFAULT_N_DRAWS))
+        return decide_customers(self.policy, model_input, seed=params.get("seed"), now=now)
 
 
 def customer_batch(catalog: Catalog, customers: pd.DataFrame) -> DecisionBatch:
@@ -113,23 +112,19 @@ def customer_batch(catalog: Catalog, customers: pd.DataFrame) -> DecisionBatch:
 
 
 def decide_customers(policy: Policy, customers: pd.DataFrame, *, seed: int | None = None,
-                     now: datetime | None = None, n_draws: int = DEFAULT_N_DRAWS) -> pd.DataFrame:
+                     now: datetime | None = None) -> pd.DataFrame:
     """Decide for every customer and say when to send; ``seed`` restarts the policy's random stream.
 
     The arms are ``policy.decide`` on :func:`customer_batch`, so a policy loaded with the same seed
-    decides the same in memory. Propensities come from the policy's Monte-Carlo estimate, drawn after
-    the decisions (NaN for policies that cannot compute one). A naive ``now`` is taken as UTC.
+    decides the same in memory, and each propensity is the exact probability its arm was drawn with.
+    A naive ``now`` is taken as UTC.
     """
     if seed is not None:
-        policy.rng_ = np.random.default_rng(seed)
+        policy.reseed(seed)
     catalog = policy.catalog
     batch = customer_batch(catalog, customers)
-    arms = policy.decide(batch).arm
-    propensities = getattr(policy, "propensities", None)
-    if callable(propensities) and batch.n_rows:
-        propensity = propensities(batch, n_draws=n_draws)[np.arange(batch.n_rows), arms]
-    else:
-        propensity = np.full(batch.n_rows, np.nan)
+    choices = policy.decide(batch)
+    arms, propensity = choices.arm, choices.propensity
     hours = catalog.arm_hours()[arms]
     local_hour = pd.array(hours, dtype="Int64")
     local_hour[hours < 0] = pd.NA
@@ -140,7 +135,7 @@ def decide_customers(policy: Policy, customers: pd.DataFrame, *, seed: int | Non
     for zone, hour in zip(zones, hours.tolist(), strict=True):
         key = ("UTC" if _missing(zone) or not zone else zone, hour)
         if hour >= 0 and key not in send_times:
-            send_times[key] = next_send_time(*key, now)
+            send_times[key] = next_send_at(hour, _zone(key[0]), now).isoformat()
         send_at.append(send_times.get(key))
     return pd.DataFrame({
         "channel": [catalog.channel_of(a) for a in arms.tolist()],
@@ -151,22 +146,9 @@ def decide_customers(policy: Policy, customers: pd.DataFrame, *, seed: int | Non
     }, index=customers.index)
 
 
-def next_send_time(timezone: str, local_hour: int, now: datetime) -> str:
-    """UTC ISO time of the first ``local_hour``:00 in ``timezone`` strictly after ``now`` (timezone-aware).
-
-    >>> next_send_time("Europe/Paris", 9, datetime(2025, 1, 1, 8, 30, tzinfo=UTC))
-    '2025-01-02T08:00:00+00:00'
-    """
-    zone = _zone(timezone)
-    local_now = now.astimezone(zone)
-    candidate = datetime.combine(local_now.date(), time(local_hour), tzinfo=zone)
-    if candidate <= local_now:
-        candidate = datetime.combine(local_now.date() + timedelta(days=1), time(local_hour), tzinfo=zone)
-    return candidate.astimezone(UTC).isoformat()
-
-
 @cache
 def _zone(timezone: str) -> ZoneInfo:
+    """The zone of an IANA name; ValueError naming it when there is no such zone."""
     try:
         return ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -185,12 +167,7 @@ def input_example(catalog: Catalog) -> pd.DataFrame:
 
 def servable(policy_file: str | Path) -> bool:
     """Whether a saved policy decides from customers' context alone (the oracles need the simulator's truth)."""
-    policy = load_policy(policy_file)
-    try:
-        decide_customers(policy, input_example(policy.catalog), n_draws=1)
-    except ValueError:
-        return False
-    return True
+    return not load_policy(policy_file).needs_truth
 
 
 def save_policy_model(policy_file: str | Path, path: str | Path, *, seed: int | None = None,

@@ -7,7 +7,6 @@ or on refresh only, and its decisions never wait for MLflow.
 
 from __future__ import annotations
 
-import re
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,13 +24,13 @@ from mlflow.tracking import MlflowClient
 from .evaluation import evaluate, target_probabilities
 from .logged import read_logs
 from .mlflow_model import POLICY_ARTIFACT
+from .model_uri import ModelUri
 from .policies import Policy, load_policy
 from .tracking import LOGGED_MODEL_NAME, POLICY_TAG, WORLD_TAG, log_evaluation, tracking_client
 
 DEFAULT_MODEL_NAME = "sendwise-policy"
 DEFAULT_ALIAS = "champion"
 DEFAULT_GATE_ESTIMATOR = "snips"
-_MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 
 
 def register_policy(run_id: str, *, name: str = DEFAULT_MODEL_NAME, alias: str | None = None,
@@ -66,7 +65,7 @@ def register_policy(run_id: str, *, name: str = DEFAULT_MODEL_NAME, alias: str |
 def set_alias(name: str, version: str | int, alias: str = DEFAULT_ALIAS, *, tracking_uri: str | None = None) -> None:
     """Point ``alias`` of the registered model ``name`` at ``version`` (e.g. promote a champion)."""
     client = tracking_client(tracking_uri)
-    _model_version(client, f"models:/{name}/{version}", name, version=str(version))
+    _model_version(client, ModelUri(name, version=str(version)))
     client.set_registered_model_alias(name, alias, str(version))
 
 
@@ -77,20 +76,18 @@ def alias_version(name: str, alias: str = DEFAULT_ALIAS, *, tracking_uri: str | 
     return None if version is None else str(version)
 
 
-def load_registered_policy(uri: str, *, tracking_uri: str | None = None,
+def load_registered_policy(uri: str | ModelUri, *, tracking_uri: str | None = None,
                            random_state: np.random.Generator | int | None = None) -> tuple[Policy, str]:
     """The policy of ``models:/<name>@<alias>`` or ``models:/<name>/<version>``, and its version.
 
     Raises ValueError for a malformed URI, an unknown model, alias or version, or an artifact that is
     not a sendwise policy; FileNotFoundError when the version's policy artifact is missing.
     """
-    match = _MODEL_URI.match(uri)
-    if match is None:
-        raise ValueError(f"model URI {uri!r} must look like models:/<name>@<alias> or models:/<name>/<version>")
+    parsed = uri if isinstance(uri, ModelUri) else ModelUri.parse(uri)
     client = tracking_client(tracking_uri)
-    found = _model_version(client, uri, match["name"], alias=match["alias"], version=match["version"])
+    found = _model_version(client, parsed)
     source = client.get_model_version_download_uri(found.name, found.version)
-    where = f"{uri} (version {found.version})"
+    where = f"{parsed} (version {found.version})"
     with tempfile.TemporaryDirectory() as tmp:
         try:
             mlmodel = Model.load(_download(source, "MLmodel", tmp, client.tracking_uri))
@@ -142,7 +139,7 @@ def promote(*, run_id: str | None = None, version: str | int | None = None, name
     if run_id is not None:
         version = register_policy(run_id, name=name, tracking_uri=tracking_uri)
     else:
-        _model_version(tracking_client(tracking_uri), f"models:/{name}/{version}", name, version=str(version))
+        _model_version(tracking_client(tracking_uri), ModelUri(name, version=str(version)))
     version = str(version)
     previous = alias_version(name, alias, tracking_uri=tracking_uri)
     outcome = Promotion(name, alias, version, previous, True, "no gate")
@@ -159,8 +156,8 @@ def _gate(outcome: Promotion, logs: Path, estimator: str, n_draws: int, n_bootst
           tracking_uri: str | None) -> Promotion:
     """Decide ``outcome.promoted`` by off-policy evaluation of candidate and champion on ``logs``."""
     versions = {"candidate": outcome.version, "champion": outcome.previous}
-    estimates = {role: _off_policy_estimate(f"models:/{outcome.name}/{v}", logs, estimator, n_draws, n_bootstrap,
-                                            seed, tracking_uri)
+    estimates = {role: _off_policy_estimate(ModelUri(outcome.name, version=v), logs, estimator, n_draws,
+                                            n_bootstrap, seed, tracking_uri)
                  for role, v in versions.items() if v is not None}
     candidate, champion = estimates["candidate"], estimates.get("champion")
     if champion is None:
@@ -178,12 +175,12 @@ def _gate(outcome: Promotion, logs: Path, estimator: str, n_draws: int, n_bootst
     return replace(outcome, promoted=passed, reason=reason, estimator=estimator, candidate=candidate, champion=champion)
 
 
-def _off_policy_estimate(uri: str, logs: Path, estimator: str, n_draws: int, n_bootstrap: int, seed: int,
+def _off_policy_estimate(uri: ModelUri, logs: Path, estimator: str, n_draws: int, n_bootstrap: int, seed: int,
                          tracking_uri: str | None) -> tuple[float, float, float]:
     """``(estimate, lo95, hi95)`` of a registered policy's value on ``logs`` (read with its catalog)."""
     policy, _ = load_registered_policy(uri, tracking_uri=tracking_uri, random_state=seed)
     log = read_logs(logs, policy.catalog)
-    result = evaluate(log, target_probabilities(policy, log, n_draws=n_draws), target=uri, logs=logs.name,
+    result = evaluate(log, target_probabilities(policy, log, n_draws=n_draws), target=str(uri), logs=logs.name,
                       estimators=[estimator], alpha=0.05, n_bootstrap=n_bootstrap, random_state=seed)
     row = result.estimate(estimator)
     return row.estimate, row.low, row.high
@@ -214,9 +211,9 @@ def _registered_model(client: MlflowClient, name: str) -> RegisteredModel | None
         return None
 
 
-def _model_version(client: MlflowClient, uri: str, name: str, *, alias: str | None = None,
-                   version: str | None = None) -> ModelVersion:
+def _model_version(client: MlflowClient, uri: ModelUri) -> ModelVersion:
     """The model version an alias or a number names; ValueError naming the URI when it does not exist."""
+    name, alias, version = uri.name, uri.alias, uri.version
     registered = _registered_model(client, name)
     if registered is None:
         raise ValueError(f"{uri}: there is no registered model {name!r} in {client.tracking_uri}")

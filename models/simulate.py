@@ -33,8 +33,10 @@ from tqdm.auto import tqdm
 
 from sendwise import engine
 
-from .batch import DecisionBatch, Outcomes
+from .batch import DecisionBatch
 from .catalog import N_HOURS, NO_MESSAGE
+from .learner import Learner, OpenWeight
+from .loop import Loop, Resolved, Sends
 from .policies import POLICIES, Policy
 from .population import (
     ContactHistory,
@@ -51,7 +53,9 @@ TOTAL_METRICS = ("net_value", "clicks", "unsubscribes", "cost", "sends", "regret
 LAST_DAYS = 14
 FEEDBACK_DTYPE = np.dtype([("decision_id", np.int64), ("customer_idx", np.int64), ("cell_idx", np.int64),
                            ("arm", np.int64), ("outcome_idx", np.int64), ("successes", np.float64),
-                           ("failures", np.float64)])
+                           ("failures", np.float64), ("sent_at", np.float64), ("resolved_at", np.float64)])
+# ``sent_at`` / ``resolved_at``: hours since midnight UTC of day 0 when the message went out and when the
+# outcome resolved (its arrival, or the close of its attribution window when it did not happen in time).
 
 
 @dataclass
@@ -140,23 +144,36 @@ def build_policy(name: str, world: World, seed: int, **params: Any) -> Policy:
 
 
 def run_policy(world: World, policy: Policy, *, n_customers: int, n_days: int, seed: int,
-               on_day: Callable[[], None] | None = None) -> PolicyRun:
-    """Run one policy object through ``n_days`` of the world drawn with ``seed``; ``policy_state`` stays None."""
+               on_day: Callable[[], None] | None = None, open_weight: OpenWeight = "arrival") -> PolicyRun:
+    """Run one policy object, in a ``Learner``, through ``n_days`` of the world drawn with ``seed``."""
+    return run_loop(world, Learner(policy, open_weight=open_weight), n_customers=n_customers, n_days=n_days,
+                    seed=seed, on_day=on_day, name=policy.name, params=policy.get_params())
+
+
+def run_loop(world: World, loop: Loop, *, n_customers: int, n_days: int, seed: int, name: str,
+             params: dict[str, Any] | None = None, on_day: Callable[[], None] | None = None) -> PolicyRun:
+    """Drive any ``Loop`` through ``n_days`` of the world drawn with ``seed``; ``policy_state`` stays None.
+
+    Day ``d`` starts at hour ``24 d`` (UTC, since day 0): the loop decides for the day's triggered
+    customers, hears of the messages sent, then at the end of the day (hour ``24 (d + 1)``) of the
+    outcomes that arrived and the windows that closed, and the clock moves on.
+    """
     if int(n_days) < 1:
         raise ValueError(f"`n_days` must be >= 1; got {n_days!r}")
     run = _WorldRun(world, draw_population(world, n_customers, seed), int(n_days), int(seed))
+    loop.advance(0.0)
     for day in range(run.n_days):
-        run.decide(day, policy)
+        run.decide(day, loop, name)
         due = run.end_day(day)
         if due.size:
-            policy.update(Outcomes(cell_idx=due["cell_idx"], arm=due["arm"], outcome_idx=due["outcome_idx"],
-                                   successes=due["successes"], failures=due["failures"],
-                                   customer_idx=due["customer_idx"]))
-        policy.advance(1.0)
+            loop.resolve(Resolved(key=due["decision_id"], cell_idx=due["cell_idx"], arm=due["arm"],
+                                  outcome_idx=due["outcome_idx"], successes=due["successes"],
+                                  failures=due["failures"], sent_at=due["sent_at"], resolved_at=due["resolved_at"],
+                                  arrived=due["successes"] > 0, customer_idx=due["customer_idx"]))
+        loop.advance(N_HOURS * (day + 1.0))
         if on_day is not None:
             on_day()
-    return PolicyRun(policy=policy.name, seed=int(seed), params=policy.get_params(), daily=run.daily,
-                     totals=run.totals())
+    return PolicyRun(policy=name, seed=int(seed), params=dict(params or {}), daily=run.daily, totals=run.totals())
 
 
 class _WorldRun:
@@ -175,8 +192,8 @@ class _WorldRun:
         self.unsubscribes_due: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(n_days)]
         self.n_decisions = 0
 
-    def decide(self, day: int, policy: Policy) -> None:
-        """Trigger today's campaigns, ask the policy, draw responses, schedule feedback."""
+    def decide(self, day: int, loop: Loop, name: str) -> None:
+        """Trigger today's campaigns, ask the loop, draw responses, schedule feedback."""
         world, catalog = self.world, self.world.catalog
         self.history.start_day(day)
         customers, campaign = draw_triggers(world, self.population, day, self.seed)
@@ -190,10 +207,9 @@ class _WorldRun:
             rates, click_weight = customer_rates(world, self.population, customers, campaign, recent, weekday)
             batch = DecisionBatch(cell_idx=cell, cost_row_idx=region, mask=mask, customer_idx=customers,
                                   true_rates=rates, segment_rates=self.segments[cell, weekday])
-            arm = np.asarray(policy.decide(batch).arm, dtype=np.int64)
-            _check_allowed(policy, batch, arm, day)
-            policy.sent(batch, arm)  # every message chosen here goes out
-            self._respond(day, batch, arm, click_weight)
+            arm = np.asarray(loop.decide(batch, N_HOURS * float(day)).arm, dtype=np.int64)
+            _check_allowed(name, batch, arm, day)
+            loop.sent(self._respond(day, batch, arm, click_weight))  # every message chosen here goes out
 
     def end_day(self, day: int) -> np.ndarray:
         """Unsubscribes that arrived today take effect; return the feedback records that arrived today."""
@@ -201,7 +217,8 @@ class _WorldRun:
             self.history.unsubscribed[unsubscribed_customers, channels] = True
         return self.feedback.pop(day)
 
-    def _respond(self, day: int, batch: DecisionBatch, arm: np.ndarray, click_weight: np.ndarray) -> None:
+    def _respond(self, day: int, batch: DecisionBatch, arm: np.ndarray, click_weight: np.ndarray) -> Sends:
+        """Draw every customer's response to ``arm``, record the day's metrics, return the messages sent."""
         world, rows = self.world, np.arange(batch.n_rows)
         chosen, best = engine.net_values(batch.true_rates, world.value, world.cost, batch.cost_row_idx,
                                          batch.mask, arm)
@@ -228,10 +245,10 @@ class _WorldRun:
             stats[f"share_{name}"][day] = count / batch.n_rows
         np.add.at(self.cost_by_channel, channel[sent], cost[sent])
         self.history.record(day, batch.customer_idx[sent], channel[sent])
-        self._schedule(day, batch, arm, sent, np.stack([clicked, unsubscribed], axis=1), weight, normals)
+        return self._schedule(day, batch, arm, sent, np.stack([clicked, unsubscribed], axis=1), weight, normals)
 
     def _schedule(self, day: int, batch: DecisionBatch, arm: np.ndarray, sent: np.ndarray, happened: np.ndarray,
-                  weight: np.ndarray, normals: np.ndarray) -> None:
+                  weight: np.ndarray, normals: np.ndarray) -> Sends:
         """Queue both outcomes of every sent message at the time they resolve (arrival or window close)."""
         world = self.world
         idx = np.flatnonzero(sent)
@@ -250,13 +267,18 @@ class _WorldRun:
         records["outcome_idx"] = np.arange(2)
         records["successes"] = attributed * np.stack([weight[idx], np.ones(idx.size)], axis=1)
         records["failures"] = ~attributed
+        records["sent_at"] = send_time[:, None]
+        records["resolved_at"] = resolved_at
         self.feedback.schedule(records.ravel(), np.floor(resolved_at / N_HOURS).astype(np.int64).ravel())
+        sends = Sends(key=self.n_decisions + idx, cell_idx=batch.cell_idx[idx], arm=arm[idx], sent_at=send_time,
+                      customer_idx=batch.customer_idx[idx])
         self.n_decisions += batch.n_rows
         left = happened[idx, 1]
         effect_day = np.floor(arrival[left, 1] / N_HOURS).astype(np.int64)
         for d in np.unique(effect_day[effect_day < self.n_days]):
             on_day = effect_day == d
             self.unsubscribes_due[d].append((batch.customer_idx[idx][left][on_day], channel[left][on_day]))
+        return sends
 
     def totals(self) -> dict[str, float]:
         world = self.world
@@ -271,15 +293,15 @@ class _WorldRun:
         return totals
 
 
-def _check_allowed(policy: Policy, batch: DecisionBatch, arm: np.ndarray, day: int) -> None:
+def _check_allowed(name: str, batch: DecisionBatch, arm: np.ndarray, day: int) -> None:
     """A policy that picks a masked arm is a bug in the policy: stop the run and say where."""
     if arm.shape != (batch.n_rows,):
-        raise RuntimeError(f"policy {policy.name!r} returned {arm.shape} arms for {batch.n_rows} rows")
+        raise RuntimeError(f"policy {name!r} returned {arm.shape} arms for {batch.n_rows} rows")
     bad = np.flatnonzero((arm < 0) | (arm >= batch.mask.shape[1]))
     if not bad.size:
         bad = np.flatnonzero(~batch.mask[np.arange(batch.n_rows), arm])
     if bad.size:
-        raise RuntimeError(f"policy {policy.name!r} chose masked arm {arm[bad[0]]} on day {day} "
+        raise RuntimeError(f"policy {name!r} chose masked arm {arm[bad[0]]} on day {day} "
                            f"(row {bad[0]}, {bad.size} rows in all)")
 
 

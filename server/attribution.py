@@ -1,8 +1,9 @@
 """Joining feedback to decisions: what an event does to a decision, the customer and the posterior.
 
 Each decision is one Bernoulli trial per outcome of the model (``click``, ``unsubscribe``). A
-positive outcome counts at once (alpha += 1, at most once per decision); when the attribution
-window closes, every outcome that did not happen counts once as a failure (beta += 1). Rules:
+positive outcome reaches the learning loop at once, as an ``ARRIVED`` input (at most once per
+decision); when the attribution window closes, every outcome that did not happen reaches it once as
+a ``CLOSED`` input with one failure. Rules:
 
 - ``clicked`` and ``converted`` are the ``click`` outcome; ``unsubscribed`` is the ``unsubscribe``
   outcome of the decision's channel and also blocks that channel for the customer until a ``consent``
@@ -14,8 +15,9 @@ window closes, every outcome that did not happen counts once as a failure (beta 
   decision's message: it is ``before_decision`` and, like a late one, teaches nothing but still
   honours an unsubscribe;
 - ``failed`` marks the message undelivered, and an undelivered decision teaches nothing when it
-  closes; any sign of delivery (delivered, opened, clicked, converted, unsubscribed) overrides it, in
-  whichever order the events arrive.
+  closes (its ``CLOSED`` inputs carry no failure, they only close the open message); any sign of
+  delivery (delivered, opened, clicked, converted, unsubscribed) overrides it, in whichever order
+  the events arrive.
 
 The functions here are pure: the service reads records, calls them, and writes the results.
 """
@@ -29,9 +31,10 @@ from typing import NamedTuple
 from sendwise.models import NO_MESSAGE, Catalog
 
 from .schemas import EventStatus, FeedbackEvent
-from .store import DecisionRecord, OutcomeDelta
+from .store import DecisionRecord, InputKind, LoopInput
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+SECONDS_PER_HOUR = 3600.0
 EVENT_OUTCOME = {"clicked": "click", "converted": "click", "unsubscribed": "unsubscribe"}
 DELIVERY_EVIDENCE = frozenset({"delivered", "opened", "clicked", "converted", "unsubscribed"})
 
@@ -45,17 +48,19 @@ class ConsentChange(NamedTuple):
 
 @dataclass(frozen=True)
 class EventEffect:
-    """What one event does: the decision's new state, its status, posterior deltas and a consent change."""
+    """What one event does: the decision's new state, its status, loop inputs and a consent change."""
 
     decision: DecisionRecord
     status: EventStatus
-    deltas: list[OutcomeDelta]
+    inputs: list[LoopInput]
     consent: ConsentChange | None
 
 
-def apply_event(decision: DecisionRecord, event: FeedbackEvent, catalog: Catalog) -> EventEffect:
-    """The effect of ``event`` on ``decision`` under a model with ``catalog``."""
+def apply_event(decision: DecisionRecord, event: FeedbackEvent, catalog: Catalog, *,
+                personal: bool = False) -> EventEffect:
+    """The effect of ``event`` on ``decision`` under a model with ``catalog`` (``personal``: keep the customer)."""
     at = event.timestamp.timestamp()
+    customer = decision.customer if personal else ""
     late = decision.closed or (decision.window_closes_at is not None and at > decision.window_closes_at)
     consent = None
     if event.type in ("unsubscribed", "consent"):
@@ -73,36 +78,50 @@ def apply_event(decision: DecisionRecord, event: FeedbackEvent, catalog: Catalog
         updated = replace(updated, delivery="delivered")
     elif event.type == "failed" and decision.delivery == "unknown":
         updated = replace(updated, delivery="failed")
-    deltas: list[OutcomeDelta] = []
+    inputs: list[LoopInput] = []
     outcome = EVENT_OUTCOME.get(event.type)
     same_channel = event.type != "unsubscribed" or (event.channel or decision.channel) == decision.channel
     if outcome is not None and same_channel and outcome not in _successes(decision):
         updated = replace(updated, successes=",".join(sorted({*_successes(decision), outcome})))
-        deltas = _deltas(decision, catalog, {outcome: (1.0, 0.0)})
-    return EventEffect(updated, "applied", deltas, consent)
+        inputs = _inputs(decision, catalog, InputKind.ARRIVED, {outcome: (1.0, 0.0)}, at, customer)
+    return EventEffect(updated, "applied", inputs, consent)
 
 
-def close_decision(decision: DecisionRecord, catalog: Catalog) -> tuple[DecisionRecord, list[OutcomeDelta]]:
+def close_decision(decision: DecisionRecord, catalog: Catalog, *,
+                   personal: bool = False) -> tuple[DecisionRecord, list[LoopInput]]:
     """Close an attribution window: one failure per outcome that did not happen, none if undelivered."""
     closed = replace(decision, closed=True)
-    if decision.delivery == "failed":
-        return closed, []
+    weight = 0.0 if decision.delivery == "failed" else 1.0
     missing = [o for o in catalog.outcomes if o not in _successes(decision)]
-    return closed, _deltas(decision, catalog, {o: (0.0, 1.0) for o in missing})
+    return closed, _inputs(decision, catalog, InputKind.CLOSED, {o: (0.0, weight) for o in missing},
+                           decision.window_closes_at or decision.created_at, decision.customer if personal else "")
+
+
+def sent_input(decision: DecisionRecord, catalog: Catalog, *, personal: bool = False) -> list[LoopInput]:
+    """The ``SENT`` input of a decision that plans a message (none for the no-message arm)."""
+    return _inputs(decision, catalog, InputKind.SENT, {"": (0.0, 0.0)}, decision.created_at,
+                   decision.customer if personal else "")
 
 
 def _successes(decision: DecisionRecord) -> set[str]:
     return set(filter(None, decision.successes.split(",")))
 
 
-def _deltas(decision: DecisionRecord, catalog: Catalog, counts: dict[str, tuple[float, float]]) -> list[OutcomeDelta]:
-    """Deltas in ``catalog``'s ids (found by name: the decision may come from an older model); none if unknown."""
-    if decision.channel == NO_MESSAGE or decision.local_hour is None:
+def _inputs(decision: DecisionRecord, catalog: Catalog, kind: InputKind, counts: dict[str, tuple[float, float]],
+            at: float, customer: str) -> list[LoopInput]:
+    """Loop inputs in ``catalog``'s ids (found by name: the decision may come from an older model).
+
+    None for the no-message arm or names the catalog does not know; ``counts`` maps an outcome name
+    ("" for a send, which has none) to (successes, failures). Times become hours.
+    """
+    if decision.channel == NO_MESSAGE or decision.local_hour is None or decision.send_at is None:
         return []
     try:
         cell = catalog.cell(decision.region, decision.industry, decision.campaign_type)
         arm = catalog.arm(decision.channel, decision.local_hour)
     except ValueError:
         return []
-    return [OutcomeDelta(cell, arm, catalog.outcomes.index(o), s, f)
-            for o, (s, f) in counts.items() if o in catalog.outcomes]
+    sent_at = decision.send_at / SECONDS_PER_HOUR
+    return [LoopInput(int(kind), decision.decision_id, cell, arm, catalog.outcomes.index(o) if o else -1, s, f,
+                      sent_at, at / SECONDS_PER_HOUR, customer)
+            for o, (s, f) in counts.items() if not o or o in catalog.outcomes]

@@ -1,8 +1,8 @@
 """The operator's dashboard: what the engine learned, what it is doing, and why it would decide as it does.
 
 Everything here only reads. The posterior comes from the served model (under its lock), activity from
-the state DB through ``dashboard_queries``, and an explanation from the service's own decision path run
-dry (nothing logged, nothing counted). Pages are rendered from the Jinja templates in
+the service's store (``Store.activity``, SQLite or Redis alike), and an explanation from the service's
+own decision path run dry (nothing logged, nothing counted). Pages are rendered from the Jinja templates in
 ``dashboard_assets`` with autoescaping on; charts are SVG drawn here; the one script only signs in and
 out. Access takes an API key with the ``admin`` scope, in a header or exchanged at ``/dashboard/login``
 for a signed, expiring session cookie.
@@ -25,13 +25,13 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import BaseModel, Field, ValidationError
 
-from sendwise.models import N_HOURS, NO_MESSAGE, Catalog, HierarchicalThompsonPolicy, ThompsonPolicy
+from sendwise.models import N_HOURS, NO_MESSAGE, Catalog
 
-from . import dashboard_queries as queries
+from .activity import Activity
 from .auth import ApiKeys
 from .errors import InputError, ModelUnavailableError
 from .live_model import LiveModel
-from .model_loader import REGISTRY_PREFIX
+from .model_loader import configured_registry_uri
 from .privacy import read_or_create_private
 from .schemas import CustomerRequest, Decision, DecisionRequest, DecisionResponse
 from .service import SendwiseService
@@ -134,18 +134,14 @@ def _segment_cell(catalog: Catalog, region: str, industry: str, campaign_type: s
 def _cell_posterior(live: LiveModel, cell: int) -> tuple[np.ndarray, np.ndarray]:
     """Copies of one cell's Beta parameters without the no-message arm, float64 (n_outcomes, n_arms - 1).
 
-    Read under the model's lock: ``hier_ts`` caches its pooled posterior, and a pooling that raced a
-    concurrent update could leave a stale cache behind.
+    The same posterior the policy decides from (``Policy.posterior``: open messages included), read
+    under the model's lock.
     """
-    policy = live.policy
-    with live._lock:
-        if isinstance(policy, HierarchicalThompsonPolicy):
-            alpha, beta = policy.posterior()
-        elif isinstance(policy, ThompsonPolicy):
-            alpha, beta = policy.alpha_, policy.beta_
-        else:
-            raise NoPosteriorError(f"the served policy {policy.name!r} keeps no Beta posterior to show")
-        return alpha[cell, :, :-1].copy(), beta[cell, :, :-1].copy()
+    posterior = live.posterior_of(cell)
+    if posterior is None:
+        raise NoPosteriorError(f"the served policy {live.policy.name!r} keeps no Beta posterior to show")
+    alpha, beta = posterior
+    return alpha[:, :-1], beta[:, :-1]
 
 
 # --- Why the engine would decide as it does --------------------------------------------------------------
@@ -240,7 +236,6 @@ def render_login() -> str:
 
 def render_dashboard(service: SendwiseService, query: PageQuery, now: datetime) -> str:
     """The whole page; each part that cannot be shown says why instead, and the rest still renders."""
-    state_db = service.settings.state_path
     live = service.model
     catalog = live.catalog if live is not None else None
     region = query.region or (catalog.regions[0] if catalog else "")
@@ -253,11 +248,11 @@ def render_dashboard(service: SendwiseService, query: PageQuery, now: datetime) 
         asked = {"customer_id": query.customer_id, "timezone": query.timezone, "region": region, "industry": industry,
                  "campaign_type": campaign_type, "channels": query.channels}
         explanation = _attempt(notices, lambda: explain(service, CustomerRequest.model_validate(asked), now))
-    activity = queries.activity(state_db, now.timestamp(), WINDOW_HOURS[query.window])
+    activity = service.store.activity(now.timestamp(), WINDOW_HOURS[query.window])
     channels = list(catalog.channels) if catalog else sorted({h.channel for h in activity.hourly} - {NO_MESSAGE})
     colours = defaultdict(lambda: NO_MESSAGE_COLOUR,  # grey too for channels an older model had
                           {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(channels)})
-    first = None if live is None else queries.first_served(state_db, live.version)
+    first = None if live is None else service.store.first_served(live.version)
     return _templates.get_template("dashboard.html").render(
         catalog=catalog, region=region, industry=industry, campaign_type=campaign_type, query=query,
         notices=list(dict.fromkeys(notices)), posterior=posterior,
@@ -362,7 +357,7 @@ class BarChart:
     bottom: int = PLOT_H
 
 
-def hourly_bars(activity: queries.Activity, colours: Mapping[str, str]) -> BarChart:
+def hourly_bars(activity: Activity, colours: Mapping[str, str]) -> BarChart:
     """Decisions per hour of the window, stacked by channel in ``colours`` order, oldest hour on the left."""
     step = PLOT_W / activity.hours
     per_bucket: dict[int, dict[str, int]] = {}
@@ -394,7 +389,7 @@ class ClosingRow:
     closes: str
 
 
-def closing_rows(activity: queries.Activity, now: datetime) -> list[ClosingRow]:
+def closing_rows(activity: Activity, now: datetime) -> list[ClosingRow]:
     at = now.timestamp()
     return [ClosingRow(w.channel, f"{w.region} · {w.industry} · {w.campaign_type}", f"{_span(at - w.created_at)} ago",
                        f"in {_span(w.window_closes_at - at)}" if w.window_closes_at > at
@@ -430,7 +425,8 @@ class ModelFacts:
 def model_facts(service: SendwiseService, first_served: float | None) -> ModelFacts:
     settings = service.settings
     uri = settings.model_uri
-    alias = uri.partition("@")[2] or None if uri and uri.startswith(REGISTRY_PREFIX) else None
+    registered = configured_registry_uri(settings)
+    alias = None if registered is None else registered.alias
     return ModelFacts(version=None if service.model is None else service.model.version,
                       source=uri or f"prior of the world {settings.world!r}", alias=alias,
                       first_served="no decision yet" if first_served is None else _when(first_served))

@@ -3,6 +3,11 @@
 Only closed decisions are exported (their outcomes are final), and only those not known to be
 undelivered, the same rows the served model learned from. The reward of a row is
 ``Σ value[o] · outcome[o] − cost`` with the values of the model version that made the decision.
+
+Each row also carries what the policy chose from: the allowed arms (column ``allowed_arms``, in the
+latest model's arm ids), the number of arms with positive probability (``support_size``) and the
+exploration floor (``epsilon``). Decisions logged before these were recorded leave them empty,
+which reads back as "every arm allowed", what evaluation assumed for every row before.
 """
 
 from __future__ import annotations
@@ -10,10 +15,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sendwise.models import Catalog
+from sendwise.models import N_HOURS, Catalog
+from sendwise.models.catalog import MaskCodeError
 from sendwise.models.logged import LoggedFeedback
 
-from .store import Store
+from .store import DecisionRecord, ModelInfo, Store
 
 CONTEXT_COLUMNS = ("region", "industry", "campaign_type")
 
@@ -33,6 +39,8 @@ def decision_log(store: Store) -> LoggedFeedback:
         action = np.array([catalog.arm(d.channel, d.local_hour or 0) for d in rows], dtype=np.int64)
     except ValueError as exc:
         raise ValueError(f"a decision does not fit the catalog of model {rows[-1].model_version!r}: {exc}") from None
+    recorded = np.array([d.support > 0 for d in rows])  # support 0: logged before masks were recorded
+    known = bool(recorded.any())
     return LoggedFeedback(
         action=action,
         propensity=np.array([d.propensity for d in rows]),
@@ -43,4 +51,39 @@ def decision_log(store: Store) -> LoggedFeedback:
         outcomes=pd.DataFrame(happened),
         cost=cost,
         catalog=catalog,
+        allowed=_allowed(rows, recorded, models, catalog) if known else None,
+        support_size=np.where(recorded, [d.support for d in rows], np.nan) if known else None,
+        epsilon=np.where(recorded, [d.epsilon for d in rows], np.nan) if known else None,
     )
+
+
+def _allowed(rows: list[DecisionRecord], recorded: np.ndarray, models: dict[str, ModelInfo],
+             catalog: Catalog) -> np.ndarray:
+    """Allowed arms of each row in ``catalog``'s arm ids, bool (n_rows, n_arms); all arms where not recorded.
+
+    A mask is decoded with the catalog of the model version that logged it and carried over to
+    ``catalog`` by channel and hour (arms of channels ``catalog`` lacks are dropped).
+    """
+    allowed = np.ones((len(rows), catalog.n_arms), dtype=np.bool_)
+    versions = np.array([d.model_version for d in rows], dtype=object)
+    for version in dict.fromkeys(versions[recorded].tolist()):
+        at = np.flatnonzero(recorded & (versions == version))
+        own = Catalog.from_dict(models[version].catalog)
+        try:
+            mask = own.decode_mask([rows[i].allowed for i in at])
+        except MaskCodeError as exc:
+            raise ValueError(f"decision {rows[at[exc.row]].decision_id!r}: its allowed arms {exc.rule}; "
+                             f"got {exc.value!r}") from None
+        allowed[at] = mask if own == catalog else _in_catalog(mask, own, catalog)
+    return allowed
+
+
+def _in_catalog(mask: np.ndarray, source: Catalog, target: Catalog) -> np.ndarray:
+    """A mask over ``source``'s arms as a mask over ``target``'s, matched by channel and hour."""
+    out = np.zeros((mask.shape[0], target.n_arms), dtype=np.bool_)
+    for c, channel in enumerate(source.channels):
+        if channel in target.channels:
+            t = target.channel_index(channel)
+            out[:, t * N_HOURS:(t + 1) * N_HOURS] = mask[:, c * N_HOURS:(c + 1) * N_HOURS]
+    out[:, target.null_arm] = mask[:, source.null_arm]
+    return out

@@ -6,7 +6,7 @@ chosen rather than a forbidden one being clipped afterwards:
 - channels the caller did not list, and channels the customer unsubscribed from;
 - quiet hours per region × channel (from the world, e.g. NA SMS only 08–21 local) and per request;
 - the send window: hour ``h`` is allowed iff its next occurrence after now lies in
-  ``[not_before, deadline]`` (``server.timing``), so the reported ``send_at`` always honours it;
+  ``[not_before, deadline]`` (``models.timing``), so the reported ``send_at`` always honours it;
 - frequency caps per channel and over all channels within a rolling window. A send at ``t`` is allowed
   only if fewer than ``cap`` sends lie within ``(t - W, t + W)``; then no window of length ``W``
   anywhere can hold more than ``cap`` sends, whatever order the sends were planned in.
@@ -23,11 +23,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sendwise.models import N_HOURS, Catalog
+from sendwise.models import N_HOURS, Catalog, send_instants
 
 from .schemas import CustomerRequest, Guardrail, GuardrailRule
 from .settings import Settings
-from .timing import send_instants
 
 if TYPE_CHECKING:
     from sendwise.models.world import World

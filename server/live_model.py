@@ -1,99 +1,115 @@
-"""The served model: a base policy plus every posterior delta in the store, and its propensity cache.
+"""The served model: a ``Learner`` around the base policy, driven by every loop input in the store.
 
-The posterior in memory is always the base policy with the store's ``outcome_log`` for this model
-version replayed in order, group by group, through ``Policy.update``. Every change goes through
+The state in memory is always the base policy driven, in order, through the store's ``input_log`` for
+this model version: the messages sent, the outcomes that arrived, the windows that closed and the
+clock ticks, exactly the inputs the simulator gives the same ``Learner``. Every change goes through
 :meth:`LiveModel.catch_up` after it is committed, so a restart (or another worker reading the same
-store) arrives at exactly the same arrays.
+store) arrives at exactly the same arrays, and what the simulator measures is what the server serves.
 
-Logged propensities come from the policy's Monte-Carlo estimate mixed with the exploration floor. They
-are cached per (cell, cell version, cost row, mask): a cell's version changes whenever one of its
-counts does, so a cached value is always the one the current posterior would give.
+Propensities need no estimate: the policy samples each arm from the very probability vector whose
+entry is logged (``Policy.decide``).
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from itertools import groupby
 
 import numpy as np
 
-from sendwise import engine
-from sendwise.models import DecisionBatch, Outcomes, Policy
+from sendwise.models import Catalog, DecisionBatch, Learner, Policy
+from sendwise.models.loop import Choices, Resolved, Sends
 
 from .guardrails import ServingRules
-from .store import LoggedDelta, Store
+from .store import InputKind, LoggedInput, Store
+
+UNKNOWN_CUSTOMER = 0  # personal row of customers the log has not seen yet: no counts of their own
 
 
 class LiveModel:
-    """A policy being served: thread-safe decisions, propensities and catch-up with the store."""
+    """A policy being served: thread-safe decisions and catch-up with the store's loop inputs."""
 
-    def __init__(self, policy: Policy, version: str, rules: ServingRules, *, propensity_draws: int,
-                 cache_size: int) -> None:
-        propensities = getattr(policy, "propensities", None)
-        if not callable(propensities):
-            raise TypeError(f"policy {policy.name!r} cannot report propensities, which every logged decision needs")
-        self._propensities_of = propensities
+    def __init__(self, policy: Policy, version: str, rules: ServingRules) -> None:
+        if policy.needs_truth:
+            raise TypeError(f"policy {policy.name!r} reads the simulator's truth and cannot be served")
+        self.learner = Learner(policy)
         self.policy = policy
         self.version = version
-        self.catalog = policy.catalog
+        self.catalog: Catalog = policy.catalog
         self.quiet_allowed = rules.allowed_hours(self.catalog)
         self.applied_seq = 0
-        self._propensity_draws = propensity_draws
-        self._cache_size = cache_size
-        self._cache: OrderedDict[tuple[int, int, int, bytes], np.ndarray] = OrderedDict()
-        self._cell_versions = np.zeros(self.catalog.n_cells, dtype=np.int64)
+        self._customers: dict[str, int] = {}
         self._lock = threading.Lock()
 
+    @property
+    def personal(self) -> bool:
+        """Whether the policy keeps per-customer state (the log then carries pseudonyms)."""
+        return self.policy.personalised
+
     def catch_up(self, store: Store) -> int:
-        """Apply the store's deltas this model has not seen yet; returns how many rows were applied.
+        """Drive the learner through the store's inputs it has not seen yet; returns how many were applied.
 
         The read happens outside the model's lock (the log only grows, and a read sees a complete
         prefix of it), so a caller holding a store transaction never waits on the model or vice versa.
         """
-        rows = store.outcome_log(self.version, self.applied_seq)
+        rows = store.input_log(self.version, self.applied_seq)
         with self._lock:
             fresh = [r for r in rows if r.seq > self.applied_seq]
-            for _, group in groupby(fresh, key=lambda r: r.txn):
-                self._apply(list(group))
+            for kind, group in groupby(fresh, key=lambda r: _step(r.input.kind)):
+                self._apply(kind, list(group))
             if fresh:
                 self.applied_seq = fresh[-1].seq
         return len(fresh)
 
-    def _apply(self, group: list[LoggedDelta]) -> None:
-        cell, arm, outcome, successes, failures = (np.array(col) for col in zip(*(r.delta for r in group), strict=True))
-        self.policy.update(Outcomes(cell_idx=cell.astype(np.int64), arm=arm.astype(np.int64),
-                                    outcome_idx=outcome.astype(np.int64), successes=successes.astype(np.float64),
-                                    failures=failures.astype(np.float64)))
-        self._cell_versions[np.unique(cell)] += 1
-
-    def decide(self, batch: DecisionBatch, seed: int) -> tuple[engine.Decisions, np.ndarray]:
-        """Decisions for a batch with the policy's generator seeded by ``seed``, and the chosen arms' propensities.
-
-        Re-running with the same seed, model version and posterior reproduces the decisions.
-        """
+    def decide(self, batch: DecisionBatch, seed: int, customers: list[str] | None = None) -> Choices:
+        """Choices for a batch with the policy reseeded by ``seed`` (same seed and state: same choices)."""
         with self._lock:
-            self.policy.rng_ = np.random.default_rng(seed)
-            decisions = self.policy.decide(batch)
-            probs = self._propensities(batch, decisions.arm)
-        return decisions, probs
+            if self.personal and customers is not None:
+                batch = DecisionBatch(batch.cell_idx, batch.cost_row_idx, batch.mask,
+                                      customer_idx=np.array([self._customers.get(c, UNKNOWN_CUSTOMER)
+                                                             for c in customers], dtype=np.int64))
+            self.policy.reseed(seed)
+            return self.learner.decide(batch)
 
-    def _propensities(self, batch: DecisionBatch, arms: np.ndarray) -> np.ndarray:
-        """Propensity of ``arms[i]`` for row ``i``, estimating only the (cell, version, cost row, mask) not cached."""
-        keys = list(zip(batch.cell_idx.tolist(), self._cell_versions[batch.cell_idx].tolist(),
-                        batch.cost_row_idx.tolist(), map(np.ndarray.tobytes, batch.mask), strict=True))
-        first_row: dict[tuple[int, int, int, bytes], int] = {}
-        for i, key in enumerate(keys):
-            first_row.setdefault(key, i)
-        missing = [k for k in first_row if k not in self._cache]
-        if missing:
-            rows = np.array([first_row[k] for k in missing])
-            estimate = self._propensities_of(DecisionBatch(batch.cell_idx[rows], batch.cost_row_idx[rows],
-                                                           batch.mask[rows]), self._propensity_draws)
-            self._cache.update(zip(missing, estimate, strict=True))
-        for key in first_row:
-            self._cache.move_to_end(key)
-        out = np.array([self._cache[k][arm] for k, arm in zip(keys, arms.tolist(), strict=True)])
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return out
+    def posterior_of(self, cell: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """A copy of one cell's posterior (alpha, beta), (n_outcomes, n_arms), open messages included."""
+        with self._lock:
+            posterior = self.learner.posterior()
+            if posterior is None:
+                return None
+            return posterior.alpha[cell].copy(), posterior.beta[cell].copy()
+
+    def _apply(self, step: str, group: list[LoggedInput]) -> None:
+        inputs = [r.input for r in group]
+        if step == "tick":
+            self.learner.advance(max(i.at for i in inputs))
+            return
+        key = np.array([i.key for i in inputs], dtype=object)
+        cell = np.array([i.cell for i in inputs], dtype=np.int64)
+        arm = np.array([i.arm for i in inputs], dtype=np.int64)
+        sent_at = np.array([i.sent_at for i in inputs])
+        customer = self._customer_index([i.customer for i in inputs]) if self.personal else None
+        if step == "sent":
+            self.learner.sent(Sends(key=key, cell_idx=cell, arm=arm, sent_at=sent_at, customer_idx=customer))
+            return
+        self.learner.resolve(Resolved(
+            key=key, cell_idx=cell, arm=arm, outcome_idx=np.array([i.outcome for i in inputs], dtype=np.int64),
+            successes=np.array([i.successes for i in inputs]), failures=np.array([i.failures for i in inputs]),
+            sent_at=sent_at, resolved_at=np.array([i.at for i in inputs]),
+            arrived=np.array([i.kind == InputKind.ARRIVED for i in inputs]), customer_idx=customer))
+
+    def _customer_index(self, pseudonyms: list[str]) -> np.ndarray:
+        """Dense ids in order of first appearance in the log (the same in every replay); 0 for none."""
+        for p in pseudonyms:
+            if p and p not in self._customers:
+                self._customers[p] = len(self._customers) + 1
+        return np.array([self._customers.get(p, UNKNOWN_CUSTOMER) for p in pseudonyms], dtype=np.int64)
+
+
+def _step(kind: int) -> str:
+    """Which learner call an input kind goes to: runs of the same call are applied as one batch."""
+    if kind == InputKind.SENT:
+        return "sent"
+    if kind == InputKind.TICK:
+        return "tick"
+    return "resolve"

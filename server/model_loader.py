@@ -10,19 +10,26 @@ restarts, because the posterior deltas in the store are kept per model version.
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sendwise.models import POLICIES, Policy, load_policy
+from sendwise.models import POLICIES, ModelUri, Policy, is_registry_uri, load_policy
 
 from .settings import Settings
 
 if TYPE_CHECKING:
     from sendwise.models.world import World
 
-REGISTRY_PREFIX = "models:/"
-_ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)$")
+
+def configured_registry_uri(settings: Settings) -> ModelUri | None:
+    """The configured registry URI, parsed; None for a policy file, the prior, or a malformed ``models:/``
+    URI (which :meth:`ModelLoader.load` reports)."""
+    if not is_registry_uri(settings.model_uri):
+        return None
+    try:
+        return ModelUri.parse(settings.model_uri)
+    except ValueError:
+        return None
 
 
 class ModelLoader:
@@ -35,18 +42,20 @@ class ModelLoader:
     @property
     def follows_alias(self) -> bool:
         """Whether the source can change while the server runs (a registry alias)."""
-        return _ALIAS_URI.match(self.settings.model_uri or "") is not None
+        uri = configured_registry_uri(self.settings)
+        return uri is not None and uri.alias is not None
 
     def load(self) -> tuple[Policy, str]:
         """The policy and its version string; errors say what is wrong with the source."""
         uri = self.settings.model_uri
         if uri is None:
             return self._prior()
-        if uri.startswith(REGISTRY_PREFIX):
+        if is_registry_uri(uri):
+            registered = ModelUri.parse(uri)
             from sendwise.models.registry import load_registered_policy
 
-            policy, version = load_registered_policy(uri)
-            return policy, f"{uri.removeprefix(REGISTRY_PREFIX).split('@')[0].split('/')[0]}/{version}"
+            policy, version = load_registered_policy(registered)
+            return policy, f"{registered.name}/{version}"
         path = Path(uri)
         policy = load_policy(path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
@@ -54,15 +63,15 @@ class ModelLoader:
 
     def current_version(self) -> str | None:
         """For an alias source, the version string :meth:`load` would give now (asks the registry)."""
-        match = _ALIAS_URI.match(self.settings.model_uri or "")
-        if match is None:
+        uri = configured_registry_uri(self.settings)
+        if uri is None or uri.alias is None:
             return None
         from sendwise.models.registry import alias_version
 
-        version = alias_version(match["name"], match["alias"])
+        version = alias_version(uri.name, uri.alias)
         if version is None:
             raise ValueError(f"model URI {self.settings.model_uri!r}: the registry has no such model or alias")
-        return f"{match['name']}/{version}"
+        return f"{uri.name}/{version}"
 
     def _prior(self) -> tuple[Policy, str]:
         if self.world is None:

@@ -12,8 +12,17 @@ Layout (every key under ``sendwise:``; one logical database of a standalone Redi
   read (``sends`` holds ``channel|decision id`` by send time, except undelivered messages; ``consent``
   maps a channel to ``unsubscribed|at|consent_log entry``); ``consent_log`` stream: the latest consent
   change of each (customer, channel);
-- ``outcomes:{model version}`` stream: one entry per learning transaction, its id ``<seq>-0`` where
-  ``seq`` (from the ``seq`` counter) numbers the transaction's last delta; ``models`` hash.
+- ``inputs:{model version}`` stream: one entry per transaction that drives the learning loop (sends,
+  arrivals, window closes, ticks), its id ``<seq>-0`` where ``seq`` (from the ``seq`` counter) numbers
+  the transaction's last input; ``models`` hash. Erasure does not rewrite this stream: it holds
+  pseudonyms only for policies that personalise;
+- the dashboard's indexes, written and erased in the same commit as what they index, so that
+  ``activity`` reads only the window it is asked about: ``created`` sorted set of
+  ``explored|channel|decision id`` by creation time, ``served:{model version}`` sorted set of decision
+  ids by creation time (``first_served``), ``received`` sorted set of ``type|status|event id`` by the
+  time the event was received. Decisions and events stored before these indexes existed are not in
+  them: they are missing from the activity counts and ``first_served`` (open windows, from ``open``,
+  are complete).
 
 Atomicity: a transaction locks what it reads before reading it (customers for a decision, event ids
 then decision ids for feedback, decision ids for closing windows and erasure; ``SET NX PX``, kept out
@@ -21,8 +30,8 @@ of the AOF) and buffers its writes; the commit is one Lua script that first chec
 is still its own, then writes everything and releases the locks, so a commit is all or nothing and
 never runs twice. Lock order (customers, events, decisions) rules out deadlocks.
 
-Snapshot: the counts a worker serves are its base model plus the ``outcomes`` stream folded in
-order. ``outcome_log`` reads the stream (from the last entry this worker has) at most once per
+Snapshot: the counts a worker serves are its base model driven through the ``inputs`` stream in
+order. ``input_log`` reads the stream (from the last entry this worker has) at most once per
 ``snapshot_seconds``, and at once after this worker committed a change, so decisions do not wait
 on Redis for counts and see every delta committed more than ``snapshot_seconds`` earlier.
 
@@ -42,21 +51,23 @@ import os
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from .activity import CLOSING_SOON_ROWS, DAY, HOUR, Activity, FeedbackCount, HourlyCount, OpenWindow, hour_bucket
 from .settings import RedisDurability
 from .store import (
     BUSY_TIMEOUT_MS,
     DecisionRecord,
     Erasure,
     EventRecord,
-    LoggedDelta,
+    LoggedInput,
+    LoopInput,
     ModelInfo,
-    OutcomeDelta,
     Store,
     StoreUnavailableError,
     Transaction,
@@ -116,10 +127,25 @@ local function sends(d)
   local key, member = p .. 'customer:' .. d.customer .. ':sends', d.channel .. '|' .. d.id
   if d.delivery == 'failed' then redis.call('ZREM', key, member) else redis.call('ZADD', key, d.send_at, member) end
 end
+-- The activity indexes of a decision (its created_at; its 'explored|channel|id' entry; its model version's
+-- key) and of an event (its received_at; its 'type|status|id' entry), read from the stored JSON.
+local function decision_index(id, record)
+  local r = cjson.decode(record)
+  local explored = (r.explored == true or r.explored == 1) and '1' or '0'
+  local entry = explored .. '|' .. r.channel .. '|' .. id
+  return string.format('%.17g', r.created_at), entry, p .. 'served:' .. r.model_version
+end
+local function event_index(id, record)
+  local e = cjson.decode(record)
+  return string.format('%.17g', e.received_at), e.type .. '|' .. e.status .. '|' .. id
+end
 for _, d in ipairs(plan.decisions) do
   local key = p .. 'decision:' .. d.id
   if redis.call('EXISTS', key) == 0 then
     redis.call('HSET', key, 'record', d.record, 'delivery', d.delivery, 'successes', d.successes, 'closed', d.closed)
+    local at, entry, served = decision_index(d.id, d.record)
+    redis.call('ZADD', p .. 'created', at, entry)
+    redis.call('ZADD', served, at, d.id)
     redis.call('SADD', p .. 'customer:' .. d.customer .. ':decisions', d.id)
     sends(d)
     if d.closed == '1' then close(key, d.record, d.delivery, d.successes)
@@ -141,6 +167,7 @@ end
 for _, e in ipairs(plan.events) do
   if redis.call('HSETNX', p .. 'event_hashes', e.id, e.hash) == 1 then
     redis.call('HSET', p .. 'events', e.id, e.record)
+    redis.call('ZADD', p .. 'received', event_index(e.id, e.record))
     if e.customer then redis.call('SADD', p .. 'customer:' .. e.customer .. ':events', e.id) end
   end
 end
@@ -163,18 +190,25 @@ for _, c in ipairs(plan.consent) do
 end
 for _, o in ipairs(plan.outcomes) do
   local last = redis.call('INCRBY', p .. 'seq', o.count)
-  redis.call('XADD', p .. 'outcomes:' .. o.version, string.format('%d-0', last), 'rows', o.rows)
+  redis.call('XADD', p .. 'inputs:' .. o.version, string.format('%d-0', last), 'rows', o.rows)
 end
 for _, m in ipairs(plan.models) do redis.call('HSET', p .. 'models', m.version, m.info) end
 for _, customer in ipairs(plan.erase) do
   local c = p .. 'customer:' .. customer
   for _, id in ipairs(redis.call('SMEMBERS', c .. ':decisions')) do
-    local log_id = redis.call('HGET', p .. 'decision:' .. id, 'log_id')
+    local log_id, record = unpack(redis.call('HMGET', p .. 'decision:' .. id, 'log_id', 'record'))
     if log_id then redis.call('XDEL', p .. 'decision_log', log_id) end
+    if record then
+      local _, entry, served = decision_index(id, record)
+      redis.call('ZREM', p .. 'created', entry)
+      redis.call('ZREM', served, id)
+    end
     redis.call('ZREM', p .. 'open', id)
     redis.call('DEL', p .. 'decision:' .. id)
   end
   for _, id in ipairs(redis.call('SMEMBERS', c .. ':events')) do
+    local record = redis.call('HGET', p .. 'events', id)
+    if record then redis.call('ZREM', p .. 'received', select(2, event_index(id, record))) end
     redis.call('HDEL', p .. 'event_hashes', id)
     redis.call('HDEL', p .. 'events', id)
   end
@@ -411,10 +445,10 @@ class RedisTransaction(Transaction):
         self._plan.consent.append({"customer": customer, "channel": channel, "unsubscribed": "1" if unsubscribed
                                    else "0", "at": _number(at)})
 
-    def add_outcomes(self, model_version: str, deltas: Sequence[OutcomeDelta]) -> None:
-        if deltas:
-            self._plan.outcomes.append({"version": model_version, "count": str(len(deltas)),
-                                        "rows": json.dumps([list(d) for d in deltas])})
+    def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> None:
+        if inputs:
+            self._plan.outcomes.append({"version": model_version, "count": str(len(inputs)),
+                                        "rows": json.dumps([list(row) for row in inputs])})
 
     def due_decisions(self, until: float, limit: int) -> list[DecisionRecord]:
         """Like SQLite's, except that decisions another transaction holds are left for a later round."""
@@ -566,8 +600,8 @@ class RedisStore(Store):
             tx.rollback()
             raise
 
-    def outcome_log(self, model_version: str, after_seq: int) -> list[LoggedDelta]:
-        """New deltas, read from Redis at most once per ``snapshot_seconds`` (at once after a local commit).
+    def input_log(self, model_version: str, after_seq: int) -> list[LoggedInput]:
+        """New loop inputs, read from Redis at most once per ``snapshot_seconds`` (at once after a local commit).
 
         While Redis is unreachable the snapshot stays as it is (an empty answer), except for a model
         version this worker has never read, which cannot be served without its deltas.
@@ -588,14 +622,13 @@ class RedisStore(Store):
         self._outcomes_due[model_version] = now + self.snapshot_seconds
         return rows
 
-    def _read_outcomes(self, model_version: str, after_seq: int) -> list[LoggedDelta]:
-        rows: list[LoggedDelta] = []
+    def _read_outcomes(self, model_version: str, after_seq: int) -> list[LoggedInput]:
+        rows: list[LoggedInput] = []
         start = f"({after_seq}-0"
-        while entries := self.redis.xrange(f"{PREFIX}outcomes:{model_version}", min=start, count=CHUNK):
+        while entries := self.redis.xrange(f"{PREFIX}inputs:{model_version}", min=start, count=CHUNK):
             for entry_id, entry in entries:
-                last, deltas = int(entry_id.split("-")[0]), json.loads(entry["rows"])
-                rows += [LoggedDelta(last - len(deltas) + 1 + i, last, OutcomeDelta(int(c), int(a), int(o), s, f))
-                         for i, (c, a, o, s, f) in enumerate(deltas)]
+                last, inputs = int(entry_id.split("-")[0]), json.loads(entry["rows"])
+                rows += [LoggedInput(last - len(inputs) + 1 + i, last, LoopInput(*row)) for i, row in enumerate(inputs)]
             start = f"({entries[-1][0]}"
         return rows
 
@@ -625,6 +658,52 @@ class RedisStore(Store):
                 start = f"({entries[-1][0]}"
         return sorted(records, key=lambda r: (r.created_at, r.row)), models
 
+    def activity(self, until: float, hours: int) -> Activity:
+        """Like SQLite's, from the ``created`` and ``received`` indexes (only the window's entries) and ``open``."""
+        since = until - hours * HOUR
+        hourly: Counter[tuple[int, str]] = Counter()
+        feedback: Counter[tuple[str, str]] = Counter()
+        explored = 0
+        with self.outage_guard():
+            for entry, at in self._scored(f"{PREFIX}created", since, until):
+                hourly[hour_bucket(at, since), entry[2:entry.rindex("|")]] += 1
+                explored += entry[0] == "1"
+            for entry, _ in self._scored(f"{PREFIX}received", since, until):
+                event_type, status, _ = entry.split("|", 2)
+                feedback[event_type, status] += 1
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zcard(f"{PREFIX}open").zcount(f"{PREFIX}open", "-inf", _number(until + DAY))
+            pipe.zrange(f"{PREFIX}open", 0, CLOSING_SOON_ROWS - 1)  # by close time, then id: SQLite's order
+            n_open, within_day, soonest = pipe.execute()
+            for decision_id in soonest:
+                pipe.hget(f"{PREFIX}decision:{decision_id}", "record")
+            records = [json.loads(r) for r in pipe.execute() if r is not None]  # None: erased meanwhile
+        soon = [OpenWindow(r["channel"], r["region"], r["industry"], r["campaign_type"], r["created_at"],
+                           r["window_closes_at"]) for r in records]
+        return Activity(until, hours, [HourlyCount(b, c, n) for (b, c), n in sorted(hourly.items())], explored,
+                        [FeedbackCount(t, s, n) for (t, s), n in sorted(feedback.items())], int(n_open),
+                        int(within_day), soon)
+
+    def first_served(self, model_version: str) -> float | None:
+        with self.outage_guard():
+            first = self.redis.zrange(f"{PREFIX}served:{model_version}", 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    def _scored(self, key: str, since: float, until: float) -> Iterator[tuple[str, float]]:
+        """(member, score) of the sorted set ``key`` with ``since < score <= until``, read ``CHUNK`` at a time.
+
+        Each read starts at the last score seen, skipping the members with that score already read, so
+        a chunk edge inside a run of equal scores (a batch of decisions) neither drops nor repeats one.
+        """
+        low, skip = f"({_number(since)}", 0
+        while chunk := self.redis.zrangebyscore(key, low, _number(until), start=skip, num=CHUNK, withscores=True):
+            yield from chunk
+            if len(chunk) < CHUNK:
+                return
+            last = chunk[-1][1]
+            ties = sum(score == last for _, score in chunk)
+            skip, low = (skip + ties if low == _number(last) else ties), _number(last)  # from ``last`` inclusive
+
     def close(self) -> None:
         if self._spool.records and self.reachable():
             try:
@@ -638,7 +717,7 @@ class RedisStore(Store):
     # --- snapshot, replica and spool ------------------------------------------------------------------
 
     def committed(self, plan: _Plan, consent: list[str]) -> None:
-        """After a commit: read this worker's own deltas on the next ``outcome_log``, and put the consent
+        """After a commit: read this worker's own inputs on the next ``input_log``, and put the consent
         changes that took effect into the replica at once (Redis may go away before the next refresh)."""
         for outcome in plan.outcomes:
             self._outcomes_due[outcome["version"]] = 0.0

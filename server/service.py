@@ -21,7 +21,7 @@ import numpy as np
 
 from sendwise.models import N_HOURS, NO_MESSAGE, Catalog, DecisionBatch
 
-from .attribution import MAX_CLOCK_SKEW, apply_event, close_decision
+from .attribution import MAX_CLOCK_SKEW, SECONDS_PER_HOUR, apply_event, close_decision, sent_input
 from .errors import ConflictError, InputError, ModelUnavailableError
 from .guardrails import BatchOptions, ServingRules, batch_options
 from .live_model import LiveModel
@@ -43,10 +43,10 @@ from .schemas import (
     Reason,
 )
 from .settings import Settings
-from .store import DecisionRecord, EventRecord, Store, StoreUnavailableError
+from .store import DecisionRecord, EventRecord, InputKind, LoopInput, Store, StoreUnavailableError
 
 if TYPE_CHECKING:
-    from sendwise.engine import Decisions
+    from sendwise.models import Choices
 
 CLOSE_BATCH = 5000
 log = logging.getLogger("sendwise.server")
@@ -78,8 +78,7 @@ class SendwiseService:
                 self.model_error = None
                 return
             policy, version = self.loader.load()
-            live = LiveModel(policy, version, self.rules, propensity_draws=self.settings.propensity_draws,
-                             cache_size=self.settings.propensity_cache_size)
+            live = LiveModel(policy, version, self.rules)
             with self.store.transaction() as tx:
                 tx.register_model(version, policy.catalog.to_dict(),
                                   dict(zip(policy.catalog.outcomes, policy.value.tolist(), strict=True)))
@@ -116,18 +115,20 @@ class SendwiseService:
                                     [unsubscribed.get(p, ()) for p in customers], [sends.get(p, ()) for p in customers],
                                     now)
             batch = DecisionBatch(cell_idx, region_idx, options.mask)
-            chosen, propensity = live.decide(batch, seed)
-            decisions, records = self._decisions(people, customers, options, batch, chosen, propensity, live, seed,
-                                                 now)
+            chosen = live.decide(batch, seed, customers)
+            decisions, records = self._decisions(people, customers, options, batch, chosen, live, seed, now)
             if dry_run:
                 return DecisionResponse(decisions=decisions)
             tx.add_decisions(records)
+            tx.log_inputs(live.version,
+                          [i for r in records for i in sent_input(r, live.catalog, personal=live.personal)])
+        live.catch_up(self.store)
         for channel, count in Counter(d.channel for d in decisions).items():
             self.metrics.decisions.labels(channel).inc(count)
         return DecisionResponse(decisions=decisions)
 
     def _decisions(self, people: list[CustomerRequest], customers: list[str], options: BatchOptions,
-                   batch: DecisionBatch, chosen: Decisions, propensity: np.ndarray, live: LiveModel, seed: int,
+                   batch: DecisionBatch, chosen: Choices, live: LiveModel, seed: int,
                    now: datetime) -> tuple[list[Decision], list[DecisionRecord]]:
         """The response's decisions and their log rows (everything off-policy evaluation and learning need).
 
@@ -138,8 +139,9 @@ class SendwiseService:
         channel_names = (*catalog.channels, NO_MESSAGE)  # indexed by arm // 24; the no-message arm is last
         reasons: dict[tuple[int, bool], tuple[Reason, str]] = {}
         decisions, records = [], []
+        allowed, support, epsilon = catalog.encode_mask(batch.mask), chosen.support.tolist(), chosen.epsilon.tolist()
         for row, (person, customer, arm, explored, p, cost, cell, send_at, guardrails) in enumerate(zip(
-                people, customers, chosen.arm.tolist(), chosen.explored.tolist(), propensity.tolist(),
+                people, customers, chosen.arm.tolist(), chosen.explored.tolist(), chosen.propensity.tolist(),
                 live.policy.cost[batch.cost_row_idx, chosen.arm].tolist(), batch.cell_idx.tolist(), options.send_at,
                 options.guardrails, strict=True)):
             channel = channel_names[arm // N_HOURS]
@@ -162,7 +164,8 @@ class SendwiseService:
                 send_at=sent, arm=arm, cell=cell, propensity=p, explored=explored, cost=cost, seed=seed, row=row,
                 model_version=live.version, reason=reason_json, closed=sent is None,
                 window_closes_at=created_at if sent is None
-                else sent + self.rules.attribution_window_hours(channel) * 3600.0))
+                else sent + self.rules.attribution_window_hours(channel) * 3600.0,
+                allowed=allowed[row], support=support[row], epsilon=epsilon[row]))
         return decisions, records
 
     def record_feedback(self, request: FeedbackRequest, now: datetime) -> FeedbackResponse:
@@ -183,7 +186,7 @@ class SendwiseService:
                     raise ConflictError(f"event_id {event_id!r} was already recorded with different content; "
                                         "nothing in this request was applied")
             decisions = tx.decisions(str(e.decision_id) for e in events)
-            changed, deltas, seen = set(), [], set(stored)
+            changed, inputs, seen = set(), [], set(stored)
             for event, digest in zip(events, hashes, strict=True):
                 if event.event_id in seen:
                     results.append(EventResult(event_id=event.event_id, status="duplicate"))
@@ -192,13 +195,13 @@ class SendwiseService:
                 decision = decisions.get(str(event.decision_id))
                 status: EventStatus = "unknown_decision"
                 if decision is not None:
-                    effect = apply_event(decision, event, live.catalog)
+                    effect = apply_event(decision, event, live.catalog, personal=live.personal)
                     if effect.decision != decision:
                         decisions[decision.decision_id] = effect.decision
                         changed.add(decision.decision_id)
                     if effect.consent is not None:
                         tx.set_consent(*effect.consent)
-                    deltas += effect.deltas
+                    inputs += effect.inputs
                     status = effect.status
                 results.append(EventResult(event_id=event.event_id, status=status))
                 records.append(EventRecord(
@@ -209,7 +212,7 @@ class SendwiseService:
             for decision_id in changed:
                 tx.update_decision(decisions[decision_id])
             tx.add_events(records)
-            tx.add_outcomes(live.version, deltas)
+            tx.log_inputs(live.version, inputs)
         live.catch_up(self.store)
         for event, result in zip(events, results, strict=True):
             self.metrics.feedback.labels(event.type, result.status).inc()
@@ -233,7 +236,11 @@ class SendwiseService:
             raise InputError(errors)
 
     def close_windows(self, now: datetime) -> int:
-        """Count every attribution window closed before ``now`` (minus the grace period); returns how many."""
+        """Count every attribution window closed before ``now`` (minus the grace period); returns how many.
+
+        Then the served model's clock ticks to ``now`` (an input of its loop, logged like the others):
+        open messages age and old evidence fades by the server's clock.
+        """
         live = self.model
         if live is None:
             return 0
@@ -242,15 +249,19 @@ class SendwiseService:
         while True:
             with self.store.transaction() as tx:
                 due = tx.due_decisions(until, CLOSE_BATCH)
-                deltas = []
+                inputs = []
                 for decision in due:
-                    closed, decision_deltas = close_decision(decision, live.catalog)
+                    closed, decision_inputs = close_decision(decision, live.catalog, personal=live.personal)
                     tx.update_decision(closed)
-                    deltas += decision_deltas
-                tx.add_outcomes(live.version, deltas)
+                    inputs += decision_inputs
+                last = len(due) < CLOSE_BATCH
+                if last:
+                    inputs.append(LoopInput(int(InputKind.TICK), "", -1, -1, -1, 0.0, 0.0, 0.0,
+                                            now.timestamp() / SECONDS_PER_HOUR))
+                tx.log_inputs(live.version, inputs)
             live.catch_up(self.store)
             total += len(due)
-            if len(due) < CLOSE_BATCH:
+            if last:
                 break
         self.metrics.closed_windows.inc(total)
         return total

@@ -49,8 +49,6 @@ class Settings(BaseSettings):
         default=None, description='messages per channel per cap window, JSON {"sms": 2}; unset: the world\'s')
     total_cap: int | None = Field(default=None, ge=1, description="messages per cap window; unset: the world's")
     cap_window_hours: PositiveSeconds | None = Field(default=None, description="rolling cap window; unset: world's")
-    propensity_draws: int = Field(default=200, ge=1, le=100_000, description="Monte-Carlo draws per propensity")
-    propensity_cache_size: int = Field(default=4096, ge=1, description="propensity rows kept per model")
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="larger request bodies are refused with 413")
     expose_docs: bool = Field(default=True, description="serve /docs and /openapi.json")
 

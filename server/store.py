@@ -5,9 +5,10 @@
 only as pseudonyms (HMAC-SHA256 with a secret pepper, see ``server.privacy``). Times are UTC seconds
 since the epoch.
 
-The posterior is never stored as a whole: every transaction that learns appends its deltas to
-``outcome_log`` (in the same transaction as the event rows that caused them), and the served model
-is its base policy plus those deltas replayed in order, so a restart rebuilds it exactly.
+The posterior is never stored as a whole: every transaction appends the learning loop's inputs it
+produced (messages sent, outcomes arrived, windows closed, clock ticks) to ``loop_log``, in the same
+transaction as the rows that caused them, and the served model is its base policy driven through
+those inputs in order (``sendwise.models.Learner``), so a restart or another worker rebuilds it exactly.
 
 ``server.redis_store.RedisStore`` implements the same interface on Redis, for several workers or hosts.
 """
@@ -20,11 +21,14 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, fields
+from enum import IntEnum
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from .activity import CLOSING_SOON_ROWS, DAY, HOUR, Activity, FeedbackCount, HourlyCount, OpenWindow
 
 NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse.sshfs"})
 BUSY_TIMEOUT_MS = 5000
@@ -62,6 +66,10 @@ class DecisionRecord:
     delivery: str = "unknown"  # unknown | failed | delivered
     successes: str = ""  # comma-separated outcome names already learned as successes
     closed: bool = False
+    # What the policy chose from. ``support == 0`` marks decisions logged before these were recorded.
+    allowed: str = ""  # mask code of the allowed arms (``Catalog.encode_mask``)
+    support: int = 0  # number of arms with positive probability
+    epsilon: float = 0.0  # exploration floor of the policy
 
 
 @dataclass(frozen=True)
@@ -80,22 +88,40 @@ class EventRecord:
     received_at: float
 
 
-class OutcomeDelta(NamedTuple):
-    """Counts to add to one posterior entry (cell, arm, outcome) of a model."""
+class InputKind(IntEnum):
+    """What a ``LoopInput`` tells the learning loop (``sendwise.models.Learner``)."""
 
+    SENT = 0  # a message went out (or is planned to, at ``sent_at``)
+    ARRIVED = 1  # an outcome happened: ``successes`` of ``outcome`` at ``at``
+    CLOSED = 2  # the attribution window closed without ``outcome``: ``failures`` (0 if undelivered)
+    TICK = 3  # the clock moved to ``at``
+
+
+class LoopInput(NamedTuple):
+    """One input of a served model's learning loop, exactly what the loop is driven with.
+
+    Times are hours since the Unix epoch; ``key`` is the decision id (empty for ticks); ``outcome`` is
+    -1 for sends and ticks; ``customer`` is the pseudonym, only for policies that personalise.
+    """
+
+    kind: int
+    key: str
     cell: int
     arm: int
     outcome: int
     successes: float
     failures: float
+    sent_at: float
+    at: float
+    customer: str = ""
 
 
-class LoggedDelta(NamedTuple):
-    """An ``OutcomeDelta`` as stored: ``seq`` orders the log, ``txn`` groups one transaction's rows."""
+class LoggedInput(NamedTuple):
+    """A ``LoopInput`` as stored: ``seq`` orders the log, ``txn`` groups one transaction's rows."""
 
     seq: int
     txn: int
-    delta: OutcomeDelta
+    input: LoopInput
 
 
 class ModelInfo(NamedTuple):
@@ -146,8 +172,8 @@ class Transaction(ABC):
         """Record an unsubscribe or consent unless a later change exists (at equal times, unsubscribe wins)."""
 
     @abstractmethod
-    def add_outcomes(self, model_version: str, deltas: Sequence[OutcomeDelta]) -> None:
-        """Append posterior deltas as one group, in order."""
+    def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> None:
+        """Append learning-loop inputs as one group, in order."""
 
     @abstractmethod
     def due_decisions(self, until: float, limit: int) -> list[DecisionRecord]:
@@ -172,8 +198,8 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def outcome_log(self, model_version: str, after_seq: int) -> list[LoggedDelta]:
-        """Posterior deltas of a model version with ``seq > after_seq``, in order."""
+    def input_log(self, model_version: str, after_seq: int) -> list[LoggedInput]:
+        """Learning-loop inputs of a model version with ``seq > after_seq``, in order."""
 
     @abstractmethod
     def open_decisions(self) -> int:
@@ -192,6 +218,17 @@ class Store(ABC):
         """Every closed decision, oldest first, and the catalog and values of each model version."""
 
     @abstractmethod
+    def activity(self, until: float, hours: int) -> Activity:
+        """Decisions per hour and channel, explorations and feedback in ``(until - hours h, until]``; open windows.
+
+        Only reads, and never waits for a writer: the dashboard asks while decisions and feedback go on.
+        """
+
+    @abstractmethod
+    def first_served(self, model_version: str) -> float | None:
+        """When the first decision logged with ``model_version`` was made (None before its first one)."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
 
@@ -203,7 +240,8 @@ CREATE TABLE IF NOT EXISTS decisions (
     arm INTEGER NOT NULL, cell INTEGER NOT NULL, propensity REAL NOT NULL, explored INTEGER NOT NULL,
     cost REAL NOT NULL, seed INTEGER NOT NULL, row INTEGER NOT NULL, model_version TEXT NOT NULL,
     reason TEXT NOT NULL, window_closes_at REAL, delivery TEXT NOT NULL, successes TEXT NOT NULL,
-    closed INTEGER NOT NULL
+    closed INTEGER NOT NULL, allowed TEXT NOT NULL DEFAULT '', support INTEGER NOT NULL DEFAULT 0,
+    epsilon REAL NOT NULL DEFAULT 0.0
 );
 CREATE INDEX IF NOT EXISTS decisions_open ON decisions (closed, window_closes_at);
 CREATE INDEX IF NOT EXISTS decisions_customer ON decisions (customer, send_at);
@@ -213,18 +251,25 @@ CREATE TABLE IF NOT EXISTS events (
     received_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_customer ON events (customer);
-CREATE TABLE IF NOT EXISTS outcome_log (
+CREATE TABLE IF NOT EXISTS loop_log (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, txn INTEGER NOT NULL, model_version TEXT NOT NULL,
-    cell INTEGER NOT NULL, arm INTEGER NOT NULL, outcome INTEGER NOT NULL,
-    successes REAL NOT NULL, failures REAL NOT NULL
+    kind INTEGER NOT NULL, key TEXT NOT NULL, cell INTEGER NOT NULL, arm INTEGER NOT NULL,
+    outcome INTEGER NOT NULL, successes REAL NOT NULL, failures REAL NOT NULL, sent_at REAL NOT NULL,
+    at REAL NOT NULL, customer TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS outcome_log_version ON outcome_log (model_version, seq);
+CREATE INDEX IF NOT EXISTS loop_log_version ON loop_log (model_version, seq);
 CREATE TABLE IF NOT EXISTS channel_consent (
     customer TEXT NOT NULL, channel TEXT NOT NULL, unsubscribed INTEGER NOT NULL, changed_at REAL NOT NULL,
     PRIMARY KEY (customer, channel)
 );
 CREATE TABLE IF NOT EXISTS models (model_version TEXT PRIMARY KEY, catalog TEXT NOT NULL, outcome_values TEXT NOT NULL);
 """
+# Columns added to ``decisions`` since its first version; a DB created before them gets them on open.
+_ADDED_DECISION_COLUMNS = (
+    ("allowed", "TEXT NOT NULL DEFAULT ''"),
+    ("support", "INTEGER NOT NULL DEFAULT 0"),
+    ("epsilon", "REAL NOT NULL DEFAULT 0.0"),
+)
 _DECISION_COLUMNS = tuple(f.name for f in fields(DecisionRecord))
 _DECISION_SELECT = f"SELECT {', '.join(_DECISION_COLUMNS)} FROM decisions"
 _EVENT_COLUMNS = tuple(f.name for f in fields(EventRecord))
@@ -298,13 +343,13 @@ class SQLiteTransaction(Transaction):
             "OR (excluded.changed_at = channel_consent.changed_at AND excluded.unsubscribed = 1)",
             (customer, channel, int(unsubscribed), at))
 
-    def add_outcomes(self, model_version: str, deltas: Sequence[OutcomeDelta]) -> None:
-        if not deltas:
+    def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> None:
+        if not inputs:
             return
-        (txn,) = self._conn.execute("SELECT COALESCE(MAX(txn), 0) + 1 FROM outcome_log").fetchone()
+        (txn,) = self._conn.execute("SELECT COALESCE(MAX(txn), 0) + 1 FROM loop_log").fetchone()
         self._conn.executemany(
-            "INSERT INTO outcome_log (txn, model_version, cell, arm, outcome, successes, failures) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)", ((txn, model_version, *d) for d in deltas))
+            f"INSERT INTO loop_log (txn, model_version, {', '.join(LoopInput._fields)}) "
+            f"VALUES ({_placeholders(2 + len(LoopInput._fields))})", ((txn, model_version, *row) for row in inputs))
 
     def due_decisions(self, until: float, limit: int) -> list[DecisionRecord]:
         rows = self._conn.execute(
@@ -315,6 +360,7 @@ class SQLiteTransaction(Transaction):
     def erase_customer(self, customer: str) -> Erasure:
         counts = [self._conn.execute(f"DELETE FROM {table} WHERE customer = ?", (customer,)).rowcount
                   for table in ("decisions", "events", "channel_consent")]
+        self._conn.execute("UPDATE loop_log SET customer = '' WHERE customer = ?", (customer,))
         return Erasure(*counts)
 
     def register_model(self, model_version: str, catalog: dict[str, list[str]], value: dict[str, float]) -> None:
@@ -348,6 +394,21 @@ class SQLiteStore(Store):
         self._check_pragmas()
         with self._lock, _unavailable_on_lock():
             self._conn.executescript(_SCHEMA)  # idempotent; each statement is atomic
+            self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """``ALTER TABLE … ADD COLUMN`` what an older DB lacks, under a write lock (workers may race)."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            have = {row[1] for row in self._conn.execute("PRAGMA table_info(decisions)")}
+            for name, definition in _ADDED_DECISION_COLUMNS:
+                if name not in have:
+                    self._conn.execute(f"ALTER TABLE decisions ADD COLUMN {name} {definition}")
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
 
     def _check_pragmas(self) -> None:
         journal = self._conn.execute("PRAGMA journal_mode").fetchone()[0]
@@ -371,12 +432,12 @@ class SQLiteStore(Store):
                     self._conn.execute("ROLLBACK")
                 raise
 
-    def outcome_log(self, model_version: str, after_seq: int) -> list[LoggedDelta]:
+    def input_log(self, model_version: str, after_seq: int) -> list[LoggedInput]:
         with self._lock, _unavailable_on_lock():
             rows = self._conn.execute(
-                "SELECT seq, txn, cell, arm, outcome, successes, failures FROM outcome_log "
+                f"SELECT seq, txn, {', '.join(LoopInput._fields)} FROM loop_log "
                 "WHERE model_version = ? AND seq > ? ORDER BY seq", (model_version, after_seq)).fetchall()
-        return [LoggedDelta(r[0], r[1], OutcomeDelta(*r[2:])) for r in rows]
+        return [LoggedInput(r[0], r[1], LoopInput(*r[2:])) for r in rows]
 
     def open_decisions(self) -> int:
         with self._lock, _unavailable_on_lock():
@@ -392,6 +453,45 @@ class SQLiteStore(Store):
                       self._conn.execute("SELECT model_version, catalog, outcome_values FROM models")}
             rows = self._conn.execute(f"{_DECISION_SELECT} WHERE closed = 1 ORDER BY created_at, row").fetchall()
         return [_decision(r) for r in rows], models
+
+    def activity(self, until: float, hours: int) -> Activity:
+        since = until - hours * HOUR
+        with self._read_only() as conn:
+            hourly = [HourlyCount(int(b), c, n) for b, c, n in conn.execute(
+                "SELECT CAST((created_at - ?) / ? AS INTEGER) AS bucket, channel, COUNT(*) FROM decisions "
+                "WHERE created_at > ? AND created_at <= ? GROUP BY bucket, channel ORDER BY bucket, channel",
+                (since, HOUR, since, until))]
+            (explored,) = conn.execute("SELECT COALESCE(SUM(explored), 0) FROM decisions "
+                                       "WHERE created_at > ? AND created_at <= ?", (since, until)).fetchone()
+            feedback = [FeedbackCount(*row) for row in conn.execute(
+                "SELECT type, status, COUNT(*) FROM events WHERE received_at > ? AND received_at <= ? "
+                "GROUP BY type, status ORDER BY type, status", (since, until))]
+            n_open, within_day = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(window_closes_at <= ?), 0) FROM decisions WHERE closed = 0",
+                (until + DAY,)).fetchone()
+            soon = [OpenWindow(*row) for row in conn.execute(
+                "SELECT channel, region, industry, campaign_type, created_at, window_closes_at FROM decisions "
+                "WHERE closed = 0 ORDER BY window_closes_at, decision_id LIMIT ?", (CLOSING_SOON_ROWS,))]
+        return Activity(until, hours, hourly, int(explored), feedback, int(n_open), int(within_day), soon)
+
+    def first_served(self, model_version: str) -> float | None:
+        with self._read_only() as conn:
+            (first,) = conn.execute("SELECT MIN(created_at) FROM decisions WHERE model_version = ?",
+                                    (model_version,)).fetchone()
+        return None if first is None else float(first)
+
+    @contextmanager
+    def _read_only(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection of its own (``mode=ro``) in one deferred read transaction, closed on exit.
+
+        It takes neither the store's lock nor a write lock: in WAL mode a reader sees the last commit
+        before its first read, and neither waits for writers nor holds them up.
+        """
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        with _unavailable_on_lock(), closing(sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                                                             isolation_level=None)) as conn:
+            conn.execute("BEGIN DEFERRED")  # one snapshot for every query of the answer
+            yield conn
 
     def close(self) -> None:
         with self._lock:

@@ -252,11 +252,15 @@ def query(state_dir: Path, sql: str) -> list[tuple[Any, ...]]:
 
 
 def logged_successes(state_dir: Path) -> np.ndarray:
-    """Successes per (cell, outcome, arm) in the store's outcome log, shaped like ``reference_successes``."""
+    """Successes per (cell, outcome, arm) of the arrived outcomes in the store's loop log.
+
+    Shaped like ``reference_successes``.
+    """
     catalog = seed_world().catalog
     counts = np.zeros((catalog.n_cells, len(catalog.outcomes), catalog.n_arms))
     for cell, outcome, arm, successes in query(
-            state_dir, "SELECT cell, outcome, arm, SUM(successes) FROM outcome_log GROUP BY cell, outcome, arm"):
+            state_dir, "SELECT cell, outcome, arm, SUM(successes) FROM loop_log WHERE kind = 1 "
+                       "GROUP BY cell, outcome, arm"):
         counts[cell, outcome, arm] = successes
     return counts
 

@@ -102,7 +102,8 @@ def test_tune_finds_a_configuration_and_tracks_every_trial(ray_cluster: ModuleTy
 
 BAD_SEARCHES = [
     pytest.param("", "the search space is empty; give name=lo..hi[,log] or name=a|b|c pieces joined by ';' for "
-                 "hyper-parameters of 'hier_ts': discount, epsilon, personal_weight, prior_strength, sharpness",
+                 "hyper-parameters of 'hier_ts': bank_draws, discount, epsilon, personal_weight, prior_strength, "
+                 "sharpness",
                  id="empty"),
     pytest.param("epsilon", "bad search piece 'epsilon': expected name=lo..hi, name=lo..hi,log or name=a|b|c",
                  id="no-equals"),

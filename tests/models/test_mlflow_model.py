@@ -11,13 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sendwise.models import Catalog, ThompsonPolicy, load_policy
+from sendwise.models import Catalog, StaticPolicy, ThompsonPolicy, load_policy, next_send_at
 from sendwise.models.mlflow_model import (
     OUTPUT_COLUMNS,
     SIGNATURE,
     customer_batch,
     decide_customers,
-    next_send_time,
     save_policy_model,
 )
 
@@ -85,8 +84,8 @@ def test_channels_limit_the_arms_whether_a_string_or_a_list(policy_file: Path) -
     base = {"region": "EU", "industry": "gaming", "campaign_type": "broadcast"}
     as_text = pd.DataFrame([{**base, "channels": "sms, email"}] * 200)
     as_list = pd.DataFrame([{**base, "channels": ["sms", "email"]}] * 200)
-    out_text = decide_customers(policy, as_text, seed=1, n_draws=50)
-    out_list = decide_customers(policy, as_list, seed=1, n_draws=50)
+    out_text = decide_customers(policy, as_text, seed=1)
+    out_list = decide_customers(policy, as_list, seed=1)
     assert set(out_text["channel"]) <= {"sms", "email", "none"}
     pd.testing.assert_frame_equal(out_text.drop(columns="send_at"), out_list.drop(columns="send_at"))
     unreachable = decide_customers(policy, pd.DataFrame([{**base, "channels": ""}, {**base, "channels": []}]))
@@ -99,9 +98,22 @@ def test_channels_limit_the_arms_whether_a_string_or_a_list(policy_file: Path) -
     pytest.param("Europe/Paris", 9, "2025-01-01T08:30:00+00:00", "2025-01-02T08:00:00+00:00", id="paris-winter"),
     pytest.param("America/New_York", 9, "2025-03-08T15:00:00+00:00", "2025-03-09T13:00:00+00:00", id="dst-starts"),
     pytest.param("Asia/Kolkata", 0, "2025-06-30T20:00:00+00:00", "2025-07-01T18:30:00+00:00", id="half-hour-offset"),
+    pytest.param("America/New_York", 2, "2025-03-09T05:00:00+00:00", "2025-03-09T07:00:00+00:00",
+                 id="spring-forward-gap"),
+    pytest.param("America/New_York", 1, "2025-11-02T04:00:00+00:00", "2025-11-02T05:00:00+00:00",
+                 id="fall-back-first-occurrence"),
+    pytest.param("America/New_York", 1, "2025-11-02T05:30:00+00:00", "2025-11-03T06:00:00+00:00",
+                 id="fall-back-repeat-is-skipped"),
+    pytest.param("Pacific/Chatham", 3, "2025-09-27T12:00:00+00:00", "2025-09-27T14:00:00+00:00",
+                 id="gap-of-a-quarter-hour-zone"),
 ])
-def test_next_send_time_is_the_next_local_hour(timezone: str, hour: int, now: str, expected: str) -> None:
-    assert next_send_time(timezone, hour, datetime.fromisoformat(now)) == expected
+def test_send_at_is_the_next_local_hour(timezone: str, hour: int, now: str, expected: str) -> None:
+    """``send_at`` of the hour a policy chose, as a UTC ISO string, across daylight-saving gaps and repeats."""
+    playbook = {industry: ["email", hour] for industry in CATALOG.industries}
+    policy = StaticPolicy(CATALOG, np.array([1.0, -2.0]), np.zeros((2, CATALOG.n_arms)), playbook=playbook)
+    row = {"region": "NA", "industry": "gaming", "campaign_type": "broadcast", "timezone": timezone}
+    out = decide_customers(policy, pd.DataFrame([row]), now=datetime.fromisoformat(now))
+    assert (out.loc[0, "local_hour"], out.loc[0, "send_at"]) == (hour, expected)
 
 
 def test_send_at_of_every_row_is_its_next_local_hour(model: mlflow.pyfunc.PyFuncModel) -> None:
@@ -110,7 +122,7 @@ def test_send_at_of_every_row_is_its_next_local_hour(model: mlflow.pyfunc.PyFunc
     now = datetime(2025, 3, 1, 12, tzinfo=UTC)
     for zone, hour, send_at in zip(df["timezone"], out["local_hour"], out["send_at"], strict=True):
         if not pd.isna(hour):
-            assert send_at == next_send_time(zone or "UTC", int(hour), now)
+            assert send_at == next_send_at(int(hour), zone or "UTC", now).isoformat()
             assert now < datetime.fromisoformat(send_at) <= now.replace(day=2)
 
 
@@ -126,7 +138,7 @@ BAD_CUSTOMERS = [
 def test_bad_customers_are_rejected_with_the_offending_value(policy_file: Path, change: dict, message: str) -> None:
     row = {"region": "NA", "industry": "ecommerce", "campaign_type": "broadcast", "timezone": "UTC", **change}
     with pytest.raises(ValueError, match=re.escape(message)):
-        decide_customers(load_policy(policy_file), pd.DataFrame([row]), n_draws=10)
+        decide_customers(load_policy(policy_file), pd.DataFrame([row]))
 
 
 def test_missing_columns_are_named(policy_file: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import itertools
 import json
 import re
 import subprocess
@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from learning_helpers import sent_and_resolved
 
 from sendwise.engine import personal_reference as ref
-from sendwise.models import POLICIES, Catalog, DecisionBatch, Outcomes, load_policy, load_world
-from sendwise.models.policies import HierarchicalThompsonPolicy, OpenMessagesPolicy, hierarchy_levels
-from sendwise.models.simulate import run_policy
+from sendwise.models import POLICIES, Catalog, DecisionBatch, Learner, Outcomes, load_policy
+from sendwise.models.policies import OpenCounts, OpenMessagesPolicy, hierarchy_levels
 
 CATALOG = Catalog(channels=("email", "push", "sms"), regions=("NA", "EU"), industries=("retail", "gaming"),
                   campaign_types=("broadcast", "cart"))
@@ -57,23 +57,18 @@ def outcomes_of(batch: DecisionBatch, arm: np.ndarray, seed: int) -> Outcomes:
                     failures=(~happened).ravel().astype(float), customer_idx=np.tile(batch.customer_idx, 2))
 
 
-def sent_and_resolved(policy, batch: DecisionBatch, seed: int) -> Outcomes:
-    """Decide, send, and return the outcomes that will resolve the messages sent."""
-    arm = policy.decide(batch).arm
-    policy.sent(batch, arm)
-    return outcomes_of(batch, arm, seed)
-
-
 def trained(name: str, n_rounds: int = 4, seed: int = 0):
     """A policy after ``n_rounds`` resolved batches and one more sent batch whose outcomes are still open."""
-    policy = make_policy(name, seed)
+    learner = Learner(make_policy(name, seed))
+    keys = itertools.count()
     for r in range(n_rounds):
-        policy.update(sent_and_resolved(policy, make_batch(100 + r), r))
-    sent_and_resolved(policy, make_batch(100 + n_rounds), n_rounds)
-    return policy
+        learner.resolve(sent_and_resolved(learner, make_batch(100 + r), r, keys))
+    sent_and_resolved(learner, make_batch(100 + n_rounds), n_rounds, keys)
+    learner.advance(48.0)  # the open messages are two days old
+    learner.posterior()  # hands them to the policy
+    return learner.policy
 
 
-LEARNERS = sorted(n for n, cls in POLICIES.items() if issubclass(cls, OpenMessagesPolicy))
 
 
 @pytest.mark.parametrize("name", sorted(POLICIES))
@@ -86,7 +81,7 @@ def test_save_load_round_trip_gives_identical_decisions(name, tmp_path):
         np.testing.assert_array_equal(getattr(loaded, state), getattr(policy, state))
     if isinstance(policy, OpenMessagesPolicy):
         assert policy.pending_.sum() > 0  # the last batch's messages are still open, and kept
-    policy.rng_ = np.random.default_rng(7)
+    policy.reseed(7)
     batch = make_batch(999)
     first, second = policy.decide(batch), loaded.decide(batch)
     np.testing.assert_array_equal(first.arm, second.arm)
@@ -107,10 +102,9 @@ def test_a_masked_arm_is_never_chosen(name, data):
     batch = make_batch(data.draw(st.integers(0, 10_000)), mask=mask)
     arm = policy.decide(batch).arm
     assert mask[np.arange(n_rows), arm].all()
-    if hasattr(policy, "propensities"):
-        probs = policy.propensities(batch, n_draws=20)
-        assert (probs[~mask] == 0).all()
-        np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    probs = policy.propensities(batch, bank_draws=20)
+    assert (probs[~mask] == 0).all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
 
 
 @pytest.mark.parametrize("name, truth", [("oracle", "true_rates"), ("segment_oracle", "segment_rates")])
@@ -220,7 +214,8 @@ def test_hier_ts_personal_counts_grow_and_discount_but_open_messages_do_not_fade
     batch = make_batch(4)
     policy.update(outcomes_of(batch, policy.decide(batch).arm, 1))
     assert policy.personal_successes_.shape == (batch.customer_idx.max() + 1, 2, 3)
-    sent_and_resolved(policy, make_batch(5), 2)
+    policy.set_open(OpenCounts(np.full(policy.pending_.shape, 0.5), np.full((40, 2, 3), 0.25)))
+    assert policy.personal_pending_.shape == (40, 2, 3)
     total = policy.successes_.sum() + policy.personal_failures_.sum()
     open_messages = policy.pending_.sum(), policy.personal_pending_.sum()
     policy.advance(2.0)
@@ -228,63 +223,9 @@ def test_hier_ts_personal_counts_grow_and_discount_but_open_messages_do_not_fade
     assert (policy.pending_.sum(), policy.personal_pending_.sum()) == open_messages
 
 
-@pytest.mark.parametrize("name", LEARNERS)
-def test_every_sent_message_stays_open_until_its_outcomes_resolve(name):
-    policy = make_policy(name)
-    open_arrays = [a for a in policy.state_names if a.endswith("pending_")]
-    per_message = policy.pending_[0].size // CATALOG.n_arms  # one open count per outcome the policy learns
-    to_resolve = [sent_and_resolved(policy, make_batch(300 + r), r) for r in range(3)]
-    n_sent = sum(int(np.sum(o.arm != CATALOG.null_arm)) for o in to_resolve) // 2  # two outcome rows each
-    assert policy.pending_.sum() == per_message * n_sent > 0
-    for outcomes in reversed(to_resolve):  # in any order
-        policy.update(outcomes)
-    for array in open_arrays:
-        assert getattr(policy, array).size > 0 and not getattr(policy, array).any()
-
-
-@pytest.mark.parametrize("name", ["ts", "hier_ts"])
-def test_an_open_message_counts_as_a_failure_until_it_resolves_as_what_it_was(name):
-    batch = make_batch(7)
-    opened, failed, resolved = make_policy(name), make_policy(name), make_policy(name)
-    arm = opened.decide(batch).arm
-    opened.sent(batch, arm)
-    as_failures = outcomes_of(batch, arm, 0)
-    failed.update(dataclasses.replace(as_failures, successes=np.zeros(as_failures.n_rows),
-                                      failures=np.ones(as_failures.n_rows)))
-    np.testing.assert_allclose(opened.posterior(), failed.posterior())
-    outcomes = outcomes_of(batch, arm, 0)
-    opened.update(outcomes)
-    resolved.update(outcomes)
-    np.testing.assert_allclose(opened.posterior(), resolved.posterior())
-
-
-def test_outcomes_of_messages_never_sent_open_nothing():
-    policy = make_policy("hier_ts")  # e.g. a served model replaying its outcome log
-    batch = make_batch(9)
-    policy.update(outcomes_of(batch, policy.decide(batch).arm, 0))
-    assert policy.successes_.sum() > 0
-    assert not policy.pending_.any() and not policy.personal_pending_.any()
-
-
-class DayCountingPolicy(HierarchicalThompsonPolicy):
-    """``hier_ts`` that counts the days the simulator lets pass (unregistered: no name)."""
-
-    name = ""
-    days_passed = 0.0
-
-    def advance(self, days: float = 1.0) -> DayCountingPolicy:
-        self.days_passed += days
-        return super().advance(days)
-
-
-def test_in_the_simulator_the_open_messages_are_the_feedback_still_due_and_days_pass():
-    world = load_world("seed")
-    policy = DayCountingPolicy(world.catalog, world.value, world.cost, personal_weight=1.0, random_state=0)
-    run = run_policy(world, policy, n_customers=500, n_days=6, seed=2)
-    assert policy.days_passed == 6
-    assert run.totals["feedback_open"] > 0
-    assert policy.pending_.sum() == policy.personal_pending_.sum() == run.totals["feedback_open"]
-    assert policy.pending_.min() == 0.0
+def test_open_counts_of_the_wrong_shape_are_refused():
+    with pytest.raises(ValueError, match=re.escape("open counts must have shape (8, 2, 73); got (8, 73)")):
+        make_policy("ts").set_open(OpenCounts(np.zeros((8, 73))))
 
 
 def test_greedy_propensities_are_exact():
@@ -333,16 +274,6 @@ BAD_PARAMS = [
 def test_bad_parameters_are_rejected_clearly(name, params, err, msg):
     with pytest.raises(err, match=re.escape(msg)):
         make_policy(name, **params)
-
-
-@pytest.mark.parametrize("arm, msg", [
-    (np.zeros(3, np.int64), "`arm` must be an int array of shape (64,); got int64 (3,)"),
-    (np.full(64, 0.5), "`arm` must be an int array of shape (64,); got float64 (64,)"),
-    (np.full(64, 99), "`arm` of sent messages must lie in [0, 73); got 99"),
-])
-def test_bad_sent_messages_are_rejected_clearly(arm, msg):
-    with pytest.raises(ValueError, match=re.escape(msg)):
-        make_policy("hier_ts").sent(make_batch(0), arm)
 
 
 def test_bad_outcomes_are_rejected_clearly():

@@ -10,43 +10,50 @@ import numpy as np
 import pytest
 from test_world import SEED_TEXT, edited_world
 
-from sendwise import engine
 from sendwise.cli.main import main
-from sendwise.models import POLICIES, DecisionBatch, Outcomes, Policy, load_world
+from sendwise.models import (
+    POLICIES,
+    Choices,
+    DecisionBatch,
+    Learner,
+    Outcomes,
+    Policy,
+    Resolved,
+    Sends,
+    load_world,
+)
 from sendwise.models.population import draw_population
-from sendwise.models.simulate import FEEDBACK_DTYPE, FeedbackQueue, build_policy, run_policy, simulate
+from sendwise.models.simulate import FEEDBACK_DTYPE, FeedbackQueue, build_policy, run_loop, run_policy, simulate
 
 SMALL = {"n_customers": 600, "n_days": 6}
 
 
 class Spy:
-    """Wraps a policy and records what it saw, chose and learned, day by day."""
+    """A ``Loop`` around a policy's ``Learner`` that records what it saw, chose and learned, day by day."""
 
     def __init__(self, inner: Policy) -> None:
         self.inner, self.name = inner, inner.name
+        self.learner = Learner(inner)
         self.day = 0
         self.decisions: list[tuple[int, DecisionBatch, np.ndarray]] = []
         self.outcomes: list[tuple[int, Outcomes]] = []
 
-    def decide(self, batch: DecisionBatch) -> engine.Decisions:
-        decisions = self.inner.decide(batch)
-        self.decisions.append((self.day, batch, np.asarray(decisions.arm)))
-        return decisions
+    def decide(self, batch: DecisionBatch, now: float) -> Choices:
+        choices = self.learner.decide(batch, now)
+        self.decisions.append((self.day, batch, np.asarray(choices.arm)))
+        return choices
 
-    def update(self, outcomes: Outcomes) -> Spy:
-        self.outcomes.append((self.day, outcomes))
-        self.inner.update(outcomes)
-        return self
+    def sent(self, sends: Sends) -> None:
+        self.learner.sent(sends)
 
-    def sent(self, batch: DecisionBatch, arm: np.ndarray) -> None:
-        self.inner.sent(batch, arm)
+    def resolve(self, resolved: Resolved) -> None:
+        self.outcomes.append((self.day, Outcomes(cell_idx=resolved.cell_idx, arm=resolved.arm,
+                                                 outcome_idx=resolved.outcome_idx, successes=resolved.successes,
+                                                 failures=resolved.failures, customer_idx=resolved.customer_idx)))
+        self.learner.resolve(resolved)
 
-    def advance(self, days: float = 1.0) -> Spy:
-        self.inner.advance(days)
-        return self
-
-    def get_params(self) -> dict:
-        return self.inner.get_params()
+    def advance(self, now: float) -> None:
+        self.learner.advance(now)
 
     def next_day(self) -> None:
         self.day += 1
@@ -55,10 +62,10 @@ class Spy:
 class CustomerOracle(Policy):
     """Best expected net value on each customer's true rates (the simulator's regret reference)."""
 
-    def decide(self, batch: DecisionBatch) -> engine.Decisions:
+    def exploitation_probabilities(self, batch: DecisionBatch, *, bank_draws: int | None = None) -> np.ndarray:
         net = np.einsum("o,ioa->ia", self.value, batch.true_rates) - self.cost[batch.cost_row_idx]
         arm = np.where(batch.mask, net, -np.inf).argmax(axis=1)
-        return engine.Decisions(arm, net[np.arange(arm.size), arm], np.zeros(arm.size, np.bool_))
+        return np.eye(batch.mask.shape[1])[arm]
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +83,7 @@ def tight_world(tmp_path_factory: pytest.TempPathFactory):
 
 def _run_spy(world, policy: str, seed: int = 3, **params) -> tuple[Spy, object]:
     spy = Spy(build_policy(policy, world, seed, **params))
-    run = run_policy(world, spy, seed=seed, on_day=spy.next_day, **SMALL)
+    run = run_loop(world, spy, seed=seed, on_day=spy.next_day, name=policy, params=spy.inner.get_params(), **SMALL)
     return spy, run
 
 
@@ -122,9 +129,10 @@ def test_every_registered_policy_respects_the_masks(tight_world, policy: str) ->
 
 def test_a_policy_that_picks_a_masked_arm_stops_the_run(tight_world) -> None:
     class Rogue(CustomerOracle):
-        def decide(self, batch: DecisionBatch) -> engine.Decisions:
+        def decide(self, batch: DecisionBatch) -> Choices:
             arm = np.argmin(batch.mask, axis=1)  # a masked arm wherever there is one
-            return engine.Decisions(arm, np.zeros(arm.size), np.zeros(arm.size, np.bool_))
+            ones = np.ones(arm.size)
+            return Choices(arm, ones, ones == 0, ones.astype(np.int64), ones * 0)
 
     rogue = Rogue(tight_world.catalog, tight_world.value, tight_world.cost)
     with pytest.raises(RuntimeError, match=r"policy '' chose masked arm \d+ on day 0"):
@@ -171,7 +179,7 @@ def test_feedback_queue_hands_out_each_record_once_on_its_day() -> None:
 
 def test_regret_is_measured_against_the_customer_oracle() -> None:
     world = load_world("seed")
-    oracle = run_policy(world, CustomerOracle(world.catalog, world.value, world.cost), seed=1, **SMALL)
+    oracle = run_policy(world, CustomerOracle(world.catalog, world.value, world.cost, epsilon=0.0), seed=1, **SMALL)
     learner = run_policy(world, build_policy("ts", world, 1), seed=1, **SMALL)
     assert np.allclose(oracle.daily["regret"], 0.0)
     assert learner.totals["regret"] > 0
@@ -196,7 +204,7 @@ def test_same_seed_same_numbers_whatever_the_number_of_jobs() -> None:
 
 def test_changing_one_number_in_the_world_file_changes_the_result(tmp_path: Path) -> None:
     edited = edited_world(tmp_path, ("ecommerce = 0.080  # retail 8%", "ecommerce = 0.400  # retail 8%"))
-    base, changed = (run_policy(w, CustomerOracle(w.catalog, w.value, w.cost), seed=0, **SMALL)
+    base, changed = (run_policy(w, CustomerOracle(w.catalog, w.value, w.cost, epsilon=0.0), seed=0, **SMALL)
                      for w in (load_world("seed"), load_world(edited)))
     assert changed.totals["cost_whatsapp"] > base.totals["cost_whatsapp"]
     assert changed.totals["net_value"] != base.totals["net_value"]

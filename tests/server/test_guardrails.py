@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_helpers import CATALOG, Clock, customer, decide, event, feedback, serve
 
+from sendwise.models import next_send_at
 from sendwise.server import Settings
 from sendwise.server.deps import get_now
 from sendwise.server.guardrails import ServingRules, batch_options
 from sendwise.server.schemas import DecisionRequest
-from sendwise.server.timing import next_send_at
 
 ZONES = ("America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata", "Asia/Kathmandu",
          "Pacific/Chatham", "America/Sao_Paulo", "UTC")

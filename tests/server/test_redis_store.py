@@ -52,10 +52,19 @@ from test_guardrails import (  # noqa: F401
     test_world_quiet_hours_and_caps_apply,
 )
 
+from sendwise.models.logged import read_logs, write_logs
 from sendwise.server import Settings
 from sendwise.server.app import open_store
 from sendwise.server.export import decision_log
-from sendwise.server.store import DecisionRecord, Erasure, EventRecord, OutcomeDelta, SQLiteStore, Store
+from sendwise.server.store import (
+    DecisionRecord,
+    Erasure,
+    EventRecord,
+    InputKind,
+    LoopInput,
+    SQLiteStore,
+    Store,
+)
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 START_TIMEOUT_S = 10.0
@@ -256,19 +265,51 @@ def test_windows_close_oldest_first_into_the_exportable_decision_log(store: Stor
     np.testing.assert_allclose(log.reward, [0.0 - 0.001, 1.0 - 0.001, -0.001])
 
 
-def test_the_outcome_log_replays_commits_in_order_grouped_by_transaction(store: Store) -> None:
-    deltas = [OutcomeDelta(1, 2, CLICK, 1.0, 0.0), OutcomeDelta(1, 2, UNSUBSCRIBE, 0.0, 1.0),
-              OutcomeDelta(3, 4, CLICK, 0.0, 1.0), OutcomeDelta(0, 5, CLICK, 1.0, 0.0)]
-    for version, group in ((VERSION, deltas[:2]), ("v2", deltas[2:3]), (VERSION, deltas[3:])):
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_allowed_masks_go_from_the_store_through_the_export_bit_for_bit(store: Store, tmp_path: Path,
+                                                                          suffix: str) -> None:
+    rng = np.random.default_rng(4)
+    masks = rng.random((6, CATALOG.n_arms)) < 0.3
+    masks[:, [CATALOG.arm("email", 9), CATALOG.null_arm]] = True  # the logged arms of ``record``
+    rows = [record(f"d-{i}", send_at=None, channel="none" if i % 2 else "email", allowed=CATALOG.encode_mask(mask),
+                   support=int(mask.sum()), epsilon=0.05 * i) for i, mask in enumerate(masks)]
+    rows.append(record("d-old", send_at=None))  # logged before masks were recorded
+    with store.transaction() as tx:
+        tx.add_decisions(rows)
+        tx.register_model(VERSION, CATALOG.to_dict(), {"click": 1.0, "unsubscribe": -2.0})
+    with store.transaction() as tx:
+        assert tx.decisions(["d-2", "d-old"]) == {"d-2": rows[2], "d-old": rows[-1]}
+    closed, _ = store.closed_decisions()
+    assert {d.decision_id: d for d in closed} == {d.decision_id: d for d in rows}
+    log = read_logs(write_logs(decision_log(store), tmp_path / f"log{suffix}"), CATALOG)
+    at = {d: i for i, d in enumerate(log.decision_id.tolist())}
+    order = [at[d.decision_id] for d in rows]
+    np.testing.assert_array_equal(log.allowed[order[:-1]], masks)
+    assert log.allowed[order[-1]].all()  # not recorded: every arm counts as allowed
+    np.testing.assert_array_equal(log.support_size[order], [*masks.sum(axis=1), np.nan])
+    np.testing.assert_array_equal(log.epsilon[order], [0.05 * i for i in range(6)] + [np.nan])
+
+
+def loop_input(kind: InputKind, cell: int, arm: int, outcome: int, successes: float, failures: float,
+               at: float = 470_000.5, customer: str = "") -> LoopInput:
+    return LoopInput(int(kind), f"d-{cell}-{arm}", cell, arm, outcome, successes, failures, 470_000.25, at, customer)
+
+
+def test_the_input_log_replays_commits_in_order_grouped_by_transaction(store: Store) -> None:
+    inputs = [loop_input(InputKind.ARRIVED, 1, 2, CLICK, 1.0, 0.0),
+              loop_input(InputKind.CLOSED, 1, 2, UNSUBSCRIBE, 0.0, 1.0),
+              loop_input(InputKind.SENT, 3, 4, -1, 0.0, 0.0, customer="p-1"),
+              loop_input(InputKind.TICK, -1, -1, -1, 0.0, 0.0, at=470_001.0 + 1 / 3)]
+    for version, group in ((VERSION, inputs[:2]), ("v2", inputs[2:3]), (VERSION, inputs[3:])):
         with store.transaction() as tx:
-            tx.add_outcomes(version, group)
-            tx.add_outcomes(version, [])  # nothing learned: nothing logged
-    rows = store.outcome_log(VERSION, 0)
-    assert [r.delta for r in rows] == [deltas[0], deltas[1], deltas[3]]
+            tx.log_inputs(version, group)
+            tx.log_inputs(version, [])  # nothing to learn: nothing logged
+    rows = store.input_log(VERSION, 0)
+    assert [r.input for r in rows] == [inputs[0], inputs[1], inputs[3]]  # floats and strings round-trip exactly
     assert [r.seq for r in rows] == sorted({r.seq for r in rows})
     assert rows[0].txn == rows[1].txn != rows[2].txn
-    assert store.outcome_log(VERSION, rows[1].seq) == rows[2:]
-    assert [r.delta for r in store.outcome_log("v2", 0)] == [deltas[2]]
+    assert store.input_log(VERSION, rows[1].seq) == rows[2:]
+    assert [r.input for r in store.input_log("v2", 0)] == [inputs[2]]
 
 
 def test_erasure_counts_and_removes_only_the_customers_rows(store: Store) -> None:
@@ -296,13 +337,13 @@ def test_another_worker_sees_deltas_within_the_snapshot_interval(redis_url: str,
     writer, reader = redis_store(redis_url, tmp_path / "a"), redis_store(redis_url, tmp_path / "b",
                                                                           snapshot_seconds=1.0)
     try:
-        assert reader.outcome_log(VERSION, 0) == []
+        assert reader.input_log(VERSION, 0) == []
         with writer.transaction() as tx:
-            tx.add_outcomes(VERSION, [OutcomeDelta(0, 1, CLICK, 1.0, 0.0)])
-        assert [r.delta.arm for r in writer.outcome_log(VERSION, 0)] == [1]  # its own commit, at once
-        assert reader.outcome_log(VERSION, 0) == []  # a model that has read up to 0 is served from the snapshot
+            tx.log_inputs(VERSION, [loop_input(InputKind.ARRIVED, 0, 1, CLICK, 1.0, 0.0)])
+        assert [r.input.arm for r in writer.input_log(VERSION, 0)] == [1]  # its own commit, at once
+        assert reader.input_log(VERSION, 0) == []  # a model that has read up to 0 is served from the snapshot
         time.sleep(1.05)
-        assert [r.delta.arm for r in reader.outcome_log(VERSION, 0)] == [1]
+        assert [r.input.arm for r in reader.input_log(VERSION, 0)] == [1]
     finally:
         writer.close()
         reader.close()

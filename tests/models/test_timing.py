@@ -7,27 +7,21 @@ hour ``h``, the first step at which the wall clock moves forward past ``h:00`` o
 documented shift; the second pass through a fall-back repeat (fold=1) never counts, so an ambiguous
 hour is sent once.
 
-The server is then run with its own clock frozen (time-machine) around each 2025 transition, and
-every ``send_at`` it reports must be the instant ``next_send_at`` gives for the decision's local hour.
+That the server and the MLflow pyfunc report these instants is checked in ``tests/server/test_send_times.py``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
-from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from server_helpers import AUTH, customer
 
-from sendwise.server import Settings, create_app
-from sendwise.server.timing import next_send_at, send_instants
+from sendwise.models.timing import next_send_at, send_instants
 
 ZONES = (
     "America/New_York", "Europe/London", "Europe/Berlin", "Australia/Sydney", "Australia/Lord_Howe",
@@ -128,30 +122,6 @@ def test_each_hour_is_sent_once_per_local_day(zone_name: str) -> None:
             if len(days) != len(set(days)) or len(days) < 3:
                 failures.append(f"{hour}:00 around {transition.isoformat()}: local dates {days}")
     assert not failures, f"{len(failures)} hour×transition cases fail; first: {failures[:3]}"
-
-
-DST_ZONES = tuple(name for name in ZONES if transitions(name))
-
-
-@pytest.mark.parametrize("zone_name", DST_ZONES)
-def test_served_send_instants_under_a_frozen_clock(zone_name: str, make_settings: Callable[..., Settings]) -> None:
-    """The app's own clock frozen just before and after each 2025 transition: every decision's ``send_at``
-    is ``next_send_at`` of its local hour (its bucket), strictly in the future."""
-    zone = ZoneInfo(zone_name)
-    with TestClient(create_app(make_settings()), headers=AUTH) as client:
-        for transition in (t for t in transitions(zone_name) if t.year == 2025):
-            for offset in (timedelta(hours=-3), timedelta(seconds=-1), timedelta(0), timedelta(hours=1)):
-                with time_machine.travel(transition + offset, tick=False):
-                    now = datetime.now(UTC)
-                    asked = [customer(f"{zone_name}-{now.timestamp()}-{i}", timezone=zone_name) for i in range(30)]
-                    response = client.post("/v1/decisions", json={"customers": asked})
-                assert response.status_code == 200, response.text
-                for decision in response.json()["decisions"]:
-                    if decision["local_hour"] is None:
-                        continue
-                    send_at = datetime.fromisoformat(decision["send_at"])
-                    assert send_at == next_send_at(decision["local_hour"], zone, now), (zone_name, now, decision)
-                    assert send_at > now and check_instant(zone, decision["local_hour"], send_at) is None
 
 
 def test_bucket_is_the_local_hour_not_the_utc_offset() -> None:

@@ -21,7 +21,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-N_HOURS = 24
+from .catalog import N_HOURS
+
 # Local dates searched around the earliest allowed instant: one before it (its hour may have been
 # shifted past the start by a gap) up to two after (a whole skipped day, as in Pacific/Apia 2011).
 _DAY_OFFSETS = (-1, 0, 1, 2)
