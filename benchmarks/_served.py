@@ -89,13 +89,13 @@ class ServedStats:
     events_posted: int = 0
     windows_closed: int = 0
     event_status: Counter = field(default_factory=Counter)
+    narrower_rules: Counter = field(default_factory=Counter)  # guardrails of the narrower rows
     decide_seconds: float = 0.0
     feedback_seconds: float = 0.0
     close_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "event_status"}
-        return {**out, "event_status": dict(self.event_status)}
+        return {k: dict(v) if isinstance(v, Counter) else v for k, v in self.__dict__.items()}
 
 
 class ServedLoop:
@@ -107,13 +107,17 @@ class ServedLoop:
     state_dir : a fresh folder for the app's state DB and secrets.
     policy : the served prior policy (``SENDWISE_DEFAULT_POLICY``).
     seed : the prior policy's seed (``SENDWISE_SEED``).
+    prior_trials : the served policy's cold start (``SENDWISE_PRIOR_TRIALS``): 0 for the flat prior a
+        policy built by ``build_policy(name, world, seed)`` has, > 0 for pseudo-sends at the world's rates.
     """
 
-    def __init__(self, world: World, state_dir: Path, *, policy: str = "hier_ts", seed: int = 0) -> None:
+    def __init__(self, world: World, state_dir: Path, *, policy: str = "hier_ts", seed: int = 0,
+                 prior_trials: float = 0.0) -> None:
         self.world = world
         self.state_dir = Path(state_dir)
         self.policy = policy
         self.seed = seed
+        self.prior_trials = prior_trials
         self.catalog = world.catalog
         self.epoch = epoch_of(world)
         self.now = self.epoch - ONE_SECOND
@@ -127,9 +131,12 @@ class ServedLoop:
     # ---------------------------------------------------------------- lifespan
 
     def __enter__(self) -> ServedLoop:
+        prior = {"prior_trials": self.prior_trials} if "prior_trials" in Settings.model_fields else {}
+        if not prior and self.prior_trials:
+            raise ValueError("this server has no informative prior (SENDWISE_PRIOR_TRIALS); use prior_trials=0")
         settings = Settings(state_dir=self.state_dir, world=str(self.world.path), model_uri=None,
                             default_policy=self.policy, seed=self.seed, api_keys=API_KEY,
-                            model_refresh_seconds=NEVER_SECONDS, close_windows_seconds=NEVER_SECONDS)
+                            model_refresh_seconds=NEVER_SECONDS, close_windows_seconds=NEVER_SECONDS, **prior)
         app = create_app(settings)
         app.dependency_overrides[get_now] = self._clock
         self._client = TestClient(app, headers={"Authorization": f"Bearer {API_KEY}"})
@@ -187,7 +194,10 @@ class ServedLoop:
         forbidden = ~batch.mask[rows, arm]
         self.stats.decisions += n_rows
         self.stats.mask_mismatches += int(forbidden.sum())
-        self.stats.narrower_masks += int((batch.mask & ~served_mask).any(axis=1).sum())
+        narrower = np.flatnonzero((batch.mask & ~served_mask).any(axis=1))
+        self.stats.narrower_masks += int(narrower.size)
+        self.stats.narrower_rules.update(g["rule"] for i in narrower.tolist()
+                                         for g in answers[i]["reason"]["guardrails"])
         self.stats.wider_masks += int((served_mask & ~batch.mask).any(axis=1).sum())
         support = served_mask.sum(axis=1)
         for d, n_allowed in zip(answers, support.tolist(), strict=True):

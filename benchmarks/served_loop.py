@@ -1,7 +1,7 @@
 """Served loop: the seed world driven through the real app, next to the in-process simulation of it.
 
     python benchmarks/served_loop.py [--customers 20000] [--days 42] [--seeds 0,1,2] [--policy hier_ts]
-                                     [--json FILE] [--quick]
+                                     [--prior-trials 0] [--json FILE] [--quick] [--no-progress]
 
 The product's promise is that what the simulator measures is what the server serves. For each seed the
 same world, population, triggers and response draws run three times:
@@ -10,6 +10,8 @@ same world, population, triggers and response draws run three times:
   in this process (HTTP routes through ``TestClient``, SQLite store, guardrails, window closing by the
   app's own code on a fake clock) serving ``--policy`` from the world's prior;
 - **in-process**: ``models.simulate.run_policy`` with the same policy in the simulator's ``Learner``;
+  both start from the same prior (``--prior-trials``: flat by default, since a prior at the world's own
+  rates would tell both runs the truth they are scored on);
 - **segment oracle**: the policy that knows each cell's true rates, the yardstick.
 
 Reported: each run's net value over the last 14 days as a share of the segment oracle's (mean and 95%
@@ -28,6 +30,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,10 +40,11 @@ from _common import load_average, table, versions, write_json
 from _served import ServedLoop, epoch_of, offset_drift
 from tqdm.auto import tqdm
 
-from sendwise.models import World, load_world
+from sendwise.models import Policy, World, load_world
 from sendwise.models.simulate import LAST_DAYS, build_policy, mean_interval, run_loop, run_policy
 
 ORACLE = "segment_oracle"
+INFORMED = ("ts", "hier_ts")  # the policies an informative prior applies to (``build_policy(prior=...)``)
 FULL = {"n_customers": 20_000, "n_days": 42, "seeds": (0, 1, 2)}
 QUICK = {"n_customers": 1_000, "n_days": 10, "seeds": (0,)}
 WARMUP_CUSTOMERS = 200
@@ -60,11 +64,19 @@ def warm_up(world: World, policy: str) -> float:
     return time.perf_counter() - start
 
 
-def run_seed(world: World, policy: str, *, n_customers: int, n_days: int, seed: int, bar: tqdm) -> dict[str, Any]:
+def in_process_policy(world: World, name: str, seed: int, prior_trials: float) -> Policy:
+    """The policy the server would build on the world's prior, built here (same cold start)."""
+    if prior_trials > 0 and name in INFORMED:
+        return build_policy(name, world, seed, prior="world", prior_trials=prior_trials)
+    return build_policy(name, world, seed)
+
+
+def run_seed(world: World, policy: str, *, n_customers: int, n_days: int, seed: int, prior_trials: float,
+             bar: tqdm) -> dict[str, Any]:
     """Served, in-process and segment-oracle runs of one seed, with the served run's diagnostics."""
     size = {"n_customers": n_customers, "n_days": n_days, "seed": seed}
     with tempfile.TemporaryDirectory(prefix="sendwise-served-") as tmp, \
-            ServedLoop(world, Path(tmp) / "state", policy=policy, seed=seed) as loop:
+            ServedLoop(world, Path(tmp) / "state", policy=policy, seed=seed, prior_trials=prior_trials) as loop:
         bar.set_description(f"served seed {seed}")
         start = time.perf_counter()
         served = run_loop(world, loop, name=f"served:{policy}", on_day=lambda: bar.update(1), **size)
@@ -72,9 +84,10 @@ def run_seed(world: World, policy: str, *, n_customers: int, n_days: int, seed: 
         weights, weight_source, allowed_disagreements = loop.uniform_weights()
         stats = loop.stats.to_dict()
     runs = {"served": served}
-    for label, name in (("in_process", policy), (ORACLE, ORACLE)):
+    for label, built in (("in_process", in_process_policy(world, policy, seed, prior_trials)),
+                         (ORACLE, build_policy(ORACLE, world, seed))):
         bar.set_description(f"{label} seed {seed}")
-        runs[label] = run_policy(world, build_policy(name, world, seed), on_day=lambda: bar.update(1), **size)
+        runs[label] = run_policy(world, built, on_day=lambda: bar.update(1), **size)
     last = {label: run.totals["net_value_last14"] for label, run in runs.items()}
     return {
         "seed": seed,
@@ -95,7 +108,7 @@ def run_seed(world: World, policy: str, *, n_customers: int, n_days: int, seed: 
 
 
 def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
-    """Means and 95% intervals over seeds, pooled rates, and each target's verdict."""
+    """Shares of the segment oracle (mean and 95% interval over seeds), pooled weights, rates and counts."""
     served = np.array([s["served_share_of_segment_oracle"] for s in per_seed])
     in_process = np.array([s["in_process_share_of_segment_oracle"] for s in per_seed])
     rows = np.array([s["uniform_weight_rows"] for s in per_seed])
@@ -121,6 +134,7 @@ def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
         "mask_mismatches": sum(s["served"]["mask_mismatches"] for s in per_seed),
         "narrower_masks": sum(s["served"]["narrower_masks"] for s in per_seed),
         "wider_masks": sum(s["served"]["wider_masks"] for s in per_seed),
+        "narrower_rules": dict(sum((Counter(s["served"]["narrower_rules"]) for s in per_seed), Counter())),
         "send_time_mismatches": sum(s["served"]["send_time_mismatches"] for s in per_seed),
         "allowed_disagreements": sum(s["allowed_disagreements"] for s in per_seed),
         "uniform_weight_rows": n_rows,
@@ -152,8 +166,8 @@ def report(result: dict[str, Any]) -> str:
         return f"{x[0]:.3f} [{x[1]:.3f}, {x[2]:.3f}]"
 
     lines = [f"seed world, {result['n_customers']:,} customers × {result['n_days']} days, seeds {result['seeds']}, "
-             f"policy {result['policy']}: net value over the last {LAST_DAYS} days as a share of the segment "
-             f"oracle's (mean [95% interval])", ""]
+             f"policy {result['policy']} (prior trials {result['prior_trials']:g}): net value over the last "
+             f"{LAST_DAYS} days as a share of the segment oracle's (mean [95% interval])", ""]
     lines.append(table(("metric", "value", "target"), [
         ("served share of segment oracle", interval(s["served_share_of_segment_oracle"]), ""),
         ("in-process share of segment oracle", interval(s["in_process_share_of_segment_oracle"]), ""),
@@ -166,7 +180,8 @@ def report(result: dict[str, Any]) -> str:
         ("  in POST decisions / feedback / window closing", " / ".join(
             f"{s['served_seconds_by_step'][k]:,.1f}" for k in ("decide", "feedback", "close")) + " s", ""),
         ("mask mismatches", f"{s['mask_mismatches']:,} of {s['served_decisions']:,}", "0"),
-        ("server mask narrower / wider", f"{s['narrower_masks']:,} / {s['wider_masks']:,} rows", ""),
+        ("server mask narrower / wider", f"{s['narrower_masks']:,} / {s['wider_masks']:,} rows",
+         "guardrails there: " + (", ".join(f"{k} {n:,}" for k, n in sorted(s["narrower_rules"].items())) or "-")),
         ("send-time mismatches", f"{s['send_time_mismatches']:,}", "0"),
         ("logged allowed sets ≠ response guardrails", f"{s['allowed_disagreements']:,} of "
          f"{s['uniform_weight_rows']:,}", "0"),
@@ -189,6 +204,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--days", type=int, default=FULL["n_days"], help="simulated days (default 42)")
     parser.add_argument("--seeds", default=",".join(map(str, FULL["seeds"])), help="comma-separated (default 0,1,2)")
     parser.add_argument("--policy", default="hier_ts", help="policy served and run in process (default hier_ts)")
+    parser.add_argument("--prior-trials", type=float, default=0.0,
+                        help="cold start of both runs: pseudo-sends per cell and option at the world's rates "
+                             "(default 0: the flat prior; > 0 tells both runs the truth they are scored on)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 1,000 customers × 10 days × seed 0")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -201,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if not seeds:
         parser.error(f"--seeds must name at least one seed; got {args.seeds!r}")
     world = load_world("seed")
-    build_policy(args.policy, world, 0)  # an unknown policy fails now, not after the first served run
+    in_process_policy(world, args.policy, 0, args.prior_trials)  # bad arguments fail now, not after a served run
     drift = offset_drift(world, epoch_of(world), n_days)
     if drift:
         print(f"warning: UTC offsets change during the run in {drift} (hours): served send times will differ "
@@ -210,11 +228,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     per_seed = []
     with tqdm(total=3 * n_days * len(seeds), unit="day", disable=args.no_progress) as bar:
         for seed in seeds:
-            per_seed.append(run_seed(world, args.policy, n_customers=n_customers, n_days=n_days, seed=seed, bar=bar))
+            per_seed.append(run_seed(world, args.policy, n_customers=n_customers, n_days=n_days, seed=seed,
+                                     prior_trials=args.prior_trials, bar=bar))
     summary = summarize(per_seed)
     full_size = n_customers >= FULL["n_customers"] and n_days >= FULL["n_days"] and len(seeds) >= len(FULL["seeds"])
     result = {**summary, "targets": verdicts(summary, full_size), "per_seed": per_seed,
               "n_customers": n_customers, "n_days": n_days, "seeds": seeds, "policy": args.policy,
+              "prior_trials": args.prior_trials,
               "warmup_s": warmup_s, "epoch": epoch_of(world).isoformat(), "utc_offset_drift": drift,
               "load_average": load_average(), "versions": versions("numpy", "numba", "fastapi", "starlette")}
     print(report(result))

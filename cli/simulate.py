@@ -43,6 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the full result as JSON to this file")
     parser.add_argument("--param", action="append", default=[], metavar="POLICY.NAME=VALUE",
                         help="a policy parameter, e.g. ts.epsilon=0.02 (repeatable)")
+    parser.add_argument("--log-decisions", type=Path, default=None, metavar="FILE",
+                        help="write every settled decision with its exact propensity and allowed arms as logged "
+                             "feedback for `sendwise evaluate` (.parquet or .csv; one file per policy and seed "
+                             "when there are several)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--tracking-uri", default=None, metavar="URI",
                         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///.sendwise/mlflow.db)")
@@ -57,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds must be >= 1; got {args.seeds}")
     if args.address is not None and args.engine != "ray":
         raise ValueError("--address names a Ray cluster: use it with --engine ray")
+    if args.log_decisions is not None and args.engine == "ray":
+        raise ValueError("--log-decisions writes files where the simulation runs: use it with --engine local")
     out_dir = args.out or Path(".sendwise") / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
     start = time.perf_counter()
     options: dict[str, Any] = {"n_customers": args.customers, "n_days": args.days, "seeds": range(args.seeds),
@@ -65,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         result = simulate_on_ray(world, policies, **options, address=args.address, num_cpus=args.jobs)
     else:
-        result = simulate(world, policies, **options, n_jobs=args.jobs or 1)
+        result = simulate(world, policies, **options, n_jobs=args.jobs or 1, log_decisions=args.log_decisions)
     elapsed = time.perf_counter() - start
     print(f"\nworld {world.name!r} ({world.path}): {args.customers:,} customers x {args.days} days, "
           f"seeds 0..{args.seeds - 1}, {elapsed:.1f} s\n")

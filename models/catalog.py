@@ -111,6 +111,18 @@ class Catalog:
             np.array([self.campaign_index(campaign_type)]),
         )[0].item()
 
+    def cell_names(self, cell_idx: np.ndarray) -> dict[str, list[str]]:
+        """Region, industry and campaign type of each cell id (the inverse of ``cell_ids``)."""
+        cell_idx = np.asarray(cell_idx, dtype=np.int64)
+        outside = cell_idx[(cell_idx < 0) | (cell_idx >= self.n_cells)]
+        if outside.size:
+            raise ValueError(f"cell ids must lie in [0, {self.n_cells}); got {outside[0]}")
+        region, industry, campaign = np.unravel_index(
+            cell_idx, (len(self.regions), len(self.industries), len(self.campaign_types)))
+        return {"region": [self.regions[i] for i in region.tolist()],
+                "industry": [self.industries[i] for i in industry.tolist()],
+                "campaign_type": [self.campaign_types[i] for i in campaign.tolist()]}
+
     def cell_ids(self, region_idx: np.ndarray, industry_idx: np.ndarray, campaign_idx: np.ndarray) -> np.ndarray:
         """Vectorised cell ids, int64."""
         n_ind, n_camp = len(self.industries), len(self.campaign_types)

@@ -24,6 +24,7 @@ from .loop import Choices
 
 FORMAT_VERSION = 3  # 3: hier_ts keeps its informative prior; decisions come from a bank of draws
 DEFAULT_BANK_DRAWS = 64
+PRIOR_FLOOR = 1e-3  # added to informative prior pseudo-counts, so a zero rate still gives a valid Beta
 POLICIES: dict[str, type[Policy]] = {}
 
 
@@ -313,9 +314,10 @@ class BankSampling(OpenMessagesPolicy):
 class ThompsonPolicy(BankSampling):
     """Cost-aware Beta–Bernoulli Thompson sampling, one posterior per cell × outcome × arm.
 
-    Each cell learns alone from Beta(``prior_alpha``, ``prior_beta``) plus the optional informative
-    ``prior`` pseudo-counts; see ``HierarchicalThompsonPolicy`` for cells that borrow strength from
-    their parents. Open messages count as weighted failures (``OpenMessagesPolicy``).
+    Each cell learns alone from Beta(``prior_alpha``, ``prior_beta``) or, given an informative ``prior``
+    (pseudo-counts such as ``world_prior``'s), from Beta(prior successes, prior failures); see
+    ``HierarchicalThompsonPolicy`` for cells that borrow strength from their parents. Open messages
+    count as weighted failures (``OpenMessagesPolicy``).
     """
 
     name = "ts"
@@ -330,9 +332,11 @@ class ThompsonPolicy(BankSampling):
         self.prior_beta = check_range("prior_beta", prior_beta, 0.0, open_low=True)
         self.bank_draws = check_count("bank_draws", bank_draws)
         shape = (catalog.n_cells, len(catalog.outcomes), catalog.n_arms)
-        prior_successes, prior_failures = checked_prior(prior, shape)
-        self.alpha_ = float(prior_alpha) + prior_successes
-        self.beta_ = float(prior_beta) + prior_failures
+        if prior is None:
+            self.alpha_, self.beta_ = np.full(shape, self.prior_alpha), np.full(shape, self.prior_beta)
+        else:  # the informative prior replaces the flat one (a floor keeps zero rates valid Beta parameters)
+            prior_successes, prior_failures = checked_prior(prior, shape)
+            self.alpha_, self.beta_ = prior_successes + PRIOR_FLOOR, prior_failures + PRIOR_FLOOR
         self.pending_ = np.zeros(shape)
 
     def get_params(self) -> dict[str, Any]:

@@ -8,11 +8,13 @@ sends per channel over the trailing week (fatigue, frequency caps) and unsubscri
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from sendwise import engine
 
+from .catalog import N_HOURS
 from .world import N_WEEKDAYS, World
 
 FATIGUE_WINDOW_DAYS = 7
@@ -147,3 +149,36 @@ def _segment_scale(world: World, region: np.ndarray, industry: np.ndarray, campa
     day_factor = world.day_of_week[:, weekday].T if np.ndim(weekday) else world.day_of_week[:, weekday]
     return (world.engagement[industry] * world.region_multiplier[region] * world.delivery * day_factor
             * world.campaign_multiplier[campaign][:, None] * world.click_value_multiplier[industry])
+
+
+PriorSource = Literal["world", "perturbed"]
+
+
+def world_prior(world: World, trials: float, *, source: PriorSource = "world",
+                seed: int = 0, sigma: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Informative prior pseudo-counts (successes, failures), float64 (n_cells, 2, n_arms), for a cold start.
+
+    ``trials`` fresh-customer sends per cell and arm at the world's expected rates (``segment_rate_table``
+    averaged over weekdays), so a new server prices every option by the world file's sourced numbers
+    instead of Beta(1, 1), whose unsubscribe rate of 1/2 makes every message look ruinous. The
+    no-message arm gets none.
+
+    ``source="perturbed"`` is for benchmarks scored on this very world, which must not learn its truth
+    from their prior: each cell's rates are averaged over the hours of each channel (no hour curve) and
+    multiplied by lognormal noise of ``sigma`` per cell, outcome and channel (drawn from ``seed``).
+    """
+    if not (np.isfinite(trials) and trials >= 0):
+        raise ValueError(f"`trials` must be a finite number >= 0; got {trials!r}")
+    if source not in ("world", "perturbed"):
+        raise ValueError(f"`source` must be 'world' or 'perturbed'; got {source!r}")
+    catalog = world.catalog
+    rates = segment_rate_table(world).mean(axis=1)
+    if source == "perturbed":
+        n_channels = len(catalog.channels)
+        by_channel = rates[:, :, :-1].reshape(catalog.n_cells, 2, n_channels, N_HOURS).mean(axis=3)
+        noise = np.random.default_rng([seed, 11]).lognormal(0.0, sigma, by_channel.shape)
+        rates = np.concatenate([np.repeat(by_channel * noise, N_HOURS, axis=2), rates[:, :, -1:]], axis=2)
+    rates = np.clip(rates, 0.0, 1.0)
+    sends = np.full(catalog.n_arms, float(trials))
+    sends[catalog.null_arm] = 0.0
+    return sends * rates, sends * (1.0 - rates)

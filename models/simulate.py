@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
 from sendwise import engine
@@ -36,16 +37,19 @@ from sendwise import engine
 from .batch import DecisionBatch
 from .catalog import N_HOURS, NO_MESSAGE
 from .learner import Learner, OpenWeight
-from .loop import Loop, Resolved, Sends
+from .logged import LoggedFeedback, write_logs
+from .loop import Choices, Loop, Resolved, Sends
 from .policies import POLICIES, Policy
 from .population import (
     ContactHistory,
     Population,
+    PriorSource,
     allowed_channels,
     customer_rates,
     draw_population,
     draw_triggers,
     segment_rate_table,
+    world_prior,
 )
 from .world import N_WEEKDAYS, World, load_world
 
@@ -131,12 +135,25 @@ class FeedbackQueue:
         return due
 
 
-def build_policy(name: str, world: World, seed: int, **params: Any) -> Policy:
-    """A registered policy by name, set up with the world's catalog and economics."""
+DEFAULT_PRIOR_TRIALS = 2.0
+
+
+def build_policy(name: str, world: World, seed: int, *, prior: PriorSource | None = None,
+                 prior_trials: float = DEFAULT_PRIOR_TRIALS, **params: Any) -> Policy:
+    """A registered policy by name, set up with the world's catalog and economics.
+
+    ``prior`` gives the Thompson policies an informative cold start (``world_prior``): ``"world"``
+    from the world's own rates (what a server uses), ``"perturbed"`` from a noisy, hour-blind copy
+    (what a benchmark scored on this world uses), ``prior_trials`` pseudo-sends per cell and arm.
+    """
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; known: {', '.join(sorted(POLICIES))}")
     if name == "static":
         params = {"playbook": world.playbook, **params}
+    if prior is not None:
+        if name not in ("ts", "hier_ts"):
+            raise ValueError(f"policy {name!r} takes no informative prior; ts and hier_ts do")
+        params = {**params, "prior": world_prior(world, prior_trials, source=prior, seed=seed)}
     try:
         return POLICIES[name](world.catalog, world.value, world.cost, random_state=seed, **params)
     except TypeError as exc:
@@ -151,16 +168,20 @@ def run_policy(world: World, policy: Policy, *, n_customers: int, n_days: int, s
 
 
 def run_loop(world: World, loop: Loop, *, n_customers: int, n_days: int, seed: int, name: str,
-             params: dict[str, Any] | None = None, on_day: Callable[[], None] | None = None) -> PolicyRun:
+             params: dict[str, Any] | None = None, on_day: Callable[[], None] | None = None,
+             log_decisions: str | Path | None = None) -> PolicyRun:
     """Drive any ``Loop`` through ``n_days`` of the world drawn with ``seed``; ``policy_state`` stays None.
 
     Day ``d`` starts at hour ``24 d`` (UTC, since day 0): the loop decides for the day's triggered
     customers, hears of the messages sent, then at the end of the day (hour ``24 (d + 1)``) of the
-    outcomes that arrived and the windows that closed, and the clock moves on.
+    outcomes that arrived and the windows that closed, and the clock moves on. With ``log_decisions``
+    every decision whose outcomes resolved within the run is written there as logged bandit feedback
+    (``write_logs``; Parquet or CSV by suffix), with its exact propensity and allowed arms.
     """
     if int(n_days) < 1:
         raise ValueError(f"`n_days` must be >= 1; got {n_days!r}")
-    run = _WorldRun(world, draw_population(world, n_customers, seed), int(n_days), int(seed))
+    run = _WorldRun(world, draw_population(world, n_customers, seed), int(n_days), int(seed),
+                    log=None if log_decisions is None else DecisionLog())
     loop.advance(0.0)
     for day in range(run.n_days):
         run.decide(day, loop, name)
@@ -173,14 +194,19 @@ def run_loop(world: World, loop: Loop, *, n_customers: int, n_days: int, seed: i
         loop.advance(N_HOURS * (day + 1.0))
         if on_day is not None:
             on_day()
+    if run.log is not None and log_decisions is not None:
+        write_logs(run.log.feedback(world, horizon=N_HOURS * float(run.n_days)), log_decisions)
     return PolicyRun(policy=name, seed=int(seed), params=dict(params or {}), daily=run.daily, totals=run.totals())
 
 
 class _WorldRun:
     """The mutable state of one run: contact history, pending feedback, daily metrics."""
 
-    def __init__(self, world: World, population: Population, n_days: int, seed: int) -> None:
+    def __init__(self, world: World, population: Population, n_days: int, seed: int,
+                 log: DecisionLog | None = None) -> None:
         catalog = world.catalog
+        self.log = log
+        self._last_outcomes: tuple[np.ndarray, np.ndarray, np.ndarray] = (np.zeros((0, 2)), np.zeros(0), np.zeros(0))
         self.world, self.population, self.n_days, self.seed = world, population, n_days, seed
         self.history = ContactHistory(population.n_customers, len(catalog.channels))
         self.feedback = FeedbackQueue(n_days)
@@ -207,9 +233,12 @@ class _WorldRun:
             rates, click_weight = customer_rates(world, self.population, customers, campaign, recent, weekday)
             batch = DecisionBatch(cell_idx=cell, cost_row_idx=region, mask=mask, customer_idx=customers,
                                   true_rates=rates, segment_rates=self.segments[cell, weekday])
-            arm = np.asarray(loop.decide(batch, N_HOURS * float(day)).arm, dtype=np.int64)
+            choices = loop.decide(batch, N_HOURS * float(day))
+            arm = np.asarray(choices.arm, dtype=np.int64)
             _check_allowed(name, batch, arm, day)
             loop.sent(self._respond(day, batch, arm, click_weight))  # every message chosen here goes out
+            if self.log is not None:
+                self.log.add(batch, choices, *self._last_outcomes)
 
     def end_day(self, day: int) -> np.ndarray:
         """Unsubscribes that arrived today take effect; return the feedback records that arrived today."""
@@ -259,6 +288,12 @@ class _WorldRun:
         closes = send_time + world.attribution_window_hours[channel]
         attributed = happened[idx] & (arrival <= closes[:, None])
         resolved_at = np.where(attributed, arrival, closes[:, None])
+        if self.log is not None:  # what each row of the batch earned, and when its last outcome resolved
+            earned = np.zeros((batch.n_rows, 2))
+            earned[idx] = attributed * np.stack([weight[idx], np.ones(idx.size)], axis=1)
+            settled = np.full(batch.n_rows, N_HOURS * float(day))
+            settled[idx] = resolved_at.max(axis=1)
+            self._last_outcomes = (earned, settled, world.cost[batch.cost_row_idx, arm])
         records = np.empty((idx.size, 2), FEEDBACK_DTYPE)
         records["decision_id"] = (self.n_decisions + idx)[:, None]
         records["customer_idx"] = batch.customer_idx[idx, None]
@@ -293,6 +328,38 @@ class _WorldRun:
         return totals
 
 
+class DecisionLog:
+    """Every decision of a run as it was made, for ``run_loop(log_decisions=...)``.
+
+    Rows keep each batch's order, so row i is the simulator's decision id i. The simulator knows at
+    decision time what each message will earn and when its last outcome resolves; ``feedback`` keeps
+    the decisions settled within the horizon, as a server's export keeps the closed ones.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[DecisionBatch, Choices, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, batch: DecisionBatch, choices: Choices, earned: np.ndarray, settled: np.ndarray,
+            cost: np.ndarray) -> None:
+        self.parts.append((batch, choices, earned, settled, cost))
+
+    def feedback(self, world: World, horizon: float) -> LoggedFeedback:
+        """The settled decisions as logged bandit feedback: reward = Σ value · outcome − cost."""
+        catalog = world.catalog
+        cell, region, mask = (np.concatenate([getattr(b, f) for b, *_ in self.parts])
+                              for f in ("cell_idx", "cost_row_idx", "mask"))
+        arm, propensity, support, epsilon = (np.concatenate([getattr(c, f) for _, c, *_ in self.parts])
+                                             for f in ("arm", "propensity", "support", "epsilon"))
+        earned, settled, cost = (np.concatenate([part[i] for part in self.parts]) for i in (2, 3, 4))
+        keep = np.flatnonzero(settled <= horizon)
+        names = catalog.cell_names(cell[keep])
+        return LoggedFeedback(
+            action=arm[keep], propensity=propensity[keep], reward=earned[keep] @ world.value - cost[keep],
+            decision_id=keep, context=pd.DataFrame(names), cost=cost[keep], catalog=catalog,
+            outcomes=pd.DataFrame({o: earned[keep, i] for i, o in enumerate(catalog.outcomes)}),
+            allowed=mask[keep], support_size=support[keep].astype(np.float64), epsilon=epsilon[keep])
+
+
 def _check_allowed(name: str, batch: DecisionBatch, arm: np.ndarray, day: int) -> None:
     """A policy that picks a masked arm is a bug in the policy: stop the run and say where."""
     if arm.shape != (batch.n_rows,):
@@ -315,6 +382,7 @@ class SimulationTask(NamedTuple):
     n_days: int
     params: dict[str, Any]
     out_dir: Path | None
+    log_decisions: Path | None = None
 
 
 # Runs every task (``run_task(*task)``), returns their runs in task order, ticks the bar once per simulated day.
@@ -333,8 +401,12 @@ def simulate(
     progress: bool = True,
     policy_params: dict[str, dict[str, Any]] | None = None,
     executor: Executor | None = None,
+    log_decisions: str | Path | None = None,
 ) -> SimulationResult:
     """Run every policy on every seed's world and summarise across seeds.
+
+    ``log_decisions`` writes each run's decisions as logged bandit feedback with exact propensities
+    (``run_loop``): to that path for a single policy and seed, else to ``<stem>-<policy>-seed<seed><suffix>``.
 
     ``policy_params`` maps a policy name to keyword arguments of its constructor. With ``out_dir``,
     each policy's learned state is saved there (``policies/<name>-seed<seed>.npz``) with the PNG plots.
@@ -362,7 +434,8 @@ def simulate(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    tasks = [SimulationTask(world, name, seed, int(n_customers), int(n_days), policy_params.get(name, {}), out)
+    tasks = [SimulationTask(world, name, seed, int(n_customers), int(n_days), policy_params.get(name, {}), out,
+                            _log_path(log_decisions, name, seed, single=len(policies) * len(seeds) == 1))
              for name in policies for seed in seeds]
     with tqdm(total=len(tasks) * int(n_days), disable=not progress, unit="day", desc="simulate") as bar:
         runs = executor(tasks, bar) if executor is not None else _run_tasks(tasks, int(n_jobs), bar)
@@ -374,6 +447,14 @@ def simulate(
         shutil.copyfile(world.path, out / "world.toml")
         result.plots = plot_simulation(result, out)
     return result
+
+
+def _log_path(log_decisions: str | Path | None, policy: str, seed: int, *, single: bool) -> Path | None:
+    """Where one run writes its decision log: the path itself for a single run, else one file per run."""
+    if log_decisions is None:
+        return None
+    path = Path(log_decisions)
+    return path if single else path.with_name(f"{path.stem}-{policy}-seed{seed}{path.suffix}")
 
 
 def summarize(runs: Sequence[PolicyRun]) -> dict[str, dict[str, tuple[float, float, float]]]:
@@ -444,11 +525,13 @@ def _start_worker(ticks: Any, n_threads: int) -> None:
 
 
 def run_task(world: World, name: str, seed: int, n_customers: int, n_days: int, params: dict[str, Any],
-             out_dir: Path | None, on_day: Callable[[], None] | None = None) -> PolicyRun:
+             out_dir: Path | None, log_decisions: Path | None = None,
+             on_day: Callable[[], None] | None = None) -> PolicyRun:
     """Run one ``SimulationTask`` (its fields in order): the unit of work of every executor."""
     policy = build_policy(name, world, seed, **params)
     on_day = on_day or (_worker_on_day[0] if _worker_on_day else None)
-    run = run_policy(world, policy, n_customers=n_customers, n_days=n_days, seed=seed, on_day=on_day)
+    run = run_loop(world, Learner(policy), n_customers=n_customers, n_days=n_days, seed=seed, on_day=on_day,
+                   name=policy.name, params=policy.get_params(), log_decisions=log_decisions)
     if out_dir is not None:
         (out_dir / "policies").mkdir(parents=True, exist_ok=True)
         run.policy_state = policy.save(out_dir / "policies" / f"{name}-seed{seed}.npz")

@@ -3,8 +3,10 @@
 ``SENDWISE_MODEL_URI`` picks the source: ``models:/<name>@<alias>`` or ``models:/<name>/<version>``
 (the MLflow registry, imported only here and only when used, so MLflow never sits on the request
 path), or a path to a policy ``.npz``. Unset, the server starts from the world's prior: the
-``hier_ts`` policy if it is registered, else ``ts``. Each source names a version that is stable across
-restarts, because the posterior deltas in the store are kept per model version.
+``hier_ts`` policy if it is registered, else ``ts``, priced by the world's sourced rates at
+``SENDWISE_PRIOR_TRIALS`` pseudo-sends per cell and option (``sendwise.models.population.world_prior``).
+Each source names a version that is stable across restarts, because the loop inputs in the store are
+kept per model version.
 """
 
 from __future__ import annotations
@@ -79,5 +81,9 @@ class ModelLoader:
         from sendwise.models.simulate import build_policy
 
         name = self.settings.default_policy or ("hier_ts" if "hier_ts" in POLICIES else "ts")
-        policy = build_policy(name, self.world, self.settings.seed)
-        return policy, f"prior-{name}-{self.world.name}-seed{self.settings.seed}"
+        trials = self.settings.prior_trials
+        informed = trials > 0 and name in ("ts", "hier_ts")
+        policy = build_policy(name, self.world, self.settings.seed, prior="world" if informed else None,
+                              prior_trials=trials)
+        prior = f"-world{trials:g}" if informed else ""
+        return policy, f"prior-{name}-{self.world.name}{prior}-seed{self.settings.seed}"

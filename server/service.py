@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -65,6 +66,9 @@ class SendwiseService:
         self.metrics = metrics
         self.model: LiveModel | None = None
         self.model_error: str | None = None
+        # Each request's seed: fresh randomness, or a reproducible stream when ``decision_seed`` is set.
+        self._seeds = None if settings.decision_seed is None else np.random.default_rng(settings.decision_seed)
+        self._seed_lock = threading.Lock()
 
     def refresh_model(self) -> None:
         """Load the model if none is served yet or its registry alias moved; on failure keep the last good one.
@@ -103,7 +107,7 @@ class SendwiseService:
         people = request.customers
         region_idx, cell_idx = _contexts(people, live.catalog)
         customers = [self.pseudonymize(c.customer_id) for c in people]
-        seed = secrets.randbits(63)
+        seed = self._next_seed()
         since = now.timestamp() - self.rules.cap_window_hours * 3600.0
         # Decisions survive a killed process; a power cut may lose the last few, whose feedback then
         # reports unknown_decision. Feedback, consent and learning always commit durably.
@@ -126,6 +130,12 @@ class SendwiseService:
         for channel, count in Counter(d.channel for d in decisions).items():
             self.metrics.decisions.labels(channel).inc(count)
         return DecisionResponse(decisions=decisions)
+
+    def _next_seed(self) -> int:
+        if self._seeds is None:
+            return secrets.randbits(63)
+        with self._seed_lock:
+            return int(self._seeds.integers(0, 2**63))
 
     def _decisions(self, people: list[CustomerRequest], customers: list[str], options: BatchOptions,
                    batch: DecisionBatch, chosen: Choices, live: LiveModel, seed: int,

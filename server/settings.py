@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     world: str | None = Field(default="seed", description="world of the prior and the serving rules; none: no world")
     default_policy: str | None = Field(default=None, description="policy on the world's prior (hier_ts, else ts)")
     seed: int = Field(default=0, description="seed of the prior policy")
+    decision_seed: int | None = Field(
+        default=None, description="seed the decisions' random streams in order, for reproducible runs (unset: fresh)")
+    prior_trials: float = Field(
+        default=2.0, ge=0, allow_inf_nan=False,
+        description="cold start: pseudo-sends per cell and option at the world's sourced rates (0: flat Beta(1, 1))")
     api_keys: SecretStr | None = Field(
         default=None, description="comma-separated keys, each optionally KEY:scope+scope (decide, feedback, admin)")
     pepper: SecretStr | None = Field(default=None, description="secret of the customer pseudonyms (default: a file)")

@@ -107,8 +107,8 @@ BAD_SEARCHES = [
                  id="empty"),
     pytest.param("epsilon", "bad search piece 'epsilon': expected name=lo..hi, name=lo..hi,log or name=a|b|c",
                  id="no-equals"),
-    pytest.param("foo=1..2", "bad search piece 'foo=1..2': 'hier_ts' has no hyper-parameter 'foo'; known: discount, "
-                 "epsilon, personal_weight, prior_strength, sharpness", id="unknown-name"),
+    pytest.param("foo=1..2", "bad search piece 'foo=1..2': 'hier_ts' has no hyper-parameter 'foo'; known: "
+                 "bank_draws, discount, epsilon, personal_weight, prior_strength, sharpness", id="unknown-name"),
     pytest.param("epsilon=a..b", "bad search piece 'epsilon=a..b': a range must be two finite numbers, lo..hi "
                  "(e.g. 0.001..0.05)", id="not-numbers"),
     pytest.param("epsilon=0.01", "bad search piece 'epsilon=0.01': a range must be two finite numbers, lo..hi "
