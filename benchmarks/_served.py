@@ -131,12 +131,10 @@ class ServedLoop:
     # ---------------------------------------------------------------- lifespan
 
     def __enter__(self) -> ServedLoop:
-        prior = {"prior_trials": self.prior_trials} if "prior_trials" in Settings.model_fields else {}
-        if not prior and self.prior_trials:
-            raise ValueError("this server has no informative prior (SENDWISE_PRIOR_TRIALS); use prior_trials=0")
         settings = Settings(state_dir=self.state_dir, world=str(self.world.path), model_uri=None,
-                            default_policy=self.policy, seed=self.seed, api_keys=API_KEY,
-                            model_refresh_seconds=NEVER_SECONDS, close_windows_seconds=NEVER_SECONDS, **prior)
+                            default_policy=self.policy, seed=self.seed, decision_seed=self.seed, api_keys=API_KEY,
+                            model_refresh_seconds=NEVER_SECONDS, close_windows_seconds=NEVER_SECONDS,
+                            prior_trials=self.prior_trials)
         app = create_app(settings)
         app.dependency_overrides[get_now] = self._clock
         self._client = TestClient(app, headers={"Authorization": f"Bearer {API_KEY}"})

@@ -292,3 +292,33 @@ def test_learning_benchmark_quick_mode_writes_its_json(tmp_path):
     assert {"seed_world", "contextual_regret_50k", "contextual_regret_500k", "sim_decisions_per_s",
             "engine_decisions_per_s"} <= set(result)
     assert {"per_segment_ts", "random", "hier_ts"} <= set(result["contextual_regret_50k"])
+
+
+@pytest.mark.parametrize("name", sorted(n for n in POLICIES if n != "random"))
+def test_the_logged_propensity_is_the_probability_the_arm_was_drawn_with(name):
+    policy = trained(name, n_rounds=2)
+    batch = make_batch(77, n_rows=40)
+    policy.reseed(123)
+    choices = policy.decide(batch)
+    policy.reseed(123)  # the same stream: the same bank of draws, so the very vector that was sampled from
+    probs = policy.propensities(batch)
+    rows = np.arange(batch.n_rows)
+    assert choices.propensity.tobytes() == probs[rows, choices.arm].tobytes()
+    assert (choices.support == (probs > 0).sum(axis=1)).all() and (choices.epsilon == policy.epsilon).all()
+    assert (probs[rows, choices.arm] > 0).all()
+
+
+def test_decisions_follow_the_logged_probabilities():
+    policy = trained("hier_ts", n_rounds=2)
+    batch = make_batch(5, n_rows=1)
+    batch = DecisionBatch(np.repeat(batch.cell_idx, 4000), np.repeat(batch.cost_row_idx, 4000),
+                          np.repeat(batch.mask, 4000, axis=0))
+    policy.reseed(9)
+    choices = policy.decide(batch)  # one bank for the whole batch: every row has the same vector
+    assert np.unique(choices.propensity[choices.arm == choices.arm[0]]).size == 1
+    policy.reseed(9)
+    probs = policy.propensities(batch)[0]
+    counts = np.bincount(choices.arm, minlength=CATALOG.n_arms)
+    expected = 4000 * probs
+    sigma = np.sqrt(4000 * probs * (1 - probs)) + 1e-12
+    assert (np.abs(counts - expected) < 5 * sigma + 1).all()
