@@ -343,8 +343,9 @@ class RedisTransaction(Transaction):
     come from the store's replica and spool, and the decisions go to the spool.
     """
 
-    def __init__(self, store: RedisStore, durable: bool) -> None:
+    def __init__(self, store: RedisStore, durable: bool, *, locking: bool = True) -> None:
         self._store = store
+        self._locking = locking
         self._redis = store.redis
         self._durable = durable
         self._token = uuid.uuid4().hex
@@ -373,6 +374,8 @@ class RedisTransaction(Transaction):
     def _lock(self, kind: str, ids: Iterable[str], wait: bool = True) -> list[str]:
         """Lock ``ids`` of ``kind``: all of them, waiting up to the busy timeout, or without ``wait`` the free ones."""
         keys = {f"{PREFIX}lock:{kind}:{i}": i for i in ids}
+        if not self._locking:  # a snapshot's reads take no lock
+            return list(keys.values())
         wanted = [k for k in keys if k not in self._held]
         deadline, delay = time.monotonic() + BUSY_TIMEOUT_MS / 1000, 0.001
         while wanted:
@@ -583,6 +586,11 @@ class RedisStore(Store):
         self._contact = time.monotonic()
 
     # --- the Store interface --------------------------------------------------------------------------
+
+    @contextmanager
+    def snapshot(self) -> Iterator[RedisTransaction]:
+        """Reads without locks (the last committed state, or the replica while Redis is away); never commits."""
+        yield RedisTransaction(self, durable=False, locking=False)
 
     @contextmanager
     def transaction(self, durable: bool = True) -> Iterator[RedisTransaction]:

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -44,13 +44,29 @@ from .schemas import (
     Reason,
 )
 from .settings import Settings
-from .store import DecisionRecord, EventRecord, InputKind, LoopInput, Store, StoreUnavailableError
+from .store import (
+    DecisionRecord,
+    EventRecord,
+    InputKind,
+    LoopInput,
+    Reader,
+    Store,
+    StoreUnavailableError,
+    Transaction,
+)
 
 if TYPE_CHECKING:
     from sendwise.models import Choices
 
 CLOSE_BATCH = 5000
 log = logging.getLogger("sendwise.server")
+
+
+class DecisionPlan(NamedTuple):
+    """What a decision request will answer and log, before anything is written."""
+
+    decisions: list[Decision]
+    records: list[DecisionRecord]
 
 
 class SendwiseService:
@@ -100,36 +116,49 @@ class SendwiseService:
     def decide(self, request: DecisionRequest, now: datetime, *, dry_run: bool = False) -> DecisionResponse:
         """One decision per customer, logged with its propensity, seed and model version before returning.
 
-        ``dry_run`` answers the same way (guardrails, caps, consent, sampling, propensity) but logs and
-        counts nothing: what the dashboard's explanation shows.
+        ``dry_run`` answers the same way (guardrails, caps, consent, sampling, propensity) from a
+        snapshot of the store, taking no lock, and logs and counts nothing: what the dashboard's
+        explanation shows.
         """
         live = self._live()
+        if dry_run:
+            with self.store.snapshot() as view:
+                return DecisionResponse(decisions=self._plan(request, now, live, view).decisions)
+        # Decisions survive a killed process; a power cut may lose the last few, whose feedback then
+        # reports unknown_decision. Feedback, consent and learning always commit durably. Planning reads
+        # inside the transaction, so two requests for one customer never both pass its frequency cap.
+        with self.store.transaction(durable=False) as tx:
+            live.catch_up(self.store)
+            plan = self._plan(request, now, live, tx)
+            self._commit(plan, live, tx)
+        live.catch_up(self.store)
+        for channel, count in Counter(d.channel for d in plan.decisions).items():
+            self.metrics.decisions.labels(channel).inc(count)
+        return DecisionResponse(decisions=plan.decisions)
+
+    def _plan(self, request: DecisionRequest, now: datetime, live: LiveModel, reader: Reader) -> DecisionPlan:
+        """The decisions and their log rows for ``request``: reads consent and recent sends, writes nothing."""
         people = request.customers
         region_idx, cell_idx = _contexts(people, live.catalog)
         customers = [self.pseudonymize(c.customer_id) for c in people]
         seed = self._next_seed()
         since = now.timestamp() - self.rules.cap_window_hours * 3600.0
-        # Decisions survive a killed process; a power cut may lose the last few, whose feedback then
-        # reports unknown_decision. Feedback, consent and learning always commit durably.
-        with self.store.transaction(durable=False) as tx:
-            live.catch_up(self.store)
-            unsubscribed = tx.unsubscribed_channels(customers)
-            sends = tx.sends_since(customers, since) if self.rules.has_caps else {}
-            options = batch_options(people, live.catalog, self.rules, live.quiet_allowed,
-                                    [unsubscribed.get(p, ()) for p in customers], [sends.get(p, ()) for p in customers],
-                                    now)
-            batch = DecisionBatch(cell_idx, region_idx, options.mask)
-            chosen = live.decide(batch, seed, customers)
-            decisions, records = self._decisions(people, customers, options, batch, chosen, live, seed, now)
-            if dry_run:
-                return DecisionResponse(decisions=decisions)
-            tx.add_decisions(records)
-            tx.log_inputs(live.version,
-                          [i for r in records for i in sent_input(r, live.catalog, personal=live.personal)])
-        live.catch_up(self.store)
-        for channel, count in Counter(d.channel for d in decisions).items():
-            self.metrics.decisions.labels(channel).inc(count)
-        return DecisionResponse(decisions=decisions)
+        unsubscribed = reader.unsubscribed_channels(customers)
+        sends = reader.sends_since(customers, since) if self.rules.has_caps else {}
+        options = batch_options(people, live.catalog, self.rules, live.quiet_allowed,
+                                [unsubscribed.get(p, ()) for p in customers],
+                                [sends.get(p, ()) for p in customers], now)
+        batch = DecisionBatch(cell_idx, region_idx, options.mask)
+        chosen = live.decide(batch, seed, customers)
+        decisions, records = self._decisions(people, customers, options, batch, chosen, live, seed, now)
+        return DecisionPlan(decisions, records)
+
+    @staticmethod
+    def _commit(plan: DecisionPlan, live: LiveModel, tx: Transaction) -> None:
+        """Log the plan's decisions and the messages they send (the loop's ``SENT`` inputs)."""
+        tx.add_decisions(plan.records)
+        tx.log_inputs(live.version,
+                      [i for r in plan.records for i in sent_input(r, live.catalog, personal=live.personal)])
 
     def _next_seed(self) -> int:
         if self._seeds is None:

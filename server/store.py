@@ -139,8 +139,8 @@ class Erasure(NamedTuple):
     channel_states: int
 
 
-class Transaction(ABC):
-    """Reads and writes inside one atomic, serialised unit of work."""
+class Reader(ABC):
+    """What planning a decision reads: consent and recent sends of customers."""
 
     @abstractmethod
     def unsubscribed_channels(self, customers: Sequence[str]) -> dict[str, set[str]]:
@@ -149,6 +149,10 @@ class Transaction(ABC):
     @abstractmethod
     def sends_since(self, customers: Sequence[str], since: float) -> dict[str, list[tuple[str, float]]]:
         """(channel, send_at) of each customer's messages planned after ``since``, except failed deliveries."""
+
+
+class Transaction(Reader):
+    """Reads and writes inside one atomic, serialised unit of work."""
 
     @abstractmethod
     def add_decisions(self, records: Iterable[DecisionRecord]) -> None: ...
@@ -195,6 +199,14 @@ class Store(ABC):
         """Context manager yielding a :class:`Transaction`; commits on exit, rolls back on error.
 
         A durable commit survives a power cut; otherwise it survives a crash of the process only.
+        """
+
+    @abstractmethod
+    def snapshot(self) -> AbstractContextManager[Reader]:
+        """Context manager yielding a :class:`Reader` that takes no lock and never waits for a writer.
+
+        For answers that change nothing (the dashboard's dry-run explanation): a transaction would
+        serialise them with the decisions and feedback they only look at.
         """
 
     @abstractmethod
@@ -479,6 +491,11 @@ class SQLiteStore(Store):
             (first,) = conn.execute("SELECT MIN(created_at) FROM decisions WHERE model_version = ?",
                                     (model_version,)).fetchone()
         return None if first is None else float(first)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Reader]:
+        with self._read_only() as conn:
+            yield SQLiteTransaction(conn)  # only its reads are used; the connection refuses writes
 
     @contextmanager
     def _read_only(self) -> Iterator[sqlite3.Connection]:

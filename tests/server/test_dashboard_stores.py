@@ -46,6 +46,7 @@ from test_redis_store import (  # noqa: F401
 from sendwise.server import Settings
 from sendwise.server import redis_store as redis_store_module
 from sendwise.server.activity import CLOSING_SOON_ROWS, HOUR, Activity, FeedbackCount, HourlyCount, OpenWindow
+from sendwise.server.schemas import CustomerRequest, DecisionRequest
 from sendwise.server.store import DecisionRecord, EventRecord, SQLiteStore, Store
 
 UNTIL = 1_741_089_600.0  # 2025-03-04 12:00 UTC
@@ -220,6 +221,34 @@ def test_sqlite_answers_from_the_last_commit_while_a_writer_holds_the_lock(tmp_p
     assert (during.decisions, during.open_decisions, first) == (1, 1, UNTIL - 60.0)
     assert sqlite.activity(UNTIL, 1).decisions == 2
     sqlite.close()
+
+
+def test_a_dry_run_decision_takes_no_lock_while_a_writer_holds_one(client: TestClient, clock: Clock) -> None:
+    """The dashboard's explanation plans from a snapshot: it never waits for decisions or feedback."""
+    service = client.app.state.service
+    decide(client, customer("c-1"))
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with service.store.transaction() as tx:
+            tx.set_consent("p-x", "email", True, 1.0)
+            holding.set()
+            release.wait(timeout=10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(timeout=10)
+        started = time.monotonic()
+        explained = service.decide(DecisionRequest(customers=[CustomerRequest(**customer("c-2"))]), clock.now,
+                                   dry_run=True)
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+        thread.join(timeout=10)
+    assert len(explained.decisions) == 1
+    assert elapsed < 1.0, f"the dry run waited {elapsed:.2f} s for the writer (limit 1.0 s)"
+    assert service.store.open_decisions() == 1  # it logged nothing
 
 
 # --- Redis: the indexes -------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def test_the_default_model_is_the_seed_world_prior(make_settings: Callable[..., 
     with serve(make_settings(model_uri=None, world="seed"), clock) as client:
         (decision,) = decide(client, customer(region="EU", industry="gaming", campaign_type="onboarding",
                                               timezone="Europe/Berlin"))
-        assert decision["model_version"].startswith("prior-") and decision["model_version"].endswith("-seed-seed0")
+        assert decision["model_version"] == "prior-hier_ts-seed-world2-seed0"  # the world's rates, 2 trials each
         response = client.post("/v1/decisions", json={"customers": [customer(region="MARS")]})
         assert response.json()["detail"][0]["msg"] == "unknown region 'MARS'; known: NA, EU, CN, LATAM, ASIA, IN, ME"
 
