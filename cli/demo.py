@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
@@ -128,12 +129,55 @@ def serve_and_call(state_dir: Path, tracking_uri: str, model_uri: str) -> None:
                 again = _post(client, "/v1/feedback", {"events": events[:1]})["results"]
                 print(f"feedback: {[(e['type'], r['status']) for e, r in zip(events, results, strict=True)]}; "
                       f"the same event again -> {again[0]['status']}")
+            show_served_learning(client)
             counters = [line for line in client.get("/metrics").text.splitlines()
                         if line.startswith("sendwise_decisions_total")]
             print("metrics: " + "; ".join(counters))
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+LEARNING_SEGMENT = ("NA", "ecommerce", "cart_reminder")
+
+
+def show_served_learning(client: httpx.Client, n_customers: int = 200) -> None:
+    """The served loop learning: a segment's decisions, clicks on one channel, and what the server makes of it.
+
+    Every message the server plans is an open message of its learning loop at once; the clicks count
+    as they arrive, the other messages only by the share of their responses already due, so the clicked
+    channel's value rises without the unclicked ones being written off before their windows close.
+    """
+    region, industry, campaign = LEARNING_SEGMENT
+    path = f"/v1/segments/{region}/{industry}/{campaign}/posterior"
+
+    def ask(prefix: str) -> list[dict]:
+        people = [{"customer_id": f"{prefix}-{i}", "timezone": "America/New_York", "region": region,
+                   "industry": industry, "campaign_type": campaign, "channels": ["email", "push", "in_app"]}
+                  for i in range(n_customers)]
+        return client.post("/v1/decisions", json={"customers": people}).json()["decisions"]
+
+    def mix(decisions: list[dict]) -> str:
+        counts = Counter(d["channel"] for d in decisions)
+        return ", ".join(f"{channel} {n}" for channel, n in counts.most_common())
+
+    def best() -> str:
+        response = client.get(path)
+        if response.status_code != 200:  # e.g. a champion without a Beta posterior (static, user_heuristic)
+            return f"not shown ({response.json()['detail']})"
+        top = response.json()["best"]
+        return "no message" if top is None else f"{top['channel']} {top['hour']}h at {top['net_value']:+.3f}"
+
+    before = best()
+    first = ask("learn-a")
+    clicked = [d for d in first if d["channel"] == "in_app"]
+    now = datetime.now(UTC).isoformat()
+    client.post("/v1/feedback", json={"events": [
+        {"event_id": str(uuid4()), "decision_id": d["decision_id"], "type": "clicked", "timestamp": now}
+        for d in clicked]})
+    print(f"served loop, {n_customers} {region} {industry} {campaign} customers -> {mix(first)}")
+    print(f"  posted a click for each of the {len(clicked)} in_app messages; best option {before} -> {best()}")
+    print(f"  the next {n_customers} customers -> {mix(ask('learn-b'))}")
 
 
 def _wait_ready(client: httpx.Client, server: subprocess.Popen, timeout_s: float = 120.0) -> dict:

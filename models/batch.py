@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
 
 
 @dataclass(frozen=True)
@@ -65,3 +70,21 @@ class Outcomes:
     @property
     def n_rows(self) -> int:
         return int(self.arm.shape[0])
+
+
+def build_batch(catalog: Catalog, regions: Sequence[str], industries: Sequence[str], campaign_types: Sequence[str],
+                *, mask: np.ndarray | None = None, channel_allowed: np.ndarray | None = None,
+                hour_allowed: np.ndarray | None = None, customer_idx: np.ndarray | None = None) -> DecisionBatch:
+    """The one way from customer context by name to a ``DecisionBatch`` (HTTP route, pyfunc, log reader).
+
+    The cell comes from region × industry × campaign type, the cost row from the region; the mask is
+    ``mask`` when given (e.g. a log's allowed arms), else ``Catalog.arm_mask(channel_allowed,
+    hour_allowed)`` with every channel allowed when ``channel_allowed`` is None. Unknown names raise
+    ``ValueError`` naming the row and the known names.
+    """
+    region_idx, cell_idx = catalog.context_ids(regions, industries, campaign_types)
+    if mask is None:
+        if channel_allowed is None:
+            channel_allowed = np.ones((region_idx.size, len(catalog.channels)), dtype=np.bool_)
+        mask = catalog.arm_mask(channel_allowed, hour_allowed)
+    return DecisionBatch(cell_idx=cell_idx, cost_row_idx=region_idx, mask=mask, customer_idx=customer_idx)

@@ -111,6 +111,23 @@ class Catalog:
             np.array([self.campaign_index(campaign_type)]),
         )[0].item()
 
+    def context_ids(self, regions: Sequence[str], industries: Sequence[str],
+                    campaign_types: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Region ids and cell ids, int64 (n_rows,), of rows given by name; each distinct name looked up once.
+
+        An unknown name raises ``ValueError`` naming the row and the known names.
+        """
+        ids = []
+        for kind, names, known in (("region", regions, self.regions), ("industry", industries, self.industries),
+                                   ("campaign type", campaign_types, self.campaign_types)):
+            lookup = {name: i for i, name in enumerate(known)}
+            column = np.fromiter((lookup.get(n, -1) if isinstance(n, str) else -1 for n in names), np.int64)
+            bad = np.flatnonzero(column < 0)
+            if bad.size:
+                raise ValueError(f"row {bad[0]}: unknown {kind} {list(names)[bad[0]]!r}; known: {', '.join(known)}")
+            ids.append(column)
+        return ids[0], self.cell_ids(*ids)
+
     def cell_names(self, cell_idx: np.ndarray) -> dict[str, list[str]]:
         """Region, industry and campaign type of each cell id (the inverse of ``cell_ids``)."""
         cell_idx = np.asarray(cell_idx, dtype=np.int64)

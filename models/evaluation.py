@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .batch import DecisionBatch
+from .batch import DecisionBatch, build_batch
 from .catalog import Catalog
 from .logged import LoggedFeedback, check_rows, read_logs
 from .model_uri import ModelUri
@@ -150,15 +150,12 @@ def decision_batch(log: LoggedFeedback) -> DecisionBatch:
     (channel names joined by ``|``; all channels if absent).
     """
     catalog = _catalog_of(log)
-    region, industry, campaign = (
-        _context_index(log.context, column, getattr(catalog, field))
-        for column, field in (("region", "regions"), ("industry", "industries"), ("campaign_type", "campaign_types"))
-    )
-    return DecisionBatch(
-        cell_idx=catalog.cell_ids(region, industry, campaign),
-        cost_row_idx=region,
-        mask=log.allowed if log.allowed is not None else catalog.arm_mask(_allowed_channels(log.context, catalog)),
-    )
+    names = {column: _context_names(log.context, column, getattr(catalog, field))
+             for column, field in (("region", "regions"), ("industry", "industries"),
+                                   ("campaign_type", "campaign_types"))}
+    if log.allowed is not None:
+        return build_batch(catalog, *names.values(), mask=log.allowed)
+    return build_batch(catalog, *names.values(), channel_allowed=_allowed_channels(log.context, catalog))
 
 
 def target_probabilities(policy: Policy, log: LoggedFeedback, *, n_draws: int = 1000) -> np.ndarray:
@@ -284,14 +281,14 @@ def _catalog_of(log: LoggedFeedback) -> Catalog:
     return log.catalog
 
 
-def _context_index(context: pd.DataFrame, column: str, names: tuple[str, ...]) -> np.ndarray:
+def _context_names(context: pd.DataFrame, column: str, names: tuple[str, ...]) -> list[str]:
+    """The logged names of a context column; a catalog with one name needs none."""
     if column in context.columns:
-        lookup = {name: i for i, name in enumerate(names)}
-        return context[column].map(lookup).to_numpy(dtype=np.int64)  # LoggedFeedback checked the names
+        return context[column].astype(str).tolist()  # LoggedFeedback checked the names
     if len(names) > 1:
         raise ValueError(f"column {column!r} is missing from the logs, but the catalog has {len(names)} of them "
                          f"({', '.join(names)}); the policy cannot tell the rows' cells apart")
-    return np.zeros(len(context), dtype=np.int64)
+    return [names[0]] * len(context)
 
 
 def _allowed_channels(context: pd.DataFrame, catalog: Catalog) -> np.ndarray:

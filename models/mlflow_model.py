@@ -23,7 +23,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
@@ -39,7 +39,7 @@ from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.models import ModelSignature
 from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
-from .batch import DecisionBatch
+from .batch import DecisionBatch, build_batch
 from .catalog import Catalog
 from .policies import Policy, load_policy
 from .timing import next_send_at
@@ -101,14 +101,13 @@ def customer_batch(catalog: Catalog, customers: pd.DataFrame) -> DecisionBatch:
     missing = [c for c in ("region", "industry", "campaign_type") if c not in customers.columns]
     if missing:
         raise ValueError(f"customers lack columns {missing}; got {list(customers.columns)}")
-    region_idx = _indices(customers["region"], catalog.region_index)
-    cell_idx = catalog.cell_ids(region_idx, _indices(customers["industry"], catalog.industry_index),
-                                _indices(customers["campaign_type"], catalog.campaign_index))
-    if "channels" in customers.columns:
-        channel_allowed = _channel_mask(catalog, customers["channels"])
-    else:
-        channel_allowed = np.ones((len(customers), len(catalog.channels)), dtype=np.bool_)
-    return DecisionBatch(cell_idx=cell_idx, cost_row_idx=region_idx, mask=catalog.arm_mask(channel_allowed))
+    for column in ("region", "industry", "campaign_type"):
+        empty = customers[column].isna().to_numpy()
+        if empty.any():
+            raise ValueError(f"column {column!r} has a missing value in row {int(np.argmax(empty))}")
+    channels = _channel_mask(catalog, customers["channels"]) if "channels" in customers.columns else None
+    return build_batch(catalog, customers["region"].tolist(), customers["industry"].tolist(),
+                       customers["campaign_type"].tolist(), channel_allowed=channels)
 
 
 def decide_customers(policy: Policy, customers: pd.DataFrame, *, seed: int | None = None,
@@ -203,14 +202,6 @@ def _quiet_model_saving() -> Iterator[None]:
             del os.environ[bar]
         else:
             os.environ[bar] = shown
-
-
-def _indices(names: pd.Series, index_of: Callable[[str], int]) -> np.ndarray:
-    """Catalog ids of a column of names, looking each distinct name up once."""
-    codes, distinct = pd.factorize(names)
-    if (codes < 0).any():
-        raise ValueError(f"column {names.name!r} has a missing value in row {int(np.argmax(codes < 0))}")
-    return np.array([index_of(n) for n in distinct], dtype=np.int64)[codes]
 
 
 def _channel_mask(catalog: Catalog, channels: pd.Series) -> np.ndarray:

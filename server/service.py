@@ -15,7 +15,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -335,25 +334,16 @@ class SendwiseService:
 
 def _contexts(customers: list[CustomerRequest], catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
     """Region and cell ids of the customers; 422 for names the catalog does not know or a customer asked twice."""
-    regions, industries, campaigns, channels = _name_ids(catalog)
+    channels = frozenset(catalog.channels)
     try:
-        ids = np.array([(regions[c.region], industries[c.industry], campaigns[c.campaign_type]) for c in customers],
-                       dtype=np.int64)
+        region_idx, cell_idx = catalog.context_ids([c.region for c in customers], [c.industry for c in customers],
+                                                   [c.campaign_type for c in customers])
         known = all(channels.issuperset(c.channels) and channels.issuperset(c.quiet_hours) for c in customers)
-    except KeyError:
+    except ValueError:
         known = False
     if not known or len({c.customer_id for c in customers}) < len(customers):
         raise InputError(_name_errors(customers, catalog))
-    return ids[:, 0], catalog.cell_ids(ids[:, 0], ids[:, 1], ids[:, 2])
-
-
-@lru_cache(maxsize=16)
-def _name_ids(catalog: Catalog) -> tuple[dict[str, int], dict[str, int], dict[str, int], frozenset[str]]:
-    """Id of each region, industry and campaign type by name, and the channel names, of a catalog."""
-    def ids(names: tuple[str, ...]) -> dict[str, int]:
-        return {name: i for i, name in enumerate(names)}
-
-    return ids(catalog.regions), ids(catalog.industries), ids(catalog.campaign_types), frozenset(catalog.channels)
+    return region_idx, cell_idx
 
 
 def _name_errors(customers: list[CustomerRequest], catalog: Catalog) -> list[tuple[tuple[str | int, ...], str]]:

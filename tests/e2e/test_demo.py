@@ -19,4 +19,5 @@ def test_demo_runs_the_whole_loop_and_stops_its_server(tmp_path: Path) -> None:
         assert step in out, f"missing {step!r} in the demo's output:\n{out[-3000:]}"
     assert "alias @champion" in out
     assert "POST /v1/decisions -> 200" in out and "the same event again -> duplicate" in out
+    assert "served loop, 200 NA ecommerce cart_reminder customers" in out and "the next 200 customers" in out
     assert (tmp_path / "state" / "mlflow.db").is_file()
