@@ -478,13 +478,8 @@ def score_bank(
     >>> scores.shape, bool(np.isneginf(scores[0, :, 1]).all()), bool((scores[0, :, 2] == 0).all())
     ((1, 4, 3), True, True)
     """
-    _check_posterior(alpha, beta)
-    n_cells, n_outcomes, n_arms = alpha.shape
-    value = as_float_array("value", value, 1)
-    check_shape("value", value, (n_outcomes,))
-    cost = as_float_array("cost", cost, 2)
-    if cost.shape[1] != n_arms:
-        raise ValueError(f"`cost` must have shape (n_cost_rows, {n_arms}); got {cost.shape}")
+    value, cost = _check_economics(alpha, beta, value, cost)
+    n_cells, _, n_arms = alpha.shape
     banks = _check_bank_rows(bank_cell, bank_cost_row, needed, (n_cells, cost.shape[0], n_arms))
     if as_int("n_draws", n_draws) < 1:
         raise ValueError(f"`n_draws` must be >= 1; got {n_draws!r}")
@@ -607,14 +602,21 @@ def _check_writeable(**arrays: np.ndarray) -> None:
             raise TypeError(f"`{name}` is updated in place, so it must be a writeable ndarray; got a read-only one")
 
 
-def _check_decision_inputs(alpha, beta, value, cost, mask, cell_idx, cost_row_idx, null_arm):  # noqa: ANN001, ANN202
+def _check_economics(alpha, beta, value, cost):  # noqa: ANN001, ANN202
+    """Checked posterior, and ``value`` (n_outcomes,) and ``cost`` (n_cost_rows, n_arms) as float arrays."""
     _check_posterior(alpha, beta)
-    n_cells, n_outcomes, n_arms = alpha.shape
+    _, n_outcomes, n_arms = alpha.shape
     value = as_float_array("value", value, 1)
     check_shape("value", value, (n_outcomes,))
     cost = as_float_array("cost", cost, 2)
     if cost.shape[1] != n_arms:
         raise ValueError(f"`cost` must have shape (n_cost_rows, {n_arms}); got {cost.shape}")
+    return value, cost
+
+
+def _check_decision_inputs(alpha, beta, value, cost, mask, cell_idx, cost_row_idx, null_arm):  # noqa: ANN001, ANN202
+    value, cost = _check_economics(alpha, beta, value, cost)
+    n_cells, _, n_arms = alpha.shape
     mask_arr = np.asarray(mask)
     if mask_arr.ndim != 2:
         raise ValueError(f"`mask` must have shape (n_rows, {n_arms}); got {mask_arr.shape}")

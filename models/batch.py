@@ -34,11 +34,7 @@ class DecisionBatch:
     segment_rates: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        n_rows = self.mask.shape[0]
-        for name in ("cell_idx", "cost_row_idx", "customer_idx", "true_rates", "segment_rates"):
-            arr = getattr(self, name)
-            if arr is not None and arr.shape[0] != n_rows:
-                raise ValueError(f"`{name}` must have {n_rows} rows like `mask`; got {arr.shape[0]}")
+        check_same_rows(self, ("mask", "cell_idx", "cost_row_idx", "customer_idx", "true_rates", "segment_rates"))
 
     @property
     def n_rows(self) -> int:
@@ -61,15 +57,20 @@ class Outcomes:
     customer_idx: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        n_rows = self.arm.shape[0]
-        for name in ("cell_idx", "outcome_idx", "successes", "failures", "customer_idx"):
-            arr = getattr(self, name)
-            if arr is not None and arr.shape[0] != n_rows:
-                raise ValueError(f"`{name}` must have {n_rows} rows like `arm`; got {arr.shape[0]}")
+        check_same_rows(self, ("arm", "cell_idx", "outcome_idx", "successes", "failures", "customer_idx"))
 
     @property
     def n_rows(self) -> int:
         return int(self.arm.shape[0])
+
+
+def check_same_rows(record: object, names: tuple[str, ...]) -> None:
+    """Every array field in ``names`` (None allowed) has as many rows as the first one."""
+    n_rows = getattr(record, names[0]).shape[0]
+    for name in names[1:]:
+        arr = getattr(record, name)
+        if arr is not None and arr.shape[0] != n_rows:
+            raise ValueError(f"`{name}` must have {n_rows} rows like `{names[0]}`; got {arr.shape[0]}")
 
 
 def build_batch(catalog: Catalog, regions: Sequence[str], industries: Sequence[str], campaign_types: Sequence[str],

@@ -20,7 +20,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from .batch import DecisionBatch
+from .batch import DecisionBatch, check_same_rows
 
 
 class Choices(NamedTuple):
@@ -50,7 +50,7 @@ class Sends:
     customer_idx: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        _same_rows(self, ("key", "cell_idx", "arm", "sent_at", "customer_idx"))
+        check_same_rows(self, ("key", "cell_idx", "arm", "sent_at", "customer_idx"))
 
     @property
     def n_rows(self) -> int:
@@ -78,7 +78,7 @@ class Resolved:
     customer_idx: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        _same_rows(self, ("key", "cell_idx", "arm", "outcome_idx", "successes", "failures", "sent_at",
+        check_same_rows(self, ("key", "cell_idx", "arm", "outcome_idx", "successes", "failures", "sent_at",
                           "resolved_at", "arrived", "customer_idx"))
 
     @property
@@ -96,11 +96,3 @@ class Loop(Protocol):
     def resolve(self, resolved: Resolved) -> None: ...
 
     def advance(self, now: float) -> None: ...
-
-
-def _same_rows(record: object, names: tuple[str, ...]) -> None:
-    n_rows = getattr(record, names[0]).shape[0]
-    for name in names[1:]:
-        arr = getattr(record, name)
-        if arr is not None and arr.shape[0] != n_rows:
-            raise ValueError(f"`{name}` must have {n_rows} rows like `{names[0]}`; got {arr.shape[0]}")

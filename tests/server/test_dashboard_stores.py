@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -196,14 +197,14 @@ def test_both_stores_answer_alike_after_the_same_random_writes(both_stores: tupl
 # --- SQLite: reads never wait for a writer -------------------------------------------------------------------
 
 
-def test_sqlite_answers_from_the_last_commit_while_a_writer_holds_the_lock(tmp_path: Path) -> None:
-    sqlite = SQLiteStore(tmp_path / "state.db")
-    write(sqlite, [decision("d-1", UNTIL - 60.0)])
+@contextmanager
+def writer_holding_the_lock(state: Store, write: Callable[[Any], None]) -> Iterator[None]:
+    """Inside: another thread holds an open write transaction (the store's lock and SQLite's write lock)."""
     holding, release = threading.Event(), threading.Event()
 
-    def writer() -> None:  # holds the store's lock and SQLite's write lock until released
-        with sqlite.transaction() as tx:
-            tx.add_decisions([decision("d-2", UNTIL - 30.0, customer="p-2")])
+    def writer() -> None:
+        with state.transaction() as tx:
+            write(tx)
             holding.set()
             release.wait(timeout=10)
 
@@ -211,12 +212,20 @@ def test_sqlite_answers_from_the_last_commit_while_a_writer_holds_the_lock(tmp_p
     thread.start()
     try:
         assert holding.wait(timeout=10)
-        started = time.monotonic()
-        during, first = sqlite.activity(UNTIL, 1), sqlite.first_served(VERSION)
-        elapsed = time.monotonic() - started
+        yield
     finally:
         release.set()
         thread.join(timeout=10)
+
+
+def test_sqlite_answers_from_the_last_commit_while_a_writer_holds_the_lock(tmp_path: Path) -> None:
+    sqlite = SQLiteStore(tmp_path / "state.db")
+    write(sqlite, [decision("d-1", UNTIL - 60.0)])
+    with writer_holding_the_lock(sqlite, lambda tx: tx.add_decisions([decision("d-2", UNTIL - 30.0,
+                                                                               customer="p-2")])):
+        started = time.monotonic()
+        during, first = sqlite.activity(UNTIL, 1), sqlite.first_served(VERSION)
+        elapsed = time.monotonic() - started
     assert elapsed < 1.0, f"the read waited {elapsed:.2f} s for the writer (limit 1.0 s)"
     assert (during.decisions, during.open_decisions, first) == (1, 1, UNTIL - 60.0)
     assert sqlite.activity(UNTIL, 1).decisions == 2
@@ -227,25 +236,11 @@ def test_a_dry_run_decision_takes_no_lock_while_a_writer_holds_one(client: TestC
     """The dashboard's explanation plans from a snapshot: it never waits for decisions or feedback."""
     service = client.app.state.service
     decide(client, customer("c-1"))
-    holding, release = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with service.store.transaction() as tx:
-            tx.set_consent("p-x", "email", True, 1.0)
-            holding.set()
-            release.wait(timeout=10)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        assert holding.wait(timeout=10)
+    with writer_holding_the_lock(service.store, lambda tx: tx.set_consent("p-x", "email", True, 1.0)):
         started = time.monotonic()
         explained = service.decide(DecisionRequest(customers=[CustomerRequest(**customer("c-2"))]), clock.now,
                                    dry_run=True)
         elapsed = time.monotonic() - started
-    finally:
-        release.set()
-        thread.join(timeout=10)
     assert len(explained.decisions) == 1
     assert elapsed < 1.0, f"the dry run waited {elapsed:.2f} s for the writer (limit 1.0 s)"
     assert service.store.open_decisions() == 1  # it logged nothing
