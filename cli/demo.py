@@ -144,9 +144,9 @@ LEARNING_SEGMENT = ("NA", "ecommerce", "cart_reminder")
 def show_served_learning(client: httpx.Client, n_customers: int = 200) -> None:
     """The served loop learning: a segment's decisions, clicks on one channel, and what the server makes of it.
 
-    Every message the server plans is an open message of its learning loop at once; the clicks count
-    as they arrive, the other messages only by the share of their responses already due, so the clicked
-    channel's value rises without the unclicked ones being written off before their windows close.
+    Every message the server plans is an open message of its learning loop at once (a provisional
+    failure until its window closes); the clicks count as they arrive, so the clicked channel's value
+    rises while the unclicked messages wait for their windows.
     """
     region, industry, campaign = LEARNING_SEGMENT
     path = f"/v1/segments/{region}/{industry}/{campaign}/posterior"

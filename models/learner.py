@@ -5,12 +5,14 @@ the server persists exactly these inputs and replays them in order, so what the 
 what the server serves. The learner owns what a policy cannot know by itself:
 
 - **Open messages.** Every message sent and not yet resolved counts toward the failures of its
-  outcomes, weighted by the share of that channel's outcomes that would have arrived by now
-  (``DelayModel``). A message sent an hour ago on a channel whose clicks take a day counts as a small
-  fraction of a failure; one near the end of its window as almost a whole one. So fast outcomes
-  (clicks, unsubscribes) never inflate rates while slow failures are pending, and a day's batch on one
-  arm does not look bad the next day merely because its messages are young. ``open_weight="full"``
-  keeps the older rule (an open message is a whole failure until it resolves), for comparison.
+  outcomes, so fast outcomes (clicks, unsubscribes) never inflate rates while slow failures are
+  pending. By default (``open_weight="full"``) an open outcome is a whole failure until it resolves;
+  ``open_weight="arrival"`` weighs it by the share of that channel's outcomes that would have arrived by
+  now (``DelayModel``), so a message sent an hour ago on a channel whose clicks take a day counts as a
+  small fraction of a failure. On the seed world (20,000 customers × 42 days, seeds 0–4) the two gave
+  0.874 [0.866, 0.883] (full) and 0.856 [0.820, 0.892] (arrival) of the segment oracle's net value,
+  paired difference −0.018 [−0.051, +0.014], with the same day-to-day swing; the whole-failure rule
+  stays the default, the arrival rule is there to choose and measure.
 - **Response delays**, learned from what the loop observes: arrival time minus send time, per channel
   and outcome.
 - **The clock**: ``advance`` passes the elapsed days to the policy (discounting) and ages open messages.
@@ -129,12 +131,12 @@ class Learner:
     Parameters
     ----------
     policy : what decides and what learns from counts.
-    open_weight : ``"arrival"`` (default) weighs each open outcome by the share of its channel's
-        responses that would have arrived by now; ``"full"`` counts it as a whole failure.
+    open_weight : ``"full"`` (default) counts each open outcome as a whole failure until it resolves;
+        ``"arrival"`` weighs it by the share of its channel's responses that would have arrived by now.
     delays : the response-delay model (a vague one, learned as the loop goes, by default).
     """
 
-    def __init__(self, policy: Policy, *, open_weight: OpenWeight = "arrival",
+    def __init__(self, policy: Policy, *, open_weight: OpenWeight = "full",
                  delays: DelayModel | None = None) -> None:
         if open_weight not in ("arrival", "full"):
             raise ValueError(f"`open_weight` must be 'arrival' or 'full'; got {open_weight!r}")

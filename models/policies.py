@@ -267,8 +267,8 @@ class OpenMessagesPolicy(Policy):
     is reported only when its attribution window closes, days later. Rates from resolved outcomes alone
     would, for days, count the successes of recent messages without their failures: every rate
     inflated, rare ones (unsubscribes) and long-window channels most. The ``Learner`` therefore hands
-    the policy ``pending_`` (indexed like its counts, cell first and arm last): each open outcome
-    weighted by the share of that channel's outcomes that would have arrived by now.
+    the policy ``pending_`` (indexed like its counts, cell first and arm last): each open outcome as a
+    failure, whole or weighted by the share of its channel's responses already due (``Learner``).
     """
 
     pending_: np.ndarray
@@ -317,7 +317,7 @@ class ThompsonPolicy(BankSampling):
     Each cell learns alone from Beta(``prior_alpha``, ``prior_beta``) or, given an informative ``prior``
     (pseudo-counts such as ``world_prior``'s), from Beta(prior successes, prior failures); see
     ``HierarchicalThompsonPolicy`` for cells that borrow strength from their parents. Open messages
-    count as weighted failures (``OpenMessagesPolicy``).
+    count as failures until they resolve (``OpenMessagesPolicy``).
     """
 
     name = "ts"
@@ -425,7 +425,7 @@ class HierarchicalThompsonPolicy(BankSampling):
     the over-exploration of plain Thompson sampling over many arms (posterior reshaping, Chapelle & Li
     2011). With ``personal_weight > 0`` a customer's own outcomes on a channel are added, with that
     weight, to the posterior of the channel's arms; with ``discount < 1`` every count is multiplied by
-    ``discount`` per day passed to ``advance``. Open messages count as weighted failures
+    ``discount`` per day passed to ``advance``. Open messages count as failures
     (``OpenMessagesPolicy``), in the pooled counts and, per channel, in the customer's own.
     """
 

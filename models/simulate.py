@@ -161,7 +161,7 @@ def build_policy(name: str, world: World, seed: int, *, prior: PriorSource | Non
 
 
 def run_policy(world: World, policy: Policy, *, n_customers: int, n_days: int, seed: int,
-               on_day: Callable[[], None] | None = None, open_weight: OpenWeight = "arrival") -> PolicyRun:
+               on_day: Callable[[], None] | None = None, open_weight: OpenWeight = "full") -> PolicyRun:
     """Run one policy object, in a ``Learner``, through ``n_days`` of the world drawn with ``seed``."""
     return run_loop(world, Learner(policy, open_weight=open_weight), n_customers=n_customers, n_days=n_days,
                     seed=seed, on_day=on_day, name=policy.name, params=policy.get_params())

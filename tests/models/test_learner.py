@@ -50,7 +50,7 @@ def test_under_the_full_rule_an_open_message_is_a_failure_until_it_resolves_as_w
 
 
 def test_an_open_message_counts_by_the_share_of_responses_that_would_have_arrived():
-    learner = Learner(make_policy("ts"))
+    learner = Learner(make_policy("ts"), open_weight="arrival")
     arm, cell = CATALOG.arm("email", 9), 0
     # 100 observed clicks on email, all arriving between 20 and 21 hours after the send.
     learner.delays.observe(np.zeros(100, np.int64), np.zeros(100, np.int64), np.full(100, 20.5))
