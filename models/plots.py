@@ -14,11 +14,13 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .catalog import N_HOURS, NO_MESSAGE  # noqa: E402
+from .policies import load_policy  # noqa: E402
 from .population import segment_rate_table  # noqa: E402
 from .simulate import SimulationResult, mean_interval  # noqa: E402
 from .world import World  # noqa: E402
 
 DPI = 110
+DEFAULT_POLICY = "hier_ts"  # the learned-vs-true map shows the product's default when it ran
 
 
 def plot_simulation(result: SimulationResult, out_dir: str | Path) -> list[Path]:
@@ -27,10 +29,12 @@ def plot_simulation(result: SimulationResult, out_dir: str | Path) -> list[Path]
     out.mkdir(parents=True, exist_ok=True)
     paths = [plot_value_and_regret(result, out / "net_value_regret.png"),
              plot_channel_mix(result, out / "channel_mix.png")]
-    learned = [r for r in result.runs if r.policy_state is not None and _has_posterior(r.policy_state)]
-    if learned:
-        paths.append(plot_learned_vs_true(result.world, learned[0].policy_state, out / "heatmap_learned_vs_true.png",
-                                          title=f"learned by {learned[0].policy} (seed {learned[0].seed})"))
+    learned = {r.policy: r for r in result.runs if r.policy_state is not None}  # one seed per policy
+    shown = [r for r in learned.values() if load_policy(r.policy_state).posterior() is not None]
+    shown.sort(key=lambda r: r.policy != DEFAULT_POLICY)  # the product default first, when it ran
+    if shown:
+        paths.append(plot_learned_vs_true(result.world, shown[0].policy_state, out / "heatmap_learned_vs_true.png",
+                                          title=f"learned by {shown[0].policy} (seed {shown[0].seed})"))
     return paths
 
 
@@ -92,8 +96,10 @@ def plot_learned_vs_true(world: World, policy_state: Path, path: Path, title: st
     """
     catalog = world.catalog
     cell, region = _busiest_cell(world)
-    with np.load(policy_state, allow_pickle=False) as state:
-        alpha, beta = state["alpha_"][cell], state["beta_"][cell]
+    posterior = load_policy(policy_state).posterior()  # what the policy decides from, open messages included
+    if posterior is None:
+        raise ValueError(f"policy file {str(policy_state)!r} keeps no Beta posterior to draw")
+    alpha, beta = posterior.alpha[cell], posterior.beta[cell]
     true_rates = segment_rate_table(world)[cell].mean(axis=0)
     maps, n_channels = [], len(catalog.channels)
     for rates in (alpha / (alpha + beta), true_rates):
@@ -125,11 +131,6 @@ def _cell_names(world: World, cell: int) -> tuple[str, str, str]:
     shape = (len(catalog.regions), len(catalog.industries), len(catalog.campaign_types))
     r, i, t = np.unravel_index(cell, shape)
     return catalog.regions[r], catalog.industries[i], catalog.campaign_types[t]
-
-
-def _has_posterior(path: Path) -> bool:
-    with np.load(path, allow_pickle=False) as state:
-        return "alpha_" in state.files and "beta_" in state.files
 
 
 def _save(fig: plt.Figure, path: Path, tight: bool = True) -> Path:
