@@ -161,12 +161,12 @@ def show_served_learning(client: httpx.Client, n_customers: int = 200) -> None:
         counts = Counter(d["channel"] for d in decisions)
         return ", ".join(f"{channel} {n}" for channel, n in counts.most_common())
 
-    def best() -> str:
+    def best(channel: str = "in_app") -> str:
         response = client.get(path)
         if response.status_code != 200:  # e.g. a champion without a Beta posterior (static, user_heuristic)
             return f"not shown ({response.json()['detail']})"
-        top = response.json()["best"]
-        return "no message" if top is None else f"{top['channel']} {top['hour']}h at {top['net_value']:+.3f}"
+        top = max((c for c in response.json()["cells"] if c["channel"] == channel), key=lambda c: c["net_value"])
+        return f"{top['hour']}h at {top['net_value']:+.3f}"
 
     before = best()
     first = ask("learn-a")
@@ -176,7 +176,8 @@ def show_served_learning(client: httpx.Client, n_customers: int = 200) -> None:
         {"event_id": str(uuid4()), "decision_id": d["decision_id"], "type": "clicked", "timestamp": now}
         for d in clicked]})
     print(f"served loop, {n_customers} {region} {industry} {campaign} customers -> {mix(first)}")
-    print(f"  posted a click for each of the {len(clicked)} in_app messages; best option {before} -> {best()}")
+    print(f"  posted a click for each of the {len(clicked)} in_app messages; in_app's best hour, posterior mean "
+          f"net value: {before} -> {best()}")
     print(f"  the next {n_customers} customers -> {mix(ask('learn-b'))}")
 
 
