@@ -29,13 +29,14 @@ def test_posterior_json_is_the_served_posterior_with_intervals(client: TestClien
     body = response.json()
     policy = client.app.state.service.model.policy
     cell, region = CATALOG.cell("NA", "ecommerce", "broadcast"), CATALOG.region_index("NA")
-    alpha, beta = policy.alpha_[cell, :, :-1], policy.beta_[cell, :, :-1]
+    alpha, beta = (counts[cell, :, :-1] for counts in policy.posterior())  # open messages included
     expected = policy.value @ (alpha / (alpha + beta)) - policy.cost[region, :-1]
     options = [(ch, h) for ch in CATALOG.channels for h in range(24)]
     assert [(c["channel"], c["hour"]) for c in body["cells"]] == options
     np.testing.assert_allclose([c["net_value"] for c in body["cells"]], expected, rtol=1e-12)
     clicked = body["cells"][options.index((decision["channel"], decision["local_hour"]))]
-    assert clicked["net_value"] == pytest.approx(2 / 3 - 1.0 - 0.001), "a click must raise its option's mean at once"
+    # The click counts at once; the message's unsubscribe outcome is still open, a provisional failure.
+    assert clicked["net_value"] == pytest.approx(2 / 3 - 2 / 3 - 0.001), "a click must raise its option's mean at once"
     # Beta(1, 1) outcomes elsewhere: net = U1 - 2·U2 - cost, whose 5% and 95% quantiles are known in closed form
     # (density sqrt(0.2)/2 there); the Monte-Carlo quantiles may miss them by 4 standard errors at most.
     untouched = body["cells"][0] if body["cells"][0] != clicked else body["cells"][1]
