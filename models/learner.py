@@ -80,13 +80,34 @@ class OpenMessages:
 
     def __init__(self, n_outcomes: int) -> None:
         self.n_outcomes = n_outcomes
-        self.cell = np.zeros(0, np.int64)
-        self.arm = np.zeros(0, np.int64)
-        self.customer = np.zeros(0, np.int64)
-        self.sent_at = np.zeros(0)
-        self.open = np.zeros((0, n_outcomes), np.bool_)
+        self._n = 0  # rows in use; the arrays below have room for more, grown by doubling
+        self._cell = np.zeros(0, np.int64)
+        self._arm = np.zeros(0, np.int64)
+        self._customer = np.zeros(0, np.int64)
+        self._sent_at = np.zeros(0)
+        self._open = np.zeros((0, n_outcomes), np.bool_)
         self._row: dict[object, int] = {}
         self._keys: list[object] = []
+
+    @property
+    def cell(self) -> np.ndarray:
+        return self._cell[:self._n]
+
+    @property
+    def arm(self) -> np.ndarray:
+        return self._arm[:self._n]
+
+    @property
+    def customer(self) -> np.ndarray:
+        return self._customer[:self._n]
+
+    @property
+    def sent_at(self) -> np.ndarray:
+        return self._sent_at[:self._n]
+
+    @property
+    def open(self) -> np.ndarray:
+        return self._open[:self._n]
 
     @property
     def n_open(self) -> int:
@@ -96,33 +117,46 @@ class OpenMessages:
     def add(self, sends: Sends) -> None:
         n = sends.n_rows
         keys = sends.key.tolist()
-        start = len(self._keys)
         for i, key in enumerate(keys):
             if key in self._row:
                 raise ValueError(f"message {key!r} was already reported as sent")
-            self._row[key] = start + i
+            self._row[key] = self._n + i
         self._keys += keys
-        customer = np.full(n, -1, np.int64) if sends.customer_idx is None else sends.customer_idx
-        self.cell = np.concatenate([self.cell, sends.cell_idx.astype(np.int64)])
-        self.arm = np.concatenate([self.arm, sends.arm.astype(np.int64)])
-        self.customer = np.concatenate([self.customer, customer.astype(np.int64)])
-        self.sent_at = np.concatenate([self.sent_at, sends.sent_at.astype(np.float64)])
-        self.open = np.concatenate([self.open, np.ones((n, self.n_outcomes), np.bool_)])
+        self._reserve(self._n + n)
+        rows = slice(self._n, self._n + n)
+        self._cell[rows] = sends.cell_idx
+        self._arm[rows] = sends.arm
+        self._customer[rows] = -1 if sends.customer_idx is None else sends.customer_idx
+        self._sent_at[rows] = sends.sent_at
+        self._open[rows] = True
+        self._n += n
 
     def close(self, keys: np.ndarray, outcome_idx: np.ndarray) -> None:
         """Mark (key, outcome) resolved; keys never reported as sent are ignored (e.g. an older model's)."""
         rows = np.array([self._row.get(k, -1) for k in keys.tolist()], dtype=np.int64)
         known = rows >= 0
-        self.open[rows[known], outcome_idx[known]] = False
-        if len(self._keys) > 1024 and self.open.any(axis=1).sum() * 2 < len(self._keys):
+        self._open[rows[known], outcome_idx[known]] = False
+        if self._n > 1024 and self.open.any(axis=1).sum() * 2 < self._n:
             self._compact()
+
+    def _reserve(self, size: int) -> None:
+        """Room for ``size`` rows, doubling the arrays when they are full (amortised O(1) per send)."""
+        if size <= self._cell.shape[0]:
+            return
+        capacity = max(size, 2 * self._cell.shape[0], 256)
+        for name in ("_cell", "_arm", "_customer", "_sent_at", "_open"):
+            old = getattr(self, name)
+            grown = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
+            grown[:self._n] = old[:self._n]
+            setattr(self, name, grown)
 
     def _compact(self) -> None:
         keep = np.flatnonzero(self.open.any(axis=1))
         self._keys = [self._keys[i] for i in keep.tolist()]
         self._row = {k: i for i, k in enumerate(self._keys)}
-        self.cell, self.arm, self.customer = self.cell[keep], self.arm[keep], self.customer[keep]
-        self.sent_at, self.open = self.sent_at[keep], self.open[keep]
+        for name in ("_cell", "_arm", "_customer", "_sent_at", "_open"):
+            setattr(self, name, getattr(self, name)[keep])
+        self._n = keep.size
 
 
 class Learner:
@@ -219,8 +253,8 @@ class Learner:
         flat = (table.cell[:, None] * n_outcomes + outcome) * catalog.n_arms + table.arm[:, None]
         size = catalog.n_cells * n_outcomes * catalog.n_arms
         cells = np.bincount(flat.ravel(), weights=weight.ravel(), minlength=size)
-        customers = None
-        if table.customer.size and table.customer.max() >= 0:
+        customers = None  # per customer only for a policy that decides from it
+        if self.policy.personalised and table.customer.size and table.customer.max() >= 0:
             known = table.customer >= 0
             n_channels = len(catalog.channels)
             personal = (table.customer[known, None] * n_outcomes + outcome[known]) * n_channels \

@@ -202,11 +202,10 @@ def sample_choices(exploit: np.ndarray, mask: np.ndarray, epsilon: float, rng: n
     n_rows = mask.shape[0]
     explored = rng.random(n_rows) < epsilon
     uniforms = rng.random(n_rows)
-    n_allowed = mask.sum(axis=1, keepdims=True)
-    uniform = mask / n_allowed
+    uniform = mask / mask.sum(axis=1, keepdims=True)
     arm = np.where(explored, engine.draw_from(uniform, uniforms), engine.draw_from(exploit, uniforms))
-    probs = (1.0 - epsilon) * exploit + epsilon * uniform
-    explored &= n_allowed[:, 0] > 1  # with one option there is nothing to explore
+    probs = mix_exploration(exploit, mask, epsilon)  # the vector both stages together draw from
+    explored &= mask.sum(axis=1) > 1  # with one option there is nothing to explore
     return Choices(arm=arm.astype(np.int64), propensity=probs[np.arange(n_rows), arm], explored=explored,
                    support=np.count_nonzero(probs > 0.0, axis=1).astype(np.int64),
                    epsilon=np.full(n_rows, epsilon))
