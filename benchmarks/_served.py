@@ -1,4 +1,4 @@
-"""A running sendwise app behind the learning loop's protocol (``sendwise.models.loop.Loop``).
+"""A running sendwise app behind the learning loop's protocol (``sendwise.models.policies.loop.Loop``).
 
 ``ServedLoop`` drives a real app in this process through ``fastapi.testclient.TestClient``: the app of
 ``create_app`` on a temporary state folder (SQLite store, the world's serving rules, the world's prior
@@ -42,7 +42,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from sendwise.models import N_HOURS, NO_MESSAGE, DecisionBatch, World
-from sendwise.models.loop import Choices, Resolved, Sends
+from sendwise.models.policies.loop import Choices, Resolved, Sends
 from sendwise.server import Settings, create_app
 from sendwise.server.deps import get_now
 from sendwise.server.export import decision_log

@@ -1,6 +1,6 @@
 """Learning quality: the contextual reference case against peers, and the seed world per policy.
 
-Contextual reference case (as in ``sendwise.models.bandit_runs``): 16 segments (4 regions × 4
+Contextual reference case (as in ``sendwise.models.sim.bandit_runs``): 16 segments (4 regions × 4
 industries) × 168 arms with independent true click rates, one decision then one update per step, the
 same segment and reward streams for every policy. Reported: median pseudo-regret over runs after
 50,000 and 500,000 decisions for per-segment Beta(1, 1) Thompson sampling, uniform random, the
@@ -8,7 +8,7 @@ product's default policy (``hier_ts`` with its default hyper-parameters, through
 kernel) and, when installed, Vowpal Wabbit (``--cb_explore_adf --squarecb -q sa``; too slow for
 500,000 steps, so 50,000 only).
 
-Seed world (``seed_world_quality``): every policy through ``sendwise.models.simulate``; each policy's
+Seed world (``seed_world_quality``): every policy through ``sendwise.models.sim.simulate``; each policy's
 net value over the last 14 days as a share of the segment oracle's, with 95% intervals over seeds.
 ``hier_ts`` runs twice: from the flat cold start, and from an informative prior built from a noisy,
 hour-blind copy of the world's rates (``world_prior(source="perturbed")``), never from the truth.
@@ -30,8 +30,8 @@ import numpy as np
 
 from sendwise import engine
 from sendwise.models import POLICIES, Catalog, DecisionBatch, HierarchicalThompsonPolicy
-from sendwise.models.bandit_runs import pseudo_regret, reference_rates, reference_streams, run_bandit
-from sendwise.models.policies import hierarchy_levels
+from sendwise.models.policies.thompson import hierarchy_levels
+from sendwise.models.sim.bandit_runs import pseudo_regret, reference_rates, reference_streams, run_bandit
 
 CHECKPOINTS = (50_000, 500_000)
 REGIONS, INDUSTRIES = ("r0", "r1", "r2", "r3"), ("i0", "i1", "i2", "i3")  # segment s = region s // 4, industry s % 4
@@ -125,7 +125,7 @@ def seed_world_quality(policies: Sequence[str], *, n_customers: int, n_days: int
     the engine's: ``hier_ts`` deciding one batch of the seed world's cells with every arm allowed.
     """
     try:
-        from sendwise.models.simulate import mean_interval, simulate
+        from sendwise.models.sim.simulate import mean_interval, simulate
     except ImportError as exc:
         return {"skipped": f"simulator not available: {exc}"}
     names = list(dict.fromkeys([*policies, "segment_oracle"]))

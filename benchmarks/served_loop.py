@@ -41,7 +41,7 @@ from _served import ServedLoop, epoch_of, offset_drift
 from tqdm.auto import tqdm
 
 from sendwise.models import Policy, World, load_world
-from sendwise.models.simulate import LAST_DAYS, build_policy, mean_interval, run_loop, run_policy
+from sendwise.models.sim.simulate import LAST_DAYS, build_policy, mean_interval, run_loop, run_policy
 
 ORACLE = "segment_oracle"
 INFORMED = ("ts", "hier_ts")  # the policies an informative prior applies to (``build_policy(prior=...)``)

@@ -24,8 +24,9 @@ from uuid import uuid4
 
 import httpx
 
-from sendwise.models import ModelUri, bandit_runs, load_world
-from sendwise.models.simulate import simulate
+from sendwise.models import ModelUri, load_world
+from sendwise.models.sim import bandit_runs
+from sendwise.models.sim.simulate import simulate
 
 from .simulate import format_table
 
@@ -89,8 +90,8 @@ def engine_table(steps: int) -> str:
 
 def track_and_promote(result: object, tracking_uri: str) -> str:
     """Log the simulation, register the best learning policy's best run and point ``champion`` at it."""
-    from sendwise.models.registry import promote
-    from sendwise.models.tracking import compare_latest, log_simulation, world_experiment
+    from sendwise.models.mlops.registry import promote
+    from sendwise.models.mlops.tracking import compare_latest, log_simulation, world_experiment
 
     parent = log_simulation(result, tracking_uri=tracking_uri)
     (comparison,) = compare_latest(experiment=world_experiment("seed"), tracking_uri=tracking_uri)

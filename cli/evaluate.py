@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from sendwise.models import POLICIES
-from sendwise.models.evaluation import DEFAULT_ESTIMATORS, evaluate_logs
-from sendwise.models.ope import ESTIMATORS
+from sendwise.models.ope.estimators import ESTIMATORS
+from sendwise.models.ope.evaluation import DEFAULT_ESTIMATORS, evaluate_logs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sendwise.models.logged import write_logs
+    from sendwise.models.ope.logged import write_logs
     from sendwise.server.app import open_store
     from sendwise.server.export import decision_log
     from sendwise.server.settings import Settings

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.gate != (args.logs is not None):
         raise ValueError("--gate and --logs go together: the gate evaluates the policies on those logs")
-    from sendwise.models.registry import promote  # MLflow loads only when used
+    from sendwise.models.mlops.registry import promote  # MLflow loads only when used
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per downloaded file
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from sendwise.models import POLICIES, load_world
-from sendwise.models.distributed import simulate_on_ray
-from sendwise.models.simulate import SimulationResult, simulate
+from sendwise.models.sim.distributed import simulate_on_ray
+from sendwise.models.sim.simulate import SimulationResult, simulate
 
 PREFERRED_POLICIES = ("ts", "hier_ts", "user_heuristic", "static", "egreedy", "oracle")
 MAIN_COLUMNS = (("net value", "net_value"), ("clicks", "clicks"), ("unsubscribes", "unsubscribes"),
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"plots: {', '.join(str(p) for p in result.plots)}")
     print(f"policy states, world copy and result.json: {out_dir}")
     if not args.no_track:
-        from sendwise.models.tracking import log_simulation  # MLflow loads only when tracking
+        from sendwise.models.mlops.tracking import log_simulation  # MLflow loads only when tracking
 
         run_id = log_simulation(result, tracking_uri=args.tracking_uri)
         print(f"MLflow parent run {run_id}: `sendwise compare` lists the runs, `sendwise promote --run RUN_ID` "

@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1; got {args.seeds}")
-    from sendwise.models.tuning import BEST_FILE, tune_policy  # MLflow and Ray load only when used
+    from sendwise.models.mlops.tuning import BEST_FILE, tune_policy  # MLflow and Ray load only when used
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     out_dir = args.out or Path(".sendwise") / "tune" / datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -2,7 +2,14 @@
 
 from importlib import import_module
 
-from .baselines import (
+from .domain.batch import DecisionBatch, Outcomes
+from .domain.catalog import DEFAULT_CHANNELS, N_HOURS, NO_MESSAGE, Catalog
+from .domain.timing import next_send_at, send_instants
+from .domain.world import World, load_world
+from .mlops.model_uri import ModelUri, is_registry_uri
+from .ope.estimators import dm, dr, ips, replay, snips
+from .ope.logged import LoggedFeedback, read_logs, write_logs
+from .policies.baselines import (
     EpsilonGreedyPolicy,
     GreedyPolicy,
     OraclePolicy,
@@ -12,18 +19,11 @@ from .baselines import (
     UCB1Policy,
     UserHeuristicPolicy,
 )
-from .batch import DecisionBatch, Outcomes
-from .catalog import DEFAULT_CHANNELS, N_HOURS, NO_MESSAGE, Catalog
-from .distributed import simulate_on_ray
-from .learner import DelayModel, Learner
-from .logged import LoggedFeedback, read_logs, write_logs
-from .loop import Choices, Loop, Resolved, Sends
-from .model_uri import ModelUri, is_registry_uri
-from .ope import dm, dr, ips, replay, snips
-from .policies import POLICIES, HierarchicalThompsonPolicy, Policy, ThompsonPolicy, load_policy
-from .simulate import PolicyRun, SimulationResult, simulate
-from .timing import next_send_at, send_instants
-from .world import World, load_world
+from .policies.learner import DelayModel, Learner
+from .policies.loop import Choices, Loop, Resolved, Sends
+from .policies.thompson import POLICIES, HierarchicalThompsonPolicy, Policy, ThompsonPolicy, load_policy
+from .sim.distributed import simulate_on_ray
+from .sim.simulate import PolicyRun, SimulationResult, simulate
 
 __all__ = [
     "DEFAULT_CHANNELS",
@@ -73,14 +73,14 @@ __all__ = [
 
 # The MLflow glue loads on first use: importing MLflow takes seconds, and deciding never needs it.
 _MLFLOW_GLUE = {
-    "PolicyModel": "mlflow_model",
-    "alias_version": "registry",
-    "load_registered_policy": "registry",
-    "log_evaluation": "tracking",
-    "log_simulation": "tracking",
-    "register_policy": "registry",
-    "set_alias": "registry",
-    "tune_policy": "tuning",
+    "PolicyModel": "mlops.mlflow_model",
+    "alias_version": "mlops.registry",
+    "load_registered_policy": "mlops.registry",
+    "log_evaluation": "mlops.tracking",
+    "log_simulation": "mlops.tracking",
+    "register_policy": "mlops.registry",
+    "set_alias": "mlops.registry",
+    "tune_policy": "mlops.tuning",
 }
 __all__ += sorted(_MLFLOW_GLUE)
 

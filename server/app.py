@@ -18,7 +18,7 @@ from importlib.metadata import version
 from anyio import to_thread
 from fastapi import FastAPI
 
-from sendwise.models.world import load_world
+from sendwise.models.domain.world import load_world
 
 from .auth import ApiKeys
 from .deps import get_now

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from sendwise.models import N_HOURS, Catalog
-from sendwise.models.catalog import MaskCodeError
-from sendwise.models.logged import LoggedFeedback
+from sendwise.models.domain.catalog import MaskCodeError
+from sendwise.models.ope.logged import LoggedFeedback
 
 from .store import DecisionRecord, ModelInfo, Store
 

@@ -29,7 +29,7 @@ from .schemas import CustomerRequest, Guardrail, GuardrailRule
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from sendwise.models.world import World
+    from sendwise.models.domain.world import World
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from itertools import groupby
 import numpy as np
 
 from sendwise.models import Catalog, DecisionBatch, Learner, Policy
-from sendwise.models.loop import Choices, Resolved, Sends
+from sendwise.models.policies.loop import Choices, Resolved, Sends
 
 from .guardrails import ServingRules
 from .store import InputKind, LoggedInput, Store

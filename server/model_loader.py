@@ -4,7 +4,7 @@
 (the MLflow registry, imported only here and only when used, so MLflow never sits on the request
 path), or a path to a policy ``.npz``. Unset, the server starts from the world's prior: the
 ``hier_ts`` policy if it is registered, else ``ts``, priced by the world's sourced rates at
-``SENDWISE_PRIOR_TRIALS`` pseudo-sends per cell and option (``sendwise.models.population.world_prior``).
+``SENDWISE_PRIOR_TRIALS`` pseudo-sends per cell and option (``sendwise.models.domain.population.world_prior``).
 Each source names a version that is stable across restarts, because the loop inputs in the store are
 kept per model version.
 """
@@ -20,7 +20,7 @@ from sendwise.models import POLICIES, ModelUri, Policy, is_registry_uri, load_po
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from sendwise.models.world import World
+    from sendwise.models.domain.world import World
 
 
 def configured_registry_uri(settings: Settings) -> ModelUri | None:
@@ -54,7 +54,7 @@ class ModelLoader:
             return self._prior()
         if is_registry_uri(uri):
             registered = ModelUri.parse(uri)
-            from sendwise.models.registry import load_registered_policy
+            from sendwise.models.mlops.registry import load_registered_policy
 
             policy, version = load_registered_policy(registered)
             return policy, f"{registered.name}/{version}"
@@ -68,7 +68,7 @@ class ModelLoader:
         uri = configured_registry_uri(self.settings)
         if uri is None or uri.alias is None:
             return None
-        from sendwise.models.registry import alias_version
+        from sendwise.models.mlops.registry import alias_version
 
         version = alias_version(uri.name, uri.alias)
         if version is None:
@@ -78,7 +78,7 @@ class ModelLoader:
     def _prior(self) -> tuple[Policy, str]:
         if self.world is None:
             raise ValueError("SENDWISE_MODEL_URI is unset and SENDWISE_WORLD is none: there is no model to serve")
-        from sendwise.models.simulate import build_policy
+        from sendwise.models.sim.simulate import build_policy
 
         name = self.settings.default_policy or ("hier_ts" if "hier_ts" in POLICIES else "ts")
         trials = self.settings.prior_trials

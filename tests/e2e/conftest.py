@@ -32,8 +32,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from sendwise.models.simulate import build_policy
-from sendwise.models.world import World, load_world
+from sendwise.models.domain.world import World, load_world
+from sendwise.models.sim.simulate import build_policy
 from sendwise.server import Settings, create_app
 
 # Test modules import these helpers as ``e2e_helpers``: every test folder's conftest is named ``conftest``,

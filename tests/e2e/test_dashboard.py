@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 
 from sendwise.models import ThompsonPolicy, load_world
-from sendwise.models.population import segment_rate_table
+from sendwise.models.domain.population import segment_rate_table
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from sendwise.models import LoggedFeedback, ips, snips
-from sendwise.models.datasets import DATA_DIR_ENV, HILLSTROM_ACTIONS, data_dir, load_hillstrom, load_obd
-from sendwise.models.ope import IPS
+from sendwise.models.ope.datasets import DATA_DIR_ENV, HILLSTROM_ACTIONS, data_dir, load_hillstrom, load_obd
+from sendwise.models.ope.estimators import IPS
 
 
 @pytest.fixture(scope="module")

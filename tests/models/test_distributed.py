@@ -21,8 +21,8 @@ from mlflow.tracking import MlflowClient
 
 from sendwise.cli.main import main
 from sendwise.models import load_world, simulate, simulate_on_ray
-from sendwise.models.distributed import MissingExtraError, import_ray
-from sendwise.models.tuning import BEST_FILE, TRIAL_ERROR_TAG, tuning_experiment
+from sendwise.models.mlops.tuning import BEST_FILE, TRIAL_ERROR_TAG, tuning_experiment
+from sendwise.models.sim.distributed import MissingExtraError, import_ray
 
 TINY = {"n_customers": 300, "n_days": 4}
 SEARCH = "prior_strength=1..200,log;epsilon=0.001..0.05,log"
@@ -138,7 +138,7 @@ def test_bad_search_syntax_names_the_piece(search: str, message: str, capsys: py
 
 
 def test_search_pieces_become_ranges_and_choices() -> None:
-    from sendwise.models.tuning import Choice, FloatRange, parse_search
+    from sendwise.models.mlops.tuning import Choice, FloatRange, parse_search
 
     space = parse_search(" prior_strength = 1..200,log ; sharpness=2|4|8 ;epsilon=0..0.05", load_world("seed"),
                          "hier_ts")

@@ -8,8 +8,8 @@ import numpy.testing as npt
 import pandas as pd
 
 from sendwise.models import Catalog, DecisionBatch, EpsilonGreedyPolicy, LoggedFeedback, ThompsonPolicy
-from sendwise.models.evaluation import decision_batch, evaluate, support_violations, target_probabilities
-from sendwise.models.ope import ips
+from sendwise.models.ope.estimators import ips
+from sendwise.models.ope.evaluation import decision_batch, evaluate, support_violations, target_probabilities
 
 CATALOG = Catalog(regions=("NA", "EU"), industries=("ecommerce", "gaming"))
 BEST = CATALOG.arm("email", 9)

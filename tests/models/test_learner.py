@@ -14,9 +14,9 @@ from learning_helpers import sent_and_resolved
 from test_policies import CATALOG, make_batch, make_policy
 
 from sendwise.models import POLICIES, DelayModel, Learner, Resolved, Sends, load_world
-from sendwise.models.learner import MAX_DELAY_HOURS
-from sendwise.models.policies import OpenMessagesPolicy
-from sendwise.models.simulate import build_policy, run_loop
+from sendwise.models.policies.learner import MAX_DELAY_HOURS
+from sendwise.models.policies.thompson import OpenMessagesPolicy
+from sendwise.models.sim.simulate import build_policy, run_loop
 
 COUNTING = sorted(n for n, cls in POLICIES.items() if issubclass(cls, OpenMessagesPolicy))
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from sendwise.models import Catalog
-from sendwise.models.catalog import MaskCodeError, decode_mask, encode_mask, mask_code_length
+from sendwise.models.domain.catalog import MaskCodeError, decode_mask, encode_mask, mask_code_length
 
 
 @st.composite

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from sendwise.models import Catalog, StaticPolicy, ThompsonPolicy, load_policy, next_send_at
-from sendwise.models.mlflow_model import (
+from sendwise.models.mlops.mlflow_model import (
     OUTPUT_COLUMNS,
     SIGNATURE,
     customer_batch,

@@ -17,8 +17,8 @@ from sklearn.tree import DecisionTreeClassifier
 
 from sendwise.cli.main import main
 from sendwise.models import Catalog, LoggedFeedback, ThompsonPolicy, dm, dr, ips, replay, snips, write_logs
-from sendwise.models.evaluation import decision_batch, evaluate, resolve_policy, target_probabilities
-from sendwise.models.ope import DR, IPS, SNIPS, Replay, cross_fit_q_hat
+from sendwise.models.ope.estimators import DR, IPS, SNIPS, Replay, cross_fit_q_hat
+from sendwise.models.ope.evaluation import decision_batch, evaluate, resolve_policy, target_probabilities
 
 # Four rounds, three actions. Weights w = π(a_i | x_i) / μ_i = [1, 4, 0.8, 4].
 REWARD = np.array([1.0, 0.0, 1.0, 1.0])

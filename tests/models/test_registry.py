@@ -22,17 +22,17 @@ from mlflow.tracking import MlflowClient
 
 from sendwise.cli.main import main
 from sendwise.models import load_policy, load_world
-from sendwise.models.logged import LoggedFeedback, write_logs
-from sendwise.models.mlflow_model import customer_batch
-from sendwise.models.registry import (
+from sendwise.models.mlops.mlflow_model import customer_batch
+from sendwise.models.mlops.registry import (
     alias_version,
     load_registered_policy,
     promote,
     register_policy,
     set_alias,
 )
-from sendwise.models.simulate import PolicyRun, SimulationResult, build_policy, summarize
-from sendwise.models.tracking import log_simulation
+from sendwise.models.mlops.tracking import log_simulation
+from sendwise.models.ope.logged import LoggedFeedback, write_logs
+from sendwise.models.sim.simulate import PolicyRun, SimulationResult, build_policy, summarize
 
 NAME = "sendwise-policy"
 WORLD = load_world("seed")

@@ -22,8 +22,8 @@ from sendwise.models import (
     Sends,
     load_world,
 )
-from sendwise.models.population import draw_population
-from sendwise.models.simulate import FEEDBACK_DTYPE, FeedbackQueue, build_policy, run_loop, run_policy, simulate
+from sendwise.models.domain.population import draw_population
+from sendwise.models.sim.simulate import FEEDBACK_DTYPE, FeedbackQueue, build_policy, run_loop, run_policy, simulate
 
 SMALL = {"n_customers": 600, "n_days": 6}
 
@@ -265,7 +265,7 @@ def test_ips_on_a_simulated_log_recovers_a_known_target_value(tmp_path: Path) ->
     from math import erf, log, sqrt
 
     from sendwise.models import read_logs
-    from sendwise.models.ope import ips
+    from sendwise.models.ope.estimators import ips
 
     world, n_days = load_world("seed"), 20
     spy = Spy(build_policy("hier_ts", world, 4, epsilon=0.2))  # a floor of 0.2 keeps uniform weights below 5

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sendwise.models.timing import next_send_at, send_instants
+from sendwise.models.domain.timing import next_send_at, send_instants
 
 ZONES = (
     "America/New_York", "Europe/London", "Europe/Berlin", "Australia/Sydney", "Australia/Lord_Howe",

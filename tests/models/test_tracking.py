@@ -12,8 +12,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from sendwise.cli.main import main
-from sendwise.models.simulate import SimulationResult, simulate
-from sendwise.models.tracking import (
+from sendwise.models.mlops.tracking import (
     DAILY_PREFIX,
     compare_latest,
     default_tracking_uri,
@@ -22,6 +21,7 @@ from sendwise.models.tracking import (
     resolve_tracking_uri,
     world_experiment,
 )
+from sendwise.models.sim.simulate import SimulationResult, simulate
 
 N_DAYS = 4
 

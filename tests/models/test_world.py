@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sendwise.models import Catalog, load_world
-from sendwise.models.world import WORLDS_DIR
+from sendwise.models.domain.world import WORLDS_DIR
 
 SEED_TEXT = (WORLDS_DIR / "seed.toml").read_text(encoding="utf-8")
 CHANNELS = "email, push, in_app, app_inbox, sms, whatsapp, web_push"

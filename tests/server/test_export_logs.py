@@ -12,7 +12,7 @@ from server_helpers import CATALOG, Clock, customer, decide, event, feedback, se
 
 from sendwise.cli.main import main
 from sendwise.models import load_policy
-from sendwise.models.logged import read_logs
+from sendwise.models.ope.logged import read_logs
 from sendwise.server import Settings
 from sendwise.server.store import SQLiteStore
 

@@ -39,7 +39,7 @@ def test_a_malformed_registry_uri_fails_to_load_naming_the_forms(make_settings: 
 
 def test_registry_sources_are_read_through_the_parsed_uri(make_settings: Callable[..., Settings], policy_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from sendwise.models import registry
+    from sendwise.models.mlops import registry
 
     asked: list[object] = []
 

@@ -52,7 +52,7 @@ from test_guardrails import (  # noqa: F401
     test_world_quiet_hours_and_caps_apply,
 )
 
-from sendwise.models.logged import read_logs, write_logs
+from sendwise.models.ope.logged import read_logs, write_logs
 from sendwise.server import Settings
 from sendwise.server.app import open_store
 from sendwise.server.export import decision_log

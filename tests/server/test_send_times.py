@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from server_helpers import AUTH, Clock, customer, decide, serve
 
 from sendwise.models import Catalog, StaticPolicy, next_send_at
-from sendwise.models.mlflow_model import POLICY_ARTIFACT, PolicyModel
+from sendwise.models.mlops.mlflow_model import POLICY_ARTIFACT, PolicyModel
 from sendwise.server import Settings, create_app
 
 DST_ZONES = ("America/New_York", "Europe/London", "Europe/Berlin", "Australia/Sydney", "Australia/Lord_Howe",

@@ -21,11 +21,11 @@ from mlflow.models import Model
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
-from .evaluation import evaluate, target_probabilities
-from .logged import read_logs
+from ..ope.evaluation import evaluate, target_probabilities
+from ..ope.logged import read_logs
+from ..policies.thompson import Policy, load_policy
 from .mlflow_model import POLICY_ARTIFACT
 from .model_uri import ModelUri
-from .policies import Policy, load_policy
 from .tracking import LOGGED_MODEL_NAME, POLICY_TAG, WORLD_TAG, log_evaluation, tracking_client
 
 DEFAULT_MODEL_NAME = "sendwise-policy"

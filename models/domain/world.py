@@ -1,6 +1,6 @@
 """Worlds as data: a TOML file describes a market, ``load_world`` turns it into arrays for the simulator.
 
-The packaged seed world (``models/worlds/seed.toml``) carries a source for every number; users copy it
+The packaged seed world (``models/domain/worlds/seed.toml``) carries a source for every number; users copy it
 and edit. Loading is strict: an unknown key, a table that misses a channel (or region, industry), a
 negative cost or a rate outside [0, 1] is a ``ValueError`` naming the file, the key path and the
 expected form, e.g. ``seed.toml: [engagement.email] ecommerce = 1.7: rate must lie in [0, 1]``.

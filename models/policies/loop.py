@@ -9,7 +9,7 @@ from the Unix epoch):
    unsubscribe) when it arrives, every outcome that did not happen when its attribution window closes.
 4. ``advance(now)``: time passes (open messages age, old evidence may fade).
 
-``Learner`` (``models/learner.py``) is the one implementation that learns; the served-loop benchmark
+``Learner`` (``models/policies/learner.py``) is the one implementation that learns; the served-loop benchmark
 drives a running server through the same protocol.
 """
 
@@ -20,7 +20,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from .batch import DecisionBatch, check_same_rows
+from ..domain.batch import DecisionBatch, check_same_rows
 
 
 class Choices(NamedTuple):

@@ -2,10 +2,10 @@
 
 The format (``docs/logged-data.md``) is a table, Parquet or CSV, with the columns ``decision_id``,
 optional ``timestamp``, free context columns, ``action`` (or ``channel`` + ``hour`` resolved through a
-:class:`~sendwise.models.catalog.Catalog`), ``propensity`` of the logged action under the logging
+:class:`~sendwise.models.domain.catalog.Catalog`), ``propensity`` of the logged action under the logging
 policy, ``reward``, optional per-outcome columns (the catalog's outcomes, e.g. ``click``),
 optional ``cost`` and, optionally, what the logging policy chose from: ``allowed_arms`` (the mask
-code of the allowed actions, see :func:`~sendwise.models.catalog.encode_mask`), ``support_size`` and
+code of the allowed actions, see :func:`~sendwise.models.domain.catalog.encode_mask`), ``support_size`` and
 ``epsilon``. The server and the simulator write it with :func:`write_logs`; off-policy
 evaluation reads it with :func:`read_logs`. Loading validates every row, and an error names the file,
 the column, the row (counted from 0 in file order, header excluded) and the rule.
@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .catalog import (
+from ..domain.catalog import (
     DEFAULT_CHANNELS,
     DEFAULT_OUTCOMES,
     N_HOURS,

@@ -24,10 +24,10 @@ from typing import Literal
 
 import numpy as np
 
-from .batch import DecisionBatch, Outcomes
-from .catalog import Catalog
+from ..domain.batch import DecisionBatch, Outcomes
+from ..domain.catalog import Catalog
 from .loop import Choices, Resolved, Sends
-from .policies import OpenCounts, Policy, Posterior, check_range
+from .thompson import OpenCounts, Policy, Posterior, check_range
 
 HOURS_PER_DAY = 24.0
 MAX_DELAY_HOURS = 31 * 24  # delays are binned by the hour up to a month; longer ones fall in the last bin

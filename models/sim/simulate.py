@@ -34,13 +34,9 @@ from tqdm.auto import tqdm
 
 from sendwise import engine
 
-from .batch import DecisionBatch
-from .catalog import N_HOURS, NO_MESSAGE
-from .learner import Learner, OpenWeight
-from .logged import LoggedFeedback, write_logs
-from .loop import Choices, Loop, Resolved, Sends
-from .policies import POLICIES, Policy
-from .population import (
+from ..domain.batch import DecisionBatch
+from ..domain.catalog import N_HOURS, NO_MESSAGE
+from ..domain.population import (
     ContactHistory,
     Population,
     PriorSource,
@@ -51,7 +47,11 @@ from .population import (
     segment_rate_table,
     world_prior,
 )
-from .world import N_WEEKDAYS, World, load_world
+from ..domain.world import N_WEEKDAYS, World, load_world
+from ..ope.logged import LoggedFeedback, write_logs
+from ..policies.learner import Learner, OpenWeight
+from ..policies.loop import Choices, Loop, Resolved, Sends
+from ..policies.thompson import POLICIES, Policy
 
 TOTAL_METRICS = ("net_value", "clicks", "unsubscribes", "cost", "sends", "regret", "decisions")
 LAST_DAYS = 14
@@ -411,7 +411,7 @@ def simulate(
     ``policy_params`` maps a policy name to keyword arguments of its constructor. With ``out_dir``,
     each policy's learned state is saved there (``policies/<name>-seed<seed>.npz``) with the PNG plots.
     Seeds and policies run in ``n_jobs`` processes, or wherever ``executor`` sends them (e.g. Ray tasks,
-    ``sendwise.models.distributed``); the numbers depend on neither.
+    ``sendwise.models.sim.distributed``); the numbers depend on neither.
 
     Examples
     --------

@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 
 from sendwise import engine
 
+from ..domain.world import World
 from .simulate import PolicyRun, SimulationResult, SimulationTask, run_task, simulate
-from .world import World
 
 RAY_INSTALL = "pip install 'sendwise[ray]'"
 

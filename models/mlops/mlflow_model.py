@@ -9,7 +9,7 @@ catalog), optional ``timezone`` (IANA name, default UTC) and optional ``channels
 consented channels, a comma-separated string or a list; a missing cell allows every channel, an empty
 one none, which leaves only the no-message arm). Output: ``channel`` (``"none"``
 for no message), ``local_hour``, ``send_at`` (UTC ISO string: the next occurrence of that local hour
-after ``now``, from :func:`sendwise.models.timing.next_send_at`, the server's rules for daylight-saving
+after ``now``, from :func:`sendwise.models.domain.timing.next_send_at`, the server's rules for daylight-saving
 gaps and repeats), ``propensity`` (probability the policy picks that arm for that customer) and ``arm``.
 
 Params (per ``predict`` call): ``seed`` restarts the policy's random stream so the same seed gives the
@@ -39,17 +39,17 @@ from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.models import ModelSignature
 from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
-from .batch import DecisionBatch, build_batch
-from .catalog import Catalog
-from .policies import Policy, load_policy
-from .timing import next_send_at
+from ..domain.batch import DecisionBatch, build_batch
+from ..domain.catalog import Catalog
+from ..domain.timing import next_send_at
+from ..policies.thompson import Policy, load_policy
 
 POLICY_ARTIFACT = "policy"
 OUTPUT_COLUMNS = ("channel", "local_hour", "send_at", "propensity", "arm")
 
 # Logged as the model's code: MLflow runs it at load time, and it only names the installed class.
 MODEL_CODE = """from mlflow.models import set_model
-from sendwise.models.mlflow_model import PolicyModel
+from sendwise.models.mlops.mlflow_model import PolicyModel
 
 set_model(PolicyModel())
 """

@@ -18,8 +18,8 @@ import numpy as np
 
 from sendwise import engine
 
-from .batch import DecisionBatch, Outcomes
-from .catalog import Catalog
+from ..domain.batch import DecisionBatch, Outcomes
+from ..domain.catalog import Catalog
 from .loop import Choices
 
 FORMAT_VERSION = 3  # 3: hier_ts keeps its informative prior; decisions come from a bank of draws

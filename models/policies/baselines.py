@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .batch import DecisionBatch, Outcomes
-from .catalog import N_HOURS, Catalog
-from .policies import OpenMessagesPolicy, Policy, ThompsonPolicy, add_counts, check_range, checked_mask
+from ..domain.batch import DecisionBatch, Outcomes
+from ..domain.catalog import N_HOURS, Catalog
+from .thompson import OpenMessagesPolicy, Policy, ThompsonPolicy, add_counts, check_range, checked_mask
 
 
 class GreedyPolicy(Policy):

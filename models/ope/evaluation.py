@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .batch import DecisionBatch, build_batch
-from .catalog import Catalog
+from ..domain.batch import DecisionBatch, build_batch
+from ..domain.catalog import Catalog
+from ..mlops.model_uri import ModelUri
+from ..policies.thompson import POLICIES, Policy, load_policy
+from .estimators import ESTIMATORS, Estimator, LoggedMean, cross_fit_q_hat
 from .logged import LoggedFeedback, check_rows, read_logs
-from .model_uri import ModelUri
-from .ope import ESTIMATORS, Estimator, LoggedMean, cross_fit_q_hat
-from .policies import POLICIES, Policy, load_policy
 
 DEFAULT_ESTIMATORS = ("ips", "snips", "dm", "dr")
 ALLOWED_CHANNELS_COLUMN = "allowed_channels"
@@ -38,7 +38,7 @@ PolicyResolver = Callable[[str, np.random.Generator | int | None], Policy]
 def _registered_policy(ref: str, random_state: np.random.Generator | int | None) -> Policy:
     """A policy from the MLflow model registry; MLflow is imported only once ``ref`` parses as a ``models:/`` URI."""
     uri = ModelUri.parse(ref)
-    from .registry import load_registered_policy
+    from ..mlops.registry import load_registered_policy
 
     return load_registered_policy(uri, random_state=random_state)[0]
 

@@ -28,10 +28,11 @@ from mlflow.tracking import MlflowClient
 
 from sendwise import engine
 
-from .distributed import ray_session, run_tasks_on_ray
+from ..domain.world import World, load_world
+from ..sim.distributed import ray_session, run_tasks_on_ray
+from ..sim.simulate import SimulationResult, build_policy, simulate
 from .mlflow_model import servable
 from .registry import DEFAULT_MODEL_NAME, register_policy
-from .simulate import SimulationResult, build_policy, simulate
 from .tracking import (
     KIND_TAG,
     POLICY_TAG,
@@ -43,7 +44,6 @@ from .tracking import (
     log_simulation,
     tracking_client,
 )
-from .world import World, load_world
 
 TUNING = "tuning"
 TRIAL_ERROR_TAG = "sendwise.trial_error"

@@ -36,7 +36,7 @@ HILLSTROM_OUTCOMES = ("visit", "conversion", "spend")
 def data_dir() -> Path:
     """Folder holding ``obd/`` and ``hillstrom/``: ``$SENDWISE_DATA_DIR``, else the repository's ``data/``."""
     env = os.environ.get(DATA_DIR_ENV)
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "data"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "data"
 
 
 def load_obd(path: str | Path | None = None) -> LoggedFeedback:

@@ -1,0 +1,43 @@
+"""The domain: the catalog of options, decision batches, worlds, populations and send times.
+
+Imports nothing from the other rooms of ``sendwise.models``; every other room builds on it.
+"""
+
+from .batch import DecisionBatch, Outcomes, build_batch, check_same_rows
+from .catalog import (
+    DEFAULT_CHANNELS,
+    DEFAULT_OUTCOMES,
+    N_HOURS,
+    NO_MESSAGE,
+    Catalog,
+    MaskCodeError,
+    decode_mask,
+    encode_mask,
+)
+from .population import draw_population, segment_rate_table, world_prior
+from .timing import next_send_at, send_instants
+from .world import WORLDS_DIR, World, known_worlds, load_world
+
+__all__ = [
+    "DEFAULT_CHANNELS",
+    "DEFAULT_OUTCOMES",
+    "N_HOURS",
+    "NO_MESSAGE",
+    "WORLDS_DIR",
+    "Catalog",
+    "DecisionBatch",
+    "MaskCodeError",
+    "Outcomes",
+    "World",
+    "build_batch",
+    "check_same_rows",
+    "decode_mask",
+    "draw_population",
+    "encode_mask",
+    "known_worlds",
+    "load_world",
+    "next_send_at",
+    "segment_rate_table",
+    "send_instants",
+    "world_prior",
+]
