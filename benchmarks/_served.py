@@ -108,7 +108,7 @@ class ServedLoop:
     policy : the served prior policy (``SENDWISE_DEFAULT_POLICY``).
     seed : the prior policy's seed (``SENDWISE_SEED``).
     prior_trials : the served policy's cold start (``SENDWISE_PRIOR_TRIALS``): 0 for the flat prior a
-        policy built by ``build_policy(name, world, seed)`` has, > 0 for pseudo-sends at the world's rates.
+        policy built by ``make_world_policy(name, world, seed=seed)`` has, > 0 for pseudo-sends at the world's rates.
     """
 
     def __init__(self, world: World, state_dir: Path, *, policy: str = "hier_ts", seed: int = 0,

@@ -40,11 +40,11 @@ from _common import load_average, table, versions, write_json
 from _served import ServedLoop, epoch_of, offset_drift
 from tqdm.auto import tqdm
 
-from sendwise.models import Policy, World, load_world
-from sendwise.models.sim.simulate import LAST_DAYS, build_policy, mean_interval, run_loop, run_policy
+from sendwise.models import World, load_world
+from sendwise.models.policies.factory import make_cold_start, make_world_policy
+from sendwise.models.sim.simulate import LAST_DAYS, mean_interval, run_loop, run_policy
 
 ORACLE = "segment_oracle"
-INFORMED = ("ts", "hier_ts")  # the policies an informative prior applies to (``build_policy(prior=...)``)
 FULL = {"n_customers": 20_000, "n_days": 42, "seeds": (0, 1, 2)}
 QUICK = {"n_customers": 1_000, "n_days": 10, "seeds": (0,)}
 WARMUP_CUSTOMERS = 200
@@ -64,13 +64,6 @@ def warm_up(world: World, policy: str) -> float:
     return time.perf_counter() - start
 
 
-def in_process_policy(world: World, name: str, seed: int, prior_trials: float) -> Policy:
-    """The policy the server would build on the world's prior, built here (same cold start)."""
-    if prior_trials > 0 and name in INFORMED:
-        return build_policy(name, world, seed, prior="world", prior_trials=prior_trials)
-    return build_policy(name, world, seed)
-
-
 def run_seed(world: World, policy: str, *, n_customers: int, n_days: int, seed: int, prior_trials: float,
              bar: tqdm) -> dict[str, Any]:
     """Served, in-process and segment-oracle runs of one seed, with the served run's diagnostics."""
@@ -84,8 +77,8 @@ def run_seed(world: World, policy: str, *, n_customers: int, n_days: int, seed: 
         weights, weight_source, allowed_disagreements = loop.uniform_weights()
         stats = loop.stats.to_dict()
     runs = {"served": served}
-    for label, built in (("in_process", in_process_policy(world, policy, seed, prior_trials)),
-                         (ORACLE, build_policy(ORACLE, world, seed))):
+    for label, built in (("in_process", make_cold_start(policy, world, seed=seed, prior_trials=prior_trials)),
+                         (ORACLE, make_world_policy(ORACLE, world, seed=seed))):
         bar.set_description(f"{label} seed {seed}")
         runs[label] = run_policy(world, built, on_day=lambda: bar.update(1), **size)
     last = {label: run.totals["net_value_last14"] for label, run in runs.items()}
@@ -219,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if not seeds:
         parser.error(f"--seeds must name at least one seed; got {args.seeds!r}")
     world = load_world("seed")
-    in_process_policy(world, args.policy, 0, args.prior_trials)  # bad arguments fail now, not after a served run
+    make_cold_start(args.policy, world, seed=0, prior_trials=args.prior_trials)  # bad arguments fail now
     drift = offset_drift(world, epoch_of(world), n_days)
     if drift:
         print(f"warning: UTC offsets change during the run in {drift} (hours): served send times will differ "

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from sendwise.models import POLICIES
+from sendwise.models import POLICIES, is_registry_uri
 from sendwise.models.ope.estimators import ESTIMATORS
 from sendwise.models.ope.evaluation import DEFAULT_ESTIMATORS, evaluate_logs
 
@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="logged decisions, .parquet or .csv")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--policy", metavar="REF",
-                        help="a saved policy .npz, or a policy name built with default parameters on the logs' "
+                        help="a registered policy (models:/<name>@<alias>), a saved policy .npz, or a policy name "
+                             "built with default parameters on the logs' "
                              f"catalog ({', '.join(sorted(POLICIES))})")
     target.add_argument("--target-probs", type=Path, metavar="FILE.npy",
                         help="the target's action probabilities instead of a policy, float (n_rounds, n_actions)")
@@ -36,8 +37,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    policy = args.policy
+    if is_registry_uri(policy):  # MLflow loads only for a registered policy
+        from sendwise.models.mlops.registry import load_registered_policy
+
+        policy = load_registered_policy(policy, random_state=args.seed)[0]
     result = evaluate_logs(
-        args.logs, policy=args.policy, target_probs=args.target_probs,
+        args.logs, policy=policy, target_probs=args.target_probs,
         estimators=[name.strip() for name in args.estimators.split(",") if name.strip()],
         n_draws=args.n_draws, n_bootstrap=args.bootstrap, seed=args.seed,
     )

@@ -1,91 +1,29 @@
-"""sendwise.models: the catalog, worlds, populations, policies, simulator, off-policy estimators, MLflow glue."""
+"""sendwise.models: everything above the numba engine, in five rooms, one job each.
 
-from importlib import import_module
+- ``domain``: the catalog of options, decision batches, economics, worlds, populations, send times.
+- ``policies``: the ``Policy`` contract, ``make_policy``, Thompson sampling, baselines, the ``Learner``.
+- ``ope``: the logged-data format, off-policy estimators, evaluating a policy on logs, datasets.
+- ``sim``: populations of a world driven through a learning loop, in parallel, with plots.
+- ``mlops``: MLflow tracking and comparison, tuning, the pyfunc flavour, the registry and its gate.
 
-from .domain.batch import DecisionBatch, Outcomes
-from .domain.catalog import DEFAULT_CHANNELS, N_HOURS, NO_MESSAGE, Catalog
-from .domain.timing import next_send_at, send_instants
-from .domain.world import World, load_world
-from .mlops.model_uri import ModelUri, is_registry_uri
-from .ope.estimators import dm, dr, ips, replay, snips
-from .ope.logged import LoggedFeedback, read_logs, write_logs
-from .policies.baselines import (
-    EpsilonGreedyPolicy,
-    GreedyPolicy,
-    OraclePolicy,
-    RandomPolicy,
-    SegmentOraclePolicy,
-    StaticPolicy,
-    UCB1Policy,
-    UserHeuristicPolicy,
-)
-from .policies.learner import DelayModel, Learner
-from .policies.loop import Choices, Loop, Resolved, Sends
-from .policies.thompson import POLICIES, HierarchicalThompsonPolicy, Policy, ThompsonPolicy, load_policy
-from .sim.distributed import simulate_on_ray
-from .sim.simulate import PolicyRun, SimulationResult, simulate
+Imports go one way, down this list: ``domain`` imports no other room; ``policies`` imports
+``domain``; ``ope`` imports ``domain`` and ``policies``; ``sim`` imports those three; ``mlops`` imports
+any of them. ``validation`` holds the checks every room shares. A name one room takes from another is
+in that room's ``__all__``, and every public name of a room is re-exported here.
+"""
 
-__all__ = [
-    "DEFAULT_CHANNELS",
-    "N_HOURS",
-    "NO_MESSAGE",
-    "POLICIES",
-    "Catalog",
-    "Choices",
-    "DecisionBatch",
-    "DelayModel",
-    "EpsilonGreedyPolicy",
-    "GreedyPolicy",
-    "HierarchicalThompsonPolicy",
-    "Learner",
-    "LoggedFeedback",
-    "Loop",
-    "ModelUri",
-    "OraclePolicy",
-    "Outcomes",
-    "Policy",
-    "PolicyRun",
-    "RandomPolicy",
-    "Resolved",
-    "SegmentOraclePolicy",
-    "Sends",
-    "SimulationResult",
-    "StaticPolicy",
-    "ThompsonPolicy",
-    "UCB1Policy",
-    "UserHeuristicPolicy",
-    "World",
-    "dm",
-    "dr",
-    "ips",
-    "is_registry_uri",
-    "load_policy",
-    "load_world",
-    "next_send_at",
-    "read_logs",
-    "replay",
-    "send_instants",
-    "simulate",
-    "simulate_on_ray",
-    "snips",
-    "write_logs",
-]
+from types import ModuleType
 
-# The MLflow glue loads on first use: importing MLflow takes seconds, and deciding never needs it.
-_MLFLOW_GLUE = {
-    "PolicyModel": "mlops.mlflow_model",
-    "alias_version": "mlops.registry",
-    "load_registered_policy": "mlops.registry",
-    "log_evaluation": "mlops.tracking",
-    "log_simulation": "mlops.tracking",
-    "register_policy": "mlops.registry",
-    "set_alias": "mlops.registry",
-    "tune_policy": "mlops.tuning",
-}
-__all__ += sorted(_MLFLOW_GLUE)
+from . import domain, mlops, ope, policies, sim
+
+_ROOMS: tuple[ModuleType, ...] = (domain, policies, ope, sim, mlops)
+_ROOM_OF = {name: room for room in reversed(_ROOMS) for name in room.__all__}
+
+__all__ = sorted(_ROOM_OF)
 
 
 def __getattr__(name: str) -> object:
-    if name in _MLFLOW_GLUE:
-        return getattr(import_module(f"{__name__}.{_MLFLOW_GLUE[name]}"), name)
+    # Resolved on use: ``mlops`` loads MLflow (seconds) only when one of its names is asked for.
+    if name in _ROOM_OF:
+        return getattr(_ROOM_OF[name], name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sendwise.models import POLICIES, ModelUri, Policy, is_registry_uri, load_policy
+from sendwise.models.policies import make_cold_start, takes_prior
 
 from .settings import Settings
 
@@ -78,12 +79,9 @@ class ModelLoader:
     def _prior(self) -> tuple[Policy, str]:
         if self.world is None:
             raise ValueError("SENDWISE_MODEL_URI is unset and SENDWISE_WORLD is none: there is no model to serve")
-        from sendwise.models.sim.simulate import build_policy
-
         name = self.settings.default_policy or ("hier_ts" if "hier_ts" in POLICIES else "ts")
         trials = self.settings.prior_trials
-        informed = trials > 0 and name in ("ts", "hier_ts")
-        policy = build_policy(name, self.world, self.settings.seed, prior="world" if informed else None,
-                              prior_trials=trials)
+        informed = trials > 0 and takes_prior(name)
+        policy = make_cold_start(name, self.world, seed=self.settings.seed, prior_trials=trials)
         prior = f"-world{trials:g}" if informed else ""
         return policy, f"prior-{name}-{self.world.name}{prior}-seed{self.settings.seed}"

@@ -14,25 +14,44 @@ from .catalog import (
     decode_mask,
     encode_mask,
 )
-from .population import draw_population, segment_rate_table, world_prior
+from .economics import Economics
+from .population import (
+    ContactHistory,
+    Population,
+    PriorSource,
+    allowed_channels,
+    customer_rates,
+    draw_population,
+    draw_triggers,
+    segment_rate_table,
+    world_prior,
+)
 from .timing import next_send_at, send_instants
-from .world import WORLDS_DIR, World, known_worlds, load_world
+from .world import N_WEEKDAYS, WORLDS_DIR, World, known_worlds, load_world
 
 __all__ = [
     "DEFAULT_CHANNELS",
     "DEFAULT_OUTCOMES",
     "N_HOURS",
+    "N_WEEKDAYS",
     "NO_MESSAGE",
     "WORLDS_DIR",
     "Catalog",
+    "ContactHistory",
     "DecisionBatch",
+    "Economics",
     "MaskCodeError",
     "Outcomes",
+    "Population",
+    "PriorSource",
     "World",
+    "allowed_channels",
     "build_batch",
     "check_same_rows",
+    "customer_rates",
     "decode_mask",
     "draw_population",
+    "draw_triggers",
     "encode_mask",
     "known_worlds",
     "load_world",

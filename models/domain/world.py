@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from .catalog import DEFAULT_OUTCOMES, N_HOURS, NO_MESSAGE, Catalog
+from .economics import Economics
 
 WORLDS_DIR = Path(__file__).parent / "worlds"
 N_WEEKDAYS = 7
@@ -85,6 +86,11 @@ class World:
             arr = getattr(self, name)
             if field.type == "np.ndarray":
                 arr.flags.writeable = False
+
+    @property
+    def economics(self) -> Economics:
+        """What a policy in this world maximises: ``value`` per outcome minus ``cost`` per message."""
+        return Economics(self.value, self.cost)
 
     def expected_hour_curves(self) -> np.ndarray:
         """Hour curves averaged over the population's preferred-hour shifts, float64 (R, C, 24)."""

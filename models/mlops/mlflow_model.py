@@ -39,10 +39,8 @@ from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.models import ModelSignature
 from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
-from ..domain.batch import DecisionBatch, build_batch
-from ..domain.catalog import Catalog
-from ..domain.timing import next_send_at
-from ..policies.thompson import Policy, load_policy
+from ..domain import Catalog, DecisionBatch, build_batch, next_send_at
+from ..policies import Policy, load_policy
 
 POLICY_ARTIFACT = "policy"
 OUTPUT_COLUMNS = ("channel", "local_hour", "send_at", "propensity", "arm")

@@ -21,9 +21,8 @@ from mlflow.models import Model
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
-from ..ope.evaluation import evaluate, target_probabilities
-from ..ope.logged import read_logs
-from ..policies.thompson import Policy, load_policy
+from ..ope import evaluate, read_logs, target_probabilities
+from ..policies import Policy, load_policy
 from .mlflow_model import POLICY_ARTIFACT
 from .model_uri import ModelUri
 from .tracking import LOGGED_MODEL_NAME, POLICY_TAG, WORLD_TAG, log_evaluation, tracking_client

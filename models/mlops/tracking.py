@@ -40,7 +40,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from .mlflow_model import save_policy_model, servable
 
 if TYPE_CHECKING:
-    from ..sim.simulate import PolicyRun, SimulationResult
+    from ..sim import PolicyRun, SimulationResult
 
 TRACKING_DIR = ".sendwise"
 KIND_TAG = "sendwise.kind"

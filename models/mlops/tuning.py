@@ -28,9 +28,10 @@ from mlflow.tracking import MlflowClient
 
 from sendwise import engine
 
-from ..domain.world import World, load_world
-from ..sim.distributed import ray_session, run_tasks_on_ray
-from ..sim.simulate import SimulationResult, build_policy, simulate
+from ..domain import World, load_world
+from ..policies import POLICIES, make_world_policy
+from ..sim import SimulationResult, ray_session, run_tasks_on_ray, simulate
+from ..validation import signature_params
 from .mlflow_model import servable
 from .registry import DEFAULT_MODEL_NAME, register_policy
 from .tracking import (
@@ -130,7 +131,8 @@ def parse_search(text: str, world: World, policy: str) -> dict[str, Dimension]:
     >>> parse_search("epsilon=0.001..0.05,log", load_world("seed"), "hier_ts")
     {'epsilon': FloatRange(low=0.001, high=0.05, log=True)}
     """
-    known = build_policy(policy, world, 0).get_params()
+    make_world_policy(policy, world, seed=0)  # an unknown policy fails here, naming the known ones
+    known = signature_params(POLICIES[policy])
     pieces = [piece.strip() for piece in text.split(";") if piece.strip()]
     if not pieces:
         raise ValueError(f"the search space is empty; give name=lo..hi[,log] or name=a|b|c pieces joined by ';' "
@@ -147,7 +149,7 @@ def parse_search(text: str, world: World, policy: str) -> dict[str, Dimension]:
         dim = space[name] = _choice(piece, spec) if "|" in spec else _float_range(piece, spec)
         for value in dim.options if isinstance(dim, Choice) else (dim.low, dim.high):
             try:
-                build_policy(policy, world, 0, **{name: value})
+                make_world_policy(policy, world, seed=0, **{name: value})
             except (TypeError, ValueError) as exc:
                 raise _bad(piece, f"{name}={value!r} is refused: {exc}") from None
     return space

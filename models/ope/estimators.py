@@ -24,7 +24,7 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .logged import check_rows
+from ..validation import check_rows
 
 _SUM_TOLERANCE = 1e-6
 _BOOTSTRAP_BLOCK = 2**21

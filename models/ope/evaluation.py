@@ -14,7 +14,7 @@ assume never happens.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,31 +22,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..domain.batch import DecisionBatch, build_batch
-from ..domain.catalog import Catalog
-from ..mlops.model_uri import ModelUri
-from ..policies.thompson import POLICIES, Policy, load_policy
+from ..domain import Catalog, DecisionBatch, Economics, build_batch
+from ..policies import POLICIES, Policy, load_policy, make_policy
+from ..validation import check_rows
 from .estimators import ESTIMATORS, Estimator, LoggedMean, cross_fit_q_hat
-from .logged import LoggedFeedback, check_rows, read_logs
+from .logged import LoggedFeedback, read_logs
 
 DEFAULT_ESTIMATORS = ("ips", "snips", "dm", "dr")
 ALLOWED_CHANNELS_COLUMN = "allowed_channels"
-
-PolicyResolver = Callable[[str, np.random.Generator | int | None], Policy]
-
-
-def _registered_policy(ref: str, random_state: np.random.Generator | int | None) -> Policy:
-    """A policy from the MLflow model registry; MLflow is imported only once ``ref`` parses as a ``models:/`` URI."""
-    uri = ModelUri.parse(ref)
-    from ..mlops.registry import load_registered_policy
-
-    return load_registered_policy(uri, random_state=random_state)[0]
-
-
-# URI scheme -> loader, for policies that live elsewhere:
-# ``resolve_policy("models:/sendwise-policy@champion")`` calls ``POLICY_RESOLVERS["models"](ref, random_state)``.
-POLICY_RESOLVERS: dict[str, PolicyResolver] = {"models": _registered_policy}
-
 
 @dataclass(frozen=True)
 class EstimateRow:
@@ -115,28 +98,24 @@ class EvaluationResult:
 
 def resolve_policy(ref: str, catalog: Catalog | None = None, *,
                    random_state: np.random.Generator | int | None = None) -> Policy:
-    """The policy ``ref`` names: ``scheme:/…`` via ``POLICY_RESOLVERS``, a saved ``.npz`` file, or a name
-    in ``POLICIES`` built with default parameters on ``catalog``.
+    """The policy ``ref`` names: a saved ``.npz`` file, or a name in ``POLICIES`` built on ``catalog``.
 
-    A policy built by name values the first outcome at 1 and the others at 0, with no cost: the reward
-    of the logs. Untrained, it is a baseline; evaluate a saved policy to judge a trained one.
+    A policy built by name maximises the reward of the logs (``Economics.logged_reward``: the first
+    outcome at 1, the others at 0, no cost). Untrained, it is a baseline; evaluate a saved policy to
+    judge a trained one. A registered policy (``models:/…``) is loaded by the registry glue
+    (``sendwise.models.mlops.load_registered_policy``) and passed to ``evaluate_logs`` as an object.
     """
     if ":/" in ref:
         scheme = ref.split(":/", 1)[0]
-        if scheme not in POLICY_RESOLVERS:
-            known = ", ".join(sorted(POLICY_RESOLVERS)) or "none yet"
-            raise ValueError(f"no loader for {scheme!r} policy URIs (known schemes: {known}); "
-                             "give a saved policy .npz file or a policy name")
-        return POLICY_RESOLVERS[scheme](ref, random_state)
+        raise ValueError(f"no loader for {scheme!r} policy URIs (known schemes: models, loaded by the registry "
+                         "into a Policy); give a saved policy .npz file or a policy name")
     if ref in POLICIES:
         if catalog is None:
             raise ValueError(f"policy {ref!r} is built on the catalog of the logs, but these logs have none "
                              "(plain actions); give a saved policy or target probabilities instead")
-        value = np.eye(len(catalog.outcomes))[0]
-        cost = np.zeros((len(catalog.regions), catalog.n_arms))
         try:
-            return POLICIES[ref](catalog, value, cost, random_state=random_state)
-        except TypeError as exc:  # a policy with required parameters, e.g. a playbook
+            return make_policy(ref, catalog, Economics.logged_reward(catalog), random_state=random_state)
+        except ValueError as exc:  # a policy with required parameters, e.g. a playbook
             raise ValueError(f"policy {ref!r} cannot be built with default parameters ({exc}); "
                              "save one with its parameters and give the .npz file") from None
     if ref.endswith(".npz") or Path(ref).is_file():
@@ -242,26 +221,28 @@ def evaluate(log: LoggedFeedback, target_probs: np.ndarray, *, target: str = "ta
                             support_violations(log, target_probs))
 
 
-def evaluate_logs(logs: str | Path, *, policy: str | None = None, target_probs: str | Path | None = None,
+def evaluate_logs(logs: str | Path, *, policy: str | Policy | None = None, target_probs: str | Path | None = None,
                   estimators: Sequence[str] = DEFAULT_ESTIMATORS, n_draws: int = 1000, n_bootstrap: int = 1000,
                   seed: int = 0) -> EvaluationResult:
-    """Evaluate a policy reference (see ``resolve_policy``) or a ``.npy`` of target probabilities on a log file.
+    """Evaluate a policy (an object, or a reference ``resolve_policy`` reads) or a ``.npy`` of target
+    probabilities on a log file.
 
-    A policy named in ``POLICIES`` is built on the logs' catalog; a saved or registered policy brings its
-    own catalog, which then reads the logs.
+    A policy named in ``POLICIES`` is built on the logs' catalog; a policy object or a saved one brings
+    its own catalog, which then reads the logs.
     """
     logs = Path(logs)
     if target_probs is not None and policy is None:
         log = read_logs(logs)
         probs, target = _load_target_probs(Path(target_probs)), f"target probabilities {Path(target_probs).name}"
     elif policy is not None and target_probs is None:
-        if policy in POLICIES:
+        label = policy if isinstance(policy, str) else policy.name
+        if isinstance(policy, str) and policy in POLICIES:
             log = read_logs(logs)
             resolved = resolve_policy(policy, log.catalog, random_state=seed)
         else:
-            resolved = resolve_policy(policy, random_state=seed)
+            resolved = resolve_policy(policy, random_state=seed) if isinstance(policy, str) else policy
             log = read_logs(logs, resolved.catalog)
-        probs, target = target_probabilities(resolved, log, n_draws=n_draws), f"policy {policy}"
+        probs, target = target_probabilities(resolved, log, n_draws=n_draws), f"policy {label}"
     else:
         raise ValueError("give exactly one of a policy and target probabilities")
     return evaluate(log, probs, target=target, logs=logs.name, estimators=estimators,

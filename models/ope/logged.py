@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..domain.catalog import (
+from ..domain import (
     DEFAULT_CHANNELS,
     DEFAULT_OUTCOMES,
     N_HOURS,
@@ -34,6 +34,7 @@ from ..domain.catalog import (
     decode_mask,
     encode_mask,
 )
+from ..validation import RowError, check_rows
 
 FORMAT_VERSION = 1
 RESERVED_COLUMNS = ("decision_id", "timestamp", "action", "channel", "hour", "propensity", "reward", "cost",
@@ -42,25 +43,6 @@ ALLOWED_ARMS_COLUMN = "allowed_arms"
 _META_KEY = b"sendwise.logs"
 _CATALOG_CONTEXT = (("region", "regions"), ("industry", "industries"), ("campaign_type", "campaign_types"))
 _REQUIRED = "a log needs decision_id, action (or channel and hour), propensity and reward"
-
-
-class _RowError(ValueError):
-    """A value of one row broke a rule of the format; ``read_logs`` prefixes the file name."""
-
-
-def check_rows(label: str, values: np.ndarray, ok: np.ndarray, rule: str) -> None:
-    """Raise ``ValueError("<label>, row <i>: <rule>; got <value>")`` for the first row where ``ok`` is False.
-
-    ``ok`` is bool (n_rows,) or (n_rows, n_columns); for a 2-d ``ok`` the first failing value of the row
-    is shown. Shared by the log container and the estimators so every row error reads the same.
-    """
-    row_ok = ok.all(axis=1) if ok.ndim == 2 else ok
-    bad = np.flatnonzero(~row_ok)
-    if bad.size:
-        i = int(bad[0])
-        value = values[i][~ok[i]][0] if ok.ndim == 2 else values[i]
-        value = value.item() if isinstance(value, np.generic) else value
-        raise _RowError(f"{label}, row {i}: {rule}; got {value!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,7 +187,7 @@ class LoggedFeedback:
             if self.catalog is not None:
                 hour = self.catalog.hour_of(arm)
                 name += f" ({self.catalog.channel_of(arm)}{'' if hour is None else f' at {hour}'})"
-            raise _RowError(f"column {ALLOWED_ARMS_COLUMN!r}, row {i}: must contain the logged {name}, which has "
+            raise RowError(f"column {ALLOWED_ARMS_COLUMN!r}, row {i}: must contain the logged {name}, which has "
                             f"propensity > 0; got {encode_mask(allowed[i], n_actions)!r}")
         return np.ascontiguousarray(allowed)
 
@@ -302,7 +284,7 @@ def read_logs(path: str | Path, catalog: Catalog | None = None) -> LoggedFeedbac
             support_size=frame["support_size"] if "support_size" in columns else None,
             epsilon=frame["epsilon"] if "epsilon" in columns else None,
         )
-    except _RowError as exc:
+    except RowError as exc:
         raise ValueError(f"{path.name}: {exc}") from None
 
 
@@ -393,7 +375,7 @@ def _allowed_arms(codes: pd.Series, n_actions: int | None, action: np.ndarray) -
     try:
         decoded = decode_mask(raw[given], max(width, 1))
     except MaskCodeError as exc:
-        raise _RowError(f"column {ALLOWED_ARMS_COLUMN!r}, row {int(given[exc.row])}: {exc.rule}; "
+        raise RowError(f"column {ALLOWED_ARMS_COLUMN!r}, row {int(given[exc.row])}: {exc.rule}; "
                         f"got {exc.value!r}") from None
     if n_actions is None:
         finite = _to_float(action)

@@ -1,8 +1,9 @@
-"""Policies and the learning loop: the ``Policy`` contract, Thompson sampling, the baselines, ``Learner``.
+"""Policies and the learning loop: the ``Policy`` contract, ``make_policy``, Thompson sampling, baselines, ``Learner``.
 
 Builds on ``sendwise.models.domain`` only.
 """
 
+from .base import POLICIES, OpenCounts, Policy, Posterior, load_policy
 from .baselines import (
     EpsilonGreedyPolicy,
     GreedyPolicy,
@@ -13,11 +14,13 @@ from .baselines import (
     UCB1Policy,
     UserHeuristicPolicy,
 )
+from .factory import DEFAULT_PRIOR_TRIALS, make_cold_start, make_policy, make_world_policy, takes_prior
 from .learner import DelayModel, Learner, OpenWeight
 from .loop import Choices, Loop, Resolved, Sends
-from .thompson import POLICIES, HierarchicalThompsonPolicy, Policy, ThompsonPolicy, load_policy
+from .thompson import HierarchicalThompsonPolicy, ThompsonPolicy
 
 __all__ = [
+    "DEFAULT_PRIOR_TRIALS",
     "POLICIES",
     "Choices",
     "DelayModel",
@@ -26,9 +29,11 @@ __all__ = [
     "HierarchicalThompsonPolicy",
     "Learner",
     "Loop",
+    "OpenCounts",
     "OpenWeight",
     "OraclePolicy",
     "Policy",
+    "Posterior",
     "RandomPolicy",
     "Resolved",
     "SegmentOraclePolicy",
@@ -38,4 +43,8 @@ __all__ = [
     "UCB1Policy",
     "UserHeuristicPolicy",
     "load_policy",
+    "make_cold_start",
+    "make_policy",
+    "make_world_policy",
+    "takes_prior",
 ]

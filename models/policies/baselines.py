@@ -14,9 +14,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..domain.batch import DecisionBatch, Outcomes
-from ..domain.catalog import N_HOURS, Catalog
-from .thompson import OpenMessagesPolicy, Policy, ThompsonPolicy, add_counts, check_range, checked_mask
+from ..domain import N_HOURS, Catalog, DecisionBatch, Outcomes
+from ..validation import Constraint, Interval
+from .base import OpenMessagesPolicy, Policy, add_counts, checked_mask
+from .thompson import ThompsonPolicy
 
 
 class GreedyPolicy(Policy):
@@ -51,9 +52,6 @@ class RandomPolicy(GreedyPolicy):
                  random_state: np.random.Generator | int | None = None) -> None:
         super().__init__(catalog, value, cost, epsilon=0.0, random_state=random_state)
 
-    def get_params(self) -> dict[str, Any]:
-        return {}
-
     def scores(self, batch: DecisionBatch) -> np.ndarray:
         scores = np.zeros((batch.n_rows, self.catalog.n_arms))
         scores[:, self.catalog.null_arm] = -1.0
@@ -78,9 +76,6 @@ class StaticPolicy(GreedyPolicy):
         arms = [catalog.arm(*self.playbook[industry]) for industry in catalog.industries]
         self._places = np.stack([_fallback_places(catalog, self.cost, arm) for arm in arms])
 
-    def get_params(self) -> dict[str, Any]:
-        return {**super().get_params(), "playbook": self.playbook}
-
     def scores(self, batch: DecisionBatch) -> np.ndarray:
         industry = (batch.cell_idx // len(self.catalog.campaign_types)) % len(self.catalog.industries)
         return -self._places[industry, batch.cost_row_idx].astype(np.float64)
@@ -98,20 +93,18 @@ class UserHeuristicPolicy(GreedyPolicy):
     name = "user_heuristic"
     state_names = ("clicks_", "non_clicks_", "last_click_arm_")
     customer_state = ("last_click_arm_",)
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {**GreedyPolicy.parameter_constraints,
+                                                               "prior_sends": Interval(0.0)}
 
     def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *, epsilon: float = 0.0,
                  prior_sends: float = 20.0, click_outcome: str = "click",
                  random_state: np.random.Generator | int | None = None) -> None:
         super().__init__(catalog, value, cost, epsilon=epsilon, random_state=random_state)
-        self.prior_sends = check_range("prior_sends", prior_sends, 0.0)
-        self.click_outcome = click_outcome
+        self._set_params(prior_sends=prior_sends, click_outcome=click_outcome)
         self._click = catalog.outcome_index(click_outcome)
         self.clicks_ = np.zeros((catalog.n_cells, catalog.n_arms))
         self.non_clicks_ = np.zeros((catalog.n_cells, catalog.n_arms))
         self.last_click_arm_ = np.zeros(0, np.int64)
-
-    def get_params(self) -> dict[str, Any]:
-        return {**super().get_params(), "prior_sends": self.prior_sends, "click_outcome": self.click_outcome}
 
     def scores(self, batch: DecisionBatch) -> np.ndarray:
         clicks = self.clicks_[batch.cell_idx]
@@ -153,11 +146,6 @@ class EpsilonGreedyPolicy(GreedyPolicy, ThompsonPolicy):
                  random_state: np.random.Generator | int | None = None) -> None:
         super().__init__(catalog, value, cost, epsilon=epsilon, prior_alpha=prior_alpha, prior_beta=prior_beta,
                          random_state=random_state)
-
-    def get_params(self) -> dict[str, Any]:
-        params = super().get_params()
-        del params["bank_draws"]  # greedy on the posterior mean: no draws
-        return params
 
     def scores(self, batch: DecisionBatch) -> np.ndarray:
         alpha, beta = (counts[batch.cell_idx] for counts in self.posterior())

@@ -24,10 +24,10 @@ from typing import Literal
 
 import numpy as np
 
-from ..domain.batch import DecisionBatch, Outcomes
-from ..domain.catalog import Catalog
+from ..domain import Catalog, DecisionBatch, Outcomes
+from ..validation import check_range
+from .base import OpenCounts, Policy, Posterior
 from .loop import Choices, Resolved, Sends
-from .thompson import OpenCounts, Policy, Posterior, check_range
 
 HOURS_PER_DAY = 24.0
 MAX_DELAY_HOURS = 31 * 24  # delays are binned by the hour up to a month; longer ones fall in the last bin

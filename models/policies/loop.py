@@ -20,7 +20,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from ..domain.batch import DecisionBatch, check_same_rows
+from ..domain import DecisionBatch, check_same_rows
 
 
 class Choices(NamedTuple):

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from sendwise import engine
 
-from ..domain.world import World
+from ..domain import World
 from .simulate import PolicyRun, SimulationResult, SimulationTask, run_task, simulate
 
 RAY_INSTALL = "pip install 'sendwise[ray]'"

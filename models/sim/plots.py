@@ -13,10 +13,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from ..domain.catalog import N_HOURS, NO_MESSAGE  # noqa: E402
-from ..domain.population import segment_rate_table  # noqa: E402
-from ..domain.world import World  # noqa: E402
-from ..policies.thompson import load_policy  # noqa: E402
+from ..domain import (  # noqa: E402
+    N_HOURS,
+    NO_MESSAGE,
+    World,  # noqa: E402
+    segment_rate_table,  # noqa: E402
+)
+from ..policies import load_policy  # noqa: E402
 from .simulate import SimulationResult, mean_interval  # noqa: E402
 
 DPI = 110

@@ -34,24 +34,23 @@ from tqdm.auto import tqdm
 
 from sendwise import engine
 
-from ..domain.batch import DecisionBatch
-from ..domain.catalog import N_HOURS, NO_MESSAGE
-from ..domain.population import (
+from ..domain import (
+    N_HOURS,
+    N_WEEKDAYS,
+    NO_MESSAGE,
     ContactHistory,
+    DecisionBatch,
     Population,
-    PriorSource,
+    World,
     allowed_channels,
     customer_rates,
     draw_population,
     draw_triggers,
+    load_world,
     segment_rate_table,
-    world_prior,
 )
-from ..domain.world import N_WEEKDAYS, World, load_world
-from ..ope.logged import LoggedFeedback, write_logs
-from ..policies.learner import Learner, OpenWeight
-from ..policies.loop import Choices, Loop, Resolved, Sends
-from ..policies.thompson import POLICIES, Policy
+from ..ope import LoggedFeedback, write_logs
+from ..policies import POLICIES, Choices, Learner, Loop, OpenWeight, Policy, Resolved, Sends, make_world_policy
 
 TOTAL_METRICS = ("net_value", "clicks", "unsubscribes", "cost", "sends", "regret", "decisions")
 LAST_DAYS = 14
@@ -133,31 +132,6 @@ class FeedbackQueue:
         due = np.concatenate(parts) if parts else np.empty(0, FEEDBACK_DTYPE)
         self.n_delivered += int(due.size)
         return due
-
-
-DEFAULT_PRIOR_TRIALS = 2.0
-
-
-def build_policy(name: str, world: World, seed: int, *, prior: PriorSource | None = None,
-                 prior_trials: float = DEFAULT_PRIOR_TRIALS, **params: Any) -> Policy:
-    """A registered policy by name, set up with the world's catalog and economics.
-
-    ``prior`` gives the Thompson policies an informative cold start (``world_prior``): ``"world"``
-    from the world's own rates (what a server uses), ``"perturbed"`` from a noisy, hour-blind copy
-    (what a benchmark scored on this world uses), ``prior_trials`` pseudo-sends per cell and arm.
-    """
-    if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}; known: {', '.join(sorted(POLICIES))}")
-    if name == "static":
-        params = {"playbook": world.playbook, **params}
-    if prior is not None:
-        if name not in ("ts", "hier_ts"):
-            raise ValueError(f"policy {name!r} takes no informative prior; ts and hier_ts do")
-        params = {**params, "prior": world_prior(world, prior_trials, source=prior, seed=seed)}
-    try:
-        return POLICIES[name](world.catalog, world.value, world.cost, random_state=seed, **params)
-    except TypeError as exc:
-        raise ValueError(f"policy {name!r} rejected parameters {sorted(params)}: {exc}") from None
 
 
 def run_policy(world: World, policy: Policy, *, n_customers: int, n_days: int, seed: int,
@@ -430,7 +404,7 @@ def simulate(
     if int(n_jobs) < 1:
         raise ValueError(f"`n_jobs` must be >= 1; got {n_jobs!r}")
     for name in policies:  # fail on bad parameters now, not in a worker minutes later
-        build_policy(name, world, 0, **policy_params.get(name, {}))
+        make_world_policy(name, world, seed=0, **policy_params.get(name, {}))
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -528,7 +502,7 @@ def run_task(world: World, name: str, seed: int, n_customers: int, n_days: int, 
              out_dir: Path | None, log_decisions: Path | None = None,
              on_day: Callable[[], None] | None = None) -> PolicyRun:
     """Run one ``SimulationTask`` (its fields in order): the unit of work of every executor."""
-    policy = build_policy(name, world, seed, **params)
+    policy = make_world_policy(name, world, seed=seed, **params)
     on_day = on_day or (_worker_on_day[0] if _worker_on_day else None)
     run = run_loop(world, Learner(policy), n_customers=n_customers, n_days=n_days, seed=seed, on_day=on_day,
                    name=policy.name, params=policy.get_params(), log_decisions=log_decisions)

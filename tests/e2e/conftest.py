@@ -33,7 +33,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sendwise.models.domain.world import World, load_world
-from sendwise.models.sim.simulate import build_policy
+from sendwise.models.policies.factory import make_world_policy
 from sendwise.server import Settings, create_app
 
 # Test modules import these helpers as ``e2e_helpers``: every test folder's conftest is named ``conftest``,
@@ -224,7 +224,7 @@ def decide(client: httpx.Client | TestClient, customers: list[dict[str, Any]]) -
 
 def base_posterior() -> tuple[np.ndarray, np.ndarray]:
     """Alpha and beta of the served prior (``ts`` on the seed world: Beta(1, 1) everywhere)."""
-    policy = build_policy("ts", seed_world(), 0)
+    policy = make_world_policy("ts", seed_world(), seed=0)
     return policy.alpha_.copy(), policy.beta_.copy()
 
 

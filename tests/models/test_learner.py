@@ -14,9 +14,10 @@ from learning_helpers import sent_and_resolved
 from test_policies import CATALOG, make_batch, make_policy
 
 from sendwise.models import POLICIES, DelayModel, Learner, Resolved, Sends, load_world
+from sendwise.models.policies.base import OpenMessagesPolicy
+from sendwise.models.policies.factory import make_world_policy
 from sendwise.models.policies.learner import MAX_DELAY_HOURS
-from sendwise.models.policies.thompson import OpenMessagesPolicy
-from sendwise.models.sim.simulate import build_policy, run_loop
+from sendwise.models.sim.simulate import run_loop
 
 COUNTING = sorted(n for n, cls in POLICIES.items() if issubclass(cls, OpenMessagesPolicy))
 
@@ -154,7 +155,7 @@ def test_the_clock_passes_days_to_the_policy_and_never_goes_back():
 
 def test_in_the_simulator_the_open_messages_are_the_feedback_still_due():
     world = load_world("seed")
-    learner = Learner(build_policy("hier_ts", world, 0, personal_weight=1.0), open_weight="full")
+    learner = Learner(make_world_policy("hier_ts", world, seed=0, personal_weight=1.0), open_weight="full")
     run = run_loop(world, learner, n_customers=500, n_days=6, seed=2, name="hier_ts")
     assert learner.clock == 6 * 24
     assert run.totals["feedback_open"] > 0

@@ -17,7 +17,8 @@ from learning_helpers import sent_and_resolved
 
 from sendwise.engine import personal_reference as ref
 from sendwise.models import POLICIES, Catalog, DecisionBatch, Learner, Outcomes, load_policy
-from sendwise.models.policies.thompson import OpenCounts, OpenMessagesPolicy, hierarchy_levels
+from sendwise.models.policies.base import OpenCounts, OpenMessagesPolicy
+from sendwise.models.policies.thompson import hierarchy_levels
 
 CATALOG = Catalog(channels=("email", "push", "sms"), regions=("NA", "EU"), industries=("retail", "gaming"),
                   campaign_types=("broadcast", "cart"))

@@ -32,7 +32,8 @@ from sendwise.models.mlops.registry import (
 )
 from sendwise.models.mlops.tracking import log_simulation
 from sendwise.models.ope.logged import LoggedFeedback, write_logs
-from sendwise.models.sim.simulate import PolicyRun, SimulationResult, build_policy, summarize
+from sendwise.models.policies.factory import make_world_policy
+from sendwise.models.sim.simulate import PolicyRun, SimulationResult, summarize
 
 NAME = "sendwise-policy"
 WORLD = load_world("seed")
@@ -53,7 +54,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def preferring(arm: int, path: Path) -> Path:
     """A Thompson policy sure that ``arm`` clicks (p ≈ 0.9) and every other arm does not (p ≈ 0.001)."""
-    policy = build_policy("ts", WORLD, 0)
+    policy = make_world_policy("ts", WORLD, seed=0)
     policy.beta_[:, 0, :] += 1000.0
     policy.beta_[:, 1, :] += 1000.0
     policy.alpha_[:, 0, arm], policy.beta_[:, 0, arm] = 900.0, 100.0

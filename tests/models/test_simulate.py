@@ -23,7 +23,8 @@ from sendwise.models import (
     load_world,
 )
 from sendwise.models.domain.population import draw_population
-from sendwise.models.sim.simulate import FEEDBACK_DTYPE, FeedbackQueue, build_policy, run_loop, run_policy, simulate
+from sendwise.models.policies.factory import make_world_policy
+from sendwise.models.sim.simulate import FEEDBACK_DTYPE, FeedbackQueue, run_loop, run_policy, simulate
 
 SMALL = {"n_customers": 600, "n_days": 6}
 
@@ -82,7 +83,7 @@ def tight_world(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _run_spy(world, policy: str, seed: int = 3, **params) -> tuple[Spy, object]:
-    spy = Spy(build_policy(policy, world, seed, **params))
+    spy = Spy(make_world_policy(policy, world, seed=seed, **params))
     run = run_loop(world, spy, seed=seed, on_day=spy.next_day, name=policy, params=spy.inner.get_params(), **SMALL)
     return spy, run
 
@@ -180,7 +181,7 @@ def test_feedback_queue_hands_out_each_record_once_on_its_day() -> None:
 def test_regret_is_measured_against_the_customer_oracle() -> None:
     world = load_world("seed")
     oracle = run_policy(world, CustomerOracle(world.catalog, world.value, world.cost, epsilon=0.0), seed=1, **SMALL)
-    learner = run_policy(world, build_policy("ts", world, 1), seed=1, **SMALL)
+    learner = run_policy(world, make_world_policy("ts", world, seed=1), seed=1, **SMALL)
     assert np.allclose(oracle.daily["regret"], 0.0)
     assert learner.totals["regret"] > 0
     np.testing.assert_allclose(oracle.daily["share_none"] + sum(
@@ -210,12 +211,12 @@ def test_changing_one_number_in_the_world_file_changes_the_result(tmp_path: Path
     assert changed.totals["net_value"] != base.totals["net_value"]
 
 
-def test_build_policy_errors_name_the_problem() -> None:
+def test_make_world_policy_errors_name_the_problem() -> None:
     world = load_world("seed")
     with pytest.raises(ValueError, match=re.escape(f"unknown policy 'magic'; known: {', '.join(sorted(POLICIES))}")):
-        build_policy("magic", world, 0)
+        make_world_policy("magic", world, seed=0)
     with pytest.raises(ValueError, match=re.escape("policy 'ts' rejected parameters ['temperature']")):
-        build_policy("ts", world, 0, temperature=2.0)
+        make_world_policy("ts", world, seed=0, temperature=2.0)
 
 
 def test_cli_writes_table_json_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -268,7 +269,7 @@ def test_ips_on_a_simulated_log_recovers_a_known_target_value(tmp_path: Path) ->
     from sendwise.models.ope.estimators import ips
 
     world, n_days = load_world("seed"), 20
-    spy = Spy(build_policy("hier_ts", world, 4, epsilon=0.2))  # a floor of 0.2 keeps uniform weights below 5
+    spy = Spy(make_world_policy("hier_ts", world, seed=4, epsilon=0.2))  # a floor of 0.2 keeps uniform weights below 5
     run_loop(world, spy, n_customers=3000, n_days=n_days, seed=4, name="hier_ts", on_day=spy.next_day,
              log_decisions=tmp_path / "log.parquet")
     log_rows = read_logs(tmp_path / "log.parquet", world.catalog)
