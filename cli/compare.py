@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sendwise.models.mlops.tracking import compare_latest, plot_comparison  # MLflow loads only when used
+    from sendwise.models.mlops.compare import compare_latest, plot_comparison  # MLflow loads only when used
 
     comparisons = compare_latest(experiment=args.experiment, tracking_uri=args.tracking_uri)
     if not comparisons:

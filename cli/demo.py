@@ -90,8 +90,9 @@ def engine_table(steps: int) -> str:
 
 def track_and_promote(result: object, tracking_uri: str) -> str:
     """Log the simulation, register the best learning policy's best run and point ``champion`` at it."""
+    from sendwise.models.mlops.compare import compare_latest
     from sendwise.models.mlops.registry import promote
-    from sendwise.models.mlops.tracking import compare_latest, log_simulation, world_experiment
+    from sendwise.models.mlops.tracking import log_simulation, world_experiment
 
     parent = log_simulation(result, tracking_uri=tracking_uri)
     (comparison,) = compare_latest(experiment=world_experiment("seed"), tracking_uri=tracking_uri)

@@ -1,4 +1,4 @@
-"""MLOps: MLflow tracking, comparison, tuning, the pyfunc flavour, the registry and its promotion gate.
+"""MLOps: MLflow tracking, comparison (``compare``), tuning, the pyfunc flavour, the registry and its promotion gate.
 
 Builds on every other room of ``sendwise.models``. MLflow loads on first use of a name below: importing
 it takes seconds, and a server that only decides never needs it (``model_uri`` imports no MLflow).
@@ -11,7 +11,8 @@ from .model_uri import ModelUri, is_registry_uri
 _LAZY = {
     "PolicyModel": "mlflow_model",
     "alias_version": "registry",
-    "compare_latest": "tracking",
+    "compare_latest": "compare",
+    "plot_comparison": "compare",
     "load_registered_policy": "registry",
     "log_evaluation": "tracking",
     "log_simulation": "tracking",

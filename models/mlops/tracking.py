@@ -20,16 +20,12 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-import numpy as np
-from matplotlib.figure import Figure
 from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
@@ -119,21 +115,21 @@ def log_simulation(result: SimulationResult, *, tracking_uri: str | None = None,
     client = tracking_client(tracking_uri)
     world = result.world.name
     exp_id = experiment_id(client, experiment or world_experiment(world))
-    context = {"world": world, "customers": result.n_customers, "days": result.n_days, **_provenance()}
+    context = {"world": world, "customers": result.n_customers, "days": result.n_days, **provenance()}
     policies = list(dict.fromkeys(run.policy for run in result.runs))
     tags = {KIND_TAG: SIMULATION, WORLD_TAG: world}
     name = f"simulate {world} {result.n_customers}x{result.n_days}d"
     params = {**context, "policies": ",".join(policies), "seeds": ",".join(map(str, result.seeds))}
-    with _run(client, exp_id, name, tags, params) as parent_id:
+    with tracked_run(client, exp_id, name, tags, params) as parent_id:
         child_ids = []
         for run in result.runs:
             child_params = {**context, "policy": run.policy, "seed": run.seed,
                             **{f"policy.{k}": v for k, v in run.params.items()}}
-            with _run(client, exp_id, f"{run.policy} seed={run.seed}", {**tags, POLICY_TAG: run.policy},
+            with tracked_run(client, exp_id, f"{run.policy} seed={run.seed}", {**tags, POLICY_TAG: run.policy},
                       child_params, parent_id=parent_id) as child_id:
                 _log_policy_run(client, exp_id, child_id, run, result.n_days)
             child_ids.append(child_id)
-        _log_batch(client, parent_id, metrics=_summary_metrics(result.summary))
+        log_batch(client, parent_id, metrics=summary_metrics(result.summary))
         for plot in result.plots:
             client.log_artifact(parent_id, os.fspath(plot), "plots")
         client.log_artifact(parent_id, os.fspath(result.world.path), "world")
@@ -156,13 +152,13 @@ def log_evaluation(estimates: Mapping[str, Mapping[str, Sequence[float]]], *, da
     client = tracking_client(tracking_uri)
     exp_id = experiment_id(client, experiment or dataset_experiment(dataset))
     tags = {KIND_TAG: EVALUATION, DATASET_TAG: dataset}
-    context = {"dataset": dataset, **_provenance()}
-    with _run(client, exp_id, f"evaluate {dataset}", tags, {**context, **(params or {})}) as parent_id:
+    context = {"dataset": dataset, **provenance()}
+    with tracked_run(client, exp_id, f"evaluate {dataset}", tags, {**context, **(params or {})}) as parent_id:
         for policy, by_estimator in estimates.items():
-            with _run(client, exp_id, f"{policy} on {dataset}", {**tags, POLICY_TAG: policy},
+            with tracked_run(client, exp_id, f"{policy} on {dataset}", {**tags, POLICY_TAG: policy},
                       {**context, "policy": policy}, parent_id=parent_id) as child_id:
-                _log_batch(client, child_id, metrics=_bound_metrics(by_estimator))
-        _log_batch(client, parent_id, metrics=_summary_metrics(estimates))
+                log_batch(client, child_id, metrics=_bound_metrics(by_estimator))
+        log_batch(client, parent_id, metrics=summary_metrics(estimates))
         for path in artifacts:
             client.log_artifact(parent_id, os.fspath(path))
     return parent_id
@@ -188,132 +184,6 @@ def log_policy_model(client: MlflowClient, exp_id: str, run_id: str, policy_file
     return str(model.model_id)
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """The latest simulation or evaluation of one experiment, read back from its parent run.
-
-    ``summary`` maps policy → metric (or estimator) → ``(value, lo95, hi95)``; ``best_runs`` maps
-    policy → its child run with the highest total net value that logged a model (the run to promote;
-    none for the oracles), or its only child run for an evaluation.
-    """
-
-    experiment: str
-    kind: str
-    subject: str
-    run_id: str
-    started: datetime
-    summary: dict[str, dict[str, tuple[float, float, float]]]
-    best_runs: dict[str, str]
-
-    def columns(self) -> list[str]:
-        """The key metrics of a simulation, or every estimator of an evaluation."""
-        names = {metric for bounds in self.summary.values() for metric in bounds}
-        return [m for m in KEY_METRICS if m in names] or sorted(names)
-
-    def policies(self) -> list[str]:
-        """Policies, best first by the first column's value."""
-        first = self.columns()[0]
-        return sorted(self.summary, key=lambda p: -self.summary[p].get(first, (-np.inf,))[0])
-
-    def format_table(self) -> str:
-        """A plain-text table: one row per policy, ``value [lo95, hi95]`` per column, the best run."""
-        columns = self.columns()
-        cells = [[policy, *(_interval(self.summary[policy].get(c)) for c in columns), self.best_runs.get(policy, "-")]
-                 for policy in self.policies()]
-        header = ["policy", *columns, "best run" if self.kind == SIMULATION else "run"]
-        widths = [max(len(str(row[i])) for row in [header, *cells]) for i in range(len(header))]
-        lines = [f"{self.experiment}: {self.kind} of {self.subject}, run {self.run_id} "
-                 f"({self.started:%Y-%m-%d %H:%M} UTC); value [95% interval]"]
-        for row in [header, *cells]:
-            lines.append("  ".join(str(c).ljust(w) if i in (0, len(row) - 1) else str(c).rjust(w)
-                                   for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip())
-        return "\n".join(lines)
-
-
-def compare_latest(*, experiment: str | None = None, tracking_uri: str | None = None) -> list[Comparison]:
-    """The latest simulation or evaluation of ``experiment``, or of every sendwise experiment."""
-    client = tracking_client(tracking_uri)
-    if experiment is None:
-        experiments = client.search_experiments(filter_string="name LIKE 'sendwise-%'")
-    else:
-        found = client.get_experiment_by_name(experiment)
-        if found is None:
-            known = ", ".join(e.name for e in client.search_experiments()) or "none"
-            raise ValueError(f"no experiment {experiment!r} in {client.tracking_uri}; known: {known}")
-        experiments = [found]
-    out = []
-    for exp in experiments:
-        latest = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)
-        if not latest:
-            continue
-        parent = client.get_run(latest[0].data.tags.get(MLFLOW_PARENT_RUN_ID, latest[0].info.run_id))
-        children = client.search_runs([exp.experiment_id],
-                                      filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-        tags = parent.data.tags
-        best: dict[str, Any] = {}
-        for child in children:
-            policy = child.data.tags.get(POLICY_TAG)
-            promotable = tags.get(KIND_TAG) != SIMULATION or bool(child.outputs and child.outputs.model_outputs)
-            if policy and promotable and (policy not in best or _net_value(child) > _net_value(best[policy])):
-                best[policy] = child
-        out.append(Comparison(
-            experiment=exp.name, kind=tags.get(KIND_TAG, "?"), subject=tags.get(WORLD_TAG, tags.get(DATASET_TAG, "?")),
-            run_id=parent.info.run_id, started=datetime.fromtimestamp(parent.info.start_time / 1000, UTC),
-            summary=_read_summary(parent.data.metrics), best_runs={p: r.info.run_id for p, r in best.items()},
-        ))
-    return out
-
-
-def plot_comparison(comparisons: Sequence[Comparison], path: str | Path) -> Path:
-    """Bar charts with 95% intervals: one row per comparison, one panel per column (at most three)."""
-    if not comparisons:
-        raise ValueError("nothing to plot: no tracked runs to compare")
-    n_cols = max(min(3, len(c.columns())) for c in comparisons)
-    fig = Figure(figsize=(4.5 * n_cols, 3.2 * len(comparisons)), layout="constrained")
-    axes = fig.subplots(len(comparisons), n_cols, squeeze=False)
-    for row, comparison in zip(axes, comparisons, strict=True):
-        policies, columns = comparison.policies(), comparison.columns()[:n_cols]
-        for ax in row[len(columns):]:
-            ax.set_visible(False)
-        for ax, metric in zip(row, columns, strict=False):
-            bounds = np.array([comparison.summary[p].get(metric, (np.nan,) * 3) for p in policies], dtype=float)
-            errors = np.abs(bounds[:, 1:] - bounds[:, :1]).T
-            ax.bar(policies, bounds[:, 0], yerr=np.nan_to_num(errors), capsize=4, color="tab:blue", alpha=0.8)
-            ax.set_title(f"{comparison.subject}: {metric}", fontsize=10)
-            ax.tick_params(axis="x", labelrotation=30)
-    fig.suptitle("bars: value; whiskers: 95% interval", fontsize=9)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
-
-
-def _read_summary(metrics: Mapping[str, float]) -> dict[str, dict[str, tuple[float, float, float]]]:
-    """Invert :func:`_summary_metrics`: ``<policy>/<name>[_lo95|_hi95]`` → policy → name → bounds."""
-    out: dict[str, dict[str, list[float]]] = {}
-    for key, value in metrics.items():
-        policy, _, name = key.rpartition("/")
-        if not policy:
-            continue
-        slot = next((i for i, suffix in enumerate(BOUND_SUFFIXES) if suffix and name.endswith(suffix)), 0)
-        name = name.removesuffix(BOUND_SUFFIXES[slot])
-        out.setdefault(policy, {}).setdefault(name, [np.nan] * 3)[slot] = value
-    return {p: {m: (b[0], b[1], b[2]) for m, b in bounds.items()} for p, bounds in out.items()}
-
-
-def _net_value(run: Any) -> float:
-    return float(run.data.metrics.get("net_value", -np.inf))
-
-
-def _interval(bounds: tuple[float, float, float] | None) -> str:
-    if bounds is None:
-        return "-"
-    value, low, high = bounds
-    if np.isnan(low) or np.isnan(high) or low == high:
-        return f"{value:,.4g}"
-    return f"{value:,.4g} [{low:,.4g}, {high:,.4g}]"
-
-
 def _bound_metrics(bounds: Mapping[str, Sequence[float]], prefix: str = "") -> list[Metric]:
     """``<prefix><name>``, ``…_lo95`` and ``…_hi95`` metrics from name → (value, lo95, hi95)."""
     timestamp = _now_ms()
@@ -322,8 +192,8 @@ def _bound_metrics(bounds: Mapping[str, Sequence[float]], prefix: str = "") -> l
             for suffix, value in zip(BOUND_SUFFIXES, values, strict=True)]
 
 
-def _summary_metrics(summary: Mapping[str, Mapping[str, Sequence[float]]]) -> list[Metric]:
-    """A parent run's ``<policy>/<name>`` metrics (with bounds), what :func:`compare_latest` reads back."""
+def summary_metrics(summary: Mapping[str, Mapping[str, Sequence[float]]]) -> list[Metric]:
+    """A parent run's ``<policy>/<name>`` metrics (with bounds), what ``compare.compare_latest`` reads back."""
     return [m for policy, bounds in summary.items() for m in _bound_metrics(bounds, f"{policy}/")]
 
 
@@ -336,7 +206,7 @@ def _log_policy_run(client: MlflowClient, exp_id: str, run_id: str, run: PolicyR
         for day, value in enumerate(series.tolist())
     ]
     metrics += [Metric(name, float(value), timestamp, n_days) for name, value in run.totals.items()]
-    _log_batch(client, run_id, metrics=metrics)
+    log_batch(client, run_id, metrics=metrics)
     if run.policy_state is not None:
         client.log_artifact(run_id, os.fspath(run.policy_state), POLICY_STATE_DIR)
         if servable(run.policy_state):
@@ -344,7 +214,7 @@ def _log_policy_run(client: MlflowClient, exp_id: str, run_id: str, run: PolicyR
 
 
 @contextmanager
-def _run(client: MlflowClient, exp_id: str, name: str, tags: Mapping[str, str], params: Mapping[str, Any],
+def tracked_run(client: MlflowClient, exp_id: str, name: str, tags: Mapping[str, str], params: Mapping[str, Any],
          parent_id: str | None = None) -> Iterator[str]:
     """Create a run with tags and params; mark it FINISHED, or FAILED if the body raises."""
     all_tags = {**tags, MLFLOW_RUN_NAME: name}
@@ -352,7 +222,7 @@ def _run(client: MlflowClient, exp_id: str, name: str, tags: Mapping[str, str], 
         all_tags[MLFLOW_PARENT_RUN_ID] = parent_id
     run_id = client.create_run(exp_id, tags=all_tags, run_name=name).info.run_id
     try:
-        _log_batch(client, run_id, params=params)
+        log_batch(client, run_id, params=params)
         yield run_id
     except BaseException:
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
@@ -360,7 +230,7 @@ def _run(client: MlflowClient, exp_id: str, name: str, tags: Mapping[str, str], 
     client.set_terminated(run_id)
 
 
-def _log_batch(client: MlflowClient, run_id: str, *, metrics: Sequence[Metric] = (),
+def log_batch(client: MlflowClient, run_id: str, *, metrics: Sequence[Metric] = (),
                params: Mapping[str, Any] | None = None) -> None:
     """``log_batch`` in requests that respect MLflow's size limits."""
     param_list = [Param(k, _param_value(v)) for k, v in (params or {}).items()]
@@ -379,7 +249,7 @@ def _plain(value: Any) -> Any:
     return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
-def _provenance() -> dict[str, str]:
+def provenance() -> dict[str, str]:
     """sendwise version, and the git commit of the source when it lives in a checkout."""
     out = {"sendwise_version": version("sendwise")}
     commit = _git_commit()

@@ -38,11 +38,11 @@ from .tracking import (
     KIND_TAG,
     POLICY_TAG,
     WORLD_TAG,
-    _log_batch,
-    _provenance,
-    _run,
     experiment_id,
+    log_batch,
     log_simulation,
+    provenance,
+    tracked_run,
     tracking_client,
 )
 
@@ -251,19 +251,19 @@ def _track(result: TuningResult, *, search: str, tracking_uri: str | None, model
     simulation = result.simulation
     tags = {KIND_TAG: TUNING, WORLD_TAG: result.world, POLICY_TAG: result.policy}
     context = {"world": result.world, "policy": result.policy, "customers": simulation.n_customers,
-               "days": simulation.n_days, "seeds": ",".join(map(str, simulation.seeds)), **_provenance()}
+               "days": simulation.n_days, "seeds": ",".join(map(str, simulation.seeds)), **provenance()}
     params = {**context, "search": search, "trials": len(result.trials), "metric": result.metric,
               "mode": result.mode}
-    with _run(client, exp_id, f"tune {result.policy} on {result.world}", tags, params) as parent_id:
+    with tracked_run(client, exp_id, f"tune {result.policy} on {result.world}", tags, params) as parent_id:
         for trial in result.trials:  # no policy tag: `compare` would offer trials for promotion, yet none has a model
-            with _run(client, exp_id, f"trial {trial.number}", {KIND_TAG: TUNING, WORLD_TAG: result.world},
+            with tracked_run(client, exp_id, f"trial {trial.number}", {KIND_TAG: TUNING, WORLD_TAG: result.world},
                       trial.config, parent_id=parent_id) as child_id:
-                _log_batch(client, child_id, metrics=_metrics(trial.metrics))
+                log_batch(client, child_id, metrics=_metrics(trial.metrics))
                 if trial.error is not None:
                     client.set_tag(child_id, TRIAL_ERROR_TAG, trial.error)
         # The best trial's means as <policy>/<metric>, the names a simulation's parent run uses.
         best_means = {f"{result.policy}/{name}": value for name, value in result.best.metrics.items()}
-        _log_batch(client, parent_id, metrics=_metrics(best_means))
+        log_batch(client, parent_id, metrics=_metrics(best_means))
         simulation_id = log_simulation(simulation, tracking_uri=tracking_uri, experiment=experiment)
         registered = None
         if model_name is not None and simulation.runs[0].policy_state is not None \

@@ -12,9 +12,9 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from sendwise.cli.main import main
+from sendwise.models.mlops.compare import compare_latest
 from sendwise.models.mlops.tracking import (
     DAILY_PREFIX,
-    compare_latest,
     default_tracking_uri,
     log_evaluation,
     log_simulation,
