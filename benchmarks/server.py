@@ -28,13 +28,8 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import re
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -79,6 +74,7 @@ def decisions_request(first: int, n_customers: int) -> bytes:
                   "campaign_type": "cart_reminder", "channels": ["email", "push", "sms"]}
                  for i in range(first, first + n_customers)]
     return http_request("POST", "/v1/decisions", json.dumps({"customers": customers}).encode())
+
 
 
 class Connection:
@@ -186,6 +182,25 @@ async def open_loop(port: int, make: Callable[[int], bytes], rate: float, second
     return Run(latencies, errors, time.perf_counter() - start)
 
 
+async def feedback_requests(port: int, first: int) -> Callable[[int], bytes]:
+    """Decide for 1,000 new customers from ``first`` on; batch ``i`` of 100 feedback events for them, each id new.
+
+    The events (delivered, opened, clicked) are stamped now.
+    """
+    conn = await Connection.open(port)
+    _, body = await conn.send(decisions_request(first, 1000))
+    conn.close()
+    decision_ids = [d["decision_id"] for d in json.loads(body)["decisions"]]
+    now = datetime.now(UTC).isoformat()
+
+    def batch(i: int) -> bytes:
+        events = [{"event_id": f"bench-{i}-{k}", "decision_id": decision_ids[(i * 100 + k) % len(decision_ids)],
+                   "type": ("delivered", "opened", "clicked")[k % 3], "timestamp": now} for k in range(100)]
+        return http_request("POST", "/v1/feedback", json.dumps({"events": events}).encode())
+
+    return batch
+
+
 async def scenarios(port: int, seconds: float) -> dict[str, dict[str, float]]:
     """Every scenario in turn against the server on ``port``."""
     health = http_request("GET", "/v1/health")
@@ -197,17 +212,7 @@ async def scenarios(port: int, seconds: float) -> dict[str, dict[str, float]]:
                                              connections=2)).summary(100)
     results["batch1000"] = (await closed_loop(port, lambda i: decisions_request(40_000_000 + 1000 * i, 1000), seconds,
                                               connections=2)).summary(1000)
-    conn = await Connection.open(port)
-    _, body = await conn.send(decisions_request(50_000_000, 1000))
-    conn.close()
-    decision_ids = [d["decision_id"] for d in json.loads(body)["decisions"]]
-    now = datetime.now(UTC).isoformat()
-
-    def feedback(i: int) -> bytes:
-        events = [{"event_id": f"bench-{i}-{k}", "decision_id": decision_ids[(i * 100 + k) % len(decision_ids)],
-                   "type": ("delivered", "opened", "clicked")[k % 3], "timestamp": now} for k in range(100)]
-        return http_request("POST", "/v1/feedback", json.dumps({"events": events}).encode())
-
+    feedback = await feedback_requests(port, 50_000_000)
     results["feedback100"] = (await closed_loop(port, feedback, seconds, connections=4)).summary(100)
     return results
 
@@ -225,46 +230,14 @@ def running_server(state_dir: Path, workers: int = 1,
                    settings: Mapping[str, str] | None = None) -> Iterator[tuple[int, int, float]]:
     """``sendwise serve`` on a free loopback port: yields (port, pid, seconds to ready); stops it on exit.
 
-    ``settings`` are extra ``SENDWISE_*`` variables (e.g. a Redis state URL).
+    ``settings`` are extra ``Settings`` fields (e.g. a Redis state URL).
     """
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    env = {**os.environ, **(settings or {}), "SENDWISE_STATE_DIR": str(state_dir), "SENDWISE_API_KEYS": API_KEY}
-    log = (state_dir.parent / "server.log").open("wb")
+    from sendwise.server import serve_in_background  # here: the load-generator process re-imports this module
+
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "sendwise.cli.main", "serve", "--port", str(port),
-                                "--workers", str(workers), "--log-level", "warning"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-    try:
-        ready = wait_ready(port, process, state_dir.parent / "server.log") - start
-        yield port, process.pid, ready
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-        log.close()
-
-
-def wait_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> float:
-    """Poll ``/v1/ready`` until it answers 200; the time it did."""
-    deadline = time.perf_counter() + READY_TIMEOUT_S
-    request = http_request("GET", "/v1/ready")
-    while time.perf_counter() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited while starting:\n{log.read_text()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-                sock.sendall(request)
-                if sock.recv(64).startswith(b"HTTP/1.1 200"):
-                    return time.perf_counter()
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the server was not ready after {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+    with serve_in_background({**(settings or {}), "state_dir": state_dir, "api_keys": API_KEY}, workers=workers,
+                             log=state_dir.parent / "server.log", timeout_s=READY_TIMEOUT_S) as server:
+        yield server.port, server.pid, time.perf_counter() - start
 
 
 def memory_mib(pid: int) -> dict[str, float]:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import socket
@@ -30,13 +29,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from _common import load_average, table, versions, write_json
 
-from server import Connection, closed_loop, decisions_request, http_request, running_server
+from sendwise.server import free_port
+from server import closed_loop, decisions_request, feedback_requests, running_server
 
 DURATIONS = {"full": 5.0, "quick": 1.0}  # seconds per scenario
 WARM_UP_S = 2.0
@@ -50,9 +49,7 @@ def redis_server(folder: Path) -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server not found; install it (Debian/Ubuntu: apt-get install redis-server)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     process = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder),
                                 "--save", "", "--appendonly", "yes", "--appendfsync", "always",
                                 "--logfile", str(folder / "redis.log")], stdout=subprocess.DEVNULL)
@@ -100,13 +97,6 @@ def cpu_seconds(pid: int) -> dict[int, float]:
     return out
 
 
-def feedback_request(decision_ids: list[str], timestamp: str, i: int) -> bytes:
-    """Batch ``i`` of 100 events (delivered, opened, clicked) for the decisions, each event id new."""
-    events = [{"event_id": f"bench-{i}-{k}", "decision_id": decision_ids[(i * 100 + k) % len(decision_ids)],
-               "type": ("delivered", "opened", "clicked")[k % 3], "timestamp": timestamp} for k in range(100)]
-    return http_request("POST", "/v1/feedback", json.dumps({"events": events}).encode())
-
-
 async def scenarios(port: int, seconds: float, workers: int, pid: int) -> dict[str, dict[str, float]]:
     """Warm every worker up, then measure decisions and feedback, counting the workers that did work."""
     connections = 2 * workers
@@ -115,13 +105,8 @@ async def scenarios(port: int, seconds: float, workers: int, pid: int) -> dict[s
     start = time.perf_counter()
     results = {"decisions": (await closed_loop(port, lambda i: decisions_request(20_000_000 + 100 * i, 100),
                                                seconds, connections)).summary(100)}
-    conn = await Connection.open(port)
-    _, body = await conn.send(decisions_request(30_000_000, 1000))
-    conn.close()
-    decision_ids = [d["decision_id"] for d in json.loads(body)["decisions"]]
-    now = datetime.now(UTC).isoformat()
-    results["feedback"] = (await closed_loop(port, lambda i: feedback_request(decision_ids, now, i), seconds,
-                                             connections)).summary(100)
+    feedback = await feedback_requests(port, 30_000_000)
+    results["feedback"] = (await closed_loop(port, feedback, seconds, connections)).summary(100)
     elapsed, after = time.perf_counter() - start, cpu_seconds(pid)
     busy = sum(after[p] - before.get(p, 0.0) > BUSY_SHARE * elapsed for p in after)
     results["workers"] = {"asked": workers, "busy": busy}
@@ -170,8 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="sendwise-redis-") as folder, redis_server(Path(folder)) as url:
         for workers in counts:
             flush_redis(url)
-            runs.append(measure("Redis", workers, seconds, {
-                "SENDWISE_STATE_URL": url, "SENDWISE_REDIS_DURABILITY": "always"}))
+            runs.append(measure("Redis", workers, seconds, {"state_url": url, "redis_durability": "always"}))
     report |= {"runs": runs, "load_average_end": load_average()}
     print_report(report)
     if args.json:

@@ -13,10 +13,6 @@ import argparse
 import json
 import os
 import secrets
-import socket
-import subprocess
-import sys
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,37 +103,32 @@ def track_and_promote(result: object, tracking_uri: str) -> str:
 
 def serve_and_call(state_dir: Path, tracking_uri: str, model_uri: str) -> None:
     """Start ``sendwise serve`` on a free loopback port, decide, post feedback, print, stop."""
-    port, api_key = _free_port(), secrets.token_urlsafe(24)
-    env = {**os.environ, "SENDWISE_MODEL_URI": model_uri, "MLFLOW_TRACKING_URI": tracking_uri,
-           "SENDWISE_API_KEYS": api_key, "SENDWISE_STATE_DIR": str(state_dir / "demo-server")}
-    server = subprocess.Popen([sys.executable, "-m", "sendwise.cli.main", "serve", "--port", str(port),
-                               "--log-level", "warning"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {api_key}"}, timeout=30) as client:
-            ready = _wait_ready(client, server)
-            print(f"server on {base} (model {model_uri}, {ready['status']})")
-            decisions = _post(client, "/v1/decisions", {"customers": list(DEMO_CUSTOMERS)})["decisions"]
-            for d in decisions:
-                when = d["send_at"] or "-"
-                print(f"  {d['customer_id']:11} -> {d['channel']:9} local {d['local_hour']!s:>4}h  send_at {when}  "
-                      f"propensity {d['propensity']:.3f}  {d['reason']['mode']}  model {d['model_version']}")
-            now = datetime.now(UTC).isoformat()
-            events = [{"event_id": str(uuid4()), "decision_id": d["decision_id"], "type": kind, "timestamp": now}
-                      for d, kind in zip(decisions, ("clicked", "unsubscribed", "delivered"), strict=True)
-                      if d["channel"] != "none"]
-            if events:
-                results = _post(client, "/v1/feedback", {"events": events})["results"]
-                again = _post(client, "/v1/feedback", {"events": events[:1]})["results"]
-                print(f"feedback: {[(e['type'], r['status']) for e, r in zip(events, results, strict=True)]}; "
-                      f"the same event again -> {again[0]['status']}")
-            show_served_learning(client)
-            counters = [line for line in client.get("/metrics").text.splitlines()
-                        if line.startswith("sendwise_decisions_total")]
-            print("metrics: " + "; ".join(counters))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    from sendwise.server import serve_in_background  # the server's imports only when the demo gets here
+
+    api_key = secrets.token_urlsafe(24)
+    settings = {"model_uri": model_uri, "api_keys": api_key, "state_dir": state_dir / "demo-server"}
+    with (serve_in_background(settings, env={"MLFLOW_TRACKING_URI": tracking_uri},
+                              log=state_dir / "demo-server.log") as server,
+          httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30) as client):
+        print(f"server on {server.url} (model {model_uri}, {server.ready['status']})")
+        decisions = _post(client, "/v1/decisions", {"customers": list(DEMO_CUSTOMERS)})["decisions"]
+        for d in decisions:
+            when = d["send_at"] or "-"
+            print(f"  {d['customer_id']:11} -> {d['channel']:9} local {d['local_hour']!s:>4}h  send_at {when}  "
+                  f"propensity {d['propensity']:.3f}  {d['reason']['mode']}  model {d['model_version']}")
+        now = datetime.now(UTC).isoformat()
+        events = [{"event_id": str(uuid4()), "decision_id": d["decision_id"], "type": kind, "timestamp": now}
+                  for d, kind in zip(decisions, ("clicked", "unsubscribed", "delivered"), strict=True)
+                  if d["channel"] != "none"]
+        if events:
+            results = _post(client, "/v1/feedback", {"events": events})["results"]
+            again = _post(client, "/v1/feedback", {"events": events[:1]})["results"]
+            print(f"feedback: {[(e['type'], r['status']) for e, r in zip(events, results, strict=True)]}; "
+                  f"the same event again -> {again[0]['status']}")
+        show_served_learning(client)
+        counters = [line for line in client.get("/metrics").text.splitlines()
+                    if line.startswith("sendwise_decisions_total")]
+        print("metrics: " + "; ".join(counters))
 
 
 LEARNING_SEGMENT = ("NA", "ecommerce", "cart_reminder")
@@ -183,21 +174,6 @@ def show_served_learning(client: httpx.Client, n_customers: int = 200) -> None:
     print(f"  the next {n_customers} customers -> {mix(ask('learn-b'))}")
 
 
-def _wait_ready(client: httpx.Client, server: subprocess.Popen, timeout_s: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with code {server.returncode} before it was ready")
-        try:
-            response = client.get("/v1/ready")
-            if response.status_code == 200:
-                return response.json()
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"the server was not ready within {timeout_s:.0f} s")
-
-
 def _post(client: httpx.Client, path: str, body: dict) -> dict:
     response = client.post(path, json=body)
     if response.status_code >= 400:
@@ -205,12 +181,6 @@ def _post(client: httpx.Client, path: str, body: dict) -> dict:
     payload = response.json()
     print(f"POST {path} -> {response.status_code}, {len(json.dumps(payload))} bytes")
     return payload
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _section(title: str) -> None:

@@ -12,31 +12,28 @@ before a release and 1,000 in the long tier.
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
-import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-from e2e_helpers import (
-    AUTH,
-    LiveServer,
+
+from tests.support.api import event, seed_customer
+from tests.support.app import E2E_AUTH
+from tests.support.fold import (
     Placed,
-    ServerFactory,
     base_posterior,
-    customer,
-    decide,
-    feedback_event,
+    decide_and_place,
     logged_successes,
     query,
     reference_successes,
     served_posterior,
 )
+from tests.support.live import LiveServer, ServerFactory
+from tests.support.load import post_until_stopped
 
 CYCLES = int(os.environ.get("SENDWISE_CRASH_CYCLES", "12"))  # 3 to 5 s each on a busy 2-core machine
 RATE_PER_S = 500.0
@@ -46,60 +43,15 @@ N_EVENTS = 800  # more than RATE_PER_S × the longest run (1.5 s), so the kill a
 EVENT_TYPES = ("clicked", "converted", "opened", "delivered", "unsubscribed")
 
 
-@dataclass
-class History:
-    """What the client saw of each event: a 2xx, a 4xx, never sent (connect failed), or indeterminate."""
-
-    acked: set[str] = field(default_factory=set)
-    rejected: dict[str, int] = field(default_factory=dict)
-    unsent: set[str] = field(default_factory=set)
-    indeterminate: set[str] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def record(self, event_id: str, outcome: httpx.Response | Exception) -> None:
-        with self.lock:
-            if isinstance(outcome, httpx.ConnectError):
-                self.unsent.add(event_id)
-            elif isinstance(outcome, Exception):
-                self.indeterminate.add(event_id)
-            elif outcome.is_success:
-                self.acked.add(event_id)
-            else:
-                self.rejected[event_id] = outcome.status_code
-
-
-def post_until_stopped(url: str, events: list[dict[str, Any]], stop: threading.Event) -> History:
-    """Post ``events`` one per request from ``N_CLIENTS`` threads, paced to ``RATE_PER_S``, until ``stop``."""
-    history, counter, start = History(), itertools.count(), time.monotonic()
-
-    def client() -> None:
-        with httpx.Client(base_url=url, headers=AUTH, timeout=5.0) as http:
-            while not stop.is_set() and (i := next(counter)) < len(events):
-                if stop.wait(max(0.0, start + i / RATE_PER_S - time.monotonic())):
-                    break
-                try:
-                    outcome: httpx.Response | Exception = http.post("/v1/feedback", json={"events": [events[i]]})
-                except httpx.TransportError as exc:
-                    outcome = exc
-                history.record(events[i]["event_id"], outcome)
-
-    threads = [threading.Thread(target=client) for _ in range(N_CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return history
-
-
 def crash_cycle(servers: ServerFactory, server: LiveServer, state: Path, cycle: int, rng: np.random.Generator,
                 placed: dict[str, Placed], stored_events: list[dict[str, Any]]) -> LiveServer:
     """One kill-restart-retry cycle; extends ``placed`` and ``stored_events``; returns the restarted server."""
-    with httpx.Client(base_url=server.url, headers=AUTH, timeout=30.0) as http:
-        decisions, new_placed = decide(http, [customer(f"k{cycle}-{i}") for i in range(N_CUSTOMERS)])
+    with httpx.Client(base_url=server.url, headers=E2E_AUTH, timeout=30.0) as http:
+        decisions, new_placed = decide_and_place(http, [seed_customer(f"k{cycle}-{i}") for i in range(N_CUSTOMERS)])
     placed.update(new_placed)
     now = datetime.now(UTC).isoformat()
-    events = [feedback_event(f"k{cycle}-e{i}", decisions[rng.integers(N_CUSTOMERS)]["decision_id"],
-                             EVENT_TYPES[rng.integers(len(EVENT_TYPES))], now) for i in range(N_EVENTS)]
+    events = [event(decisions[rng.integers(N_CUSTOMERS)]["decision_id"], EVENT_TYPES[rng.integers(len(EVENT_TYPES))],
+                    f"k{cycle}-e{i}", now) for i in range(N_EVENTS)]
     stop = threading.Event()
 
     def crash() -> None:
@@ -113,7 +65,7 @@ def crash_cycle(servers: ServerFactory, server: LiveServer, state: Path, cycle: 
 
     server = servers.start(state, port=server.port)
     by_id = {e["event_id"]: e for e in events}
-    with httpx.Client(base_url=server.url, headers=AUTH, timeout=30.0) as http:
+    with httpx.Client(base_url=server.url, headers=E2E_AUTH, timeout=30.0) as http:
         for event_id in sorted(history.indeterminate):
             response = http.post("/v1/feedback", json={"events": [by_id[event_id]]})
             assert response.status_code == 200, f"cycle {cycle}: retry of {event_id}: {response.text}"

@@ -1,4 +1,4 @@
-"""The operator's dashboard in a real headless Chromium, driven by Playwright, against a real uvicorn.
+"""The operator's dashboard in a real headless Chromium, driven by Playwright, against a real server.
 
 The server runs on a free loopback port with the seed world's rules and a saved Thompson policy whose
 posterior is the seed world's truth (with evidence that differs by channel, so the intervals differ),
@@ -12,13 +12,7 @@ package; without either the module is skipped and says which is missing.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -33,6 +27,8 @@ import pytest
 
 from sendwise.models import ThompsonPolicy, load_world
 from sendwise.models.domain.population import segment_rate_table
+from sendwise.server import serve_in_background
+from tests.support.api import customer, event
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
@@ -46,7 +42,7 @@ SEGMENT = {"region": "NA", "industry": "ecommerce", "campaign_type": "cart_remin
 # Pseudo-observations per channel behind the posterior: many for the explained customer's channels.
 EVIDENCE = {"email": 20_000, "push": 20_000, "in_app": 4_000, "app_inbox": 1_500, "sms": 20_000, "whatsapp": 400,
             "web_push": 150}
-KNOWN = {"customer_id": "known-1", "timezone": "America/New_York", **SEGMENT, "channels": ["email", "push", "sms"]}
+KNOWN = customer("known-1", **SEGMENT)  # in New York, on email, push and sms
 EXPLAIN_KNOWN = "/dashboard?" + urlencode(KNOWN, doseq=True)  # the page's explain form takes the same fields
 N_SEEDED = 61  # decisions the server is seeded with: 60 customers and the known one
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -66,12 +62,6 @@ def _policy(path: Path) -> Path:
     return policy.save(path)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("dashboard-state")
@@ -79,42 +69,14 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, state_dir: Path) -> Iterator[str]:
-    """A uvicorn process serving the app on loopback, seeded with decisions and feedback; stopped by its pid."""
+    """A ``sendwise serve`` process on loopback, seeded with decisions and feedback; stopped by its pid."""
     home = tmp_path_factory.mktemp("dashboard-server")
     _policy(home / "champion.npz")
-    env = {**os.environ, "SENDWISE_STATE_DIR": str(state_dir), "SENDWISE_WORLD": "seed",
-           "SENDWISE_MODEL_URI": "champion.npz", "SENDWISE_API_KEYS": f"{ADMIN_KEY},{DECIDE_KEY}:decide"}
-    port = _free_port()
-    log = home / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "sendwise.server:create_app",
-                                    "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                   cwd=home, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base, process, log)
-        _seed(base)
-        yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-
-
-def _wait_ready(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"server died while starting:\n{log.read_text()[-3000:]}"
-        try:
-            if httpx.get(f"{base}/v1/ready", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"server not ready after {READY_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+    settings = {"state_dir": state_dir, "world": "seed", "model_uri": "champion.npz",
+                "api_keys": f"{ADMIN_KEY},{DECIDE_KEY}:decide"}
+    with serve_in_background(settings, cwd=home, log=home / "server.log", timeout_s=READY_TIMEOUT_S) as server:
+        _seed(server.url)
+        yield server.url
 
 
 def _seed(base: str) -> None:
@@ -123,8 +85,8 @@ def _seed(base: str) -> None:
     channels = list(EVIDENCE)
     segments = [SEGMENT, {"region": "EU", "industry": "gaming", "campaign_type": "onboarding"},
                 {"region": "LATAM", "industry": "fintech", "campaign_type": "loyalty"}]
-    customers = [{"customer_id": f"seed-{i}", "timezone": "America/New_York", **segments[i % 3],
-                  "channels": sorted(rng.choice(channels, size=3, replace=False).tolist())} for i in range(60)]
+    picks = [sorted(rng.choice(channels, size=3, replace=False).tolist()) for _ in range(60)]
+    customers = [customer(f"seed-{i}", **segments[i % 3], channels=picks[i]) for i in range(60)]
     customers.append({**KNOWN, "channels": ["email"]})
     at = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
     with httpx.Client(base_url=base, headers={"X-API-Key": ADMIN_KEY}, timeout=30.0) as client:
@@ -133,14 +95,10 @@ def _seed(base: str) -> None:
         decisions = response.json()["decisions"]
         assert len(decisions) == N_SEEDED and decisions[-1]["channel"] == "email"
         sent = [d for d in decisions if d["channel"] != "none"]
-        events = [{"event_id": f"ev-{i}-{kind}", "decision_id": d["decision_id"], "type": kind, "timestamp": at}
-                  for i, d in enumerate(sent)
+        events = [event(d, kind, f"ev-{i}-{kind}", at) for i, d in enumerate(sent)
                   for kind in ("delivered", "opened", "clicked", "converted")[: 1 + i % 4] if i % 9]
-        events += [{"event_id": "ev-failed", "decision_id": sent[0]["decision_id"], "type": "failed", "timestamp": at},
-                   {"event_id": "ev-unsubscribed", "decision_id": sent[-1]["decision_id"], "type": "unsubscribed",
-                    "timestamp": at},
-                   {"event_id": "ev-orphan", "decision_id": "00000000-0000-4000-8000-000000000000",
-                    "type": "clicked", "timestamp": at}]
+        events += [event(sent[0], "failed", "ev-failed", at), event(sent[-1], "unsubscribed", "ev-unsubscribed", at),
+                   event("00000000-0000-4000-8000-000000000000", "clicked", "ev-orphan", at)]
         for batch in (events, events[:5]):  # the second post re-sends five events: duplicates
             assert client.post("/v1/feedback", json={"events": batch}).status_code == 200
 

@@ -27,12 +27,13 @@ from typing import Any
 
 import pytest
 import schemathesis
-from e2e_helpers import AUTH, LiveServer, ServerFactory, app_client, customer, decide, feedback_event, settings_values
 from fastapi.testclient import TestClient
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
-from sendwise.server import Settings, create_app
+from sendwise.server import BackgroundServer, Settings, create_app, serve_in_background
+from tests.support.api import decide, event, seed_customer
+from tests.support.app import E2E_AUTH, app_client, e2e_settings
 
 EXAMPLES = int(os.environ.get("SENDWISE_FUZZ_EXAMPLES", "60"))
 MAX_BODY = 1 << 20
@@ -41,7 +42,7 @@ MAX_BODY = 1 << 20
 # The schema is built at import, for ``parametrize``, from the app's own ``openapi()``: nothing is opened
 # until Schemathesis starts the app's lifespan for the first call (and it ends it after each test).
 FUZZ_STATE = Path(tempfile.gettempdir()) / f"sendwise-fuzz-{uuid.uuid4().hex}"
-FUZZ_APP = create_app(Settings(**settings_values(FUZZ_STATE)))
+FUZZ_APP = create_app(Settings(**e2e_settings(FUZZ_STATE)))
 schema = schemathesis.openapi.from_dict(FUZZ_APP.openapi())
 schema.app = FUZZ_APP
 # Requests carry the test's valid key; Schemathesis probes auth by removing or spoiling it (so it must not
@@ -60,7 +61,7 @@ def fuzz_state() -> Iterator[Path]:
 def test_every_operation_conforms_and_never_fails(case: schemathesis.Case, fuzz_state: Path) -> None:
     # Region, industry and channel names are checked against the served model's catalog, which the
     # schema cannot enumerate (it changes with the model): a schema-valid name may still get a 422.
-    case.call_and_validate(headers=AUTH, excluded_checks=[positive_data_acceptance])
+    case.call_and_validate(headers=E2E_AUTH, excluded_checks=[positive_data_acceptance])
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def decision_id(client: TestClient) -> str:
-    decisions, _ = decide(client, [customer("corpus-1")])
+    decisions = decide(client, seed_customer("corpus-1"))
     return str(decisions[0]["decision_id"])
 
 
@@ -80,11 +81,11 @@ def nested(depth: int) -> str:
 
 
 def decisions_body(ensure_ascii: bool = True, **fields: Any) -> str:
-    return json.dumps({"customers": [customer("edge-1") | fields]}, ensure_ascii=ensure_ascii)
+    return json.dumps({"customers": [seed_customer("edge-1") | fields]}, ensure_ascii=ensure_ascii)
 
 
 def events_body(decision: str, **fields: Any) -> str:
-    return json.dumps({"events": [feedback_event("edge-e1", decision, "converted", _now()) | fields]})
+    return json.dumps({"events": [event(decision, "converted", "edge-e1", _now()) | fields]})
 
 
 def _now(offset: timedelta = timedelta()) -> str:
@@ -104,9 +105,9 @@ CORPUS: dict[str, Row] = {
     **{f"nesting-{depth}": ("/v1/decisions", lambda d, n=depth: nested(n), JSON, {400, 422})
        for depth in (10, 1_000, 100_000)},
     "1001-customers": ("/v1/decisions", lambda d: json.dumps(
-        {"customers": [customer(f"c{i}") for i in range(1001)]}), JSON, {422}),
+        {"customers": [seed_customer(f"c{i}") for i in range(1001)]}), JSON, {422}),
     "1001-events": ("/v1/feedback", lambda d: json.dumps(
-        {"events": [feedback_event(f"e{i}", d, "opened", _now()) for i in range(1001)]}), JSON, {422}),
+        {"events": [event(d, "opened", f"e{i}", _now()) for i in range(1001)]}), JSON, {422}),
     "customer-id-nul": ("/v1/decisions", lambda d: decisions_body(customer_id="a\x00b"), JSON, {422}),
     "customer-id-lone-surrogate-escaped": ("/v1/decisions", lambda d: decisions_body(customer_id="\ud800"), JSON,
                                            {422}),
@@ -140,15 +141,15 @@ def test_edge_corpus_gets_its_status(client: TestClient, decision_id: str, row: 
 
 
 @pytest.fixture(scope="module")
-def live(servers: ServerFactory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = servers.start(tmp_path_factory.mktemp("body-cap"))
-    yield server
-    server.stop()
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundServer]:
+    """A real uvicorn in a thread of this process: the body cap is enforced before the app sees a byte."""
+    with serve_in_background(e2e_settings(tmp_path_factory.mktemp("body-cap")), thread=True) as server:
+        yield server
 
 
 def raw_post(port: int, headers: dict[str, str], chunks: Iterator[bytes]) -> int:
     """Status of a POST /v1/feedback sent byte for byte; stops sending once the server has answered."""
-    head = "".join(f"{k}: {v}\r\n" for k, v in ({"Host": "127.0.0.1", **AUTH, **JSON} | headers).items())
+    head = "".join(f"{k}: {v}\r\n" for k, v in ({"Host": "127.0.0.1", **E2E_AUTH, **JSON} | headers).items())
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(f"POST /v1/feedback HTTP/1.1\r\n{head}\r\n".encode())
         for chunk in chunks:
@@ -191,13 +192,13 @@ BODY_CAP_ROWS: dict[str, BodyCapRow] = {
 
 
 @pytest.mark.parametrize("row", BODY_CAP_ROWS.values(), ids=BODY_CAP_ROWS.keys())
-def test_body_over_one_mebibyte_is_413(live: LiveServer, row: BodyCapRow) -> None:
+def test_body_over_one_mebibyte_is_413(live: BackgroundServer, row: BodyCapRow) -> None:
     headers, framing, expected = row
     status = raw_post(live.port, headers, framing(OVERSIZED))
     assert status in expected, f"expected {sorted(expected)}, got {status}"
 
 
-def test_body_of_exactly_one_mebibyte_is_parsed(live: LiveServer) -> None:
+def test_body_of_exactly_one_mebibyte_is_parsed(live: BackgroundServer) -> None:
     """The cap is ``>``, not ``>=``: a body of exactly 1 MiB reaches validation (422: no events)."""
     body = body_of(MAX_BODY)
     assert raw_post(live.port, {"Transfer-Encoding": "chunked"}, chunked(body)) == 422

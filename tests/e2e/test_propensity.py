@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from e2e_helpers import app_client, customer, decide, query
+
+from tests.support.api import decide, seed_customer
+from tests.support.app import app_client
+from tests.support.fold import query
 
 N_DECISIONS = 10_000
 BATCH = 1_000
@@ -39,9 +42,9 @@ def test_logged_propensities_are_complete_floored_and_calibrated(tmp_path: Path)
         epsilon = client.app.state.service.model.policy.epsilon
         decisions = []
         for start in range(0, N_DECISIONS, BATCH):
-            batch = [customer(f"p{i}", region="NA", timezone="America/New_York", channels=channels)
+            batch = [seed_customer(f"p{i}", region="NA", timezone="America/New_York", channels=channels)
                      for i in range(start, start + BATCH)]
-            decisions += decide(client, batch)[0]
+            decisions += decide(client, *batch)
 
     rows = query(state, "SELECT decision_id, model_version, propensity, seed, support, epsilon FROM decisions")
     assert len(rows) == N_DECISIONS

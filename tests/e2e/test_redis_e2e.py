@@ -9,15 +9,14 @@
 - An outage in one app: decisions made while Redis is down honour earlier unsubscribes, are logged
   once Redis is back (also when their worker stopped meanwhile), and their feedback then applies.
 
-Redis servers come from the store tests' ``RedisServer`` (each test starts its own and stops it by pid).
+Redis servers come from ``tests.support.redis`` (each test starts its own and stops it by pid).
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,25 +24,14 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pytest
-from e2e_helpers import (
-    AUTH,
-    Placed,
-    ServerFactory,
-    app_client,
-    base_posterior,
-    customer,
-    decide,
-    feedback_event,
-    reference_successes,
-)
-from test_concurrency import same_arm_customers, write_concurrently
-from test_crash import post_until_stopped
 
 from sendwise.server.store import Store
-
-sys.path.append(str(Path(__file__).resolve().parents[1] / "server"))  # the store tests' Redis helpers
-from test_redis_store import RedisServer, redis_store, skip_without_redis  # noqa: E402
+from tests.support.api import decide, event, seed_customer
+from tests.support.app import E2E_AUTH, app_client
+from tests.support.fold import Placed, base_posterior, decide_and_place, reference_successes, served_posterior
+from tests.support.live import ServerFactory
+from tests.support.load import post_until_stopped, same_arm_customers, write_concurrently
+from tests.support.redis import RedisServer, redis_store
 
 SNAPSHOT_SECONDS = 0.2  # also how soon a server tries Redis again after a failure
 KILL_CYCLES = 3
@@ -53,23 +41,8 @@ RETRY_DEADLINE_S = 15.0
 EVENT_TYPES = ("clicked", "converted", "opened", "delivered", "unsubscribed")
 
 
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    skip_without_redis()
-    server = RedisServer(tmp_path / "redis").start()
-    yield server
-    server.stop()
-
-
 def redis_settings(redis: RedisServer) -> dict[str, Any]:
     return {"state_url": redis.url, "redis_durability": "always", "snapshot_seconds": SNAPSHOT_SECONDS}
-
-
-def rebuilt_posterior(state: Path, redis: RedisServer) -> tuple[np.ndarray, np.ndarray]:
-    """The posterior a new server on this Redis starts with."""
-    with app_client(state, **redis_settings(redis)) as client:
-        policy = client.app.state.service.model.policy
-        return policy.alpha_.copy(), policy.beta_.copy()
 
 
 def stored_event_ids(store: Store, event_ids: list[str]) -> set[str]:
@@ -97,9 +70,9 @@ def test_four_processes_on_one_redis_lose_no_update(servers: ServerFactory, redi
                                                     tmp_path: Path) -> None:
     state = tmp_path / "state"
     workers = [servers.start(state, **redis_settings(redis)) for _ in range(4)]
-    clients = [httpx.Client(base_url=w.url, headers=AUTH, timeout=30.0) for w in workers]
+    clients = [httpx.Client(base_url=w.url, headers=E2E_AUTH, timeout=30.0) for w in workers]
     try:
-        decisions, placed = decide(clients[0], same_arm_customers("r"))
+        decisions, placed = decide_and_place(clients[0], same_arm_customers("r"))
         events = write_concurrently([feedback_poster(c) for c in clients], decisions)
     finally:
         for client in clients:
@@ -107,7 +80,7 @@ def test_four_processes_on_one_redis_lose_no_update(servers: ServerFactory, redi
         for worker in workers:
             worker.stop()
     base_alpha, base_beta = base_posterior()
-    alpha, beta = rebuilt_posterior(state, redis)
+    alpha, beta = served_posterior(state, **redis_settings(redis))
     assert np.array_equal(alpha, base_alpha + reference_successes(placed, events)), \
         "the posterior in Redis lost or doubled an update"
     assert np.array_equal(beta, base_beta), "no window closed, yet beta changed"
@@ -119,21 +92,24 @@ def test_acknowledged_feedback_survives_kill_9_of_redis(servers: ServerFactory, 
     server = servers.start(state, **redis_settings(redis))
     placed: dict[str, Placed] = {}
     all_events: list[dict[str, Any]] = []
-    http = httpx.Client(base_url=server.url, headers=AUTH, timeout=30.0)
+    http = httpx.Client(base_url=server.url, headers=E2E_AUTH, timeout=30.0)
     pool = ThreadPoolExecutor(1)
     try:
         for cycle in range(KILL_CYCLES):
-            decisions, new_placed = decide(http, [customer(f"rk{cycle}-{i}") for i in range(N_CUSTOMERS)])
+            decisions, new_placed = decide_and_place(http, [seed_customer(f"rk{cycle}-{i}")
+                                                            for i in range(N_CUSTOMERS)])
             placed.update(new_placed)
             now = datetime.now(UTC).isoformat()
-            events = [feedback_event(f"rk{cycle}-e{i}", decisions[rng.integers(N_CUSTOMERS)]["decision_id"],
-                                     EVENT_TYPES[rng.integers(len(EVENT_TYPES))], now) for i in range(N_EVENTS)]
+            events = [event(decisions[rng.integers(N_CUSTOMERS)]["decision_id"],
+                            EVENT_TYPES[rng.integers(len(EVENT_TYPES))], f"rk{cycle}-e{i}", now)
+                      for i in range(N_EVENTS)]
             load = pool.submit(post_until_stopped, server.url, events, threading.Event())
             time.sleep(rng.uniform(0.1, 0.4))
             redis.kill()
-            down = feedback_event(f"rk{cycle}-down", decisions[0]["decision_id"], "opened", now)
+            down = event(decisions[0]["decision_id"], "opened", f"rk{cycle}-down", now)
             assert http.post("/v1/feedback", json={"events": [down]}).status_code == 503
-            assert http.post("/v1/decisions", json={"customers": [customer(f"rk{cycle}-during")]}).status_code == 200
+            during = {"customers": [seed_customer(f"rk{cycle}-during")]}
+            assert http.post("/v1/decisions", json=during).status_code == 200
             redis.start()
             history = load.result(timeout=60)
             where = f"cycle {cycle} ({len(history.acked)} acknowledged, {len(history.rejected)} refused)"
@@ -155,7 +131,7 @@ def test_acknowledged_feedback_survives_kill_9_of_redis(servers: ServerFactory, 
         store.close()
     assert not missing, f"acknowledged events lost: {sorted(missing)[:5]}"
     base_alpha, _ = base_posterior()
-    alpha, _ = rebuilt_posterior(state, redis)
+    alpha, _ = served_posterior(state, **redis_settings(redis))
     assert np.array_equal(alpha, base_alpha + reference_successes(placed, all_events)), \
         "the posterior after the kills is not the fold over the stored events (an event lost or applied twice)"
 
@@ -165,29 +141,29 @@ def test_an_outage_keeps_decisions_going_and_refuses_feedback_until_redis_is_bac
     state = tmp_path / "state"
     options = redis_settings(redis)
     with app_client(state, **options) as client:
-        (before,), _ = decide(client, [customer("o-before")])
+        (before,) = decide(client, seed_customer("o-before"))
         now = datetime.now(UTC).isoformat()
-        unsubscribe = feedback_event("o-unsub", before["decision_id"], "unsubscribed", now)
+        unsubscribe = event(before["decision_id"], "unsubscribed", "o-unsub", now)
         unsubscribe["channel"] = "email"
         assert client.post("/v1/feedback", json={"events": [unsubscribe]}).status_code == 200
         redis.kill()
-        click = {"events": [feedback_event("o-click", before["decision_id"], "clicked", now)]}
+        click = {"events": [event(before["decision_id"], "clicked", "o-click", now)]}
         refused = client.post("/v1/feedback", json=click)
         assert refused.status_code == 503 and refused.headers["Retry-After"]
         assert client.get("/v1/ready").status_code == 200  # decisions keep coming to this worker
-        during, _ = decide(client, [customer("o-before", channels=["email", "push"]),
-                                    *(customer(f"o-during-{i}") for i in range(20))])
-        again = [decide(client, [customer("o-before", channels=["email", "push"])])[0][0] for _ in range(30)]
+        during = decide(client, seed_customer("o-before", channels=["email", "push"]),
+                        *(seed_customer(f"o-during-{i}") for i in range(20)))
+        again = [decide(client, seed_customer("o-before", channels=["email", "push"]))[0] for _ in range(30)]
         assert all(d["channel"] != "email" for d in [during[0], *again]), "an unsubscribe was ignored"
         redis.start()
         assert post_until_2xx(client, "/v1/feedback", click).json()["results"][0]["status"] in ("applied", "late")
-        late = {"events": [feedback_event("o-late", during[1]["decision_id"], "opened", now)]}
+        late = {"events": [event(during[1]["decision_id"], "opened", "o-late", now)]}
         assert client.post("/v1/feedback", json=late).json()["results"][0]["status"] != "unknown_decision"
         redis.kill()
-        (stopped,), _ = decide(client, [customer("o-stopped")])  # spooled by a worker that stops next
+        (stopped,) = decide(client, seed_customer("o-stopped"))  # spooled by a worker that stops next
     redis.start()
     with app_client(state, **options) as restarted:  # a new worker writes the stopped worker's spool
-        orphan = {"events": [feedback_event("o-orphan", stopped["decision_id"], "opened", now)]}
+        orphan = {"events": [event(stopped["decision_id"], "opened", "o-orphan", now)]}
         assert restarted.post("/v1/feedback", json=orphan).json()["results"][0]["status"] != "unknown_decision"
         made_offline = [d["decision_id"] for d in [*during, *again, stopped]]
         with restarted.app.state.service.store.transaction() as tx:

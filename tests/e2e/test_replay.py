@@ -21,12 +21,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from e2e_helpers import Placed, app_client, customer, decide, feedback_event, reference_successes, served_posterior
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sendwise.server.schemas import FeedbackRequest
+from tests.support.api import event, seed_customer
+from tests.support.app import app_client
+from tests.support.fold import Placed, decide_and_place, reference_successes, served_posterior
 
 N_DECISIONS = 12
 EVENT_TYPES = ("clicked", "converted", "opened", "delivered", "failed", "unsubscribed")
@@ -60,8 +62,8 @@ class Template:
 def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
     with app_client(tmp_path_factory.mktemp("replay")) as client:
         # One channel per customer, three channels in turn: several decisions share a cell and an arm.
-        customers = [customer(f"t{i}", channels=[("email", "push", "sms")[i % 3]]) for i in range(N_DECISIONS)]
-        decisions, placed = decide(client, customers)
+        customers = [seed_customer(f"t{i}", channels=[("email", "push", "sms")[i % 3]]) for i in range(N_DECISIONS)]
+        decisions, placed = decide_and_place(client, customers)
         yield Template(client, [d["decision_id"] for d in decisions], placed)
 
 
@@ -91,7 +93,7 @@ def streams(draw: st.DrawFn) -> tuple[Events, list[int], Events]:
     timestamp = datetime.now(UTC).isoformat()
     distinct = draw(st.lists(st.tuples(st.integers(0, N_DECISIONS - 1), st.sampled_from(EVENT_TYPES)),
                              min_size=1, max_size=40))
-    events = [feedback_event(f"e{i}", str(d), kind, timestamp) for i, (d, kind) in enumerate(distinct)]
+    events = [event(str(d), kind, f"e{i}", timestamp) for i, (d, kind) in enumerate(distinct)]
     repeats = draw(st.lists(st.sampled_from(events), max_size=int(0.3 * len(events))))
     stream = draw(st.permutations(events + repeats))
     batch_sizes = draw(st.lists(st.integers(1, 10), min_size=1, max_size=5))
@@ -121,7 +123,7 @@ def test_restarts_replay_the_log_to_the_same_posterior_digest(template: Template
     """Two restarts on the same state rebuild a posterior with the live one's SHA-256, bit for bit."""
     now = datetime.now(UTC).isoformat()
     clones = list(template.clone_decisions().values())
-    events = [feedback_event(f"digest-{i}", clones[i % len(clones)], EVENT_TYPES[i % len(EVENT_TYPES)], now)
+    events = [event(clones[i % len(clones)], EVENT_TYPES[i % len(EVENT_TYPES)], f"digest-{i}", now)
               for i in range(3 * N_DECISIONS)]
     assert template.client.post("/v1/feedback", json={"events": events}).status_code == 200
     live = hashlib.sha256(template.posterior().tobytes()).hexdigest()

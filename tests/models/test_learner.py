@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from learning_helpers import sent_and_resolved
-from test_policies import CATALOG, make_batch, make_policy
 
 from sendwise.models import POLICIES, DelayModel, Learner, Resolved, Sends, load_world
 from sendwise.models.policies.base import OpenMessagesPolicy
 from sendwise.models.policies.factory import make_world_policy
 from sendwise.models.policies.learner import MAX_DELAY_HOURS
 from sendwise.models.sim.simulate import run_loop
+from tests.models.test_policies import CATALOG, make_batch, make_policy
+from tests.support.learning import sent_and_resolved
 
 COUNTING = sorted(n for n, cls in POLICIES.items() if issubclass(cls, OpenMessagesPolicy))
 

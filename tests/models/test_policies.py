@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from learning_helpers import sent_and_resolved
 
 from sendwise.engine import personal_reference as ref
 from sendwise.models import POLICIES, Catalog, DecisionBatch, Learner, Outcomes, load_policy
 from sendwise.models.policies.base import OpenCounts, OpenMessagesPolicy
 from sendwise.models.policies.thompson import hierarchy_levels
+from tests.support.learning import sent_and_resolved
 
 CATALOG = Catalog(channels=("email", "push", "sms"), regions=("NA", "EU"), industries=("retail", "gaming"),
                   campaign_types=("broadcast", "cart"))

@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -42,15 +41,6 @@ BAD_ARM = WORLD.catalog.arm("push", 20)
 CONTEXT = {"region": "NA", "industry": "ecommerce", "campaign_type": "onboarding"}
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A SQLite store; MLflow's global URI points at another file, which nothing may create."""
-    folder = tmp_path_factory.mktemp("store")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'global.db'}")
-        yield f"sqlite:///{folder / 'mlflow.db'}"
-    assert not (folder / "global.db").exists(), "the code used MLflow's global tracking URI"
-
 
 def preferring(arm: int, path: Path) -> Path:
     """A Thompson policy sure that ``arm`` clicks (p ≈ 0.9) and every other arm does not (p ≈ 0.001)."""
@@ -69,14 +59,14 @@ def policy_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def run_ids(store: str, policy_files: dict[str, Path]) -> dict[str, str]:
+def run_ids(mlflow_store: str, policy_files: dict[str, Path]) -> dict[str, str]:
     """Child run id per label, after logging the three policies as one simulation."""
     runs = [PolicyRun("ts", seed, {"epsilon": 0.01}, {"net_value": np.zeros(2)}, {"net_value": float(seed)}, path)
             for seed, path in enumerate(policy_files.values())]
     result = SimulationResult(world=WORLD, n_customers=0, n_days=2, seeds=[0, 1, 2], runs=runs,
                               summary=summarize(runs))
-    parent_id = log_simulation(result, tracking_uri=store, experiment="registry-tests")
-    client = MlflowClient(store)
+    parent_id = log_simulation(result, tracking_uri=mlflow_store, experiment="registry-tests")
+    client = MlflowClient(mlflow_store)
     children = client.search_runs([client.get_run(parent_id).info.experiment_id],
                                   f"tags.mlflow.parentRunId = '{parent_id}'")
     by_seed = {int(r.data.params["seed"]): r.info.run_id for r in children}
@@ -84,8 +74,8 @@ def run_ids(store: str, policy_files: dict[str, Path]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def versions(store: str, run_ids: dict[str, str]) -> dict[str, str]:
-    return {label: register_policy(run_ids[label], tracking_uri=store) for label in ("good", "bad")}
+def versions(mlflow_store: str, run_ids: dict[str, str]) -> dict[str, str]:
+    return {label: register_policy(run_ids[label], tracking_uri=mlflow_store) for label in ("good", "bad")}
 
 
 @pytest.fixture(scope="module")
@@ -100,24 +90,24 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_logs(log, tmp_path_factory.mktemp("logs") / "uniform.parquet")
 
 
-def test_registering_a_run_again_keeps_its_version(store: str, run_ids: dict[str, str],
+def test_registering_a_run_again_keeps_its_version(mlflow_store: str, run_ids: dict[str, str],
                                                    versions: dict[str, str]) -> None:
     assert versions["good"] != versions["bad"]
-    assert register_policy(run_ids["good"], tracking_uri=store) == versions["good"]
+    assert register_policy(run_ids["good"], tracking_uri=mlflow_store) == versions["good"]
 
 
-def test_alias_moves_are_seen_by_a_new_client(store: str, versions: dict[str, str]) -> None:
+def test_alias_moves_are_seen_by_a_new_client(mlflow_store: str, versions: dict[str, str]) -> None:
     for label in ("good", "bad"):
-        set_alias(NAME, versions[label], "champion", tracking_uri=store)
-        assert str(MlflowClient(store).get_model_version_by_alias(NAME, "champion").version) == versions[label]
-        assert alias_version(NAME, "champion", tracking_uri=store) == versions[label]
-    assert alias_version(NAME, "no-such-alias", tracking_uri=store) is None
-    assert alias_version("no-such-model", "champion", tracking_uri=store) is None
+        set_alias(NAME, versions[label], "champion", tracking_uri=mlflow_store)
+        assert str(MlflowClient(mlflow_store).get_model_version_by_alias(NAME, "champion").version) == versions[label]
+        assert alias_version(NAME, "champion", tracking_uri=mlflow_store) == versions[label]
+    assert alias_version(NAME, "no-such-alias", tracking_uri=mlflow_store) is None
+    assert alias_version("no-such-model", "champion", tracking_uri=mlflow_store) is None
 
 
-def test_a_registered_policy_loads_with_its_arrays_and_version(store: str, versions: dict[str, str],
+def test_a_registered_policy_loads_with_its_arrays_and_version(mlflow_store: str, versions: dict[str, str],
                                                                policy_files: dict[str, Path]) -> None:
-    policy, version = load_registered_policy(f"models:/{NAME}/{versions['good']}", tracking_uri=store)
+    policy, version = load_registered_policy(f"models:/{NAME}/{versions['good']}", tracking_uri=mlflow_store)
     saved = load_policy(policy_files["good"])
     assert version == versions["good"]
     np.testing.assert_array_equal(policy.alpha_, saved.alpha_)
@@ -126,8 +116,8 @@ def test_a_registered_policy_loads_with_its_arrays_and_version(store: str, versi
 
 
 def test_the_registered_model_decides_in_a_fresh_process_like_the_policy_in_memory(
-        store: str, versions: dict[str, str], policy_files: dict[str, Path], tmp_path: Path) -> None:
-    set_alias(NAME, versions["good"], "champion", tracking_uri=store)
+        mlflow_store: str, versions: dict[str, str], policy_files: dict[str, Path], tmp_path: Path) -> None:
+    set_alias(NAME, versions["good"], "champion", tracking_uri=mlflow_store)
     rng = np.random.default_rng(2)
     customers = pd.DataFrame({
         "region": rng.choice(WORLD.catalog.regions, 50), "industry": rng.choice(WORLD.catalog.industries, 50),
@@ -144,7 +134,7 @@ def test_the_registered_model_decides_in_a_fresh_process_like_the_policy_in_memo
     )
     done = subprocess.run([sys.executable, "-c", script], input=customers.to_json(orient="records"), text=True,
                           capture_output=True, timeout=300, cwd=tmp_path,
-                          env={**os.environ, "MLFLOW_TRACKING_URI": store})
+                          env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_store})
     assert done.returncode == 0, done.stderr[-3000:]
     remote = pd.DataFrame(json.loads(done.stdout.strip().splitlines()[-1]))
     in_memory = load_policy(policy_files["good"], random_state=5).decide(customer_batch(WORLD.catalog, customers))
@@ -152,49 +142,50 @@ def test_the_registered_model_decides_in_a_fresh_process_like_the_policy_in_memo
     assert (remote["channel"] == [WORLD.catalog.channel_of(a) for a in in_memory.arm]).all()
 
 
-def test_a_failed_gate_leaves_the_alias_where_it_was(store: str, run_ids: dict[str, str], versions: dict[str, str],
-                                                     logs: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    set_alias(NAME, versions["good"], "champion", tracking_uri=store)
-    code = main(["promote", "--run", run_ids["bad"], "--gate", "--logs", str(logs), "--tracking-uri", store])
+def test_a_failed_gate_leaves_the_alias_where_it_was(mlflow_store: str, run_ids: dict[str, str],
+                                                     versions: dict[str, str], logs: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    set_alias(NAME, versions["good"], "champion", tracking_uri=mlflow_store)
+    code = main(["promote", "--run", run_ids["bad"], "--gate", "--logs", str(logs), "--tracking-uri", mlflow_store])
     printed = capsys.readouterr().out
     assert code == 1, printed
     assert f"not promoted: snips on uniform.parquet: candidate version {versions['bad']} lower 95% bound" in printed
-    assert str(MlflowClient(store).get_model_version_by_alias(NAME, "champion").version) == versions["good"]
+    assert str(MlflowClient(mlflow_store).get_model_version_by_alias(NAME, "champion").version) == versions["good"]
 
 
-def test_a_passing_gate_moves_the_alias_and_logs_the_evaluation(store: str, versions: dict[str, str],
+def test_a_passing_gate_moves_the_alias_and_logs_the_evaluation(mlflow_store: str, versions: dict[str, str],
                                                                 logs: Path) -> None:
-    set_alias(NAME, versions["bad"], "champion", tracking_uri=store)
-    outcome = promote(version=versions["good"], logs=logs, tracking_uri=store)
+    set_alias(NAME, versions["bad"], "champion", tracking_uri=mlflow_store)
+    outcome = promote(version=versions["good"], logs=logs, tracking_uri=mlflow_store)
     assert outcome.promoted, outcome.reason
     assert outcome.candidate[1] > outcome.champion[0]
-    assert str(MlflowClient(store).get_model_version_by_alias(NAME, "champion").version) == versions["good"]
-    client = MlflowClient(store)
+    assert str(MlflowClient(mlflow_store).get_model_version_by_alias(NAME, "champion").version) == versions["good"]
+    client = MlflowClient(mlflow_store)
     [gate] = client.search_runs([client.get_experiment_by_name("sendwise-logs-uniform").experiment_id],
                                 "params.gate = 'passed'")
     assert gate.data.tags["sendwise.kind"] == "evaluation"
     assert gate.data.metrics[f"{NAME}.v{versions['good']}/snips"] == pytest.approx(outcome.candidate[0])
 
 
-def test_promoting_without_a_gate_registers_and_moves_the_alias(store: str, run_ids: dict[str, str]) -> None:
-    outcome = promote(run_id=run_ids["spare"], name="sendwise-spare", alias="staging", tracking_uri=store)
+def test_promoting_without_a_gate_registers_and_moves_the_alias(mlflow_store: str, run_ids: dict[str, str]) -> None:
+    outcome = promote(run_id=run_ids["spare"], name="sendwise-spare", alias="staging", tracking_uri=mlflow_store)
     assert (outcome.promoted, outcome.previous, outcome.version) == (True, None, "1")
-    assert alias_version("sendwise-spare", "staging", tracking_uri=store) == "1"
+    assert alias_version("sendwise-spare", "staging", tracking_uri=mlflow_store) == "1"
 
 
-def test_a_corrupt_or_missing_artifact_is_a_clear_error(store: str, run_ids: dict[str, str]) -> None:
-    version = register_policy(run_ids["spare"], name="sendwise-broken", tracking_uri=store)
+def test_a_corrupt_or_missing_artifact_is_a_clear_error(mlflow_store: str, run_ids: dict[str, str]) -> None:
+    version = register_policy(run_ids["spare"], name="sendwise-broken", tracking_uri=mlflow_store)
     uri = f"models:/sendwise-broken/{version}"
-    location = MlflowClient(store).get_model_version_download_uri("sendwise-broken", version)
+    location = MlflowClient(mlflow_store).get_model_version_download_uri("sendwise-broken", version)
     artifact = Path(location.removeprefix("file://")) / "artifacts" / "policy.npz"
     artifact.write_bytes(b"not a policy")
     with pytest.raises(ValueError, match=re.escape(f"{uri} (version {version}): policy artifact "
                                                    "'artifacts/policy.npz' is unreadable")):
-        load_registered_policy(uri, tracking_uri=store)
+        load_registered_policy(uri, tracking_uri=mlflow_store)
     artifact.unlink()
     with pytest.raises(FileNotFoundError, match=re.escape(f"{uri} (version {version}): policy artifact "
                                                           "'artifacts/policy.npz' is missing")):
-        load_registered_policy(uri, tracking_uri=store)
+        load_registered_policy(uri, tracking_uri=mlflow_store)
 
 
 BAD_REFERENCES = [
@@ -209,20 +200,20 @@ BAD_REFERENCES = [
 
 
 @pytest.mark.parametrize("uri, message", BAD_REFERENCES)
-def test_bad_references_are_clear_errors(store: str, versions: dict[str, str], uri: str, message: str) -> None:
-    set_alias(NAME, versions["good"], "champion", tracking_uri=store)
+def test_bad_references_are_clear_errors(mlflow_store: str, versions: dict[str, str], uri: str, message: str) -> None:
+    set_alias(NAME, versions["good"], "champion", tracking_uri=mlflow_store)
     with pytest.raises(ValueError, match=re.escape(message)):
-        load_registered_policy(uri, tracking_uri=store)
+        load_registered_policy(uri, tracking_uri=mlflow_store)
 
 
-def test_a_run_without_a_policy_model_cannot_be_registered(store: str, run_ids: dict[str, str]) -> None:
+def test_a_run_without_a_policy_model_cannot_be_registered(mlflow_store: str, run_ids: dict[str, str]) -> None:
     with pytest.raises(ValueError, match=re.escape(f"run {run_ids['parent']!r} logged no policy model")):
-        register_policy(run_ids["parent"], tracking_uri=store)
+        register_policy(run_ids["parent"], tracking_uri=mlflow_store)
 
 
-def test_sendwise_evaluate_takes_a_registry_uri(store: str, versions: dict[str, str], logs: Path,
+def test_sendwise_evaluate_takes_a_registry_uri(mlflow_store: str, versions: dict[str, str], logs: Path,
                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store)
     out = tmp_path / "evaluation.json"
     uri = f"models:/{NAME}/{versions['good']}"
     assert main(["evaluate", "--logs", str(logs), "--policy", uri, "--estimators", "ips", "--json", str(out)]) == 0

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_world import SEED_TEXT, edited_world
 
 from sendwise.cli.main import main
 from sendwise.models import (
@@ -25,6 +24,7 @@ from sendwise.models import (
 from sendwise.models.domain.population import draw_population
 from sendwise.models.policies.factory import make_world_policy
 from sendwise.models.sim.simulate import FEEDBACK_DTYPE, FeedbackQueue, run_loop, run_policy, simulate
+from tests.models.test_world import SEED_TEXT, edited_world
 
 SMALL = {"n_customers": 600, "n_days": 6}
 

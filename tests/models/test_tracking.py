@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +25,6 @@ from sendwise.models.sim.simulate import SimulationResult, simulate
 N_DAYS = 4
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A SQLite store; MLflow's global URI points at another file, which nothing may create."""
-    folder = tmp_path_factory.mktemp("store")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'global.db'}")
-        yield f"sqlite:///{folder / 'mlflow.db'}"
-    assert not (folder / "global.db").exists(), "the code used MLflow's global tracking URI"
-
 
 @pytest.fixture(scope="module")
 def simulation(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
@@ -43,20 +33,20 @@ def simulation(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
 
 
 @pytest.fixture(scope="module")
-def parent(store: str, simulation: SimulationResult) -> Run:
-    return MlflowClient(store).get_run(log_simulation(simulation, tracking_uri=store))
+def parent(mlflow_store: str, simulation: SimulationResult) -> Run:
+    return MlflowClient(mlflow_store).get_run(log_simulation(simulation, tracking_uri=mlflow_store))
 
 
 @pytest.fixture(scope="module")
-def children(store: str, parent: Run) -> dict[tuple[str, int], Run]:
-    runs = MlflowClient(store).search_runs([parent.info.experiment_id],
+def children(mlflow_store: str, parent: Run) -> dict[tuple[str, int], Run]:
+    runs = MlflowClient(mlflow_store).search_runs([parent.info.experiment_id],
                                            f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     return {(r.data.params["policy"], int(r.data.params["seed"])): r for r in runs}
 
 
 def test_parent_run_has_the_context_the_summary_and_the_artifacts(
-        store: str, simulation: SimulationResult, parent: Run, children: dict[tuple[str, int], Run]) -> None:
-    client = MlflowClient(store)
+        mlflow_store: str, simulation: SimulationResult, parent: Run, children: dict[tuple[str, int], Run]) -> None:
+    client = MlflowClient(mlflow_store)
     assert client.get_experiment(parent.info.experiment_id).name == world_experiment("seed")
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["sendwise.kind"] == "simulation" and parent.data.tags["sendwise.world"] == "seed"
@@ -79,8 +69,8 @@ def test_parent_run_has_the_context_the_summary_and_the_artifacts(
 
 
 def test_each_policy_and_seed_has_a_child_run_with_daily_metrics_totals_and_policy(
-        store: str, simulation: SimulationResult, children: dict[tuple[str, int], Run]) -> None:
-    client = MlflowClient(store)
+        mlflow_store: str, simulation: SimulationResult, children: dict[tuple[str, int], Run]) -> None:
+    client = MlflowClient(mlflow_store)
     assert sorted(children) == [("oracle", 0), ("oracle", 1), ("ts", 0), ("ts", 1)]
     for run in simulation.runs:
         child = children[run.policy, run.seed]
@@ -98,12 +88,12 @@ def test_each_policy_and_seed_has_a_child_run_with_daily_metrics_totals_and_poli
         assert models == ([] if run.policy == "oracle" else ["policy"]), "an oracle cannot serve: no model"
 
 
-def test_an_evaluation_logs_estimates_with_bounds(store: str, tmp_path: Path) -> None:
+def test_an_evaluation_logs_estimates_with_bounds(mlflow_store: str, tmp_path: Path) -> None:
     table = tmp_path / "estimates.json"
     table.write_text("{}")
     parent_id = log_evaluation({"ts": {"snips": (0.1, 0.05, 0.15), "ips": (0.12, 0.02, 0.2)}}, dataset="demo-logs",
-                               params={"logs": "demo-logs.parquet"}, artifacts=[table], tracking_uri=store)
-    client = MlflowClient(store)
+                               params={"logs": "demo-logs.parquet"}, artifacts=[table], tracking_uri=mlflow_store)
+    client = MlflowClient(mlflow_store)
     parent = client.get_run(parent_id)
     assert client.get_experiment(parent.info.experiment_id).name == "sendwise-logs-demo-logs"
     assert parent.data.tags["sendwise.kind"] == "evaluation" and parent.data.params["logs"] == "demo-logs.parquet"
@@ -112,14 +102,14 @@ def test_an_evaluation_logs_estimates_with_bounds(store: str, tmp_path: Path) ->
     assert child.data.tags["sendwise.policy"] == "ts"
     assert child.data.metrics == pytest.approx({"snips": 0.1, "snips_lo95": 0.05, "snips_hi95": 0.15,
                                                 "ips": 0.12, "ips_lo95": 0.02, "ips_hi95": 0.2})
-    [comparison] = compare_latest(experiment="sendwise-logs-demo-logs", tracking_uri=store)
+    [comparison] = compare_latest(experiment="sendwise-logs-demo-logs", tracking_uri=mlflow_store)
     assert comparison.kind == "evaluation" and comparison.columns() == ["ips", "snips"]
 
 
-def test_compare_reads_back_the_latest_simulation(store: str, simulation: SimulationResult, parent: Run,
+def test_compare_reads_back_the_latest_simulation(mlflow_store: str, simulation: SimulationResult, parent: Run,
                                                   children: dict[tuple[str, int], Run], tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    [comparison] = compare_latest(experiment=world_experiment("seed"), tracking_uri=store)
+    [comparison] = compare_latest(experiment=world_experiment("seed"), tracking_uri=mlflow_store)
     assert comparison.run_id == parent.info.run_id and comparison.subject == "seed"
     assert comparison.summary.keys() == simulation.summary.keys()
     for policy, metrics in simulation.summary.items():
@@ -128,18 +118,18 @@ def test_compare_reads_back_the_latest_simulation(store: str, simulation: Simula
     assert comparison.best_runs == {"ts": best.info.run_id}, "an oracle has no model to promote"
     assert comparison.policies() == ["oracle", "ts"], "best net value first"
     plot = tmp_path / "compare.png"
-    assert main(["compare", "--tracking-uri", store, "--out", str(plot)]) == 0
+    assert main(["compare", "--tracking-uri", mlflow_store, "--out", str(plot)]) == 0
     printed = capsys.readouterr().out
     assert "sendwise-world-seed: simulation of seed" in printed and best.info.run_id in printed
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_failure_while_logging_marks_the_runs_failed(store: str, simulation: SimulationResult) -> None:
+def test_a_failure_while_logging_marks_the_runs_failed(mlflow_store: str, simulation: SimulationResult) -> None:
     broken = SimulationResult(world=simulation.world, n_customers=1, n_days=N_DAYS, seeds=[0],
                               runs=[simulation.runs[0]], summary={}, plots=[Path("no-such-plot.png")])
     with pytest.raises(OSError):
-        log_simulation(broken, tracking_uri=store, experiment="broken")
-    client = MlflowClient(store)
+        log_simulation(broken, tracking_uri=mlflow_store, experiment="broken")
+    client = MlflowClient(mlflow_store)
     runs = client.search_runs([client.get_experiment_by_name("broken").experiment_id])
     statuses = {"child" if "mlflow.parentRunId" in r.data.tags else "parent": r.info.status for r in runs}
     assert statuses == {"parent": "FAILED", "child": "FINISHED"}

@@ -1,7 +1,8 @@
-"""Fixtures for the server tests: a tiny saved policy, settings on a temporary state folder, a clock.
+"""Fixtures for the server tests: a tiny saved policy, settings on a temporary state folder, a clock, stores.
 
 Apps run their real lifespan (``with TestClient(app)``); only the clock is overridden, so tests decide
-when attribution windows close and when "now" is.
+when attribution windows close and when "now" is. A test marked ``@on_every_store`` runs once on SQLite
+and once on the session's Redis (``tests.support.stores``); the others keep their state in SQLite.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import API_KEY, CATALOG, DECIDE_KEY, START, Clock, serve
 
 from sendwise.models import ThompsonPolicy
 from sendwise.server import Settings
+from tests.support.app import API_KEY, DECIDE_KEY, START, Clock, serve
+from tests.support.catalogs import CATALOG
 
 
 @pytest.fixture(scope="session")
@@ -27,12 +29,12 @@ def policy_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, policy_path: Path) -> Callable[..., Settings]:
-    """Settings on this test's state folder, serving ``policy_path``, with no world unless asked."""
+def make_settings(tmp_path: Path, policy_path: Path, store_settings: dict[str, Any]) -> Callable[..., Settings]:
+    """Settings on this test's state folder and store, serving ``policy_path``, with no world unless asked."""
 
     def make(**overrides: Any) -> Settings:
         values = {"world": None, "model_uri": str(policy_path), "state_dir": tmp_path / ".sendwise",
-                  "api_keys": f"{API_KEY},{DECIDE_KEY}:decide", **overrides}
+                  "api_keys": f"{API_KEY},{DECIDE_KEY}:decide", **store_settings, **overrides}
         return Settings(**values)
 
     return make

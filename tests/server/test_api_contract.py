@@ -9,9 +9,11 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import CATALOG, Clock, customer, decide, serve
 
 from sendwise.server import Settings, create_app
+from tests.support.api import customer, decide
+from tests.support.app import Clock, serve
+from tests.support.catalogs import CATALOG
 
 KNOWN_CHANNELS = ", ".join(CATALOG.channels)
 

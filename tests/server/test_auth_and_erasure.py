@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import API_KEY, DECIDE_KEY, Clock, customer, decide, event, feedback, serve
 
 from sendwise.server import Settings
 from sendwise.server.auth import ApiKeys
+from tests.support.api import customer, decide, event, feedback
+from tests.support.app import API_KEY, DECIDE_KEY, Clock, serve
+from tests.support.stores import on_every_store
 
 BODY = {"customers": [customer()]}
 
@@ -79,6 +81,7 @@ def test_bad_key_specs_are_refused(spec: str, message: str) -> None:
         ApiKeys.parse(spec)
 
 
+@on_every_store
 def test_erasing_a_customer_removes_decisions_events_and_channel_state(client: TestClient, clock: Clock) -> None:
     decisions = decide(client, customer("c-erase", channels=["email"]), customer("c-keep", channels=["email"]))
     clock.advance(days=2)

@@ -10,17 +10,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import API_KEY, CATALOG, DECIDE_KEY, Clock, customer, decide, event, feedback, serve
 
 from sendwise.models import RandomPolicy
 from sendwise.server import Settings
 from sendwise.server.dashboard import INTERVAL_DRAWS, SESSION_COOKIE, SESSION_SECONDS, hour_ranges
+from tests.support.api import customer, decide, event, feedback
+from tests.support.app import API_KEY, DECIDE_KEY, Clock, serve
+from tests.support.catalogs import CATALOG
+from tests.support.stores import on_every_store
 
 SEGMENT = "/v1/segments/NA/ecommerce/broadcast/posterior"
 ANONYMOUS = {"Authorization": ""}
 XSS = "<script>alert(1)</script>"
 
 
+@on_every_store
 def test_posterior_json_is_the_served_posterior_with_intervals(client: TestClient, clock: Clock) -> None:
     (decision,) = decide(client, customer())
     feedback(client, event(decision, "clicked", "click-1", at=clock.now))
@@ -69,6 +73,7 @@ def test_posterior_needs_an_admin_key(client: TestClient) -> None:
     assert response.json() == {"detail": "this API key lacks the 'admin' scope"}
 
 
+@on_every_store
 def test_a_policy_without_beta_posterior_gets_404_and_a_page_that_says_so(
         make_settings: Callable[..., Settings], clock: Clock, tmp_path: Path) -> None:
     random_policy = RandomPolicy(CATALOG, np.array([1.0, -2.0]), np.full((2, CATALOG.n_arms), 0.001))
@@ -80,6 +85,7 @@ def test_a_policy_without_beta_posterior_gets_404_and_a_page_that_says_so(
         assert page.status_code == 200 and "keeps no Beta posterior" in page.text
 
 
+@on_every_store
 def test_before_a_model_loads_the_json_is_503_and_the_page_still_renders(
         make_settings: Callable[..., Settings], clock: Clock, tmp_path: Path) -> None:
     with serve(make_settings(model_uri=str(tmp_path / "missing.npz")), clock) as client:
@@ -152,6 +158,7 @@ def test_strings_from_the_query_are_escaped(client: TestClient) -> None:
     assert 'value="&lt;script&gt;alert(1)&lt;/script&gt;"' in page.text
 
 
+@on_every_store
 def test_an_explanation_logs_and_counts_nothing(client: TestClient) -> None:
     decide(client, customer("c-0"))
     before = _decisions_logged(client), _decision_metrics(client)
@@ -163,6 +170,7 @@ def test_an_explanation_logs_and_counts_nothing(client: TestClient) -> None:
     assert (_decisions_logged(client), _decision_metrics(client)) == before
 
 
+@on_every_store
 def test_activity_counts_the_window_and_open_decisions(client: TestClient, clock: Clock) -> None:
     decisions = decide(client, customer("c-1"), customer("c-2", channels=[]))
     feedback(client, event(decisions[0], "opened", "open-1", at=clock.now))
@@ -198,6 +206,7 @@ def test_hour_ranges(hours: list[int], text: str) -> None:
     assert hour_ranges(hours) == text
 
 
+@on_every_store
 def test_the_activity_window_is_24_hours_or_7_days(client: TestClient) -> None:
     decide(client, customer())
     assert "−21 h" in client.get("/dashboard").text

@@ -2,13 +2,12 @@
 answers on SQLite and Redis for the same writes, SQLite answers without waiting for a writer, and the
 dashboard pages render with the state in Redis.
 
-Redis is the tests' own ``redis-server`` (see ``test_redis_store``); every Redis test is skipped, saying
+Redis is the tests' own ``redis-server`` (``tests.support.redis``); every Redis test is skipped, saying
 why, when ``redis-server`` or the ``redis`` client is missing.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import threading
 import time
@@ -21,43 +20,19 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import Clock, customer, decide, event, feedback, serve
-
-# The SQLite dashboard tests, collected here again: in this module ``make_settings`` (below) puts the state
-# in Redis, so each renders the pages and the posterior JSON unchanged against the Redis store.
-from test_dashboard_api import (  # noqa: F401
-    test_a_policy_without_beta_posterior_gets_404_and_a_page_that_says_so,
-    test_activity_counts_the_window_and_open_decisions,
-    test_an_explanation_logs_and_counts_nothing,
-    test_before_a_model_loads_the_json_is_503_and_the_page_still_renders,
-    test_posterior_json_is_the_served_posterior_with_intervals,
-    test_the_activity_window_is_24_hours_or_7_days,
-)
-from test_redis_store import (  # noqa: F401
-    VERSION,
-    RedisServer,
-    event_record,
-    record,
-    redis_server,
-    redis_store,
-    redis_url,
-    store,
-)
 
 from sendwise.server import Settings
 from sendwise.server import redis_store as redis_store_module
 from sendwise.server.activity import CLOSING_SOON_ROWS, HOUR, Activity, FeedbackCount, HourlyCount, OpenWindow
 from sendwise.server.schemas import CustomerRequest, DecisionRequest
 from sendwise.server.store import DecisionRecord, EventRecord, SQLiteStore, Store
+from tests.support.api import customer, decide, event, feedback
+from tests.support.app import Clock, serve
+from tests.support.redis import RedisServer, redis_store
+from tests.support.stores import VERSION, event_record, on_every_store, on_redis, record
 
 UNTIL = 1_741_089_600.0  # 2025-03-04 12:00 UTC
 WINDOWS = (1, 24, 24 * 7)
-
-
-@pytest.fixture
-def make_settings(make_settings: Callable[..., Settings], redis_url: str) -> Callable[..., Settings]:  # noqa: F811
-    """The server tests' settings with the state in Redis (the dashboard tests imported above run on these)."""
-    return functools.partial(make_settings, state_url=redis_url, redis_durability="always")
 
 
 def decision(decision_id: str, created_at: float, window: float | None = None, customer: str = "p-1",
@@ -94,7 +69,8 @@ def write(target: Store, decisions: Sequence[DecisionRecord], events: Sequence[E
 # --- the contract, on both stores ----------------------------------------------------------------------------
 
 
-def test_activity_counts_the_window_by_hour_channel_and_status(store: Store) -> None:  # noqa: F811
+@on_every_store
+def test_activity_counts_the_window_by_hour_channel_and_status(store: Store) -> None:
     since = UNTIL - 24 * HOUR
     decisions = [
         decision("d-old", since, window=UNTIL - HOUR),  # at the window's open start: not in it
@@ -142,7 +118,8 @@ def test_activity_counts_the_window_by_hour_channel_and_status(store: Store) -> 
     assert (store.first_served(VERSION), store.first_served("v2")) == (UNTIL - 2.5 * HOUR, None)
 
 
-def test_the_windows_closing_soonest_are_the_first_by_time_then_decision_id(store: Store) -> None:  # noqa: F811
+@on_every_store
+def test_the_windows_closing_soonest_are_the_first_by_time_then_decision_id(store: Store) -> None:
     rows = [decision(f"d-{i:02d}", UNTIL - i, window=UNTIL + (i // 4) * HOUR, customer=f"p-{i}")
             for i in reversed(range(CLOSING_SOON_ROWS + 4))]
     write(store, rows)
@@ -151,7 +128,7 @@ def test_the_windows_closing_soonest_are_the_first_by_time_then_decision_id(stor
 
 
 @pytest.fixture
-def both_stores(redis_url: str, tmp_path: Path) -> Iterator[tuple[Store, Store]]:  # noqa: F811
+def both_stores(redis_url: str, tmp_path: Path) -> Iterator[tuple[Store, Store]]:
     sqlite, redis = SQLiteStore(tmp_path / "state.db"), redis_store(redis_url, tmp_path)
     yield sqlite, redis
     sqlite.close()
@@ -232,6 +209,7 @@ def test_sqlite_answers_from_the_last_commit_while_a_writer_holds_the_lock(tmp_p
     sqlite.close()
 
 
+@on_every_store
 def test_a_dry_run_decision_takes_no_lock_while_a_writer_holds_one(client: TestClient, clock: Clock) -> None:
     """The dashboard's explanation plans from a snapshot: it never waits for decisions or feedback."""
     service = client.app.state.service
@@ -249,7 +227,7 @@ def test_a_dry_run_decision_takes_no_lock_while_a_writer_holds_one(client: TestC
 # --- Redis: the indexes -------------------------------------------------------------------------------------
 
 
-def test_erasure_leaves_no_index_entry_behind(redis_server: RedisServer, redis_url: str,  # noqa: F811
+def test_erasure_leaves_no_index_entry_behind(redis_server: RedisServer, redis_url: str,
                                               tmp_path: Path) -> None:
     redis_state = redis_store(redis_url, tmp_path)
     write(redis_state, [decision("d-1", UNTIL - 60.0), decision("d-3", UNTIL - 30.0, customer="p-2"),
@@ -267,6 +245,7 @@ def test_erasure_leaves_no_index_entry_behind(redis_server: RedisServer, redis_u
 # --- the pages, on Redis ------------------------------------------------------------------------------------
 
 
+@on_redis
 def test_the_dashboard_shows_activity_and_the_first_decision_from_redis(client: TestClient, clock: Clock,
                                                                         make_settings: Callable[..., Settings]
                                                                         ) -> None:
@@ -288,16 +267,13 @@ def test_the_dashboard_shows_activity_and_the_first_decision_from_redis(client: 
     assert not make_settings().state_dir.joinpath("state.db").exists(), "the dashboard must not create SQLite state"
 
 
+@on_redis
 def test_while_redis_is_unreachable_the_page_is_503_with_retry_after(make_settings: Callable[..., Settings],
-                                                                      clock: Clock, tmp_path: Path) -> None:
-    own = RedisServer(tmp_path / "own-redis").start()  # this test's own: it is stopped halfway
-    try:
-        with serve(make_settings(state_url=own.url), clock) as client:
-            decide(client, customer("c-1"))
-            assert client.get("/dashboard").status_code == 200
-            own.stop()
-            page = client.get("/dashboard")
-            assert page.status_code == 503 and page.headers["retry-after"], page.text
-            assert "unavailable" in page.json()["detail"]
-    finally:
-        own.stop()
+                                                                      clock: Clock, redis: RedisServer) -> None:
+    with serve(make_settings(state_url=redis.url), clock) as client:  # this test's own Redis: it stops halfway
+        decide(client, customer("c-1"))
+        assert client.get("/dashboard").status_code == 200
+        redis.stop()
+        page = client.get("/dashboard")
+        assert page.status_code == 503 and page.headers["retry-after"], page.text
+        assert "unavailable" in page.json()["detail"]

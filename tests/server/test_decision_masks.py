@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from server_helpers import CATALOG
 
 from sendwise.models import Catalog
 from sendwise.server.export import decision_log
 from sendwise.server.store import DecisionRecord, SQLiteStore
+from tests.support.catalogs import CATALOG
 
 # The decisions table as state DBs were created before the three columns existed.
 OLD_DECISIONS = """

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from server_helpers import CATALOG, Clock, customer, decide, event, feedback, serve
 
 from sendwise.cli.main import main
 from sendwise.models import load_policy
 from sendwise.models.ope.logged import read_logs
 from sendwise.server import Settings
 from sendwise.server.store import SQLiteStore
+from tests.support.api import customer, decide, event, feedback
+from tests.support.app import Clock, serve
+from tests.support.catalogs import CATALOG
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])

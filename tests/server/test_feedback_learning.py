@@ -9,9 +9,12 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from fastapi.testclient import TestClient
-from server_helpers import CATALOG, Clock, customer, decide, event, feedback, posterior, serve
 
 from sendwise.server import Settings
+from tests.support.api import customer, decide, event, feedback
+from tests.support.app import Clock, posterior, serve
+from tests.support.catalogs import CATALOG
+from tests.support.stores import on_every_store
 
 CLICK, UNSUBSCRIBE = CATALOG.outcomes.index("click"), CATALOG.outcomes.index("unsubscribe")
 
@@ -25,6 +28,7 @@ def _sent_email(client: TestClient, clock: Clock, customer_id: str = "c-1") -> t
     return decision, (CATALOG.cell("NA", "ecommerce", "broadcast"), CATALOG.arm("email", decision["local_hour"]))
 
 
+@on_every_store
 def test_a_click_adds_exactly_one_to_alpha_and_the_window_adds_the_unsubscribe_failure(
         client: TestClient, clock: Clock) -> None:
     decision, (cell, arm) = _sent_email(client, clock)
@@ -48,6 +52,7 @@ def test_a_click_adds_exactly_one_to_alpha_and_the_window_adds_the_unsubscribe_f
     assert client.app.state.service.close_windows(clock.now) == 0  # counted once
 
 
+@on_every_store
 def test_a_window_without_a_click_counts_one_failure_per_outcome_only_after_it_closes(
         client: TestClient, clock: Clock) -> None:
     decision, (cell, arm) = _sent_email(client, clock)
@@ -64,6 +69,7 @@ def test_a_window_without_a_click_counts_one_failure_per_outcome_only_after_it_c
     np.testing.assert_array_equal(posterior(client)[0], alpha0)
 
 
+@on_every_store
 def test_an_undelivered_message_teaches_nothing_unless_a_later_sign_proves_delivery(
         client: TestClient, clock: Clock) -> None:
     failed, _ = _sent_email(client, clock, "c-failed")
@@ -78,6 +84,7 @@ def test_an_undelivered_message_teaches_nothing_unless_a_later_sign_proves_deliv
     assert beta1[cell, CLICK, arm] - beta0[cell, CLICK, arm] >= 1
 
 
+@on_every_store
 def test_late_and_orphan_events_are_reported_and_teach_nothing(client: TestClient, clock: Clock) -> None:
     decision, _ = _sent_email(client, clock)
     late_at = datetime.fromisoformat(decision["send_at"]) + timedelta(hours=73)
@@ -91,6 +98,7 @@ def test_late_and_orphan_events_are_reported_and_teach_nothing(client: TestClien
         np.testing.assert_array_equal(got, want)
 
 
+@on_every_store
 def test_an_event_from_before_its_decision_teaches_nothing_but_an_unsubscribe_still_counts(
         client: TestClient, clock: Clock) -> None:
     made_at = clock.now
@@ -107,6 +115,7 @@ def test_an_event_from_before_its_decision_teaches_nothing_but_an_unsubscribe_st
     assert feedback(client, event(decision, "clicked", "skewed-click", within_skew)) == ["applied"]
 
 
+@on_every_store
 def test_duplicates_change_nothing_and_a_changed_payload_is_409_with_state_unchanged(
         client: TestClient, clock: Clock) -> None:
     decision, _ = _sent_email(client, clock)
@@ -127,6 +136,7 @@ def test_duplicates_change_nothing_and_a_changed_payload_is_409_with_state_uncha
     assert feedback(client, new_click) == ["applied"]
 
 
+@on_every_store
 def test_the_same_event_id_twice_in_one_request_with_different_content_is_409(client: TestClient,
                                                                              clock: Clock) -> None:
     decision, _ = _sent_email(client, clock)
@@ -136,6 +146,7 @@ def test_the_same_event_id_twice_in_one_request_with_different_content_is_409(cl
     assert feedback(client, event(decision, "clicked", "e-1")) == ["applied"]
 
 
+@on_every_store
 def test_an_equal_timestamp_in_another_zone_is_the_same_payload(client: TestClient, clock: Clock) -> None:
     decision, _ = _sent_email(client, clock)
     utc = datetime.fromisoformat(decision["send_at"])
@@ -144,6 +155,7 @@ def test_an_equal_timestamp_in_another_zone_is_the_same_payload(client: TestClie
     assert feedback(client, event(decision, "clicked", "e-1", shifted)) == ["duplicate"]
 
 
+@on_every_store
 def test_a_restart_rebuilds_exactly_the_same_posterior(make_settings: Callable[..., Settings], clock: Clock) -> None:
     settings = make_settings()
     with serve(settings, clock) as client:
@@ -161,6 +173,7 @@ def test_a_restart_rebuilds_exactly_the_same_posterior(make_settings: Callable[.
     assert alpha.tobytes() == alpha2.tobytes() and beta.tobytes() == beta2.tobytes()
 
 
+@on_every_store
 def test_the_background_task_closes_windows_on_the_apps_clock(make_settings: Callable[..., Settings],
                                                               clock: Clock) -> None:
     with serve(make_settings(close_windows_seconds=0.05), clock) as client:

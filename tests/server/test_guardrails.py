@@ -9,13 +9,16 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_helpers import CATALOG, Clock, customer, decide, event, feedback, serve
 
 from sendwise.models import next_send_at
 from sendwise.server import Settings
 from sendwise.server.deps import get_now
 from sendwise.server.guardrails import ServingRules, batch_options
 from sendwise.server.schemas import DecisionRequest
+from tests.support.api import customer, decide, event, feedback
+from tests.support.app import Clock, serve
+from tests.support.catalogs import CATALOG
+from tests.support.stores import on_every_store
 
 ZONES = ("America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata", "Asia/Kathmandu",
          "Pacific/Chatham", "America/Sao_Paulo", "UTC")
@@ -38,6 +41,7 @@ def _decide_repeatedly(client: TestClient, asked: dict, n: int) -> list[dict]:
     return over_http + direct
 
 
+@on_every_store
 def test_an_unsubscribed_channel_is_never_chosen_again_even_after_a_restart(
         make_settings: Callable[..., Settings], clock: Clock) -> None:
     settings_ = make_settings()
@@ -55,6 +59,7 @@ def test_an_unsubscribed_channel_is_never_chosen_again_even_after_a_restart(
                                                            "hours": list(range(24))}
 
 
+@on_every_store
 def test_consent_restores_a_channel_and_the_later_of_the_two_wins(client: TestClient, clock: Clock) -> None:
     _unsubscribe_from_email(client, clock)
     (decision,) = decide(client, customer("c-unsub", channels=["email"]))
@@ -68,6 +73,7 @@ def test_consent_restores_a_channel_and_the_later_of_the_two_wins(client: TestCl
     assert "email" in chosen
 
 
+@on_every_store
 def test_world_quiet_hours_and_caps_apply(make_settings: Callable[..., Settings], clock: Clock) -> None:
     """The seed world: NA SMS only 08–21 local; at most 2 SMS and 5 messages per customer per week."""
     with serve(make_settings(world="seed"), clock) as client:
@@ -101,6 +107,7 @@ step = st.fixed_dictionaries({
 })
 
 
+@on_every_store
 def test_quiet_hours_send_windows_and_caps_hold_over_random_requests(make_settings: Callable[..., Settings],
                                                                      clock: Clock) -> None:
     caps, total_cap, window = {"sms": 1, "email": 2}, 3, timedelta(hours=48)

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import CATALOG, Clock, customer, decide, serve
 
 from sendwise.models import Policy, ThompsonPolicy
 from sendwise.server import Settings
+from tests.support.api import customer, decide
+from tests.support.app import Clock, serve
+from tests.support.catalogs import CATALOG
 
 
 @dataclass

@@ -21,10 +21,12 @@ import numpy as np
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_helpers import API_KEY, CATALOG, START, Clock, customer, decide, event, feedback, serve
 
 from sendwise.models import Learner, Resolved, Sends, load_policy
 from sendwise.server import Settings
+from tests.support.api import customer, decide, event, feedback
+from tests.support.app import API_KEY, START, Clock, serve
+from tests.support.catalogs import CATALOG
 
 HOUR = 3600.0
 OUTCOME_EVENT = {0: "clicked", 1: "unsubscribed"}

@@ -1,200 +1,51 @@
-"""The Redis state store: the store contract on SQLite and Redis alike, the server's behaviour on Redis,
-B3 idempotency in Redis mode, the bounded-staleness snapshot, locks, and the start-up checks.
+"""The state stores: the store contract on SQLite and Redis alike, and what only Redis does — the
+bounded-staleness snapshot, locks, the start-up checks, and B3 idempotency in Redis mode.
 
-Redis runs as a real ``redis-server`` of the tests' own, on a free loopback port with its data in a
-temporary folder (``--save ''``, ``--appendonly yes --appendfsync always``), stopped by pid. Every
-Redis test is skipped, saying why, when ``redis-server`` or the ``redis`` client is missing.
+Redis is the tests' own ``redis-server`` (``tests.support.redis``). The server's behaviour tests that
+hold for any store run on both where they live (``@on_every_store``); every Redis test is skipped,
+saying why, when ``redis-server`` or the ``redis`` client is missing.
 """
 
 from __future__ import annotations
 
-import functools
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_helpers import CATALOG, Clock, customer, decide, event, posterior, serve
-
-# The SQLite behaviour tests of the server, collected here again: in this module ``make_settings``
-# (below) puts the state in Redis, so each runs unchanged against the Redis store.
-from test_auth_and_erasure import test_erasing_a_customer_removes_decisions_events_and_channel_state  # noqa: F401
-from test_feedback_learning import (  # noqa: F401
-    test_a_click_adds_exactly_one_to_alpha_and_the_window_adds_the_unsubscribe_failure,
-    test_a_restart_rebuilds_exactly_the_same_posterior,
-    test_a_window_without_a_click_counts_one_failure_per_outcome_only_after_it_closes,
-    test_an_equal_timestamp_in_another_zone_is_the_same_payload,
-    test_an_event_from_before_its_decision_teaches_nothing_but_an_unsubscribe_still_counts,
-    test_an_undelivered_message_teaches_nothing_unless_a_later_sign_proves_delivery,
-    test_duplicates_change_nothing_and_a_changed_payload_is_409_with_state_unchanged,
-    test_late_and_orphan_events_are_reported_and_teach_nothing,
-    test_the_background_task_closes_windows_on_the_apps_clock,
-    test_the_same_event_id_twice_in_one_request_with_different_content_is_409,
-)
-from test_guardrails import (  # noqa: F401
-    test_an_unsubscribed_channel_is_never_chosen_again_even_after_a_restart,
-    test_consent_restores_a_channel_and_the_later_of_the_two_wins,
-    test_quiet_hours_send_windows_and_caps_hold_over_random_requests,
-    test_world_quiet_hours_and_caps_apply,
-)
 
 from sendwise.models.ope.logged import read_logs, write_logs
 from sendwise.server import Settings
 from sendwise.server.app import open_store
 from sendwise.server.export import decision_log
-from sendwise.server.store import (
-    DecisionRecord,
-    Erasure,
-    EventRecord,
-    InputKind,
-    LoopInput,
-    SQLiteStore,
-    Store,
+from sendwise.server.store import Erasure, InputKind, Store
+from tests.support.api import customer, decide, event
+from tests.support.app import Clock, posterior, serve
+from tests.support.catalogs import CATALOG
+from tests.support.redis import RedisServer, redis_store
+from tests.support.stores import (
+    CLICK,
+    UNSUBSCRIBE,
+    VERSION,
+    event_record,
+    loop_input,
+    on_every_store,
+    on_redis,
+    record,
 )
-
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-START_TIMEOUT_S = 10.0
-CLICK, UNSUBSCRIBE = CATALOG.outcomes.index("click"), CATALOG.outcomes.index("unsubscribe")
-VERSION = "v1"
-
-
-def skip_without_redis() -> None:
-    """Skip the calling test, saying what to install, unless both redis-server and the redis client exist."""
-    if not Path(REDIS_SERVER).is_file():
-        pytest.skip("redis-server not found (Debian/Ubuntu: apt-get install redis-server)")
-    pytest.importorskip("redis", reason="the redis client is missing (pip install 'sendwise[redis]')")
-
-
-@dataclass
-class RedisServer:
-    """A redis-server of the tests on a free 127.0.0.1 port, with its AOF in ``folder``; stopped by pid."""
-
-    folder: Path
-    appendfsync: str = "always"
-    port: int = 0
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        """Start on ``folder`` (again, after a kill: it replays its AOF) and wait until it answers."""
-        if not self.port:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                self.port = int(sock.getsockname()[1])
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.folder),
-             "--save", "", "--appendonly", "yes", "--appendfsync", self.appendfsync,
-             "--logfile", str(self.folder / "redis.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                if self.client().ping():
-                    return self
-            except Exception:  # noqa: BLE001 - not up yet (refused, or still loading its AOF)
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    log = (self.folder / "redis.log").read_text()
-                    raise RuntimeError(f"redis-server did not start:\n{log}") from None
-                time.sleep(0.02)
-
-    def client(self) -> Any:
-        import redis
-
-        return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True, socket_timeout=5)
-
-    def kill(self) -> None:
-        """SIGKILL (a crash) and wait until it is gone."""
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL if Redis will not exit (it refuses while writing its first AOF)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    skip_without_redis()
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    """The session's Redis, emptied for this test."""
-    redis_server.client().flushall()
-    return redis_server.url
-
-
-@pytest.fixture
-def make_settings(make_settings: Callable[..., Settings], redis_url: str) -> Callable[..., Settings]:
-    """The server tests' settings with the state in Redis (the tests imported above run on these)."""
-    return functools.partial(make_settings, state_url=redis_url, redis_durability="always")
-
-
-def redis_store(url: str, folder: Path, **options: Any) -> Store:
-    from sendwise.server.redis_store import RedisStore
-
-    return RedisStore(url, durability="always", spool_dir=folder / "spool", **options)
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """Each store in turn, empty: the contract tests below must pass on both."""
-    opened = (SQLiteStore(tmp_path / "state.db") if request.param == "sqlite"
-              else redis_store(request.getfixturevalue("redis_url"), tmp_path))
-    yield opened
-    opened.close()
-
-
-def record(decision_id: str, customer: str = "p-1", channel: str = "email", send_at: float | None = 1000.0,
-           **fields: Any) -> DecisionRecord:
-    """A decision log row in ``CATALOG`` (NA, ecommerce, broadcast); its window closes 100 s after sending."""
-    hour = None if channel == "none" else 9
-    values: dict[str, Any] = dict(
-        decision_id=decision_id, customer=customer, created_at=(send_at or 600.0) - 500.0, region="NA",
-        industry="ecommerce", campaign_type="broadcast", lifecycle_stage=None, timezone="UTC", channel=channel,
-        local_hour=hour, send_at=send_at, arm=CATALOG.arm(channel, hour or 0),
-        cell=CATALOG.cell("NA", "ecommerce", "broadcast"), propensity=0.25, explored=False, cost=0.001, seed=7,
-        row=0, model_version=VERSION, reason="{}", window_closes_at=None if send_at is None else send_at + 100.0,
-        closed=send_at is None)
-    return DecisionRecord(**values | fields)
-
-
-def event_record(event_id: str, decision_id: str, customer: str | None = "p-1") -> EventRecord:
-    return EventRecord(event_id=event_id, payload_hash=f"hash-{event_id}", decision_id=decision_id,
-                       customer=customer, type="clicked", timestamp=1000.0, value=None, channel=None,
-                       status="applied", received_at=1001.0)
-
 
 # --- the store contract, on both stores ---------------------------------------------------------------------
 
 
+@on_every_store
 def test_decisions_round_trip_and_a_failed_transaction_changes_nothing(store: Store) -> None:
     first, second = record("d-1"), record("d-2", customer="p-2", send_at=1200.5, explored=True)
     with store.transaction(durable=False) as tx:
@@ -215,6 +66,7 @@ def test_decisions_round_trip_and_a_failed_transaction_changes_nothing(store: St
         assert tx.event_hashes(["e-1", "e-2"]) == {"e-1": "hash-e-1"}
 
 
+@on_every_store
 def test_sends_skip_failed_deliveries_and_the_later_consent_change_wins(store: Store) -> None:
     email, push, old = record("d-1"), record("d-2", channel="push", send_at=1100.0), record("d-3", send_at=50.0)
     with store.transaction(durable=False) as tx:
@@ -240,6 +92,7 @@ def test_sends_skip_failed_deliveries_and_the_later_consent_change_wins(store: S
         assert sorted(tx.sends_since(["p-1"], 60.0)["p-1"]) == [("email", 1000.0), ("push", 1100.0)]
 
 
+@on_every_store
 def test_windows_close_oldest_first_into_the_exportable_decision_log(store: Store) -> None:
     rows = [record("d-late", send_at=3000.0), record("d-early", send_at=1000.0), record("d-mid", send_at=2000.0),
             record("d-none", customer="p-2", channel="none", send_at=None)]
@@ -265,6 +118,7 @@ def test_windows_close_oldest_first_into_the_exportable_decision_log(store: Stor
     np.testing.assert_allclose(log.reward, [0.0 - 0.001, 1.0 - 0.001, -0.001])
 
 
+@on_every_store
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_allowed_masks_go_from_the_store_through_the_export_bit_for_bit(store: Store, tmp_path: Path,
                                                                           suffix: str) -> None:
@@ -290,11 +144,7 @@ def test_allowed_masks_go_from_the_store_through_the_export_bit_for_bit(store: S
     np.testing.assert_array_equal(log.epsilon[order], [0.05 * i for i in range(6)] + [np.nan])
 
 
-def loop_input(kind: InputKind, cell: int, arm: int, outcome: int, successes: float, failures: float,
-               at: float = 470_000.5, customer: str = "") -> LoopInput:
-    return LoopInput(int(kind), f"d-{cell}-{arm}", cell, arm, outcome, successes, failures, 470_000.25, at, customer)
-
-
+@on_every_store
 def test_the_input_log_replays_commits_in_order_grouped_by_transaction(store: Store) -> None:
     inputs = [loop_input(InputKind.ARRIVED, 1, 2, CLICK, 1.0, 0.0),
               loop_input(InputKind.CLOSED, 1, 2, UNSUBSCRIBE, 0.0, 1.0),
@@ -312,6 +162,7 @@ def test_the_input_log_replays_commits_in_order_grouped_by_transaction(store: St
     assert [r.input for r in store.input_log("v2", 0)] == [inputs[2]]
 
 
+@on_every_store
 def test_erasure_counts_and_removes_only_the_customers_rows(store: Store) -> None:
     with store.transaction(durable=False) as tx:
         tx.add_decisions([record("d-1"), record("d-2", send_at=None, channel="none"), record("d-3", customer="p-2")])
@@ -375,6 +226,7 @@ def test_locks_serialise_writers_and_closing_skips_what_another_transaction_hold
         store.close()
 
 
+@on_redis
 def test_redis_weaker_than_asked_refuses_to_start(redis_server: RedisServer, redis_url: str,
                                                    make_settings: Callable[..., Settings], clock: Clock) -> None:
     redis = redis_server.client()
@@ -411,6 +263,7 @@ EVENT_TYPES = ("clicked", "converted", "unsubscribed", "opened", "delivered")
 OUTCOME = {"clicked": CLICK, "converted": CLICK, "unsubscribed": UNSUBSCRIBE}
 
 
+@on_redis
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_order_and_multiplicity_of_events_learns_the_fold_of_the_distinct_ones(

@@ -19,11 +19,12 @@ import pandas as pd
 import pytest
 import time_machine
 from fastapi.testclient import TestClient
-from server_helpers import AUTH, Clock, customer, decide, serve
 
 from sendwise.models import Catalog, StaticPolicy, next_send_at
 from sendwise.models.mlops.mlflow_model import POLICY_ARTIFACT, PolicyModel
 from sendwise.server import Settings, create_app
+from tests.support.api import customer, decide
+from tests.support.app import AUTH, Clock, serve
 
 DST_ZONES = ("America/New_York", "Europe/London", "Europe/Berlin", "Australia/Sydney", "Australia/Lord_Howe",
              "Pacific/Chatham")

@@ -1,4 +1,4 @@
-"""Driving a ``Learner`` by hand in tests: decide, send what was chosen, resolve it from the batch's truth."""
+"""Driving a ``Learner`` by hand: decide, send what was chosen, resolve it from the batch's truth."""
 
 from __future__ import annotations
 

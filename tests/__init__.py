@@ -1,0 +1,1 @@
+"""sendwise's test suite: a package, so test modules import shared helpers as ``tests.support``."""

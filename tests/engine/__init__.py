@@ -1,0 +1,1 @@
+"""Tests of the numba engine: kernels against their numpy references, validation, speed."""
