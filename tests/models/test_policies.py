@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from learning_helpers import sent_and_resolved
 
-from sendwise.engine import personal_reference as ref
+from sendwise.engine import reference as ref
 from sendwise.models import POLICIES, Catalog, DecisionBatch, Learner, Outcomes, load_policy
 from sendwise.models.policies.thompson import OpenCounts, OpenMessagesPolicy, hierarchy_levels
 
