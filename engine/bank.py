@@ -16,7 +16,7 @@ from .validation import (
     as_index_array,
     as_mask,
     as_row_mask,
-    check_cost,
+    as_value_and_cost,
     check_non_negative,
     check_null_arm,
     check_posterior,
@@ -24,7 +24,6 @@ from .validation import (
     check_rows_allow_an_arm,
     check_rows_sum_to_one,
     check_same_length,
-    check_shape,
     check_uniforms,
 )
 
@@ -66,10 +65,7 @@ def score_bank(
     """
     check_posterior(alpha, beta)
     n_cells, n_outcomes, n_arms = alpha.shape
-    value = as_float_array("value", value, 1)
-    check_shape("value", value, (n_outcomes,))
-    cost = as_float_array("cost", cost, 2)
-    check_cost(cost, n_arms)
+    value, cost = as_value_and_cost(value, cost, n_outcomes, n_arms)
     bank_cell = as_index_array("bank_cell", bank_cell, n_cells)
     bank_cost_row = as_index_array("bank_cost_row", bank_cost_row, cost.shape[0])
     check_same_length(bank_cell=bank_cell, bank_cost_row=bank_cost_row)

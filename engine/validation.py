@@ -23,7 +23,7 @@ __all__ = [
     "as_mask",
     "as_real",
     "as_row_mask",
-    "check_cost",
+    "as_value_and_cost",
     "check_non_negative",
     "check_null_arm",
     "check_positive",
@@ -206,10 +206,14 @@ def check_writeable(**arrays: np.ndarray) -> None:
             raise TypeError(f"`{name}` is updated in place, so it must be a writeable ndarray; got a read-only one")
 
 
-def check_cost(cost: np.ndarray, n_arms: int) -> None:
-    """Raise ``ValueError`` unless ``cost`` has one column per arm, (n_cost_rows, n_arms)."""
+def as_value_and_cost(value: object, cost: object, n_outcomes: int, n_arms: int) -> tuple[np.ndarray, np.ndarray]:
+    """``value`` as float64 (n_outcomes,) and ``cost`` as float64 (n_cost_rows, n_arms), both finite."""
+    value = as_float_array("value", value, 1)
+    check_shape("value", value, (n_outcomes,))
+    cost = as_float_array("cost", cost, 2)
     if cost.shape[1] != n_arms:
         raise ValueError(f"`cost` must have shape (n_cost_rows, {n_arms}); got {cost.shape}")
+    return value, cost
 
 
 def _as_array(name: str, x: object, dtype: type, ndim: int) -> np.ndarray:

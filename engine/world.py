@@ -15,7 +15,7 @@ from .validation import (
     as_index_array,
     as_int_range,
     as_mask,
-    check_cost,
+    as_value_and_cost,
     check_non_negative,
     check_rows_allow_an_arm,
     check_same_length,
@@ -126,10 +126,7 @@ def net_values(
     """
     rates = as_float_array("rates", rates, 3)
     n_rows, n_outcomes, n_arms = rates.shape
-    value = as_float_array("value", value, 1)
-    check_shape("value", value, (n_outcomes,))
-    cost = as_float_array("cost", cost, 2)
-    check_cost(cost, n_arms)
+    value, cost = as_value_and_cost(value, cost, n_outcomes, n_arms)
     cost_row_idx = as_index_array("cost_row_idx", cost_row_idx, cost.shape[0])
     mask = as_mask("mask", mask, (n_rows, n_arms))
     arm = as_index_array("arm", arm, n_arms)
