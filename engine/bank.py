@@ -17,6 +17,7 @@ from .validation import (
     as_mask,
     as_row_mask,
     as_value_and_cost,
+    check_finite_or_minus_inf,
     check_non_negative,
     check_null_arm,
     check_posterior,
@@ -158,11 +159,7 @@ def _check_scores(scores: object, null_arm: object) -> tuple[np.ndarray, np.ndar
         raise ValueError(f"`scores` must have shape (n_banks, n_draws >= 1, n_arms); got {arr.shape}")
     best = arr.max(axis=1)  # NaN and +inf propagate: one pass over the scores
     if np.isnan(best).any() or np.isposinf(best).any():
-        bad = np.flatnonzero(np.isnan(arr.ravel()) | np.isposinf(arr.ravel()))
-        raise ValueError(
-            f"`scores` must be finite or -inf; {bad.size} of {arr.size} values are not "
-            f"(first at flat index {bad[0]}: {arr.ravel()[bad[0]].item()!r})"
-        )
+        check_finite_or_minus_inf("scores", arr)
     null_arm = check_null_arm(null_arm, arr.shape[2])
     if null_arm >= 0:
         off = np.flatnonzero((arr[:, :, null_arm] != 0.0).any(axis=1))

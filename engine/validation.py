@@ -24,6 +24,7 @@ __all__ = [
     "as_real",
     "as_row_mask",
     "as_value_and_cost",
+    "check_finite_or_minus_inf",
     "check_non_negative",
     "check_null_arm",
     "check_positive",
@@ -149,6 +150,12 @@ def check_positive(name: str, arr: np.ndarray) -> None:
 def check_non_negative(name: str, arr: np.ndarray) -> None:
     """Raise ``ValueError`` unless every value is >= 0."""
     _raise_where_flat(name, arr, ~(arr.ravel() >= 0), "be >= 0", "are not")
+
+
+def check_finite_or_minus_inf(name: str, arr: np.ndarray) -> None:
+    """Raise ``ValueError`` unless every value is finite or -inf (no NaN, no +inf)."""
+    flat = arr.ravel()
+    _raise_where_flat(name, arr, np.isnan(flat) | np.isposinf(flat), "be finite or -inf", "are not")
 
 
 def check_unit_interval(name: str, arr: np.ndarray) -> None:
