@@ -2,13 +2,15 @@
 
     python benchmarks/engine.py [--json FILE] [--quick] [--peers] [--repeats N]
 
-- Batch: decisions/s of ``engine.decide_batch`` and of ``engine.reference.decide_batch`` for
-  K = 169 arms (7 channels × 24 local hours + the no-message arm) and B rows, with posteriors at the
-  prior Beta(1, 1), after learning (α = 1 + 1000·p, β = 1 + 1000·(1 − p), p ~ U(0.01, 0.10)), and with
-  two learned outcomes (click worth 1, unsubscribe worth −5); on 1 thread and on every core.
+- Batch: decisions/s of the decision path, a bank of 256 posterior draws per bank
+  (``score_bank``), the rows' exact propensities from it (``bank_probabilities``) and one arm per
+  row (``draw_from``), against the same path through the numpy twins, for K = 169 arms (7 channels
+  × 24 local hours + the no-message arm) and B rows spread over the banks with masks repeated across
+  rows (8 patterns), with posteriors at the prior Beta(1, 1), after learning (α = 1 + 1000·p,
+  β = 1 + 1000·(1 − p), p ~ U(0.01, 0.10)), and with two learned outcomes (click worth 1, unsubscribe
+  worth −5); on 1 thread and on every core.
 - Per step: decide one, learn one, on the peers' 168-arm Bernoulli world (rates ~ U(0.01, 0.10)):
   ``engine.bernoulli_steps`` against the numpy loop ``engine.reference.bernoulli_steps``.
-- Propensities: rows/s of ``choice_probabilities`` (1,000 draws per row), engine against twin.
 - Score banks: arm draws/s of ``score_bank`` (16 banks × 256 draws × 168 sampled arms, two learned
   outcomes) and rows/s of ``bank_probabilities`` (B = 1,000 rows, K = 169, 256 draws) with masks
   repeated across rows (8 patterns, so at most 128 distinct (bank, mask) pairs) and with every row
@@ -46,11 +48,10 @@ N_SEND_ARMS = N_CHANNELS * N_HOURS
 N_ARMS = N_SEND_ARMS + 1
 NULL_ARM = N_SEND_ARMS
 EPSILON = 0.01
-PROPENSITY_DRAWS = 1000
 BANK_DRAWS, BANK_MASK_PATTERNS = 256, 8
-SIZES = {  # rows per batch, steps per loop, rows for propensities, score banks, rows using the banks
-    "full": {"batch_rows": 100_000, "steps": 100_000, "propensity_rows": 20, "banks": 16, "bank_rows": 1_000},
-    "quick": {"batch_rows": 2_000, "steps": 2_000, "propensity_rows": 2, "banks": 4, "bank_rows": 200},
+SIZES = {  # rows per batch, steps per loop, score banks, rows using the banks
+    "full": {"batch_rows": 10_000, "steps": 100_000, "banks": 16, "bank_rows": 1_000},
+    "quick": {"batch_rows": 2_000, "steps": 2_000, "banks": 4, "bank_rows": 200},
 }
 TARGETS = {  # key: (comparison, threshold, what)
     "batch_decisions_per_s": (">=", 100_000, "batch, learned posteriors, all threads"),
@@ -73,26 +74,19 @@ def posterior(state: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return 1 + 1000 * p, 1 + 1000 * (1 - p), np.array([1.0, -5.0][: p.shape[1]])
 
 
-def decide_inputs(state: str, n_rows: int) -> tuple[tuple, dict]:
-    """Positional and keyword arguments of ``decide_batch``: every arm allowed on every row, no costs."""
-    alpha, beta, value = posterior(state)
-    mask = np.ones((n_rows, N_ARMS), np.bool_)
-    return (alpha, beta, value, np.zeros((1, N_ARMS)), mask), {"epsilon": EPSILON, "null_arm": NULL_ARM, "rng": 7}
-
-
 def world(n_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cell stream, reward uniforms and true rates (1, 168) of the peers' context-free world."""
     rates = np.random.default_rng(0).uniform(0.01, 0.10, (1, N_SEND_ARMS))
     return np.zeros(n_steps, np.int64), np.random.default_rng(10_000).random(n_steps), rates
 
 
-def bank_inputs(n_banks: int, n_rows: int, distinct: bool) -> tuple[tuple, tuple]:
-    """Arguments of ``score_bank`` (two learned outcomes, every arm needed) and ``(bank_idx, mask)`` rows.
+def bank_inputs(n_banks: int, n_rows: int, distinct: bool, state: str = "two_outcomes") -> tuple[tuple, tuple]:
+    """Arguments of ``score_bank`` (every arm needed) and ``(bank_idx, mask)`` rows.
 
     Each arm is allowed with probability 0.8, the no-message arm always; with ``distinct`` False every
     row takes one of ``BANK_MASK_PATTERNS`` masks, as a server batch repeats them.
     """
-    alpha, beta, value = posterior("two_outcomes")
+    alpha, beta, value = posterior(state)
     zeros = np.zeros(n_banks, np.int64)
     score_args = (alpha, beta, value, np.zeros((1, N_ARMS)), zeros, zeros, np.ones((n_banks, N_ARMS), np.bool_),
                   BANK_DRAWS)
@@ -103,18 +97,24 @@ def bank_inputs(n_banks: int, n_rows: int, distinct: bool) -> tuple[tuple, tuple
     return score_args, (rng.integers(0, n_banks, n_rows), mask)
 
 
+def decide_through_banks(api: object, score_args: tuple, bank_idx: np.ndarray, mask: np.ndarray,
+                         uniforms: np.ndarray) -> np.ndarray:
+    """One arm per row the way decisions are made: a bank of draws, exact propensities, an inverse-CDF draw.
+
+    ``api`` is ``engine`` or its numpy twins ``engine.reference``; ``draw_from`` is plain numpy in both.
+    """
+    scores = api.score_bank(*score_args, null_arm=NULL_ARM, rng=7)
+    return engine.draw_from(api.bank_probabilities(scores, bank_idx, mask, EPSILON, NULL_ARM), uniforms)
+
+
 def first_calls() -> dict[str, float]:
     """Seconds of the first call of every public wrapper in this process: compile, or load from cache."""
     alpha, beta, value = posterior("two_outcomes")
-    args, options = decide_inputs("two_outcomes", 4)
     cells, uniforms, rates = world(10)
     bank_args, (bank_idx, bank_mask) = bank_inputs(2, 4, distinct=True)
     calls: dict[str, Callable[[], object]] = {
-        "decide_batch": lambda: engine.decide_batch(*args, **options),
-        "choice_probabilities": lambda: engine.choice_probabilities(*args, **options, n_draws=10),
         "update": lambda: engine.update(alpha.copy(), beta.copy(), [0], [1], [2], [1.0], [0.0]),
-        "discount": lambda: engine.discount(alpha.copy(), beta.copy(), np.ones_like(alpha), np.ones_like(beta), 0.9),
-        "pool_priors": lambda: engine.pool_priors(alpha - 1, beta - 1, [np.zeros(1, np.int64)], 10.0),
+        "pool_posteriors": lambda: engine.pool_posteriors(alpha - 1, beta - 1, [np.zeros(1, np.int64)], 10.0),
         "bernoulli_steps": lambda: engine.bernoulli_steps(np.ones((1, 1, N_SEND_ARMS)), np.ones((1, 1, N_SEND_ARMS)),
                                                           cells, uniforms, rates, rng=0),
         "score_bank": lambda: engine.score_bank(*bank_args, null_arm=NULL_ARM, rng=0),
@@ -124,16 +124,17 @@ def first_calls() -> dict[str, float]:
 
 
 def measure_batch(sizes: dict, repeats: int, thread_counts: list[int]) -> dict:
-    """Decisions/s per posterior state: the engine on each thread count, and the numpy twin."""
+    """Decisions/s through the banks per posterior state: the engine on each thread count, and the numpy twins."""
     n_rows = sizes["batch_rows"]
+    uniforms = np.random.default_rng(5).random(n_rows)
     results: dict = {"numpy": {}, **{f"engine_{n}_threads": {} for n in thread_counts}}
     for state in POSTERIORS:
-        args, options = decide_inputs(state, n_rows)
-        twin = partial(reference.decide_batch, *args, **options)
+        score_args, (bank_idx, mask) = bank_inputs(sizes["banks"], n_rows, distinct=False, state=state)
+        twin = partial(decide_through_banks, reference, score_args, bank_idx, mask, uniforms)
         results["numpy"][state] = rate(n_rows, time_calls(twin, repeats))
         for n_threads in thread_counts:
             engine.set_num_threads(n_threads)
-            timing = time_calls(partial(engine.decide_batch, *args, **options), repeats)
+            timing = time_calls(partial(decide_through_banks, engine, score_args, bank_idx, mask, uniforms), repeats)
             results[f"engine_{n_threads}_threads"][state] = rate(n_rows, timing)
     return results
 
@@ -148,7 +149,7 @@ def measure_steps(sizes: dict, repeats: int) -> dict:
 
     def numpy_run() -> np.ndarray:
         alpha, beta = np.ones((1, 1, N_SEND_ARMS)), np.ones((1, 1, N_SEND_ARMS))
-        return reference.bernoulli_steps(alpha, beta, cells, uniforms, rates, rng=3)[0]
+        return reference.bernoulli_steps(alpha, beta, cells, uniforms, rates, rng=3)
 
     results = {}
     for name, run in (("engine", engine_run), ("numpy", numpy_run)):
@@ -156,18 +157,6 @@ def measure_steps(sizes: dict, repeats: int) -> dict:
         results[name]["regret"] = float(np.sum(rates.max() - rates[0, run()]))
     results["random_regret"] = float(cells.size * (rates.max() - rates.mean()))
     return results
-
-
-def measure_propensities(sizes: dict, repeats: int) -> dict:
-    """Rows/s of ``choice_probabilities`` with learned posteriors, all threads, engine and twin."""
-    args, options = decide_inputs("learned", sizes["propensity_rows"])
-    n_rows = sizes["propensity_rows"]
-    return {
-        "engine": rate(n_rows, time_calls(
-            lambda: engine.choice_probabilities(*args, **options, n_draws=PROPENSITY_DRAWS), repeats)),
-        "numpy": rate(n_rows, time_calls(
-            lambda: reference.choice_probabilities(*args, **options, n_draws=PROPENSITY_DRAWS), repeats)),
-    }
 
 
 def measure_banks(sizes: dict, repeats: int, thread_counts: list[int]) -> dict:
@@ -284,21 +273,19 @@ def cpu_share(report: dict) -> float:
 
 def print_report(report: dict, thread_counts: list[int]) -> None:
     """The tables: throughput against the numpy twin, start-up, targets; then the peers if measured."""
-    batch, steps, props, start = report["batch"], report["steps"], report["propensities"], report["start_up"]
+    batch, steps, start = report["batch"], report["steps"], report["start_up"]
     per_s = "{:,.0f}".format
     engine_cols = [f"engine {n} thr" for n in thread_counts]
     rows = []
     for state in POSTERIORS:
         engine_rates = [batch[f"engine_{n}_threads"][state]["median"] for n in thread_counts]
         numpy_rate = batch["numpy"][state]["median"]
-        rows.append([f"batch B={report['sizes']['batch_rows']:,}, K={N_ARMS}, {state.replace('_', ' ')}",
+        rows.append([f"batch B={report['sizes']['batch_rows']:,}, K={N_ARMS}, {state.replace('_', ' ')}, "
+                     f"through {report['sizes']['banks']} banks of {BANK_DRAWS} draws",
                      *map(per_s, engine_rates), per_s(numpy_rate), f"{engine_rates[-1] / numpy_rate:.2f}x"])
     rows.append([f"per-step loop K={N_SEND_ARMS}, {report['sizes']['steps']:,} steps",
                  per_s(steps["engine"]["median"]), *["-"] * (len(thread_counts) - 1),
                  per_s(steps["numpy"]["median"]), f"{steps['engine']['median'] / steps['numpy']['median']:.2f}x"])
-    rows.append([f"propensities, rows/s ({PROPENSITY_DRAWS:,} draws each), learned",
-                 *["-"] * (len(thread_counts) - 1), per_s(props["engine"]["median"]), per_s(props["numpy"]["median"]),
-                 f"{props['engine']['median'] / props['numpy']['median']:.2f}x"])
     banks, sizes = report["banks"], report["sizes"]
     bank_labels = {
         "score_bank": f"score bank, arm draws/s ({sizes['banks']} banks x {BANK_DRAWS} draws x {N_SEND_ARMS} arms)",
@@ -377,7 +364,6 @@ def main() -> None:
     report["batch"] = measure_batch(sizes, repeats, thread_counts)
     engine.set_num_threads(thread_counts[-1])
     report["steps"] = measure_steps(sizes, repeats)
-    report["propensities"] = measure_propensities(sizes, repeats)
     report["banks"] = measure_banks(sizes, repeats, thread_counts)
     engine.set_num_threads(thread_counts[-1])
     report["start_up"] = measure_start_up(repeats, cold=not args.quick)

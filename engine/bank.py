@@ -1,42 +1,152 @@
-"""Score-bank kernels: Thompson draws shared by many rows, and exact propensities computed from them.
+"""Score banks, validated: Thompson draws shared by many rows, their exact propensities, and drawing from them.
 
-A bank holds ``n_draws`` independent Thompson draws of the net value of every arm for one
-(cell, cost row) pair. A row that decides by drawing one of the bank's draws uniformly at random
-and taking the argmax over its allowed arms has, by construction, the propensities that
-``_bank_probabilities`` computes from the same draws: no Monte-Carlo error in the logged pscore.
-
-Array conventions are those of ``sampling.py``; in addition:
-
-- ``banks = (bank_cell, bank_cost_row, needed)``: int64 ``(n_banks,)``, int64 ``(n_banks,)`` and bool
-  ``(n_banks, n_arms)``, the arms a bank must sample (the union of the masks of the rows using it).
-- ``scores``: float64 ``(n_banks, n_draws, n_arms)``; -inf on arms a bank did not sample.
-
-``_check_bank_rows`` and ``_check_scores`` are the input checks the public wrappers run first.
+The kernels are in ``_bank_kernels.py``; see it for how a bank is laid out.
 """
 
+from __future__ import annotations
+
 import numpy as np
-from numba import njit
 
-from ._jit import JIT
-from ._validate import as_index_array, as_int, as_mask, check_same_length
-from .sampling import _sample_scores
+from ._bank_kernels import Banks, Economics, _bank_probabilities, _score_banks
+from ._posterior_kernels import Posterior
+from .parallel import _run_chunked, _run_split
+from .validation import (
+    as_at_least,
+    as_float_array,
+    as_index_array,
+    as_mask,
+    as_row_mask,
+    as_value_and_cost,
+    check_finite_or_minus_inf,
+    check_non_negative,
+    check_null_arm,
+    check_posterior,
+    check_probability,
+    check_rows_allow_an_arm,
+    check_rows_sum_to_one,
+    check_same_length,
+    check_uniforms,
+)
+
+__all__ = ["bank_probabilities", "draw_from", "score_bank"]
 
 
-def _check_bank_rows(
-    bank_cell: np.ndarray, bank_cost_row: np.ndarray, needed: np.ndarray, shape: tuple[int, int, int]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Banks index cells and cost rows; ``needed`` is one bool row of arms per bank.
+def score_bank(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    value: np.ndarray,
+    cost: np.ndarray,
+    bank_cell: np.ndarray,
+    bank_cost_row: np.ndarray,
+    needed: np.ndarray,
+    n_draws: int,
+    null_arm: int = -1,
+    rng: np.random.Generator | int | None = None,
+    *,
+    chunk_size: int = 1,
+) -> np.ndarray:
+    """``n_draws`` Thompson draws of every needed arm's net value per bank, for :func:`bank_probabilities`.
 
-    ``shape = (n_cells, n_cost_rows, n_arms)``.
+    Bank b draws from cell ``bank_cell[b]`` with cost row ``bank_cost_row[b]``: arm a scores
+    Σ_o value[o]·p̃[o, a] − cost[bank_cost_row[b], a], p̃[o, a] ~ Beta(alpha[c, o, a], beta[c, o, a]) over
+    outcomes with nonzero value; ``null_arm`` scores exactly 0 (needed or not); arms with
+    ``needed[b, a]`` False score -inf and are not sampled. Build ``needed`` as the union of the masks of
+    the rows that will use the bank. Returns float64 ``(n_banks, n_draws, n_arms)``. Every
+    ``chunk_size`` banks draw from their own generator seeded from ``rng``, so the output depends on
+    ``rng`` and ``chunk_size`` only, never on the number of threads.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> alpha, beta = np.ones((1, 1, 3)), np.ones((1, 1, 3))
+    >>> needed = np.array([[True, False, True]])
+    >>> scores = score_bank(alpha, beta, np.ones(1), np.zeros((1, 3)), [0], [0], needed, 4, null_arm=2, rng=0)
+    >>> scores.shape, bool(np.isneginf(scores[0, :, 1]).all()), bool((scores[0, :, 2] == 0).all())
+    ((1, 4, 3), True, True)
     """
-    n_cells, n_cost_rows, n_arms = shape
+    check_posterior(alpha, beta)
+    n_cells, n_outcomes, n_arms = alpha.shape
+    value, cost = as_value_and_cost(value, cost, n_outcomes, n_arms)
     bank_cell = as_index_array("bank_cell", bank_cell, n_cells)
-    bank_cost_row = as_index_array("bank_cost_row", bank_cost_row, n_cost_rows)
+    bank_cost_row = as_index_array("bank_cost_row", bank_cost_row, cost.shape[0])
     check_same_length(bank_cell=bank_cell, bank_cost_row=bank_cost_row)
-    return bank_cell, bank_cost_row, as_mask("needed", needed, (bank_cell.shape[0], n_arms))
+    needed = as_mask("needed", needed, (bank_cell.shape[0], n_arms))
+    n_draws = as_at_least("n_draws", n_draws, 1)
+    null_arm = check_null_arm(null_arm, n_arms)
+    if null_arm >= 0:  # the null arm's score is a constant: always "sampled"
+        needed = needed.copy()
+        needed[:, null_arm] = True
+    banks = Banks(bank_cell, bank_cost_row, needed)
+    out = np.empty((bank_cell.shape[0], n_draws, n_arms))
+
+    def run(sl: slice, gen: np.random.Generator) -> None:
+        _score_banks(Posterior(alpha, beta), Economics(value, cost), banks.rows(sl), n_draws, null_arm, gen, out[sl])
+
+    _run_chunked(run, bank_cell.shape[0], rng, chunk_size)
+    return out
 
 
-def _check_scores(scores: np.ndarray, null_arm: int) -> tuple[np.ndarray, np.ndarray]:
+def bank_probabilities(
+    scores: np.ndarray,
+    bank_idx: np.ndarray,
+    mask: np.ndarray,
+    epsilon: float = 0.01,
+    null_arm: int = -1,
+    *,
+    chunk_size: int = 64,
+) -> np.ndarray:
+    """Exact propensities of choosing by argmax over a uniformly drawn draw of a bank, ε-uniform mixed.
+
+    Row i uses bank ``bank_idx[i]`` of ``scores`` (from :func:`score_bank`). In each draw the allowed
+    arm with the highest score wins; tied arms split the draw equally. With ``win_share[a]`` the
+    mean over draws, allowed arms get ``(1 − ε)·win_share[a] + ε/n_allowed`` and masked arms exactly 0,
+    so rows sum to 1. No randomness. Identical (bank, mask) rows are computed once, ``chunk_size``
+    distinct rows per task on the engine's threads. A row may only allow arms its bank sampled;
+    ``null_arm`` (-1: none) must score exactly 0 in every bank. Returns float64 ``(n_rows, n_arms)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scores = np.array([[[0.2, 0.5, 0.0], [0.7, 0.1, 0.0], [0.3, 0.3, 0.0], [-0.1, -0.2, 0.0]]])
+    >>> bank_probabilities(scores, [0, 0], [[True, True, True], [True, False, True]], epsilon=0.0).tolist()
+    [[0.375, 0.375, 0.25], [0.75, 0.0, 0.25]]
+    """
+    scores, unsampled = _check_scores(scores, null_arm)
+    epsilon = check_probability("epsilon", epsilon)
+    distinct_bank, distinct_mask, inverse = _distinct_rows(unsampled, bank_idx, mask)
+    distinct = np.empty(distinct_mask.shape)
+
+    def run(sl: slice) -> None:
+        _bank_probabilities(scores, distinct_bank[sl], distinct_mask[sl], epsilon, distinct[sl])
+
+    _run_split(run, distinct.shape[0], chunk_size)
+    return distinct[inverse]
+
+
+def draw_from(probs: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """One arm per row by inverse CDF: the first arm whose cumulative probability exceeds ``uniforms[i]``.
+
+    ``probs``: float64 (n_rows, n_arms), non-negative rows summing to 1 (within 1e-9); ``uniforms``:
+    float64 (n_rows,) in [0, 1). An arm of probability 0 is never returned: when round-off leaves the
+    row's total below ``uniforms[i]``, the last arm with positive probability is. Returns int64 (n_rows,).
+
+    Examples
+    --------
+    >>> draw_from([[0.5, 0.0, 0.5], [0.5, 0.5, 0.0]], [0.75, 0.999999]).tolist()
+    [2, 1]
+    """
+    probs = as_float_array("probs", probs, 2)
+    check_non_negative("probs", probs)
+    uniforms = as_float_array("uniforms", uniforms, 1)
+    check_same_length(probs=probs, uniforms=uniforms)
+    check_uniforms("uniforms", uniforms)
+    check_rows_sum_to_one("probs", probs, 1e-9)
+    below = (np.cumsum(probs, axis=1) <= uniforms[:, None]).sum(axis=1)
+    last_positive = probs.shape[1] - 1 - np.argmax(probs[:, ::-1] > 0.0, axis=1)
+    return np.minimum(below, last_positive).astype(np.int64)
+
+
+def _check_scores(scores: object, null_arm: object) -> tuple[np.ndarray, np.ndarray]:
     """``scores`` from ``score_bank``: float64 (n_banks, n_draws, n_arms), no NaN or +inf, 0 on the null arm.
 
     Returns the scores, C-contiguous, and ``unsampled``, bool (n_banks, n_arms): arms whose every draw
@@ -49,13 +159,8 @@ def _check_scores(scores: np.ndarray, null_arm: int) -> tuple[np.ndarray, np.nda
         raise ValueError(f"`scores` must have shape (n_banks, n_draws >= 1, n_arms); got {arr.shape}")
     best = arr.max(axis=1)  # NaN and +inf propagate: one pass over the scores
     if np.isnan(best).any() or np.isposinf(best).any():
-        bad = np.flatnonzero(np.isnan(arr.ravel()) | np.isposinf(arr.ravel()))
-        raise ValueError(
-            f"`scores` must be finite or -inf; {bad.size} of {arr.size} values are not "
-            f"(first at flat index {bad[0]}: {arr.ravel()[bad[0]].item()!r})"
-        )
-    if not -1 <= as_int("null_arm", null_arm) < arr.shape[2]:
-        raise ValueError(f"`null_arm` must be -1 or lie in [0, {arr.shape[2]}); got {null_arm!r}")
+        check_finite_or_minus_inf("scores", arr)
+    null_arm = check_null_arm(null_arm, arr.shape[2])
     if null_arm >= 0:
         off = np.flatnonzero((arr[:, :, null_arm] != 0.0).any(axis=1))
         if off.size:
@@ -74,17 +179,10 @@ def _distinct_rows(
     an arm, and only arms its bank sampled.
     """
     n_banks, n_arms = unsampled.shape
-    mask_arr = np.asarray(mask)
-    if mask_arr.ndim != 2:
-        raise ValueError(f"`mask` must have shape (n_rows, {n_arms}); got {mask_arr.shape}")
-    mask_arr = as_mask("mask", mask_arr, (mask_arr.shape[0], n_arms))
+    mask_arr = as_row_mask("mask", mask, n_arms)
     bank_idx = as_index_array("bank_idx", bank_idx, n_banks)
     check_same_length(bank_idx=bank_idx, mask=mask_arr)
-    empty = np.flatnonzero(~mask_arr.any(axis=1))
-    if empty.size:
-        raise ValueError(
-            f"`mask` must allow at least one arm per row; {empty.size} rows allow none (first: row {empty[0]})"
-        )
+    check_rows_allow_an_arm("mask", mask_arr)
     keys = np.concatenate([bank_idx.reshape(-1, 1).view(np.uint8), np.packbits(mask_arr, axis=1)], axis=1)
     packed = np.ascontiguousarray(keys).view(np.dtype((np.void, keys.shape[1]))).reshape(-1)  # one key per row
     _, first, inverse = np.unique(packed, return_index=True, return_inverse=True)
@@ -100,71 +198,3 @@ def _distinct_rows(
             f"{bad_rows.size} rows do so. Build each bank's `needed` as the union of the masks of its rows"
         )
     return distinct_bank, np.ascontiguousarray(distinct_mask), inverse
-
-
-@njit(**JIT)
-def _score_banks(posterior, economics, banks, n_draws, null_arm, gen, out):
-    """Fill ``out`` (n_banks, n_draws, n_arms) with ``n_draws`` Thompson draws of every needed arm per bank.
-
-    A draw of arm a is Σ_o value[o]·Beta(alpha[c, o, a], beta[c, o, a]) − cost[r, a] with c, r the
-    bank's cell and cost row, over outcomes with nonzero value; ``null_arm`` scores exactly 0 and
-    arms not needed score -inf, neither consuming the generator. The generator is consumed bank by
-    bank, draw by draw, arm by arm, outcome by outcome, so a numpy Generator can replay the stream.
-    """
-    alpha, beta = posterior
-    value, cost = economics
-    bank_cell, bank_cost_row, needed = banks
-    for b in range(bank_cell.shape[0]):
-        c, cost_row = bank_cell[b], cost[bank_cost_row[b]]
-        for m in range(n_draws):
-            _sample_scores(alpha[c], beta[c], value, cost_row, needed[b], null_arm, gen, out[b, m])
-
-
-@njit(**JIT)
-def _add_tie_shares(scores_row, allowed, share):
-    """Add one draw's unit win to ``share`` (n_allowed,), split equally among the tied best allowed arms.
-
-    ``scores_row``: float64 (n_arms,), one draw; ``allowed``: int64 (n_allowed,), n_allowed >= 1, the
-    arm of each entry of ``share``.
-    """
-    best_k, n_ties = 0, 1
-    best = scores_row[allowed[0]]
-    for k in range(1, allowed.shape[0]):
-        s = scores_row[allowed[k]]
-        if s > best:
-            best, best_k, n_ties = s, k, 1
-        elif s == best:
-            n_ties += 1
-    if n_ties == 1:
-        share[best_k] += 1.0
-        return
-    unit = 1.0 / n_ties
-    for k in range(best_k, allowed.shape[0]):
-        if scores_row[allowed[k]] == best:
-            share[k] += unit
-
-
-@njit(**JIT)
-def _bank_probabilities(scores, bank_idx, mask, epsilon, out):
-    """Exact propensity of every arm per row under argmax over a uniformly drawn bank draw, ε-mixed.
-
-    ``bank_idx``: int64 (n_rows,); ``mask``: bool (n_rows, n_arms), at least one allowed arm per row;
-    ``out``: float64 (n_rows, n_arms), written in place: (1 − ε)·win share + ε/n_allowed on allowed
-    arms, exactly 0 on masked ones. No randomness: ties split each draw's unit share equally.
-    """
-    n_draws, n_arms = scores.shape[1], scores.shape[2]
-    allowed = np.empty(n_arms, np.int64)
-    share = np.empty(n_arms)
-    for i in range(bank_idx.shape[0]):
-        n_allowed = 0
-        for a in range(n_arms):
-            out[i, a] = 0.0
-            if mask[i, a]:
-                allowed[n_allowed] = a
-                n_allowed += 1
-        share[:n_allowed] = 0.0
-        draws = scores[bank_idx[i]]
-        for m in range(n_draws):
-            _add_tie_shares(draws[m], allowed[:n_allowed], share)
-        for k in range(n_allowed):
-            out[i, allowed[k]] = (1.0 - epsilon) * share[k] / n_draws + epsilon / n_allowed

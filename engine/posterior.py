@@ -1,66 +1,117 @@
-"""Deterministic posterior kernels: add outcomes, discount old evidence, pool priors up a hierarchy.
+"""Posterior updates and hierarchical pooling, validated. The kernels are in ``_posterior_kernels.py``."""
 
-``alpha, beta`` are float64 ``(n_cells, n_outcomes, n_arms)`` Beta parameters throughout.
-"""
+from __future__ import annotations
 
-from numba import njit
+from collections.abc import Sequence
+from typing import NamedTuple
 
-from ._jit import JIT
+import numpy as np
+
+from ._posterior_kernels import Counts, Posterior, _pool_cells, _sum_by_group, _update
+from .validation import (
+    as_finite_positive,
+    as_float_array,
+    as_index_array,
+    check_non_negative,
+    check_posterior,
+    check_same_length,
+    check_shape,
+    check_writeable,
+)
+
+__all__ = ["PooledPosterior", "pool_posteriors", "update"]
 
 
-@njit(**JIT)
-def _update(alpha, beta, index, successes, failures):
-    """Add weighted successes to ``alpha`` and failures to ``beta`` in place.
+class PooledPosterior(NamedTuple):
+    """Cell-level Beta parameters after empirical-Bayes pooling; ``prior_*`` excludes the cell's counts."""
 
-    ``index = (cell_idx, outcome_idx, arm_idx)``, each int64 (n_events,); ``successes, failures``:
-    float64 (n_events,). Repeated triples all count (``np.add.at`` semantics).
+    alpha: np.ndarray
+    beta: np.ndarray
+    prior_alpha: np.ndarray
+    prior_beta: np.ndarray
+
+
+def update(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    cell_idx: np.ndarray,
+    outcome_idx: np.ndarray,
+    arm_idx: np.ndarray,
+    successes: np.ndarray,
+    failures: np.ndarray,
+) -> None:
+    """Add ``successes`` to ``alpha`` and ``failures`` to ``beta`` at each (cell, outcome, arm), in place.
+
+    Weights may be fractional; repeated triples all count, as with ``np.add.at``.
     """
-    cell_idx, outcome_idx, arm_idx = index
-    for e in range(cell_idx.shape[0]):
-        c, o, a = cell_idx[e], outcome_idx[e], arm_idx[e]
-        alpha[c, o, a] += successes[e]
-        beta[c, o, a] += failures[e]
+    check_posterior(alpha, beta)
+    check_writeable(alpha=alpha, beta=beta)
+    n_cells, n_outcomes, n_arms = alpha.shape
+    cell_idx = as_index_array("cell_idx", cell_idx, n_cells)
+    outcome_idx = as_index_array("outcome_idx", outcome_idx, n_outcomes)
+    arm_idx = as_index_array("arm_idx", arm_idx, n_arms)
+    successes = as_float_array("successes", successes, 1)
+    failures = as_float_array("failures", failures, 1)
+    check_same_length(cell_idx=cell_idx, outcome_idx=outcome_idx, arm_idx=arm_idx,
+                      successes=successes, failures=failures)
+    check_non_negative("successes", successes)
+    check_non_negative("failures", failures)
+    _update(Posterior(alpha, beta), cell_idx, outcome_idx, arm_idx, successes, failures)
 
 
-@njit(**JIT)
-def _discount(alpha, beta, prior_alpha, prior_beta, factor):
-    """Shrink the evidence above the prior by ``factor`` in place: x ← prior + factor · (x − prior).
+def pool_posteriors(
+    successes: np.ndarray, failures: np.ndarray, level_groups: Sequence[np.ndarray], strength: float
+) -> PooledPosterior:
+    """Cell posteriors pooled from every level above them, lending at most the evidence each level holds.
 
-    ``prior_alpha, prior_beta`` have the shape of ``alpha``; ``factor`` in [0, 1].
+    ``successes, failures``: float64 (n_cells, n_outcomes, n_arms), each cell's own counts.
+    ``level_groups``: int arrays (n_cells,), coarsest level first (e.g. region, region×industry),
+    giving each cell's group id at that level; the global level is implicit; each level must be
+    nested in the one before. The global level's prior is the grand Beta over all arms, and a
+    parent's posterior is lent to its children as a prior scaled down to ``strength`` pseudo-counts
+    only when it holds more. So a cold start is close to Beta(1, 1), and a cell with no data takes its
+    parent's mean.
     """
-    flat_a, flat_b = alpha.reshape(-1), beta.reshape(-1)
-    prior_a, prior_b = prior_alpha.reshape(-1), prior_beta.reshape(-1)
-    for j in range(flat_a.shape[0]):
-        flat_a[j] = prior_a[j] + factor * (flat_a[j] - prior_a[j])
-        flat_b[j] = prior_b[j] + factor * (flat_b[j] - prior_b[j])
+    successes = as_float_array("successes", successes, 3)
+    failures = as_float_array("failures", failures, 3)
+    check_shape("failures", failures, successes.shape)
+    check_non_negative("successes", successes)
+    check_non_negative("failures", failures)
+    cell_groups, n_groups = _stack_levels(level_groups, successes.shape[0])
+    stacked = Counts(np.zeros((n_groups, *successes.shape[1:])), np.zeros((n_groups, *successes.shape[1:])))
+    for level in range(cell_groups.shape[1]):
+        _sum_by_group(successes, cell_groups[:, level], stacked.successes)
+        _sum_by_group(failures, cell_groups[:, level], stacked.failures)
+    out = Posterior(np.empty_like(successes), np.empty_like(successes))
+    _pool_cells(stacked, cell_groups, as_finite_positive("strength", strength), out)
+    return PooledPosterior(out.alpha, out.beta, out.alpha - successes, out.beta - failures)
 
 
-@njit(**JIT)
-def _sum_by_group(counts, group_idx, out):
-    """Add ``counts[c]`` into ``out[group_idx[c]]`` for every cell c (out is zeroed by the caller).
+def _stack_levels(level_groups: Sequence[np.ndarray], n_cells: int) -> tuple[np.ndarray, int]:
+    """Each cell's row at every level (global, ``level_groups`` coarsest first, the cell) in one stack.
 
-    ``counts``: (n_cells, n_outcomes, n_arms); ``group_idx``: int64 (n_cells,);
-    ``out``: (n_groups, n_outcomes, n_arms).
+    Returns ``cell_groups``, int64 (n_cells, n_levels), and the number of stacked rows.
     """
-    for c in range(counts.shape[0]):
-        out[group_idx[c]] += counts[c]
+    levels = [np.zeros(n_cells, np.int64)]
+    for level, g in enumerate(level_groups):
+        levels.append(as_index_array(f"level_groups[{level}]", g, np.iinfo(np.int64).max))
+        check_shape(f"level_groups[{level}]", levels[-1], (n_cells,))
+        _check_nested(levels[-2], levels[-1], len(levels) - 1)
+    levels.append(np.arange(n_cells, dtype=np.int64))
+    offsets = np.cumsum([0] + [int(g.max()) + 1 if g.size else 0 for g in levels])
+    cell_groups = np.stack([g + offset for g, offset in zip(levels, offsets[:-1], strict=True)], axis=1)
+    return np.ascontiguousarray(cell_groups), int(offsets[-1])
 
 
-@njit(**JIT)
-def _shrink_to_parent(parent, parent_idx, counts, strength, out):
-    """Child posterior = ``strength`` pseudo-counts at the parent's mean, plus the child's own counts.
-
-    ``parent = (alpha, beta)`` of shape (n_parents, n_outcomes, n_arms); ``parent_idx``: int64
-    (n_children,); ``counts = (successes, failures)`` and ``out = (alpha, beta)`` of shape
-    (n_children, n_outcomes, n_arms).
-    """
-    parent_alpha, parent_beta = parent
-    successes, failures = counts
-    out_alpha, out_beta = out
-    for g in range(parent_idx.shape[0]):
-        p = parent_idx[g]
-        for o in range(successes.shape[1]):
-            for a in range(successes.shape[2]):
-                mean = parent_alpha[p, o, a] / (parent_alpha[p, o, a] + parent_beta[p, o, a])
-                out_alpha[g, o, a] = strength * mean + successes[g, o, a]
-                out_beta[g, o, a] = strength * (1.0 - mean) + failures[g, o, a]
+def _check_nested(parent_groups: np.ndarray, child_groups: np.ndarray, level: int) -> None:
+    """Each child group must sit under exactly one parent group."""
+    n_children = int(child_groups.max()) + 1 if child_groups.size else 0
+    parent_idx = np.zeros(n_children, np.int64)
+    parent_idx[child_groups] = parent_groups
+    split = np.flatnonzero(parent_idx[child_groups] != parent_groups)
+    if split.size:
+        c = split[0]
+        raise ValueError(
+            f"`level_groups[{level - 1}]` must be nested in `level_groups[{level - 2}]`: group "
+            f"{child_groups[c]} has cells under more than one parent (e.g. cell {c})"
+        )

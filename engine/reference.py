@@ -1,11 +1,21 @@
-"""Plain-numpy twins of the engine kernels: slow, obviously right, no numba.
+"""Plain-numpy twins of the engine's public wrappers: slow, obviously right, no numba.
 
-Each function takes the arguments of the public wrapper of the same name in :mod:`sendwise.engine`
-and means the same by them, but returns new arrays instead of updating its inputs and trusts its
-input (no validation). The tests compare the kernels with these twins — exactly for the
-deterministic ones, in distribution for the samplers (the twins draw from one ``numpy`` Generator,
-so their streams differ from the kernels'). The benchmarks use them as the numpy baseline, so the
-batch sampler is vectorised over blocks of rows rather than looping per row and arm.
+One contract for every twin:
+
+- **Signature**: the twin of ``sendwise.engine.<name>`` is ``reference.<name>`` with the very same
+  parameters (names, order, defaults, keyword-only markers), so a call to one is a call to the other.
+- **Effects and result**: it updates the same arrays in place and returns the same type as the
+  wrapper (the same ``NamedTuple`` where the wrapper returns one).
+- **Input**: trusted. No validation and no coercion: pass arrays of the wrapper's dtypes and shapes.
+- **Randomness**: ``rng`` is a seed or a ``numpy.random.Generator``, split into the wrapper's per-chunk
+  generators by :func:`sendwise.engine.chunk_generators` (which reads it with ``as_generator``). Each
+  twin consumes its generators in its kernel's order, so it replays the kernel's stream up to the last
+  bits of ``pow``/``log``; arguments that only split work across threads (``chunk_size`` of a
+  deterministic wrapper) are accepted and change nothing.
+
+The tests compare kernels with these twins, exactly where the arithmetic is the same and in
+distribution otherwise; the benchmarks use them as the numpy baseline, so loops run over rows or
+steps, never over single draws.
 """
 
 from __future__ import annotations
@@ -14,79 +24,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import Decisions, PooledPosterior, chunk_generators
-
-BLOCK_ROWS = 4096
-
-
-def decide_batch(
-    alpha: np.ndarray,
-    beta: np.ndarray,
-    value: np.ndarray,
-    cost: np.ndarray,
-    mask: np.ndarray,
-    *,
-    cell_idx: np.ndarray | None = None,
-    cost_row_idx: np.ndarray | None = None,
-    epsilon: float = 0.01,
-    null_arm: int = -1,
-    rng: np.random.Generator | int | None = None,
-    chunk_size: int = BLOCK_ROWS,
-) -> Decisions:
-    """Cost-aware Thompson sampling with an ε-uniform floor, ``chunk_size`` rows at a time.
-
-    Per row: a Beta draw per allowed arm and per outcome with nonzero value, score Σ value·p − cost,
-    -inf on masked arms, exactly 0 on ``null_arm``; the best score wins, ties uniformly at random;
-    with probability ``epsilon`` the arm is instead uniform over the allowed ones.
-    """
-    gen = np.random.default_rng(rng)
-    n_rows = mask.shape[0]
-    cell_idx = np.zeros(n_rows, np.int64) if cell_idx is None else np.asarray(cell_idx)
-    cost_row_idx = np.zeros(n_rows, np.int64) if cost_row_idx is None else np.asarray(cost_row_idx)
-    arm, score, explored = np.empty(n_rows, np.int64), np.empty(n_rows), np.empty(n_rows, np.bool_)
-    for start in range(0, n_rows, chunk_size):
-        rows = slice(start, start + chunk_size)
-        scores = _sample_scores(alpha[cell_idx[rows]], beta[cell_idx[rows]], value, cost[cost_row_idx[rows]],
-                                mask[rows], null_arm, gen)
-        explore = gen.random(scores.shape[0]) < epsilon
-        choice = _argmax_random_ties(scores, gen)
-        choice[explore] = _uniform_allowed(mask[rows][explore], gen)
-        arm[rows], score[rows], explored[rows] = choice, scores[np.arange(choice.size), choice], explore
-    return Decisions(arm, score, explored)
-
-
-def choice_probabilities(
-    alpha: np.ndarray,
-    beta: np.ndarray,
-    value: np.ndarray,
-    cost: np.ndarray,
-    mask: np.ndarray,
-    *,
-    cell_idx: np.ndarray | None = None,
-    cost_row_idx: np.ndarray | None = None,
-    epsilon: float = 0.01,
-    null_arm: int = -1,
-    n_draws: int = 1000,
-    rng: np.random.Generator | int | None = None,
-) -> np.ndarray:
-    """Propensities by definition, float64 (n_rows, n_arms): the ε-uniform floor mixed with how often
-    :func:`decide_batch` without exploration picks each arm over ``n_draws`` copies of the row.
-
-    Rows are handled one at a time, so unlike the engine's wrapper there is no ``chunk_size``.
-    """
-    gen = np.random.default_rng(rng)
-    n_rows, n_arms = mask.shape
-    cell_idx = np.zeros(n_rows, np.int64) if cell_idx is None else np.asarray(cell_idx)
-    cost_row_idx = np.zeros(n_rows, np.int64) if cost_row_idx is None else np.asarray(cost_row_idx)
-    probs = np.zeros((n_rows, n_arms))
-    for i in range(n_rows):
-        copies = np.repeat(mask[i : i + 1], n_draws, axis=0)
-        greedy = decide_batch(alpha, beta, value, cost, copies, cell_idx=np.full(n_draws, cell_idx[i]),
-                              cost_row_idx=np.full(n_draws, cost_row_idx[i]), epsilon=0.0, null_arm=null_arm,
-                              rng=gen, chunk_size=n_draws)
-        frequency = np.bincount(greedy.arm, minlength=n_arms) / n_draws
-        probs[i] = np.where(mask[i], (1.0 - epsilon) * frequency + epsilon / mask[i].sum(), 0.0)
-    return probs
+from .parallel import chunk_generators
+from .posterior import PooledPosterior
+from .world import FatigueMultipliers, NetValues
 
 
 def update(
@@ -97,50 +37,43 @@ def update(
     arm_idx: np.ndarray,
     successes: np.ndarray,
     failures: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """New ``(alpha, beta)`` with every event's weights added; repeated triples all count."""
-    alpha, beta = alpha.copy(), beta.copy()
-    index = (np.asarray(cell_idx), np.asarray(outcome_idx), np.asarray(arm_idx))
+) -> None:
+    """Add every event's weights to ``alpha`` and ``beta`` in place; repeated triples all count."""
+    index = (cell_idx, outcome_idx, arm_idx)
     np.add.at(alpha, index, successes)
     np.add.at(beta, index, failures)
+
+
+def pooled_posterior(
+    level_successes: Sequence[np.ndarray], level_failures: Sequence[np.ndarray], strength: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One cell's ``(alpha, beta)`` per arm from its groups' counts at each level, global first.
+
+    The grand Beta over arms, Beta(1 + Σ global successes, 1 + Σ global failures), is the global
+    level's parent; each parent lends its posterior, scaled down to ``strength`` pseudo-counts if it
+    holds more, as the prior of the level below.
+    """
+    n_arms = level_successes[0].shape[0]
+    alpha = np.full(n_arms, 1.0 + level_successes[0].sum())
+    beta = np.full(n_arms, 1.0 + level_failures[0].sum())
+    for successes, failures in zip(level_successes, level_failures, strict=True):
+        lent = np.minimum(1.0, strength / (alpha + beta))
+        alpha, beta = lent * alpha + successes, lent * beta + failures
     return alpha, beta
 
 
-def discount(
-    alpha: np.ndarray,
-    beta: np.ndarray,
-    prior_alpha: np.ndarray,
-    prior_beta: np.ndarray,
-    factor_per_day: float,
-    days: float = 1.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """New ``(alpha, beta)`` with the evidence above the prior scaled by ``factor_per_day ** days``."""
-    factor = float(factor_per_day) ** float(days)
-    return prior_alpha + factor * (alpha - prior_alpha), prior_beta + factor * (beta - prior_beta)
-
-
-def pool_priors(
-    successes: np.ndarray,
-    failures: np.ndarray,
-    level_groups: Sequence[np.ndarray],
-    strength: float,
-    base_alpha: float = 1.0,
-    base_beta: float = 1.0,
+def pool_posteriors(
+    successes: np.ndarray, failures: np.ndarray, level_groups: Sequence[np.ndarray], strength: float
 ) -> PooledPosterior:
-    """Empirical-Bayes cell posteriors, computed cell by cell down the hierarchy.
-
-    Every cell tracks the posterior of its own group at each level: the global one is
-    Beta(base + all counts); one level down it is ``strength`` pseudo-counts at the previous level's
-    mean plus the counts of the cells sharing the group; the last level is the cell itself.
-    """
+    """Every cell's pooled Beta parameters, float64 (n_cells, n_outcomes, n_arms), computed cell by cell."""
     n_cells = successes.shape[0]
-    levels = [np.asarray(g) for g in level_groups] + [np.arange(n_cells)]
-    alpha = np.broadcast_to(base_alpha + successes.sum(axis=0, keepdims=True), successes.shape)
-    beta = np.broadcast_to(base_beta + failures.sum(axis=0, keepdims=True), failures.shape)
-    for groups in levels:
-        mean = alpha / (alpha + beta)
-        alpha = strength * mean + _group_totals(successes, groups)
-        beta = strength * (1.0 - mean) + _group_totals(failures, groups)
+    levels = _levels(level_groups, n_cells)
+    alpha, beta = np.empty_like(successes), np.empty_like(successes)
+    for c in range(n_cells):
+        members = [groups == groups[c] for groups in levels]
+        for o in range(successes.shape[1]):
+            alpha[c, o], beta[c, o] = pooled_posterior([successes[m, o].sum(axis=0) for m in members],
+                                                       [failures[m, o].sum(axis=0) for m in members], strength)
     return PooledPosterior(alpha, beta, alpha - successes, beta - failures)
 
 
@@ -151,72 +84,54 @@ def bernoulli_steps(
     uniforms: np.ndarray,
     true_rates: np.ndarray,
     rng: np.random.Generator | int | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Thompson sampling one step at a time on outcome 0; returns ``(arms, alpha, beta)``.
+) -> np.ndarray:
+    """Thompson sampling one step at a time on outcome 0, learning it in place; returns the chosen arms.
 
     Step t draws every arm of cell ``cell_stream[t]``, takes the best (ties at random), is rewarded
     when ``uniforms[t] < true_rates[cell, arm]`` and updates before step t+1.
     """
-    gen = np.random.default_rng(rng)
-    alpha, beta = alpha.copy(), beta.copy()
+    gen = chunk_generators(rng, 1)[0]
     arms = np.empty(len(cell_stream), np.int64)
     for t, c in enumerate(cell_stream):
-        draws = gen.beta(alpha[c, 0], beta[c, 0])
-        best = np.flatnonzero(draws == draws.max())
-        arms[t] = arm = best[0] if best.size == 1 else gen.choice(best)
+        arms[t] = arm = _argmax_random_ties(gen.beta(alpha[c, 0], beta[c, 0]), gen)
         if uniforms[t] < true_rates[c, arm]:
             alpha[c, 0, arm] += 1.0
         else:
             beta[c, 0, arm] += 1.0
-    return arms, alpha, beta
+    return arms
 
 
-def _sample_scores(
-    alpha_rows: np.ndarray,
-    beta_rows: np.ndarray,
-    value: np.ndarray,
-    cost_rows: np.ndarray,
-    mask: np.ndarray,
-    null_arm: int,
-    gen: np.random.Generator,
+def hier_bernoulli_steps(
+    level_groups: Sequence[np.ndarray],
+    cell_stream: np.ndarray,
+    uniforms: np.ndarray,
+    true_rates: np.ndarray,
+    *,
+    strength: float,
+    sharpness: float = 1.0,
+    rng: np.random.Generator | int | None = None,
 ) -> np.ndarray:
-    """One Thompson draw of net value per row and arm, (n_rows, n_arms): -inf if masked, 0 on the null arm.
+    """Hierarchical Thompson sampling step by step from no data; returns the chosen arms, int64 (n_steps,).
 
-    ``alpha_rows, beta_rows``: (n_rows, n_outcomes, n_arms), each row's cell; ``cost_rows``: (n_rows, n_arms).
-    Only allowed, sampled arms and outcomes with nonzero value are drawn.
+    Every level (global, ``level_groups``, the cells) keeps counts per group; step t pools cell
+    ``cell_stream[t]``'s posterior from its groups' counts (:func:`pooled_posterior`), draws from
+    Beta(sharpness·α, sharpness·β), and adds the reward to the chosen arm at every level.
     """
-    sampled = mask.copy()
-    if null_arm >= 0:
-        sampled[:, null_arm] = False
-    scores = np.where(mask, 0.0, -np.inf)
-    net = -cost_rows[sampled]
-    for o in np.flatnonzero(value):
-        net += value[o] * gen.beta(alpha_rows[:, o][sampled], beta_rows[:, o][sampled])
-    scores[sampled] = net
-    return scores
-
-
-def _argmax_random_ties(scores: np.ndarray, gen: np.random.Generator) -> np.ndarray:
-    """Column of each row's largest score; rows with several maxima pick one uniformly."""
-    ties = scores == scores.max(axis=1, keepdims=True)
-    choice = ties.argmax(axis=1)
-    tied = np.flatnonzero(ties.sum(axis=1) > 1)
-    if tied.size:
-        choice[tied] = np.where(ties[tied], gen.random(ties[tied].shape), -1.0).argmax(axis=1)
-    return choice
-
-
-def _uniform_allowed(mask: np.ndarray, gen: np.random.Generator) -> np.ndarray:
-    """One allowed column per row, uniformly: the k-th allowed one with k uniform in [0, n_allowed)."""
-    k = (gen.random(mask.shape[0]) * mask.sum(axis=1)).astype(np.int64)
-    return (np.cumsum(mask, axis=1) > k[:, None]).argmax(axis=1)
-
-
-def _group_totals(counts: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """For every cell, the sum of ``counts`` over the cells sharing its group, (n_cells, ...)."""
-    totals = np.zeros((int(groups.max(initial=-1)) + 1, *counts.shape[1:]))
-    np.add.at(totals, groups, counts)
-    return totals[groups]
+    gen = chunk_generators(rng, 1)[0]
+    n_arms = true_rates.shape[1]
+    levels = _levels(level_groups, true_rates.shape[0])
+    successes = [np.zeros((int(groups.max(initial=-1)) + 1, n_arms)) for groups in levels]
+    failures = [np.zeros_like(counts) for counts in successes]
+    arms = np.empty(len(cell_stream), np.int64)
+    for t, c in enumerate(cell_stream):
+        groups = [level[c] for level in levels]
+        alpha, beta = pooled_posterior([s[g] for s, g in zip(successes, groups, strict=True)],
+                                       [f[g] for f, g in zip(failures, groups, strict=True)], strength)
+        arms[t] = arm = _argmax_random_ties(gen.beta(sharpness * alpha, sharpness * beta), gen)
+        learned = successes if uniforms[t] < true_rates[c, arm] else failures
+        for counts, g in zip(learned, groups, strict=True):
+            counts[g, arm] += 1.0
+    return arms
 
 
 def score_bank(
@@ -236,9 +151,7 @@ def score_bank(
     """Thompson draws of net value, float64 (n_banks, n_draws, n_arms), bank by bank with numpy's sampler.
 
     Each bank's Beta draws come in one call shaped (draw, arm, outcome), the order in which the kernel
-    draws them, from the generator :func:`sendwise.engine.chunk_generators` gives its chunk of
-    ``chunk_size`` banks: so this twin replays the engine's stream. 0 on ``null_arm``, -inf where not
-    ``needed``.
+    draws them, from its chunk's generator. 0 on ``null_arm``, -inf where not ``needed``.
     """
     n_banks, n_arms = needed.shape
     sampled = np.array(needed, np.bool_)
@@ -267,14 +180,16 @@ def bank_probabilities(
     mask: np.ndarray,
     epsilon: float = 0.01,
     null_arm: int = -1,
+    *,
+    chunk_size: int = 64,
 ) -> np.ndarray:
     """Propensities by definition, float64 (n_rows, n_arms), one row at a time (no deduplication).
 
     Per draw of the row's bank, the allowed arms at the maximum share the draw equally; the shares are
     summed over draws in order (a cumulative sum, as the kernel adds them) and mixed with the ε-uniform
-    floor. ``null_arm`` is accepted for the wrapper's signature; the scores already hold its 0.
+    floor. The scores already hold ``null_arm``'s 0.
     """
-    n_rows, n_arms = np.shape(mask)
+    n_rows, n_arms = mask.shape
     n_draws = scores.shape[1]
     probs = np.zeros((n_rows, n_arms))
     for i in range(n_rows):
@@ -284,3 +199,81 @@ def bank_probabilities(
         share = np.cumsum(ties / ties.sum(axis=1, keepdims=True), axis=0)[-1]
         probs[i, allowed] = (1.0 - epsilon) * share / n_draws + epsilon / allowed.size
     return probs
+
+
+def customer_rates(
+    channel_scale: np.ndarray,
+    unsubscribe_rate: np.ndarray,
+    hour_curves: np.ndarray,
+    curve_row: np.ndarray,
+    hour_shift: np.ndarray,
+    arm_channel: np.ndarray,
+    arm_hour: np.ndarray,
+) -> np.ndarray:
+    """float64 (n_rows, 2, n_arms): clipped click rate at the shifted hour, unsubscribe rate; 0 on no-message."""
+    n_hours = hour_curves.shape[2]
+    message = arm_channel >= 0
+    channel, hour = arm_channel[message], arm_hour[message]
+    shifted_hour = (hour[None, :] - hour_shift[:, None]) % n_hours
+    weight = hour_curves[curve_row[:, None], channel[None, :], shifted_hour]
+    out = np.zeros((channel_scale.shape[0], 2, arm_channel.shape[0]))
+    out[:, 0, message] = np.minimum(1.0, channel_scale[:, channel] * weight)
+    out[:, 1, message] = unsubscribe_rate[:, channel]
+    return out
+
+
+def fatigue_multipliers(
+    recent_sends: np.ndarray,
+    click_power: np.ndarray,
+    unsubscribe_power: np.ndarray,
+    cross_channel_scale: float,
+    cross_channel_power: float,
+    lift: np.ndarray,
+) -> FatigueMultipliers:
+    """Click and unsubscribe multipliers of one more message per channel, float64 (n_rows, n_channels)."""
+    n = recent_sends + 1.0
+    total = recent_sends.sum(axis=1, keepdims=True)
+    touched = (recent_sends > 0).sum(axis=1, keepdims=True) + (recent_sends == 0)
+    boost = np.where(touched < 2, 1.0, np.where(touched == 2, lift[:, :1], lift[:, 1:]))
+    cross = (1.0 + (total + 1) / cross_channel_scale) ** -cross_channel_power
+    return FatigueMultipliers(n ** -click_power * cross * boost, n ** unsubscribe_power)
+
+
+def net_values(
+    rates: np.ndarray,
+    value: np.ndarray,
+    cost: np.ndarray,
+    cost_row_idx: np.ndarray,
+    mask: np.ndarray,
+    arm: np.ndarray,
+) -> NetValues:
+    """Expected net value of the chosen arm and of the best allowed arm, float64 (n_rows,) each."""
+    net = np.einsum("o,ioa->ia", value, rates) - cost[cost_row_idx]
+    chosen = net[np.arange(net.shape[0]), arm]
+    best = np.where(mask, net, -np.inf).max(axis=1)
+    return NetValues(chosen, best)
+
+
+def _levels(level_groups: Sequence[np.ndarray], n_cells: int) -> list[np.ndarray]:
+    """Each cell's group at every level: global (all 0), ``level_groups`` coarsest first, the cell itself."""
+    return [np.zeros(n_cells, np.int64), *(np.asarray(g) for g in level_groups), np.arange(n_cells)]
+
+
+def _argmax_random_ties(scores: np.ndarray, gen: np.random.Generator) -> int:
+    """Index of the largest finite score; each tie met on the way replaces the leader with probability 1/ties.
+
+    As the kernels' reservoir, a draw of ``gen`` is taken only where a score equals the best so far, so
+    scores without such ties consume nothing and take the vectorised path.
+    """
+    running_best = np.maximum.accumulate(scores)
+    if not np.any(scores[1:] == running_best[:-1]):
+        return int(np.argmax(scores))
+    best, n_ties = 0, 1
+    for a in range(1, scores.shape[0]):
+        if scores[a] > scores[best]:
+            best, n_ties = a, 1
+        elif scores[a] == scores[best]:
+            n_ties += 1
+            if gen.random() * n_ties < 1.0:
+                best = a
+    return best

@@ -159,7 +159,7 @@ class Catalog:
         return region_idx, industry_idx, campaign_idx
 
     def level_groups(self) -> list[np.ndarray]:
-        """Each cell's group at the region and region×industry levels (for ``engine.pool_priors``)."""
+        """Each cell's group at the region and region×industry levels (for ``engine.pool_posteriors``)."""
         cells = np.arange(self.n_cells, dtype=np.int64)
         region_industry = cells // len(self.campaign_types)
         return [region_industry // len(self.industries), region_industry]

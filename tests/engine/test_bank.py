@@ -2,9 +2,9 @@
 
 The kernels are deterministic given their generators, so they are compared with their numpy twins
 exactly: ``score_bank``'s twin replays the kernel's Beta stream from the same per-chunk generators,
-and ``bank_probabilities`` adds the same shares in the same order. Frequency checks use the 5-sigma
-tolerance of ``test_sampling_kernels.py`` (a two-sided normal tail of 5.7e-7 per arm and comparison);
-the seeds are fixed, so the tests are deterministic.
+and ``bank_probabilities`` adds the same shares in the same order. Frequency checks use a 5-sigma
+tolerance (a two-sided normal tail of 5.7e-7 per arm and comparison); the seeds are fixed, so the
+tests are deterministic.
 """
 
 import re
@@ -23,6 +23,10 @@ from sendwise.engine import reference
 
 PROPERTY = settings(max_examples=60, deadline=None)  # deadline off: the first call loads or compiles kernels
 SIGMAS = 5.0
+# Beta parameters of every sampling branch: Jöhnk (both <= 1; tiny ones once made numba's own sampler
+# loop for ever), the Gamma ratio (either > 1), and learned posteriors.
+BETA_CASES = [(1.0, 1.0), (1.0, 40.0), (0.3, 1.0), (0.5, 0.5), (1e-3, 0.5), (1e-3, 1e-3), (1e-12, 1e-12),
+              (1e-200, 1e-150), (0.5, 3.0), (3.0, 7.0), (50.0, 950.0), (950.0, 50.0), (2e5, 8e6)]
 BETA_PARAM = st.one_of(st.floats(1e-3, 1e3), st.sampled_from([1e-12, 1e-150, 0.5, 1.0]))  # every Beta branch
 EPSILONS = st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0))
 
@@ -132,6 +136,42 @@ def test_score_bank_draws_follow_the_posterior() -> None:
                                np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones((1, 1), np.bool_), n_draws, rng=2)
     tol = SIGMAS * np.sqrt(3 * 7 / (10**2 * 11) / n_draws)
     assert abs(scores.mean() - 0.2) <= tol, f"mean {scores.mean()} vs 0.2, tolerance {tol}"
+
+
+def beta_draws(a: float, b: float, n: int, seed: int) -> np.ndarray:
+    """``n`` Beta(a, b) draws from the engine: one bank of one arm, value 1, no cost, one generator."""
+    return engine.score_bank(np.full((1, 1, 1), a), np.full((1, 1, 1), b), np.ones(1), np.zeros((1, 1)),
+                             np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones((1, 1), np.bool_), n,
+                             rng=seed)[0, :, 0]
+
+
+@pytest.mark.parametrize(("a", "b"), BETA_CASES)
+def test_beta_draws_follow_numpys_beta_in_distribution(a: float, b: float) -> None:
+    """Compare the engine's Beta draws with numpy's sampler: the means within 5 standard errors, and the
+    whole distributions by a two-sample Kolmogorov-Smirnov test at level 1e-6 (critical distance
+    sqrt(ln(2/1e-6)/2) * sqrt(2/n))."""
+    n = 20_000
+    draws = beta_draws(a, b, n, seed=9)
+    numpy_draws = np.random.default_rng(9).beta(a, b, n)
+    variance = a * b / ((a + b) ** 2 * (a + b + 1))
+    tol = SIGMAS * np.sqrt(2 * variance / n) + 1e-12
+    assert abs(draws.mean() - numpy_draws.mean()) <= tol, f"means {draws.mean()} vs {numpy_draws.mean()}, tol {tol}"
+    points = np.concatenate([draws, numpy_draws])
+    distance = np.max(np.abs(np.searchsorted(np.sort(draws), points, side="right")
+                             - np.searchsorted(np.sort(numpy_draws), points, side="right"))) / n
+    critical = np.sqrt(np.log(2 / 1e-6) / 2) * np.sqrt(2 / n)
+    assert distance <= critical, f"Kolmogorov-Smirnov distance {distance:.4f} > {critical:.4f} for Beta({a}, {b})"
+
+
+@pytest.mark.parametrize(("a", "b"), BETA_CASES)
+def test_beta_draws_replay_numpys_stream(a: float, b: float) -> None:
+    """The kernels draw Beta variates by numpy's own algorithm, so a numpy Generator in the same state
+    replays them. Equality is up to the last bits of ``pow``/``log``, whose implementations differ
+    between numba and numpy."""
+    n, seed = 2000, 21
+    gen = engine.chunk_generators(seed, 1)[0]
+    replay = np.array([gen.beta(a, b) for _ in range(n)])
+    npt.assert_allclose(beta_draws(a, b, n, seed), replay, rtol=1e-9, atol=0)
 
 
 # bank_probabilities -------------------------------------------------------------------------------------

@@ -14,10 +14,7 @@ def run(n_steps: int, seed: int, twin: bool = False) -> tuple[np.ndarray, np.nda
     uniforms = np.random.default_rng(1000 + seed).random(n_steps)
     alpha, beta = np.ones((1, 1, RATES.shape[1])), np.ones((1, 1, RATES.shape[1]))
     cells = np.zeros(n_steps, np.int64)
-    if twin:
-        arms, alpha, beta = reference.bernoulli_steps(alpha, beta, cells, uniforms, RATES, rng=seed)
-    else:
-        arms = engine.bernoulli_steps(alpha, beta, cells, uniforms, RATES, rng=seed)
+    arms = (reference if twin else engine).bernoulli_steps(alpha, beta, cells, uniforms, RATES, rng=seed)
     return arms, alpha, beta, uniforms
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sendwise import engine
-from sendwise.engine import world_reference as naive
+from sendwise.engine import reference as naive
 
 N_HOURS = 24
 SETTINGS = settings(max_examples=40, deadline=None)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sendwise.engine import personal_reference as ref
+from sendwise.engine import reference as ref
 from sendwise.models import POLICIES, Catalog, DecisionBatch, Learner, Outcomes, load_policy
 from sendwise.models.policies.base import OpenCounts, OpenMessagesPolicy
 from sendwise.models.policies.thompson import hierarchy_levels
