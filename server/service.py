@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from sendwise.engine import as_generator
 from sendwise.models import N_HOURS, NO_MESSAGE, Catalog, DecisionBatch
 
 from .attribution import MAX_CLOCK_SKEW, SECONDS_PER_HOUR, apply_event, close_decision, sent_input
@@ -82,7 +83,8 @@ class SendwiseService:
         self.model: LiveModel | None = None
         self.model_error: str | None = None
         # Each request's seed: fresh randomness, or a reproducible stream when ``decision_seed`` is set.
-        self._seeds = None if settings.decision_seed is None else np.random.default_rng(settings.decision_seed)
+        seed = settings.decision_seed
+        self._seeds = None if seed is None else as_generator(seed, name="decision_seed")
         self._seed_lock = threading.Lock()
 
     def refresh_model(self) -> None:

@@ -24,6 +24,8 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from sendwise.engine import as_generator
+
 from ..validation import check_rows
 
 _SUM_TOLERANCE = 1e-6
@@ -81,7 +83,7 @@ class Estimator:
             raise ValueError(f"`n_bootstrap` must be >= 1; got {n_bootstrap!r}")
         num, den = self._terms(self._rounds(reward, action, propensity, target_probs, q_hat))
         _ratio(self.name, num, den)  # an undefined point estimate has no interval either
-        rng = np.random.default_rng(random_state)
+        rng = as_generator(random_state, name="random_state")
         n_rounds = num.shape[0]
         chunk = max(1, _BOOTSTRAP_BLOCK // n_rounds)  # resamples drawn per block, to bound memory
         stats = []

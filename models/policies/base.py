@@ -92,7 +92,7 @@ class Policy(ABC):
             raise ValueError(f"`value` must have shape ({len(catalog.outcomes)},); got {self.value.shape}")
         if self.cost.ndim != 2 or self.cost.shape[1] != catalog.n_arms:
             raise ValueError(f"`cost` must have shape (n_regions, {catalog.n_arms}); got {self.cost.shape}")
-        self._rng = np.random.default_rng(random_state)
+        self._rng = engine.as_generator(random_state, name="random_state")
 
     def get_params(self) -> dict[str, Any]:
         """Hyper-parameters (JSON-friendly) that, with the catalog and economics, rebuild the policy.
@@ -155,7 +155,7 @@ class Policy(ABC):
 
     def reseed(self, random_state: np.random.Generator | int | None) -> Policy:
         """Restart every random choice from ``random_state`` (same seed and state: same decisions)."""
-        self._rng = np.random.default_rng(random_state)
+        self._rng = engine.as_generator(random_state, name="random_state")
         return self
 
     def _grow_customers(self, customer_idx: np.ndarray | None) -> None:
