@@ -59,9 +59,10 @@ class Estimator:
     """Contract of every estimator: V̂ = Σ_i num_i / Σ_i den_i over per-round terms.
 
     Subclasses define ``_terms`` (and ``_weights`` when they reweight rounds); ``_terms`` may return
-    arrays of shape (n_parts, n_rounds) for a sum of ratios, V̂ = Σ_k Σ_i num_ki / Σ_i den_ki. Every estimator takes the
-    same arguments, so callers can run a list of them; those it does not use (``q_hat`` for IPS,
-    ``propensity`` for DM, …) are still checked, except ``q_hat``, which only DM and DR require.
+    arrays of shape (n_parts, n_rounds) for a sum of ratios, V̂ = Σ_k Σ_i num_ki / Σ_i den_ki. Every
+    estimator takes the same arguments, so callers can run a list of them; those it does not use
+    (``q_hat`` for IPS, ``propensity`` for DM, …) are still checked, except ``q_hat``, which only DM and
+    the doubly robust family require.
     """
 
     name: ClassVar[str] = ""
