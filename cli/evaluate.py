@@ -1,4 +1,4 @@
-"""``sendwise evaluate``: what would a policy have earned on logged decisions? (IPS, SNIPS, DM, DR, replay)."""
+"""``sendwise evaluate``: what would a policy have earned on logged decisions? (IPS, SNIPS, DM, DR, replay, …)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from sendwise.models import POLICIES, is_registry_uri
 from sendwise.models.ope.estimators import ESTIMATORS
 from sendwise.models.ope.evaluation import DEFAULT_ESTIMATORS, evaluate_logs
+from sendwise.models.ope.spec import parse_estimators
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,8 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              f"catalog ({', '.join(sorted(POLICIES))})")
     target.add_argument("--target-probs", type=Path, metavar="FILE.npy",
                         help="the target's action probabilities instead of a policy, float (n_rounds, n_actions)")
-    parser.add_argument("--estimators", default=",".join(DEFAULT_ESTIMATORS),
-                        help=f"comma-separated, from {', '.join(ESTIMATORS)} (default %(default)s)")
+    parser.add_argument("--estimators", default=",".join(DEFAULT_ESTIMATORS), metavar="SPECS",
+                        help=f"comma-separated estimator specs, name or name(param=value,...), e.g. "
+                             f"'ips(clip=10),snips,dr'; names: {', '.join(ESTIMATORS)} (default %(default)s)")
     parser.add_argument("--n-draws", type=int, default=1000,
                         help="Monte-Carlo draws per request for a policy's probabilities (default %(default)s)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default %(default)s)")
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         policy = load_registered_policy(policy, random_state=args.seed)[0]
     result = evaluate_logs(
         args.logs, policy=policy, target_probs=args.target_probs,
-        estimators=[name.strip() for name in args.estimators.split(",") if name.strip()],
+        estimators=parse_estimators(args.estimators),
         n_draws=args.n_draws, n_bootstrap=args.bootstrap, seed=args.seed,
     )
     print(result.format_table())

@@ -6,6 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
+from sendwise.models.ope.gate import DEFAULT_GATE_ESTIMATOR
+from sendwise.models.ope.spec import parse_estimator
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -23,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--alias", default="champion", help="alias to move (default %(default)s)")
     parser.add_argument("--gate", action="store_true", help="promote only if the off-policy gate on --logs passes")
     parser.add_argument("--logs", type=Path, metavar="FILE", help="logged decisions for the gate, .parquet or .csv")
-    parser.add_argument("--estimator", default="snips", help="off-policy estimator of the gate (default %(default)s)")
+    parser.add_argument("--estimator", default=DEFAULT_GATE_ESTIMATOR, metavar="SPEC",
+                        help="off-policy estimator of the gate, a name or name(param=value,...) such as "
+                             "'ips(clip=10)' (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the gate's random steps (default %(default)s)")
     parser.add_argument("--tracking-uri", metavar="URI",
                         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///.sendwise/mlflow.db)")
@@ -33,12 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.gate != (args.logs is not None):
         raise ValueError("--gate and --logs go together: the gate evaluates the policies on those logs")
+    estimator = parse_estimator(args.estimator)  # a bad spec fails before MLflow loads
     from sendwise.models.mlops.registry import promote  # MLflow loads only when used
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per downloaded file
 
     outcome = promote(run_id=args.run, version=args.version, name=args.name, alias=args.alias, logs=args.logs,
-                      estimator=args.estimator, seed=args.seed, tracking_uri=args.tracking_uri)
+                      estimator=estimator, seed=args.seed, tracking_uri=args.tracking_uri)
     for role, bounds in (("candidate", outcome.candidate), ("champion", outcome.champion)):
         if bounds is not None:
             print(f"{role:9} {outcome.estimator} {bounds[0]:.6g} [{bounds[1]:.6g}, {bounds[2]:.6g}]")

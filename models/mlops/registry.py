@@ -21,7 +21,7 @@ from mlflow.models import Model
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, ErrorCode
 from mlflow.tracking import MlflowClient
 
-from ..ope import evaluate, read_logs, target_probabilities
+from ..ope import DEFAULT_GATE_ESTIMATOR, Estimator, as_estimator, gate
 from ..policies import Policy, load_policy
 from .mlflow_model import POLICY_ARTIFACT
 from .model_uri import ModelUri
@@ -29,7 +29,6 @@ from .tracking import LOGGED_MODEL_NAME, POLICY_TAG, WORLD_TAG, log_evaluation, 
 
 DEFAULT_MODEL_NAME = "sendwise-policy"
 DEFAULT_ALIAS = "champion"
-DEFAULT_GATE_ESTIMATOR = "snips"
 
 
 def register_policy(run_id: str, *, name: str = DEFAULT_MODEL_NAME, alias: str | None = None,
@@ -109,7 +108,8 @@ def load_registered_policy(uri: str | ModelUri, *, tracking_uri: str | None = No
 class Promotion:
     """What ``promote`` did: the candidate version, whether ``alias`` now points at it, and why.
 
-    ``candidate`` and ``champion`` are the off-policy ``(estimate, lo95, hi95)`` of the gate, when it ran.
+    ``candidate`` and ``champion`` are the off-policy ``(estimate, lo95, hi95)`` of the gate, when it ran,
+    and ``estimator`` the spec of its estimator.
     """
 
     name: str
@@ -124,17 +124,19 @@ class Promotion:
 
 
 def promote(*, run_id: str | None = None, version: str | int | None = None, name: str = DEFAULT_MODEL_NAME,
-            alias: str = DEFAULT_ALIAS, logs: str | Path | None = None, estimator: str = DEFAULT_GATE_ESTIMATOR,
-            n_draws: int = 1000, n_bootstrap: int = 1000, seed: int = 0,
-            tracking_uri: str | None = None) -> Promotion:
+            alias: str = DEFAULT_ALIAS, logs: str | Path | None = None,
+            estimator: Estimator | str = DEFAULT_GATE_ESTIMATOR, n_draws: int = 1000, n_bootstrap: int = 1000,
+            seed: int = 0, tracking_uri: str | None = None) -> Promotion:
     """Register a run's policy (or take an existing version) and move ``alias`` to it.
 
-    With ``logs`` the move is gated: the candidate's off-policy lower 95% bound (``estimator`` on those
-    logs) must beat the current holder's estimate, else the alias stays where it was. The gate's
-    estimates are logged as an evaluation of the logs.
+    With ``logs`` the move is gated (``ope.gate``): the candidate's off-policy lower 95% bound
+    (``estimator``, an ``Estimator`` or a spec such as ``"ips(clip=10)"``, on those logs) must beat the
+    current holder's estimate, else the alias stays where it was. The gate's estimates are logged as an
+    evaluation of the logs.
     """
     if (run_id is None) == (version is None):
         raise ValueError("give exactly one of a run id and a version")
+    estimator = as_estimator(estimator)  # a bad spec fails before anything is registered
     if run_id is not None:
         version = register_policy(run_id, name=name, tracking_uri=tracking_uri)
     else:
@@ -151,38 +153,27 @@ def promote(*, run_id: str | None = None, version: str | int | None = None, name
     return outcome
 
 
-def _gate(outcome: Promotion, logs: Path, estimator: str, n_draws: int, n_bootstrap: int, seed: int,
+def _gate(outcome: Promotion, logs: Path, estimator: Estimator, n_draws: int, n_bootstrap: int, seed: int,
           tracking_uri: str | None) -> Promotion:
-    """Decide ``outcome.promoted`` by off-policy evaluation of candidate and champion on ``logs``."""
+    """Decide ``outcome.promoted`` with the off-policy gate on ``logs``, and log the gate's estimates."""
     versions = {"candidate": outcome.version, "champion": outcome.previous}
-    estimates = {role: _off_policy_estimate(ModelUri(outcome.name, version=v), logs, estimator, n_draws,
-                                            n_bootstrap, seed, tracking_uri)
-                 for role, v in versions.items() if v is not None}
-    candidate, champion = estimates["candidate"], estimates.get("champion")
-    if champion is None:
-        passed = True
+    policies = {role: load_registered_policy(ModelUri(outcome.name, version=v), tracking_uri=tracking_uri,
+                                             random_state=seed)[0]
+                for role, v in versions.items() if v is not None}
+    result = gate(policies["candidate"], policies.get("champion"), logs, estimator=estimator, n_draws=n_draws,
+                  n_bootstrap=n_bootstrap, seed=seed)
+    if result.champion is None:
         reason = f"no version is @{outcome.alias} yet; version {outcome.version} takes it"
     else:
-        passed = candidate[1] > champion[0]
-        relation = ">" if passed else "<="
-        reason = (f"{estimator} on {logs.name}: candidate version {outcome.version} lower 95% bound {candidate[1]:.6g} "
-                  f"{relation} champion version {outcome.previous} estimate {champion[0]:.6g}")
-    log_evaluation({f"{outcome.name}.v{versions[role]}": {estimator: bounds} for role, bounds in estimates.items()},
+        reason = result.describe(f"candidate version {outcome.version}", f"champion version {outcome.previous}")
+    estimates = {"candidate": result.candidate, "champion": result.champion}
+    log_evaluation({f"{outcome.name}.v{versions[role]}": {result.estimator: bounds}
+                    for role, bounds in estimates.items() if bounds is not None},
                    dataset=logs.stem, tracking_uri=tracking_uri,
-                   params={"logs": str(logs), "gate": "passed" if passed else "failed", "alias": outcome.alias,
+                   params={"logs": str(logs), "gate": "passed" if result.passed else "failed", "alias": outcome.alias,
                            "candidate_version": outcome.version, "champion_version": outcome.previous or "none"})
-    return replace(outcome, promoted=passed, reason=reason, estimator=estimator, candidate=candidate, champion=champion)
-
-
-def _off_policy_estimate(uri: ModelUri, logs: Path, estimator: str, n_draws: int, n_bootstrap: int, seed: int,
-                         tracking_uri: str | None) -> tuple[float, float, float]:
-    """``(estimate, lo95, hi95)`` of a registered policy's value on ``logs`` (read with its catalog)."""
-    policy, _ = load_registered_policy(uri, tracking_uri=tracking_uri, random_state=seed)
-    log = read_logs(logs, policy.catalog)
-    result = evaluate(log, target_probabilities(policy, log, n_draws=n_draws), target=str(uri), logs=logs.name,
-                      estimators=[estimator], alpha=0.05, n_bootstrap=n_bootstrap, random_state=seed)
-    row = result.estimate(estimator)
-    return row.estimate, row.low, row.high
+    return replace(outcome, promoted=result.passed, reason=reason, estimator=result.estimator,
+                   candidate=result.candidate, champion=result.champion)
 
 
 def policy_model(client: MlflowClient, run_id: str) -> LoggedModel:

@@ -187,9 +187,14 @@ def log_policy_model(client: MlflowClient, exp_id: str, run_id: str, policy_file
 def _bound_metrics(bounds: Mapping[str, Sequence[float]], prefix: str = "") -> list[Metric]:
     """``<prefix><name>``, ``…_lo95`` and ``…_hi95`` metrics from name → (value, lo95, hi95)."""
     timestamp = _now_ms()
-    return [Metric(f"{prefix}{name}{suffix}", float(value), timestamp, 0)
+    return [Metric(f"{prefix}{_metric_key(name)}{suffix}", float(value), timestamp, 0)
             for name, values in bounds.items()
             for suffix, value in zip(BOUND_SUFFIXES, values, strict=True)]
+
+
+def _metric_key(name: str) -> str:
+    """``name`` as MLflow takes it in a metric key: an estimator spec ``ips(clip=10)`` becomes ``ips_clip_10``."""
+    return re.sub(r"[^\w.\- :/]+", "_", name.replace(")", ""))
 
 
 def summary_metrics(summary: Mapping[str, Mapping[str, Sequence[float]]]) -> list[Metric]:

@@ -6,14 +6,19 @@ q̂(x_i, a) is a reward model's prediction for every action. Array conventions: 
 ``propensity`` float (n_rounds,), ``action`` int (n_rounds,), ``target_probs`` and ``q_hat`` float
 (n_rounds, n_actions).
 
-Every estimator here is a ratio of sums of per-round terms, V̂ = Σ_i num_i / Σ_i den_i, so one
-bootstrap (resampling rounds) gives every interval. The array functions (:func:`ips`, :func:`snips`,
-:func:`dm`, :func:`dr`, :func:`replay`) need nothing but numpy arrays; the estimator classes add
-intervals and weight diagnostics with one contract, so a caller can run a list of them.
+Every estimator here is a ratio of sums of per-round terms, V̂ = Σ_i num_i / Σ_i den_i, or a sum of
+such ratios (SNDR), so one bootstrap (resampling rounds) gives every interval. The array functions
+(:func:`ips`, :func:`snips`, :func:`dm`, :func:`dr`, :func:`replay`) need nothing but numpy arrays; the
+estimator classes add intervals and weight diagnostics with one contract, so a caller can run a list of
+them. An estimator is named by its spec (``ips(clip=10)``, see :mod:`.spec`): its name with its
+non-default parameters. The definitions follow Open Bandit Pipeline's, and
+``tests/data/obp_reference.json`` holds OBP's own numbers to check them against.
 """
 
 from __future__ import annotations
 
+import inspect
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
@@ -55,19 +60,36 @@ class WeightDiagnostics(NamedTuple):
 class Estimator:
     """Contract of every estimator: V̂ = Σ_i num_i / Σ_i den_i over per-round terms.
 
-    Subclasses define ``_terms`` (and ``_weights`` when they reweight rounds). Every estimator takes the
-    same arguments, so callers can run a list of them; those it does not use (``q_hat`` for IPS,
-    ``propensity`` for DM, …) are still checked, except ``q_hat``, which only DM and DR require.
+    Subclasses define ``_terms`` (and ``_weights`` when they reweight rounds); ``_terms`` may return
+    arrays of shape (n_parts, n_rounds) for a sum of ratios, V̂ = Σ_k Σ_i num_ki / Σ_i den_ki. Every
+    estimator takes the same arguments, so callers can run a list of them; those it does not use
+    (``q_hat`` for IPS, ``propensity`` for DM, …) are still checked, except ``q_hat``, which only DM and
+    the doubly robust family require.
     """
 
     name: ClassVar[str] = ""
     needs_q_hat: ClassVar[bool] = False
 
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's parameters and their values, as in scikit-learn, e.g. ``{"clip": 10}``."""
+        return {param: getattr(self, param) for param in inspect.signature(type(self)).parameters}
+
+    @property
+    def spec(self) -> str:
+        """The name with the parameters that differ from their defaults, e.g. ``ips(clip=10)``.
+
+        It labels the estimator's results, so two variants in one table differ, and
+        ``parse_estimator`` reads it back into an equal estimator.
+        """
+        defaults = {param: p.default for param, p in inspect.signature(type(self)).parameters.items()}
+        changed = [f"{param}={_format_param(value)}" for param, value in self.get_params().items()
+                   if value != defaults[param]]
+        return f"{self.name}({','.join(changed)})" if changed else self.name
+
     def estimate_policy_value(self, reward: np.ndarray, action: np.ndarray, propensity: np.ndarray,
                               target_probs: np.ndarray, q_hat: np.ndarray | None = None) -> float:
         """Point estimate of the target policy's value (mean reward per round)."""
-        num, den = self._terms(self._rounds(reward, action, propensity, target_probs, q_hat))
-        return _ratio(self.name, num, den)
+        return _ratio(self.name, *self._parts(self._rounds(reward, action, propensity, target_probs, q_hat)))
 
     def estimate_interval(self, reward: np.ndarray, action: np.ndarray, propensity: np.ndarray,
                           target_probs: np.ndarray, q_hat: np.ndarray | None = None, *, alpha: float = 0.05,
@@ -81,17 +103,18 @@ class Estimator:
             raise ValueError(f"`alpha` must lie in (0, 1); got {alpha!r}")
         if int(n_bootstrap) < 1:
             raise ValueError(f"`n_bootstrap` must be >= 1; got {n_bootstrap!r}")
-        num, den = self._terms(self._rounds(reward, action, propensity, target_probs, q_hat))
+        num, den = self._parts(self._rounds(reward, action, propensity, target_probs, q_hat))
         _ratio(self.name, num, den)  # an undefined point estimate has no interval either
         rng = as_generator(random_state, name="random_state")
-        n_rounds = num.shape[0]
-        chunk = max(1, _BOOTSTRAP_BLOCK // n_rounds)  # resamples drawn per block, to bound memory
+        n_parts, n_rounds = num.shape
+        chunk = max(1, _BOOTSTRAP_BLOCK // (n_parts * n_rounds))  # resamples drawn per block, to bound memory
         stats = []
         for start in range(0, int(n_bootstrap), chunk):
             idx = rng.integers(0, n_rounds, (min(chunk, int(n_bootstrap) - start), n_rounds))
-            totals = den[idx].sum(axis=1)
+            totals = den[:, idx].sum(axis=2)
             with np.errstate(invalid="ignore", divide="ignore"):
-                stats.append(np.where(totals > 0, num[idx].sum(axis=1) / totals, np.nan))
+                ratios = (num[:, idx].sum(axis=2) / totals).sum(axis=0)
+                stats.append(np.where((totals > 0).all(axis=0), ratios, np.nan))
         low, high = np.nanquantile(np.concatenate(stats), [alpha / 2, 1 - alpha / 2])
         return float(low), float(high)
 
@@ -107,6 +130,11 @@ class Estimator:
 
     def _rounds(self, reward: Any, action: Any, propensity: Any, target_probs: Any, q_hat: Any) -> _Rounds:
         return _check_rounds(reward, action, propensity, target_probs, q_hat, self.needs_q_hat)
+
+    def _parts(self, rounds: _Rounds) -> tuple[np.ndarray, np.ndarray]:
+        """``_terms`` as arrays of shape (n_parts, n_rounds)."""
+        num, den = self._terms(rounds)
+        return np.atleast_2d(num), np.atleast_2d(den)
 
     def _terms(self, rounds: _Rounds) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -169,7 +197,25 @@ class DM(Estimator):
 
 
 @dataclass(frozen=True)
-class DR(Estimator):
+class _ModelCorrected(Estimator):
+    """The doubly robust family: V̂ = (1/n) Σ_i [Σ_a π(a | x_i) q̂(x_i, a) + ŵ_i (r_i − q̂(x_i, a_i))].
+
+    Each member chooses the weight ŵ_i it gives the reward model's residual on the logged action
+    (``_weights``): the importance weight, clipped, switched off or shrunk.
+    """
+
+    needs_q_hat: ClassVar[bool] = True
+
+    def _weights(self, rounds: _Rounds) -> np.ndarray:
+        raise NotImplementedError
+
+    def _terms(self, rounds: _Rounds) -> tuple[np.ndarray, np.ndarray]:
+        model_term = _model_term(rounds.target_probs, rounds.q_hat)
+        return model_term + self._weights(rounds) * _residual(rounds), np.ones_like(rounds.reward)
+
+
+@dataclass(frozen=True)
+class DR(_ModelCorrected):
     """Doubly robust: V̂ = (1/n) Σ_i [Σ_a π(a | x_i) q̂(x_i, a) + min(w_i, clip) (r_i − q̂(x_i, a_i))].
 
     Unbiased if either the propensities or the reward model are right; a good q̂ cuts the variance of IPS.
@@ -177,7 +223,6 @@ class DR(Estimator):
 
     clip: float | None = None
     name: ClassVar[str] = "dr"
-    needs_q_hat: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         _check_clip(self.clip)
@@ -185,10 +230,68 @@ class DR(Estimator):
     def _weights(self, rounds: _Rounds) -> np.ndarray:
         return _clipped(_importance_weights(rounds), self.clip)
 
+
+@dataclass(frozen=True)
+class SwitchDR(_ModelCorrected):
+    """Switch-DR (Wang et al. 2017): DR whose correction is dropped where the weight exceeds ``tau``.
+
+    V̂ = (1/n) Σ_i [Σ_a π(a | x_i) q̂(x_i, a) + 1[w_i ≤ tau] w_i (r_i − q̂(x_i, a_i))]: rounds with a
+    weight above ``tau`` trust the reward model alone. ``tau`` = inf is DR, ``tau`` = 0 is DM. Open
+    Bandit Pipeline's ``SwitchDoublyRobust`` (its ``lambda_`` is ``tau``).
+    """
+
+    tau: float = math.inf
+    name: ClassVar[str] = "switch-dr"
+
+    def __post_init__(self) -> None:
+        _check_non_negative("tau", self.tau)
+
+    def _weights(self, rounds: _Rounds) -> np.ndarray:
+        weights = _importance_weights(rounds)
+        return np.where(weights <= self.tau, weights, 0.0)
+
+
+@dataclass(frozen=True)
+class DRos(_ModelCorrected):
+    """DR with optimistic shrinkage (Su et al. 2020): the weight w_i becomes λ w_i / (w_i² + λ).
+
+    Large weights shrink the most; ``lambda_`` = 0 is DM (the default, as in Open Bandit Pipeline's
+    ``DoublyRobustWithShrinkage``), ``lambda_`` → inf is DR. A round with w_i = 0 gets ŵ_i = 0 for every
+    ``lambda_``, including 0, where the formula reads 0/0.
+    """
+
+    lambda_: float = 0.0
+    name: ClassVar[str] = "dr-os"
+
+    def __post_init__(self) -> None:
+        _check_non_negative("lambda_", self.lambda_)
+
+    def _weights(self, rounds: _Rounds) -> np.ndarray:
+        weights = _importance_weights(rounds)
+        if math.isinf(self.lambda_):
+            return weights
+        denominator = weights**2 + self.lambda_
+        safe = np.where(denominator > 0, denominator, 1.0)
+        return np.where(denominator > 0, self.lambda_ * weights / safe, 0.0)
+
+
+@dataclass(frozen=True)
+class SNDR(_ModelCorrected):
+    """Self-normalised DR: V̂ = (1/n) Σ_i Σ_a π(a | x_i) q̂(x_i, a) + Σ_i w_i (r_i − q̂(x_i, a_i)) / Σ_i w_i.
+
+    DR with its correction divided by the mean weight, as SNIPS divides IPS: stable when weights are
+    large, and equal to DR when they average 1. Open Bandit Pipeline's ``SelfNormalizedDoublyRobust``.
+    """
+
+    name: ClassVar[str] = "sndr"
+
+    def _weights(self, rounds: _Rounds) -> np.ndarray:
+        return _importance_weights(rounds)
+
     def _terms(self, rounds: _Rounds) -> tuple[np.ndarray, np.ndarray]:
-        model_term = _model_term(rounds.target_probs, rounds.q_hat)
-        residual = rounds.reward - rounds.q_hat[np.arange(rounds.action.shape[0]), rounds.action]
-        return model_term + self._weights(rounds) * residual, np.ones_like(rounds.reward)
+        weights = self._weights(rounds)
+        num = np.stack([_model_term(rounds.target_probs, rounds.q_hat), weights * _residual(rounds)])
+        return num, np.stack([np.ones_like(weights), weights])
 
 
 @dataclass(frozen=True)
@@ -222,7 +325,9 @@ class LoggedMean(Estimator):
         return rounds.reward, np.ones_like(rounds.reward)
 
 
-ESTIMATORS: dict[str, type[Estimator]] = {cls.name: cls for cls in (IPS, SNIPS, DM, DR, Replay, LoggedMean)}
+ESTIMATORS: dict[str, type[Estimator]] = {
+    cls.name: cls for cls in (IPS, SNIPS, DM, DR, SwitchDR, DRos, SNDR, Replay, LoggedMean)
+}
 
 
 def ips(reward: np.ndarray, action: np.ndarray, propensity: np.ndarray, target_probs: np.ndarray, *,
@@ -400,6 +505,20 @@ def _check_clip(clip: float | None) -> None:
         raise ValueError(f"`clip` must be None or a number > 0; got {clip!r}")
 
 
+def _check_non_negative(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError(f"`{name}` must be a number >= 0 (inf allowed); got {value!r}")
+
+
+def _format_param(value: Any) -> str:
+    """A parameter value as a spec writes it: ``10`` for 10.0, ``inf``, ``None``, ``true``."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _importance_weights(rounds: _Rounds) -> np.ndarray:
     """w_i = π(a_i | x_i) / μ_i."""
     rows = np.arange(rounds.action.shape[0])
@@ -416,6 +535,12 @@ def _model_term(target_probs: np.ndarray, q_hat: np.ndarray | None) -> np.ndarra
     return np.einsum("ij,ij->i", target_probs, q_hat)
 
 
+def _residual(rounds: _Rounds) -> np.ndarray:
+    """r_i − q̂(x_i, a_i) per round."""
+    assert rounds.q_hat is not None  # estimators with needs_q_hat checked it
+    return rounds.reward - rounds.q_hat[np.arange(rounds.action.shape[0]), rounds.action]
+
+
 def _deterministic_action(target_probs: np.ndarray) -> np.ndarray:
     """The action a deterministic target takes per row; replay is undefined for a stochastic one."""
     top = target_probs.max(axis=1)
@@ -425,8 +550,9 @@ def _deterministic_action(target_probs: np.ndarray) -> np.ndarray:
 
 
 def _ratio(name: str, num: np.ndarray, den: np.ndarray) -> float:
-    total = float(den.sum())
-    if total <= 0:
+    """Σ_k Σ_i num_ki / Σ_i den_ki, for arrays of shape (n_parts, n_rounds) or (n_rounds,)."""
+    totals = np.atleast_2d(den).sum(axis=1)
+    if (totals <= 0).any():
         what = "no logged action matches the target's" if name == Replay.name else "all importance weights are 0"
         raise ValueError(f"{name} is undefined on these rounds: {what}")
-    return float(num.sum() / total)
+    return float((np.atleast_2d(num).sum(axis=1) / totals).sum())

@@ -25,15 +25,19 @@ import pandas as pd
 from ..domain import Catalog, DecisionBatch, Economics, build_batch
 from ..policies import POLICIES, Policy, load_policy, make_policy
 from ..validation import check_rows
-from .estimators import ESTIMATORS, Estimator, LoggedMean, cross_fit_q_hat
+from .estimators import Estimator, LoggedMean, cross_fit_q_hat
 from .logged import LoggedFeedback, read_logs
+from .spec import as_estimators
 
 DEFAULT_ESTIMATORS = ("ips", "snips", "dm", "dr")
 ALLOWED_CHANNELS_COLUMN = "allowed_channels"
 
 @dataclass(frozen=True)
 class EstimateRow:
-    """One estimator's answer: value, (1 − alpha) bootstrap interval and weight diagnostics."""
+    """One estimator's answer: value, (1 − alpha) bootstrap interval and weight diagnostics.
+
+    ``estimator`` is the estimator's spec (``ips(clip=10)``), so variants of one estimator differ.
+    """
 
     estimator: str
     estimate: float
@@ -57,7 +61,7 @@ class EvaluationResult:
     support_violations: int | None = None  # see ``support_violations``; None when the log cannot tell
 
     def estimate(self, estimator: str) -> EstimateRow:
-        """The row of ``estimator`` (e.g. ``"dr"``, or ``"logged"`` for the logging policy)."""
+        """The row of ``estimator`` by spec (``"dr"``, ``"ips(clip=10)"``; ``"logged"``: the logging policy)."""
         for row in self.rows:
             if row.estimator == estimator:
                 return row
@@ -76,17 +80,18 @@ class EvaluationResult:
 
     def format_table(self) -> str:
         level = f"{1 - self.alpha:.0%}"
+        width = max(10, *(len(r.estimator) for r in self.rows))
         lines = [
             f"target: {self.target}",
             f"logs:   {self.logs} ({self.n_rounds:,} decisions, {self.n_actions} actions)",
             "",
-            f"{'estimator':<10} {'estimate':>10} {level + ' interval':>22} {'ESS':>10} {'max weight':>11}",
+            f"{'estimator':<{width}} {'estimate':>10} {level + ' interval':>22} {'ESS':>10} {'max weight':>11}",
         ]
         for r in self.rows:
             ess = "-" if math.isnan(r.effective_sample_size) else f"{r.effective_sample_size:,.0f}"
             weight = "-" if math.isnan(r.max_weight) else f"{r.max_weight:,.2f}"
             interval = f"[{r.low:.5f}, {r.high:.5f}]"
-            lines.append(f"{r.estimator:<10} {r.estimate:>10.5f} {interval:>22} {ess:>10} {weight:>11}")
+            lines.append(f"{r.estimator:<{width}} {r.estimate:>10.5f} {interval:>22} {ess:>10} {weight:>11}")
         lines += ["", f"intervals: percentile bootstrap over decisions, {self.n_bootstrap:,} resamples; "
                       "'logged' is the logging policy's mean reward"]
         if self.support_violations is not None:
@@ -195,15 +200,17 @@ def context_features(context: pd.DataFrame) -> np.ndarray:
 
 
 def evaluate(log: LoggedFeedback, target_probs: np.ndarray, *, target: str = "target", logs: str = "logs",
-             estimators: Sequence[str] = DEFAULT_ESTIMATORS, reward_model: Any = None, n_folds: int = 5,
-             alpha: float = 0.05, n_bootstrap: int = 1000, random_state: int | None = None) -> EvaluationResult:
-    """Run ``estimators`` (names in ``ope.ESTIMATORS``) for ``target_probs`` on ``log``.
+             estimators: str | Sequence[Estimator | str] = DEFAULT_ESTIMATORS, reward_model: Any = None,
+             n_folds: int = 5, alpha: float = 0.05, n_bootstrap: int = 1000,
+             random_state: int | None = None) -> EvaluationResult:
+    """Run ``estimators`` for ``target_probs`` on ``log``: ``Estimator`` objects or specs (``"ips(clip=10)"``,
+    see ``ope.spec``), or one comma-separated string of specs. Each row is labelled by its estimator's spec.
 
     DM and DR use a reward model cross-fitted on the context (``context_features``) and the action;
     ``reward_model`` replaces the default (any scikit-learn classifier or regressor). The result also
     counts the rows where the target leaves the logged support (``support_violations``) without failing.
     """
-    chosen = [_estimator(name) for name in estimators]
+    chosen = as_estimators(estimators)
     target_probs = np.asarray(target_probs, dtype=np.float64)
     if target_probs.shape != (log.n_rounds, log.n_actions):
         raise ValueError(f"target probabilities must have shape (n_rounds, n_actions) = "
@@ -216,14 +223,14 @@ def evaluate(log: LoggedFeedback, target_probs: np.ndarray, *, target: str = "ta
     rows = []
     for est in (LoggedMean(), *chosen):
         low, high = est.estimate_interval(*rounds, alpha=alpha, n_bootstrap=n_bootstrap, random_state=random_state)
-        rows.append(EstimateRow(est.name, est.estimate_policy_value(*rounds), low, high, *est.diagnostics(*rounds)))
+        rows.append(EstimateRow(est.spec, est.estimate_policy_value(*rounds), low, high, *est.diagnostics(*rounds)))
     return EvaluationResult(target, logs, log.n_rounds, log.n_actions, alpha, n_bootstrap, tuple(rows),
                             support_violations(log, target_probs))
 
 
 def evaluate_logs(logs: str | Path, *, policy: str | Policy | None = None, target_probs: str | Path | None = None,
-                  estimators: Sequence[str] = DEFAULT_ESTIMATORS, n_draws: int = 1000, n_bootstrap: int = 1000,
-                  seed: int = 0) -> EvaluationResult:
+                  estimators: str | Sequence[Estimator | str] = DEFAULT_ESTIMATORS, n_draws: int = 1000,
+                  n_bootstrap: int = 1000, seed: int = 0) -> EvaluationResult:
     """Evaluate a policy (an object, or a reference ``resolve_policy`` reads) or a ``.npy`` of target
     probabilities on a log file.
 
@@ -247,12 +254,6 @@ def evaluate_logs(logs: str | Path, *, policy: str | Policy | None = None, targe
         raise ValueError("give exactly one of a policy and target probabilities")
     return evaluate(log, probs, target=target, logs=logs.name, estimators=estimators,
                     n_bootstrap=n_bootstrap, random_state=seed)
-
-
-def _estimator(name: str) -> Estimator:
-    if name not in ESTIMATORS:
-        raise ValueError(f"unknown estimator {name!r}; known: {', '.join(ESTIMATORS)}")
-    return ESTIMATORS[name]()
 
 
 def _catalog_of(log: LoggedFeedback) -> Catalog:

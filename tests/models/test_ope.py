@@ -277,4 +277,4 @@ def test_sendwise_evaluate_with_a_named_policy_and_target_probs(tmp_path: Path,
     assert "target: target probabilities always_first.npy" in capsys.readouterr().out
     assert main(["evaluate", "--logs", str(logs), "--target-probs", str(probs), "--estimators", "magic"]) == 2
     assert capsys.readouterr().err == ("sendwise evaluate: error: unknown estimator 'magic'; "
-                                       "known: ips, snips, dm, dr, replay, logged\n")
+                                       "known: ips, snips, dm, dr, switch-dr, dr-os, sndr, replay, logged\n")

@@ -219,3 +219,23 @@ def test_sendwise_evaluate_takes_a_registry_uri(mlflow_store: str, versions: dic
     assert main(["evaluate", "--logs", str(logs), "--policy", uri, "--estimators", "ips", "--json", str(out)]) == 0
     ips = {row["estimator"]: row["estimate"] for row in json.loads(out.read_text())["rows"]}["ips"]
     assert ips > 0.5, f"the good policy pays on nearly every logged round of its arm; IPS = {ips}"
+
+
+def test_the_gate_takes_an_estimator_spec(mlflow_store: str, run_ids: dict[str, str], versions: dict[str, str],
+                                          logs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    set_alias(NAME, versions["bad"], "champion", tracking_uri=mlflow_store)
+    assert main(["promote", "--version", versions["good"], "--gate", "--logs", str(logs), "--estimator",
+                 "ips(clip=50)", "--tracking-uri", mlflow_store]) == 0
+    printed = capsys.readouterr().out
+    assert f"promoted: {NAME} version {versions['good']} is @champion" in printed
+    assert "ips(clip=50) on uniform.parquet: candidate version" in printed
+    client = MlflowClient(mlflow_store)
+    runs = client.search_runs([client.get_experiment_by_name("sendwise-logs-uniform").experiment_id],
+                              "params.gate = 'passed'")
+    assert any(f"{NAME}.v{versions['good']}/ips_clip_50" in run.data.metrics for run in runs)  # MLflow-safe key
+    # A bad spec fails before the run is registered.
+    assert main(["promote", "--run", run_ids["spare"], "--name", "sendwise-unregistered", "--gate", "--logs", str(logs),
+                 "--estimator", "ips(clip=0)", "--tracking-uri", mlflow_store]) == 2
+    assert "estimator spec 'ips(clip=0)': `clip` must be None or a number > 0; got 0" in capsys.readouterr().err
+    assert alias_version("sendwise-unregistered", "champion", tracking_uri=mlflow_store) is None
+    assert not client.search_registered_models("name = 'sendwise-unregistered'")
