@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_logs(
         args.logs, policy=policy, target_probs=args.target_probs,
         estimators=parse_estimators(args.estimators),
-        n_draws=args.n_draws, n_bootstrap=args.bootstrap, seed=args.seed,
+        n_draws=args.n_draws, n_bootstrap=args.bootstrap, seed=args.seed, label=args.policy,
     )
     print(result.format_table())
     if args.json:

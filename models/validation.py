@@ -65,6 +65,38 @@ def check_rows(label: str, values: np.ndarray, ok: np.ndarray, rule: str) -> Non
         raise RowError(f"{label}, row {i}: {rule}; got {value!r}")
 
 
+def as_round_floats(name: str, values: Any, ndim: int) -> np.ndarray:
+    """``values`` as finite float64 with one row per round: (n_rounds,) or (n_rounds, n_actions)."""
+    arr = np.asarray(values)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"`{name}` must be a numeric array; got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if arr.ndim != ndim:
+        shape = "(n_rounds,)" if ndim == 1 else "(n_rounds, n_actions)"
+        raise ValueError(f"`{name}` must have shape {shape}; got {arr.shape}")
+    check_rows(f"`{name}`", arr, np.isfinite(arr), "must be finite")
+    return arr
+
+
+def as_action_ids(name: str, values: Any, n_rounds: int, n_actions: int | None = None) -> np.ndarray:
+    """``values`` as int64 action ids, one per round, each >= 0 (and < ``n_actions`` when given)."""
+    arr = np.asarray(values)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"`{name}` must be an integer array; got dtype {arr.dtype}")
+    check_round_count(name, arr, n_rounds)
+    if n_actions is None:
+        check_rows(f"`{name}`", arr, arr >= 0, "must be an action id >= 0")
+    else:
+        check_rows(f"`{name}`", arr, (arr >= 0) & (arr < n_actions), f"must be an action id in [0, {n_actions})")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def check_round_count(name: str, arr: np.ndarray, n_rounds: int) -> None:
+    """``arr`` must be 1-d with one entry per round, like ``reward``."""
+    if arr.ndim != 1 or arr.shape[0] != n_rounds:
+        raise ValueError(f"`{name}` must have shape ({n_rounds},) like `reward`; got {arr.shape}")
+
+
 @dataclass(frozen=True)
 class Interval:
     """A real number in [low, high] (``open_low``: (low, high]); ``check`` is ``check_range``."""

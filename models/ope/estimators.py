@@ -31,7 +31,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sendwise.engine import as_generator
 
-from ..validation import check_rows
+from ..validation import as_action_ids, as_round_floats, check_round_count, check_rows
 
 _SUM_TOLERANCE = 1e-6
 _BOOTSTRAP_BLOCK = 2**21
@@ -385,9 +385,9 @@ def replay(reward: np.ndarray, action: np.ndarray, target_action: np.ndarray) ->
     >>> replay([1.0, 0.0, 0.0], [2, 1, 2], [2, 0, 2])
     0.5
     """
-    reward = _as_float("reward", reward, 1)
-    action = _as_actions("action", action, reward.shape[0])
-    target_action = _as_actions("target_action", target_action, reward.shape[0])
+    reward = as_round_floats("reward", reward, 1)
+    action = as_action_ids("action", action, reward.shape[0])
+    target_action = as_action_ids("target_action", target_action, reward.shape[0])
     matched = (action == target_action).astype(np.float64)
     return _ratio(Replay.name, matched * reward, matched)
 
@@ -403,9 +403,9 @@ def cross_fit_q_hat(features: np.ndarray, action: np.ndarray, reward: np.ndarray
     regression for 0/1 rewards and ridge regression otherwise, is fast and stable but additive (a context
     effect plus an action effect); pass e.g. ``HistGradientBoostingClassifier()`` to learn interactions.
     """
-    reward = _as_float("reward", reward, 1)
-    features = _as_float("features", features, 2)
-    action = _as_actions("action", action, reward.shape[0], n_actions)
+    reward = as_round_floats("reward", reward, 1)
+    features = as_round_floats("features", features, 2)
+    action = as_action_ids("action", action, reward.shape[0], n_actions)
     if features.shape[0] != reward.shape[0]:
         raise ValueError(f"`features` must have {reward.shape[0]} rows like `reward`; got {features.shape[0]}")
     if not 2 <= int(n_folds) <= reward.shape[0]:
@@ -438,16 +438,16 @@ def _expected_reward(model: Any, design: np.ndarray) -> np.ndarray:
 
 def _check_rounds(reward: Any, action: Any, propensity: Any, target_probs: Any, q_hat: Any,
                   needs_q_hat: bool) -> _Rounds:
-    reward = _as_float("reward", reward, 1)
+    reward = as_round_floats("reward", reward, 1)
     n_rounds = reward.shape[0]
     if n_rounds == 0:
         raise ValueError("`reward` must have at least one round; got 0")
     target_probs = _check_target_probs(target_probs)
     if target_probs.shape[0] != n_rounds:
         raise ValueError(f"`target_probs` must have {n_rounds} rows like `reward`; got {target_probs.shape[0]}")
-    action = _as_actions("action", action, n_rounds, target_probs.shape[1])
-    propensity = _as_float("propensity", propensity, 1)
-    _check_length("propensity", propensity, n_rounds)
+    action = as_action_ids("action", action, n_rounds, target_probs.shape[1])
+    propensity = as_round_floats("propensity", propensity, 1)
+    check_round_count("propensity", propensity, n_rounds)
     check_rows("`propensity`", propensity, (propensity > 0) & (propensity <= 1), "must lie in (0, 1]")
     if needs_q_hat:
         q_hat = _check_q_hat(q_hat, target_probs.shape)
@@ -455,7 +455,7 @@ def _check_rounds(reward: Any, action: Any, propensity: Any, target_probs: Any, 
 
 
 def _check_target_probs(target_probs: Any) -> np.ndarray:
-    target_probs = _as_float("target_probs", target_probs, 2)
+    target_probs = as_round_floats("target_probs", target_probs, 2)
     check_rows("`target_probs`", target_probs, (target_probs >= 0) & (target_probs <= 1), "must lie in [0, 1]")
     sums = target_probs.sum(axis=1)
     check_rows("`target_probs`", sums, np.abs(sums - 1) <= _SUM_TOLERANCE, "must sum to 1 over the actions")
@@ -465,39 +465,10 @@ def _check_target_probs(target_probs: Any) -> np.ndarray:
 def _check_q_hat(q_hat: Any, shape: tuple[int, ...]) -> np.ndarray:
     if q_hat is None:
         raise ValueError("`q_hat` is required: this estimator needs a reward model's predictions")
-    q_hat = _as_float("q_hat", q_hat, 2)
+    q_hat = as_round_floats("q_hat", q_hat, 2)
     if q_hat.shape != shape:
         raise ValueError(f"`q_hat` must have shape {shape} like `target_probs`; got {q_hat.shape}")
     return q_hat
-
-
-def _as_float(name: str, values: Any, ndim: int) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"`{name}` must be a numeric array; got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if arr.ndim != ndim:
-        shape = "(n_rounds,)" if ndim == 1 else "(n_rounds, n_actions)"
-        raise ValueError(f"`{name}` must have shape {shape}; got {arr.shape}")
-    check_rows(f"`{name}`", arr, np.isfinite(arr), "must be finite")
-    return arr
-
-
-def _as_actions(name: str, values: Any, n_rounds: int, n_actions: int | None = None) -> np.ndarray:
-    arr = np.asarray(values)
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"`{name}` must be an integer array; got dtype {arr.dtype}")
-    _check_length(name, arr, n_rounds)
-    if n_actions is None:
-        check_rows(f"`{name}`", arr, arr >= 0, "must be an action id >= 0")
-    else:
-        check_rows(f"`{name}`", arr, (arr >= 0) & (arr < n_actions), f"must be an action id in [0, {n_actions})")
-    return np.ascontiguousarray(arr, dtype=np.int64)
-
-
-def _check_length(name: str, arr: np.ndarray, n_rounds: int) -> None:
-    if arr.ndim != 1 or arr.shape[0] != n_rounds:
-        raise ValueError(f"`{name}` must have shape ({n_rounds},) like `reward`; got {arr.shape}")
 
 
 def _check_clip(clip: float | None) -> None:

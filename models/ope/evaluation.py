@@ -1,7 +1,8 @@
 """Off-policy evaluation of a policy on logged decisions, end to end.
 
-Resolve the target (a saved policy, a registered policy name, or given probabilities), get its action
-probabilities on the logged contexts from the engine's propensity kernel, cross-fit a reward model
+Resolve the target (a policy object, a saved policy, a policy name, or given probabilities), get its
+action probabilities on the logged contexts (``Policy.propensities``: for a Thompson policy, the share of
+a large bank of posterior draws in which each arm is best, plus the exploration floor), cross-fit a reward model
 when DM or DR need one, run the estimators and tabulate estimate, bootstrap interval, effective sample
 size and largest importance weight, next to the logging policy's own mean reward.
 
@@ -230,19 +231,20 @@ def evaluate(log: LoggedFeedback, target_probs: np.ndarray, *, target: str = "ta
 
 def evaluate_logs(logs: str | Path, *, policy: str | Policy | None = None, target_probs: str | Path | None = None,
                   estimators: str | Sequence[Estimator | str] = DEFAULT_ESTIMATORS, n_draws: int = 1000,
-                  n_bootstrap: int = 1000, seed: int = 0) -> EvaluationResult:
+                  n_bootstrap: int = 1000, seed: int = 0, label: str | None = None) -> EvaluationResult:
     """Evaluate a policy (an object, or a reference ``resolve_policy`` reads) or a ``.npy`` of target
     probabilities on a log file.
 
     A policy named in ``POLICIES`` is built on the logs' catalog; a policy object or a saved one brings
-    its own catalog, which then reads the logs.
+    its own catalog, which then reads the logs. ``label`` names the policy in the result (default: the
+    reference, or the object's ``name``), e.g. the registry URI it was loaded from.
     """
     logs = Path(logs)
     if target_probs is not None and policy is None:
         log = read_logs(logs)
         probs, target = _load_target_probs(Path(target_probs)), f"target probabilities {Path(target_probs).name}"
     elif policy is not None and target_probs is None:
-        label = policy if isinstance(policy, str) else policy.name
+        label = label or (policy if isinstance(policy, str) else policy.name)
         if isinstance(policy, str) and policy in POLICIES:
             log = read_logs(logs)
             resolved = resolve_policy(policy, log.catalog, random_state=seed)

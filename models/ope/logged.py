@@ -104,12 +104,13 @@ class LoggedFeedback:
         if self.allowed is not None:
             set_(self, "allowed", self._checked_allowed(n_rounds, n_actions))
         if self.support_size is not None:
-            set_(self, "support_size", _checked_optional("support_size", self.support_size, n_rounds,
-                                                         f"must be an integer in [1, {n_actions}] or empty",
-                                                         lambda k: (k == np.round(k)) & (k >= 1) & (k <= n_actions)))
+            set_(self, "support_size", _checked_float("support_size", self.support_size, n_rounds,
+                                                      f"must be an integer in [1, {n_actions}] or empty",
+                                                      lambda k: (k == np.round(k)) & (k >= 1) & (k <= n_actions),
+                                                      optional=True))
         if self.epsilon is not None:
-            set_(self, "epsilon", _checked_optional("epsilon", self.epsilon, n_rounds, "must lie in [0, 1] or be empty",
-                                                    lambda e: (e >= 0) & (e <= 1)))
+            set_(self, "epsilon", _checked_float("epsilon", self.epsilon, n_rounds, "must lie in [0, 1] or be empty",
+                                                 lambda e: (e >= 0) & (e <= 1), optional=True))
         set_(self, "propensity", _checked_float("propensity", self.propensity, n_rounds, "must lie in (0, 1]",
                                                 lambda p: (p > 0) & (p <= 1)))
         set_(self, "reward", _checked_float("reward", self.reward, n_rounds, "must be finite", np.isfinite))
@@ -419,21 +420,14 @@ def _column(name: str, values: Any, n_rounds: int | None = None) -> np.ndarray:
 
 
 def _checked_float(name: str, values: Any, n_rounds: int, rule: str,
-                   test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+                   test: Callable[[np.ndarray], np.ndarray], *, optional: bool = False) -> np.ndarray:
+    """A float column whose every value passes ``test``; with ``optional`` a missing value (None, NaN, an
+    empty cell) passes too and becomes NaN."""
     raw = _column(name, values, n_rounds)
     numbers = _to_float(raw)
     with np.errstate(invalid="ignore"):
-        check_rows(f"column {name!r}", raw, test(numbers) & ~np.isnan(numbers), rule)
-    return numbers
-
-
-def _checked_optional(name: str, values: Any, n_rounds: int, rule: str,
-                      test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Like ``_checked_float``, but a missing value (None, NaN, an empty cell) passes and becomes NaN."""
-    raw = _column(name, values, n_rounds)
-    numbers = _to_float(raw)
-    with np.errstate(invalid="ignore"):
-        check_rows(f"column {name!r}", raw, pd.isna(raw) | (np.isfinite(numbers) & test(numbers)), rule)
+        ok = pd.isna(raw) | (np.isfinite(numbers) & test(numbers)) if optional else test(numbers) & ~np.isnan(numbers)
+        check_rows(f"column {name!r}", raw, ok, rule)
     return numbers
 
 

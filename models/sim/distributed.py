@@ -66,28 +66,22 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         ray.shutdown()
 
 
-def simulate_on_ray(
-    world: World | str | Path,
-    policies: Sequence[str],
-    *,
-    n_customers: int = 10_000,
-    n_days: int = 30,
-    seeds: Sequence[int] = (0,),
-    out_dir: str | Path | None = None,
-    progress: bool = True,
-    policy_params: dict[str, dict[str, Any]] | None = None,
-    address: str | None = None,
-    num_cpus: int | None = None,
-) -> SimulationResult:
-    """``simulate`` with each (policy, seed) a Ray task; same arguments and numbers, see ``ray_session``.
+def simulate_on_ray(world: World | str | Path, policies: Sequence[str], *, address: str | None = None,
+                    num_cpus: int | None = None, **options: Any) -> SimulationResult:
+    """``simulate`` with each (policy, seed) a Ray task, with the same numbers.
+
+    ``options`` are the keywords of ``simulate`` but ``n_jobs``, ``executor`` and ``log_decisions`` (which
+    writes where the run is). ``address``/``num_cpus``: see ``ray_session``.
 
     Examples
     --------
     >>> result = simulate_on_ray("seed", ["ts"], n_customers=200, n_days=3, progress=False)  # doctest: +SKIP
     """
+    refused = sorted({"n_jobs", "executor", "log_decisions"} & set(options))
+    if refused:
+        raise TypeError(f"simulate_on_ray runs every task on Ray; it takes no {', '.join(refused)}")
     with ray_session(address, num_cpus):
-        return simulate(world, policies, n_customers=n_customers, n_days=n_days, seeds=seeds, out_dir=out_dir,
-                        progress=progress, policy_params=policy_params, executor=run_tasks_on_ray)
+        return simulate(world, policies, executor=run_tasks_on_ray, **options)
 
 
 def run_tasks_on_ray(tasks: list[SimulationTask], bar: tqdm) -> list[PolicyRun]:
