@@ -134,6 +134,12 @@ def signature_params(cls: type) -> tuple[str, ...]:
     Leaves out the problem and the economics (``catalog``, ``value``, ``cost``), the randomness
     (``random_state``) and array-valued starts (``prior``), which are not settings one tunes or saves.
     """
+    return tuple(signature_defaults(cls))
+
+
+def signature_defaults(cls: type) -> dict[str, Any]:
+    """Each hyper-parameter of ``cls`` (``signature_params``) with its default (``inspect.Parameter.empty``
+    when it has none)."""
     parameters = inspect.signature(cls.__init__).parameters.values()
-    return tuple(p.name for p in parameters
-                 if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in NOT_PARAMETERS)
+    return {p.name: p.default for p in parameters
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in NOT_PARAMETERS}

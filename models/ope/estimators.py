@@ -17,7 +17,6 @@ non-default parameters. The definitions follow Open Bandit Pipeline's, and
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
@@ -31,7 +30,14 @@ from sklearn.preprocessing import StandardScaler
 
 from sendwise.engine import as_generator
 
-from ..validation import as_action_ids, as_round_floats, check_round_count, check_rows
+from ..validation import (
+    as_action_ids,
+    as_round_floats,
+    check_round_count,
+    check_rows,
+    signature_defaults,
+    signature_params,
+)
 
 _SUM_TOLERANCE = 1e-6
 _BOOTSTRAP_BLOCK = 2**21
@@ -72,7 +78,7 @@ class Estimator:
 
     def get_params(self) -> dict[str, Any]:
         """The constructor's parameters and their values, as in scikit-learn, e.g. ``{"clip": 10}``."""
-        return {param: getattr(self, param) for param in inspect.signature(type(self)).parameters}
+        return {param: getattr(self, param) for param in signature_params(type(self))}
 
     @property
     def spec(self) -> str:
@@ -81,7 +87,7 @@ class Estimator:
         It labels the estimator's results, so two variants in one table differ, and
         ``parse_estimator`` reads it back into an equal estimator.
         """
-        defaults = {param: p.default for param, p in inspect.signature(type(self)).parameters.items()}
+        defaults = signature_defaults(type(self))
         changed = [f"{param}={_format_param(value)}" for param, value in self.get_params().items()
                    if value != defaults[param]]
         return f"{self.name}({','.join(changed)})" if changed else self.name

@@ -9,12 +9,12 @@ a spec string or an ``Estimator`` object is accepted.
 
 from __future__ import annotations
 
-import inspect
 import math
 import re
 from collections.abc import Sequence
 from typing import Any
 
+from ..validation import signature_params
 from .estimators import ESTIMATORS, Estimator
 
 _SPEC = re.compile(r"(?P<name>[A-Za-z][\w-]*)\s*(?:\((?P<params>[^()]*)\))?")
@@ -97,7 +97,7 @@ def as_estimator(estimator: Estimator | str) -> Estimator:
 
 def _parse_params(spec: str, text: str, cls: type[Estimator]) -> dict[str, Any]:
     """``param=value`` pairs checked against the constructor's signature of ``cls``."""
-    known = list(inspect.signature(cls).parameters)
+    known = list(signature_params(cls))
     params: dict[str, Any] = {}
     for token in (token.strip() for token in text.split(",")):
         if not token and not text.strip():
