@@ -224,6 +224,9 @@ class SendwiseService:
                     raise ConflictError(f"event_id {event_id!r} was already recorded with different content; "
                                         "nothing in this request was applied")
             decisions = tx.decisions(str(e.decision_id) for e in events)
+            channel_errors = _channel_errors(events, decisions, live.catalog)
+            if channel_errors:
+                raise InputError(channel_errors)
             changed, inputs, seen = set(), [], set(stored)
             for event, digest in zip(events, hashes, strict=True):
                 if event.event_id in seen:
@@ -367,6 +370,28 @@ def _name_errors(customers: list[CustomerRequest], catalog: Catalog) -> list[tup
         if j != i:
             errors.append(((*loc, "customer_id"), f"customer_id appears more than once in this request "
                                                   f"(first at customers[{j}]); ask once per customer"))
+    return errors
+
+
+def _channel_errors(events: list[FeedbackEvent], decisions: dict[str, DecisionRecord],
+                    catalog: Catalog) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every event channel the catalog does not know, and every unsubscribe that names no channel to honour.
+
+    An unsubscribe takes the decision's channel by default; a decision that sent no message has none,
+    so the event must name one (refused rather than dropped: the caller learns it was not honoured).
+    """
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    for i, e in enumerate(events):
+        loc = ("body", "events", i, "channel")
+        decision = decisions.get(str(e.decision_id))
+        if e.channel is not None:
+            try:
+                catalog.channel_index(e.channel)
+            except ValueError as exc:
+                errors.append((loc, str(exc)))
+        elif e.type == "unsubscribed" and decision is not None and decision.channel == NO_MESSAGE:
+            errors.append((loc, "an unsubscribe from a decision that sent no message needs `channel`; "
+                                f"known: {', '.join(catalog.channels)}"))
     return errors
 
 

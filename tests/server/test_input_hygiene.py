@@ -1,0 +1,81 @@
+"""Inputs the server would otherwise store or echo wrongly are refused with a 422 that says why.
+
+- a consent change for a channel the served catalog does not know;
+- an unsubscribe without a channel for a decision that sent nothing (no channel to honour it on);
+- customer ids with invisible characters: bidirectional overrides, zero-width characters, line and
+  paragraph separators (Unicode Cf, Zl, Zp), and control characters (Cc).
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from server_helpers import CATALOG, Clock, customer, decide, event
+
+KNOWN_CHANNELS = ", ".join(CATALOG.channels)
+
+
+@pytest.mark.parametrize("event_type", ["unsubscribed", "consent"])
+def test_a_consent_change_for_an_unknown_channel_is_422_naming_the_known_ones(client: TestClient, clock: Clock,
+                                                                            event_type: str) -> None:
+    (decision,) = decide(client, customer())
+    response = client.post("/v1/feedback", json={"events": [
+        event(decision, "opened", "o-1", clock.now),
+        event(decision, event_type, "u-1", clock.now, channel="carrier_pigeon")]})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == [{"loc": ["body", "events", 1, "channel"], "type": "value_error",
+                                          "msg": f"unknown channel 'carrier_pigeon'; known: {KNOWN_CHANNELS}"}]
+    # Nothing of the request was applied: the same events are new when sent again without the bad one.
+    response = client.post("/v1/feedback", json={"events": [event(decision, "opened", "o-1", clock.now)]})
+    assert [r["status"] for r in response.json()["results"]] == ["applied"]
+
+
+def test_an_unsubscribe_without_channel_for_a_no_message_decision_is_422(client: TestClient, clock: Clock) -> None:
+    (decision,) = decide(client, customer(channels=[]))
+    assert decision["channel"] == "none"
+    response = client.post("/v1/feedback", json={"events": [event(decision, "unsubscribed", "u-1", clock.now)]})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == [{
+        "loc": ["body", "events", 0, "channel"], "type": "value_error",
+        "msg": "an unsubscribe from a decision that sent no message needs `channel`; "
+               f"known: {KNOWN_CHANNELS}"}]
+    # With the channel named it is honoured: the channel is blocked for the customer.
+    response = client.post("/v1/feedback", json={"events": [event(decision, "unsubscribed", "u-1", clock.now,
+                                                                  channel="email")]})
+    assert response.status_code == 200, response.text
+    (after,) = decide(client, customer(channels=["email"]))
+    assert after["channel"] == "none"
+    assert {"rule": "unsubscribed", "channel": "email", "hours": list(range(24))} in after["reason"]["guardrails"]
+
+
+@pytest.mark.parametrize("customer_id, message", [
+    pytest.param("abc\u202edcba", "must not contain invisible format characters (Unicode Cf, such as "
+                                  "bidirectional overrides and zero-width characters)", id="rtl-override"),
+    pytest.param("a\u2066b\u2069", "must not contain invisible format characters (Unicode Cf, such as "
+                                   "bidirectional overrides and zero-width characters)", id="bidi-isolate"),
+    pytest.param("ab\u200b", "must not contain invisible format characters (Unicode Cf, such as "
+                             "bidirectional overrides and zero-width characters)", id="zero-width-space"),
+    pytest.param("\ufeffab", "must not contain invisible format characters (Unicode Cf, such as "
+                             "bidirectional overrides and zero-width characters)", id="byte-order-mark"),
+    pytest.param("a\u2028b", "must not contain line or paragraph separators (Unicode Zl, Zp)", id="line-separator"),
+    pytest.param("a\u2029b", "must not contain line or paragraph separators (Unicode Zl, Zp)",
+                 id="paragraph-separator"),
+    pytest.param("a\x85b", "must not contain control characters", id="next-line-control"),
+    pytest.param("a\x1bb", "must not contain control characters", id="escape"),
+])
+def test_customer_ids_with_invisible_characters_are_422(client: TestClient, customer_id: str, message: str) -> None:
+    body = json.dumps({"customers": [customer(customer_id)]})  # ASCII-escaped: the characters arrive as sent
+    response = client.post("/v1/decisions", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == [{"loc": ["body", "customers", 0, "customer_id"], "msg": message,
+                                          "type": "value_error"}]
+    assert client.delete("/v1/customers/" + quote(customer_id, safe="")).status_code == 422
+
+
+def test_visible_text_in_any_script_is_still_a_customer_id(client: TestClient) -> None:
+    for customer_id in ("مرحبا-😀", "客户-42", "Zoë O'Brien", "a b"):
+        (decision,) = decide(client, customer(customer_id))
+        assert decision["customer_id"] == customer_id
