@@ -6,8 +6,8 @@ decision); when the attribution window closes, every outcome that did not happen
 a ``CLOSED`` input with one failure. Rules:
 
 - ``clicked`` and ``converted`` are the ``click`` outcome; ``unsubscribed`` is the ``unsubscribe``
-  outcome of the decision's channel and also blocks that channel for the customer until a ``consent``
-  event for it (the later timestamp wins; at equal times the unsubscribe does);
+  outcome of the decision's channel and also blocks that channel (or the one the event names) for
+  the customer until a ``consent`` for it that is unambiguously later (``server.consent``);
 - an event after the window (by its timestamp, or once the window was counted) is ``late``: it teaches
   nothing, but an unsubscribe is still honoured;
 - an event other than ``consent`` timestamped before its decision was made (by more than
@@ -25,15 +25,14 @@ The functions here are pure: the service reads records, calls them, and writes t
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from typing import NamedTuple
 
 from sendwise.models import NO_MESSAGE, Catalog
 
+from .consent import MAX_CLOCK_SKEW
 from .schemas import EventStatus, FeedbackEvent
 from .store import DecisionRecord, InputKind, LoopInput
 
-MAX_CLOCK_SKEW = timedelta(minutes=5)
 SECONDS_PER_HOUR = 3600.0
 EVENT_OUTCOME = {"clicked": "click", "converted": "click", "unsubscribed": "unsubscribe"}
 DELIVERY_EVIDENCE = frozenset({"delivered", "opened", "clicked", "converted", "unsubscribed"})
