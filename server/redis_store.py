@@ -11,7 +11,8 @@ Layout (every key under ``sendwise:``; one logical database of a standalone Redi
 - ``customer:{pseudonym}:decisions|sends|events|consent``: what erasure removes and caps and consent
   read (``sends`` holds ``channel|decision id`` by send time, except undelivered messages; ``consent``
   maps a channel to ``unsubscribed|at|consent_log entry``); ``consent_log`` stream: the latest consent
-  change of each (customer, channel);
+  change of each (customer, channel); ``suppressed`` hash: suppression key → ``at|suppression_log entry``
+  (the opt-outs erasure leaves, ``server.consent``), ``suppression_log`` stream: their keys;
 - ``inputs:{model version}`` stream: one entry per transaction that drives the learning loop (sends,
   arrivals, window closes, ticks), its id ``<seq>-0`` where ``seq`` (from the ``seq`` counter) numbers
   the transaction's last input; ``models`` hash. Erasure does not rewrite this stream: it holds
@@ -25,10 +26,11 @@ Layout (every key under ``sendwise:``; one logical database of a standalone Redi
   are complete).
 
 Atomicity: a transaction locks what it reads before reading it (customers for a decision, event ids
-then decision ids for feedback, decision ids for closing windows and erasure; ``SET NX PX``, kept out
-of the AOF) and buffers its writes; the commit is one Lua script that first checks that every lock
-is still its own, then writes everything and releases the locks, so a commit is all or nothing and
-never runs twice. Lock order (customers, events, decisions) rules out deadlocks.
+then decision ids for feedback, decision ids for closing windows and erasure, then the consent of
+their customers; ``SET NX PX``, kept out of the AOF) and buffers its writes; the rule of
+``server.consent`` is applied in Python under those locks. The commit is one Lua script that first
+checks that every lock is still its own, then writes everything and releases the locks, so a commit is
+all or nothing and never runs twice. Lock order (customers, events, decisions, consent) rules out deadlocks.
 
 Snapshot: the counts a worker serves are its base model driven through the ``inputs`` stream in
 order. ``input_log`` reads the stream (from the last entry this worker has) at most once per
@@ -37,9 +39,10 @@ on Redis for counts and see every delta committed more than ``snapshot_seconds``
 
 Outage: while Redis is unreachable, durable transactions (feedback, windows, erasure) raise
 :class:`StoreUnavailableError` (HTTP 503) and decisions go on: counts from the last snapshot,
-unsubscribes from a replica of ``consent_log`` refreshed with the snapshot, frequency caps from
-this worker's own decisions of the outage, and the decision log appended to a private spool file
-that is written to Redis when it answers again (or by the next worker to start on that folder).
+unsubscribes and suppressions from replicas of ``consent_log`` and ``suppression_log`` refreshed with
+the snapshot, frequency caps from this worker's own decisions of the outage, and the decision log
+appended to a private spool file that is written to Redis when it answers again (or by the next worker
+to start on that folder).
 """
 
 from __future__ import annotations

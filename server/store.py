@@ -2,8 +2,9 @@
 
 :class:`Store` is what the service needs; :class:`SQLiteStore` is the default, one WAL-mode file with
 ``synchronous=FULL``, so a committed transaction survives a process or power crash. Customers appear
-only as pseudonyms (HMAC-SHA256 with a secret pepper, see ``server.privacy``). Times are UTC seconds
-since the epoch.
+only as pseudonyms (HMAC-SHA256 with a secret pepper, see ``server.privacy``); the opt-outs of erased
+customers stay as keys of a suppression list. Consent changes follow ``server.consent``. Times are UTC
+seconds since the epoch.
 
 The posterior is never stored as a whole: every transaction appends the learning loop's inputs it
 produced (messages sent, outcomes arrived, windows closed, clock ticks) to ``loop_log``, in the same

@@ -51,21 +51,17 @@ def test_an_unsubscribe_without_channel_for_a_no_message_decision_is_422(client:
     assert {"rule": "unsubscribed", "channel": "email", "hours": list(range(24))} in after["reason"]["guardrails"]
 
 
-@pytest.mark.parametrize("customer_id, message", [
-    pytest.param("abc\u202edcba", "must not contain invisible format characters (Unicode Cf, such as "
-                                  "bidirectional overrides and zero-width characters)", id="rtl-override"),
-    pytest.param("a\u2066b\u2069", "must not contain invisible format characters (Unicode Cf, such as "
-                                   "bidirectional overrides and zero-width characters)", id="bidi-isolate"),
-    pytest.param("ab\u200b", "must not contain invisible format characters (Unicode Cf, such as "
-                             "bidirectional overrides and zero-width characters)", id="zero-width-space"),
-    pytest.param("\ufeffab", "must not contain invisible format characters (Unicode Cf, such as "
-                             "bidirectional overrides and zero-width characters)", id="byte-order-mark"),
-    pytest.param("a\u2028b", "must not contain line or paragraph separators (Unicode Zl, Zp)", id="line-separator"),
-    pytest.param("a\u2029b", "must not contain line or paragraph separators (Unicode Zl, Zp)",
-                 id="paragraph-separator"),
-    pytest.param("a\x85b", "must not contain control characters", id="next-line-control"),
-    pytest.param("a\x1bb", "must not contain control characters", id="escape"),
-])
+FORMAT = "must not contain invisible format characters (Unicode Cf, such as bidirectional overrides and " \
+         "zero-width characters)"
+SEPARATOR = "must not contain line or paragraph separators (Unicode Zl, Zp)"
+CONTROL = "must not contain control characters"
+INVISIBLE_IDS = {"rtl-override": ("abc\u202edcba", FORMAT), "bidi-isolate": ("a\u2066b\u2069", FORMAT),
+                 "zero-width-space": ("ab\u200b", FORMAT), "byte-order-mark": ("\ufeffab", FORMAT),
+                 "line-separator": ("a\u2028b", SEPARATOR), "paragraph-separator": ("a\u2029b", SEPARATOR),
+                 "next-line-control": ("a\x85b", CONTROL), "escape": ("a\x1bb", CONTROL)}
+
+
+@pytest.mark.parametrize("customer_id, message", INVISIBLE_IDS.values(), ids=INVISIBLE_IDS)
 def test_customer_ids_with_invisible_characters_are_422(client: TestClient, customer_id: str, message: str) -> None:
     body = json.dumps({"customers": [customer(customer_id)]})  # ASCII-escaped: the characters arrive as sent
     response = client.post("/v1/decisions", content=body, headers={"Content-Type": "application/json"})
