@@ -7,7 +7,9 @@ a ``CLOSED`` input with one failure. Rules:
 
 - ``clicked`` and ``converted`` are the ``click`` outcome; ``unsubscribed`` is the ``unsubscribe``
   outcome of the decision's channel and also blocks that channel (or the one the event names) for
-  the customer until a ``consent`` for it that is unambiguously later (``server.consent``);
+  the customer until a ``consent`` for it that is unambiguously later (``server.consent``); an
+  unsubscribe that names no channel, about a decision that sent no message, opts out of every
+  channel of the catalog (the cautious reading: it must not be dropped, and no channel is named);
 - an event after the window (by its timestamp, or once the window was counted) is ``late``: it teaches
   nothing, but an unsubscribe is still honoured;
 - an event other than ``consent`` timestamped before its decision was made (by more than
@@ -47,12 +49,12 @@ class ConsentChange(NamedTuple):
 
 @dataclass(frozen=True)
 class EventEffect:
-    """What one event does: the decision's new state, its status, loop inputs and a consent change."""
+    """What one event does: the decision's new state, its status, loop inputs and consent changes."""
 
     decision: DecisionRecord
     status: EventStatus
     inputs: list[LoopInput]
-    consent: ConsentChange | None
+    consent: tuple[ConsentChange, ...]
 
 
 def apply_event(decision: DecisionRecord, event: FeedbackEvent, catalog: Catalog, *,
@@ -61,11 +63,11 @@ def apply_event(decision: DecisionRecord, event: FeedbackEvent, catalog: Catalog
     at = event.timestamp.timestamp()
     customer = decision.customer if personal else ""
     late = decision.closed or (decision.window_closes_at is not None and at > decision.window_closes_at)
-    consent = None
+    consent: tuple[ConsentChange, ...] = ()
     if event.type in ("unsubscribed", "consent"):
         channel = event.channel or decision.channel
-        if channel != NO_MESSAGE:
-            consent = ConsentChange(decision.customer, channel, event.type == "unsubscribed", at)
+        channels = catalog.channels if channel == NO_MESSAGE else (channel,)
+        consent = tuple(ConsentChange(decision.customer, c, event.type == "unsubscribed", at) for c in channels)
     if event.type == "consent":
         return EventEffect(decision, "applied", [], consent)
     if at < decision.created_at - MAX_CLOCK_SKEW.total_seconds():

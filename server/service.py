@@ -224,6 +224,9 @@ class SendwiseService:
         live = self._live()
         events = request.events
         self._check_event_times(events, now)
+        channel_errors = _channel_errors(events, live.catalog)
+        if channel_errors:
+            raise InputError(channel_errors)
         hashes = [_payload_hash(e) for e in events]
         first_hash: dict[str, str] = {}
         for event, digest in zip(events, hashes, strict=True):
@@ -237,9 +240,6 @@ class SendwiseService:
                     raise ConflictError(f"event_id {event_id!r} was already recorded with different content; "
                                         "nothing in this request was applied")
             decisions = tx.decisions(str(e.decision_id) for e in events)
-            channel_errors = _channel_errors(events, decisions, live.catalog)
-            if channel_errors:
-                raise InputError(channel_errors)
             changed, inputs, seen = set(), [], set(stored)
             for event, digest in zip(events, hashes, strict=True):
                 if event.event_id in seen:
@@ -253,8 +253,8 @@ class SendwiseService:
                     if effect.decision != decision:
                         decisions[decision.decision_id] = effect.decision
                         changed.add(decision.decision_id)
-                    if effect.consent is not None:
-                        self._change_consent(tx, effect.consent)
+                    for change in effect.consent:
+                        self._change_consent(tx, change)
                     inputs += effect.inputs
                     status = effect.status
                 results.append(EventResult(event_id=event.event_id, status=status))
@@ -402,25 +402,15 @@ def _name_errors(customers: list[CustomerRequest], catalog: Catalog) -> list[tup
     return errors
 
 
-def _channel_errors(events: list[FeedbackEvent], decisions: dict[str, DecisionRecord],
-                    catalog: Catalog) -> list[tuple[tuple[str | int, ...], str]]:
-    """Every event channel the catalog does not know, and every unsubscribe that names no channel to honour.
-
-    An unsubscribe takes the decision's channel by default; a decision that sent no message has none,
-    so the event must name one (refused rather than dropped: the caller learns it was not honoured).
-    """
+def _channel_errors(events: list[FeedbackEvent], catalog: Catalog) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every event channel the catalog does not know (it would block or re-open nothing real)."""
     errors: list[tuple[tuple[str | int, ...], str]] = []
     for i, e in enumerate(events):
-        loc = ("body", "events", i, "channel")
-        decision = decisions.get(str(e.decision_id))
         if e.channel is not None:
             try:
                 catalog.channel_index(e.channel)
             except ValueError as exc:
-                errors.append((loc, str(exc)))
-        elif e.type == "unsubscribed" and decision is not None and decision.channel == NO_MESSAGE:
-            errors.append((loc, "an unsubscribe from a decision that sent no message needs `channel`; "
-                                f"known: {', '.join(catalog.channels)}"))
+                errors.append((("body", "events", i, "channel"), str(exc)))
     return errors
 
 

@@ -1,7 +1,8 @@
 """Inputs the server would otherwise store or echo wrongly are refused with a 422 that says why.
 
 - a consent change for a channel the served catalog does not know;
-- an unsubscribe without a channel for a decision that sent nothing (no channel to honour it on);
+- (not refused, but not dropped either) an unsubscribe without a channel for a decision that sent
+  nothing: it opts out of every channel;
 - customer ids with invisible characters: bidirectional overrides, zero-width characters, line and
   paragraph separators (Unicode Cf, Zl, Zp), and control characters (Cc).
 """
@@ -33,22 +34,17 @@ def test_a_consent_change_for_an_unknown_channel_is_422_naming_the_known_ones(cl
     assert [r["status"] for r in response.json()["results"]] == ["applied"]
 
 
-def test_an_unsubscribe_without_channel_for_a_no_message_decision_is_422(client: TestClient, clock: Clock) -> None:
+def test_an_unsubscribe_without_channel_for_a_no_message_decision_opts_out_of_every_channel(
+        client: TestClient, clock: Clock) -> None:
     (decision,) = decide(client, customer(channels=[]))
     assert decision["channel"] == "none"
     response = client.post("/v1/feedback", json={"events": [event(decision, "unsubscribed", "u-1", clock.now)]})
-    assert response.status_code == 422, response.text
-    assert response.json()["detail"] == [{
-        "loc": ["body", "events", 0, "channel"], "type": "value_error",
-        "msg": "an unsubscribe from a decision that sent no message needs `channel`; "
-               f"known: {KNOWN_CHANNELS}"}]
-    # With the channel named it is honoured: the channel is blocked for the customer.
-    response = client.post("/v1/feedback", json={"events": [event(decision, "unsubscribed", "u-1", clock.now,
-                                                                  channel="email")]})
-    assert response.status_code == 200, response.text
-    (after,) = decide(client, customer(channels=["email"]))
+    assert [r["status"] for r in response.json()["results"]] == ["late"]  # it teaches nothing, but it counts
+    (after,) = decide(client, customer())
     assert after["channel"] == "none"
-    assert {"rule": "unsubscribed", "channel": "email", "hours": list(range(24))} in after["reason"]["guardrails"]
+    assert [g for g in after["reason"]["guardrails"] if g["rule"] == "unsubscribed"] == [
+        {"rule": "unsubscribed", "channel": channel, "hours": list(range(24))} for channel in ("email", "push", "sms")]
+    assert decide(client, customer("c-2"))[0]["reason"]["guardrails"] == []  # only that customer
 
 
 FORMAT = "must not contain invisible format characters (Unicode Cf, such as bidirectional overrides and " \
