@@ -6,8 +6,10 @@ decision); when the attribution window closes, every outcome that did not happen
 a ``CLOSED`` input with one failure. Rules:
 
 - ``clicked`` and ``converted`` are the ``click`` outcome; ``unsubscribed`` is the ``unsubscribe``
-  outcome of the decision's channel and also blocks that channel for the customer until a ``consent``
-  event for it (the later timestamp wins; at equal times the unsubscribe does);
+  outcome of the decision's channel and also blocks that channel (or the one the event names) for
+  the customer until a ``consent`` for it that is unambiguously later (``server.consent``); an
+  unsubscribe that names no channel, about a decision that sent no message, opts out of every
+  channel of the catalog (the cautious reading: it must not be dropped, and no channel is named);
 - an event after the window (by its timestamp, or once the window was counted) is ``late``: it teaches
   nothing, but an unsubscribe is still honoured;
 - an event other than ``consent`` timestamped before its decision was made (by more than
@@ -25,15 +27,14 @@ The functions here are pure: the service reads records, calls them, and writes t
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from typing import NamedTuple
 
 from sendwise.models import NO_MESSAGE, Catalog
 
+from .consent import MAX_CLOCK_SKEW
 from .schemas import EventStatus, FeedbackEvent
 from .store import DecisionRecord, InputKind, LoopInput
 
-MAX_CLOCK_SKEW = timedelta(minutes=5)
 SECONDS_PER_HOUR = 3600.0
 EVENT_OUTCOME = {"clicked": "click", "converted": "click", "unsubscribed": "unsubscribe"}
 DELIVERY_EVIDENCE = frozenset({"delivered", "opened", "clicked", "converted", "unsubscribed"})
@@ -48,12 +49,12 @@ class ConsentChange(NamedTuple):
 
 @dataclass(frozen=True)
 class EventEffect:
-    """What one event does: the decision's new state, its status, loop inputs and a consent change."""
+    """What one event does: the decision's new state, its status, loop inputs and consent changes."""
 
     decision: DecisionRecord
     status: EventStatus
     inputs: list[LoopInput]
-    consent: ConsentChange | None
+    consent: tuple[ConsentChange, ...]
 
 
 def apply_event(decision: DecisionRecord, event: FeedbackEvent, catalog: Catalog, *,
@@ -62,11 +63,11 @@ def apply_event(decision: DecisionRecord, event: FeedbackEvent, catalog: Catalog
     at = event.timestamp.timestamp()
     customer = decision.customer if personal else ""
     late = decision.closed or (decision.window_closes_at is not None and at > decision.window_closes_at)
-    consent = None
+    consent: tuple[ConsentChange, ...] = ()
     if event.type in ("unsubscribed", "consent"):
         channel = event.channel or decision.channel
-        if channel != NO_MESSAGE:
-            consent = ConsentChange(decision.customer, channel, event.type == "unsubscribed", at)
+        channels = catalog.channels if channel == NO_MESSAGE else (channel,)
+        consent = tuple(ConsentChange(decision.customer, c, event.type == "unsubscribed", at) for c in channels)
     if event.type == "consent":
         return EventEffect(decision, "applied", [], consent)
     if at < decision.created_at - MAX_CLOCK_SKEW.total_seconds():

@@ -30,6 +30,7 @@ from sendwise.models import N_HOURS, NO_MESSAGE, Catalog
 from .activity import Activity
 from .auth import ApiKeys
 from .errors import InputError, ModelUnavailableError
+from .limits import bounded_decimal
 from .live_model import LiveModel
 from .model_loader import configured_registry_uri
 from .privacy import read_or_create_private
@@ -44,6 +45,7 @@ TOP_OPTIONS = 6
 SCOPE = "admin"
 SESSION_COOKIE = "sendwise_session"
 SESSION_SECONDS = 8 * 3600
+EXPIRY_DIGITS = 12  # a cookie's expiry in Unix seconds; more digits are no expiry this server issued
 SESSION_SECRET_FILE = "dashboard_secret"
 WINDOW_HOURS = {"24h": 24, "7d": 24 * 7}
 Window = Literal["24h", "7d"]
@@ -200,7 +202,8 @@ class Sessions:
         """Whether ``cookie`` is unexpired and signed for a current key with the admin scope (constant time)."""
         session_id, _, rest = (cookie or "").partition(".")
         expires, _, mac = rest.partition(".")
-        if not (session_id and expires.isascii() and expires.isdigit() and int(expires) > now.timestamp()):
+        expires_at = bounded_decimal(expires, EXPIRY_DIGITS)
+        if not (session_id and expires_at is not None and expires_at > now.timestamp()):
             return False
         payload, presented, admitted = f"{session_id}.{expires}", mac.encode(), False
         for digest, scopes in keys.entries:

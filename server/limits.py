@@ -15,6 +15,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON_TYPES = frozenset({b"application/json"})
+MAX_LENGTH_DIGITS = 19  # a Content-Length longer than this is beyond any cap; the body count catches it
+
+
+def bounded_decimal(text: str | bytes, max_digits: int) -> int | None:
+    """The value of ``text`` if it is 1 to ``max_digits`` ASCII digits, else None.
+
+    Header values come from clients: the length bound keeps a run of thousands of digits from
+    reaching ``int``, which refuses more than 4,300 digits with an error, not a value.
+    """
+    if not (0 < len(text) <= max_digits and text.isascii() and text.isdigit()):
+        return None
+    return int(text)
 
 
 class RequestLimitsMiddleware:
@@ -34,8 +46,8 @@ class RequestLimitsMiddleware:
         if content_type not in JSON_TYPES:
             await _reply(send, 415, "Content-Type must be application/json")
             return
-        declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
+        declared = bounded_decimal(headers.get(b"content-length", b""), MAX_LENGTH_DIGITS)
+        if declared is not None and declared > self.max_body_bytes:
             await _reply(send, 413, f"request body larger than {self.max_body_bytes} bytes")
             return
         body = bytearray()

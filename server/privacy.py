@@ -1,5 +1,7 @@
 """Customer ids never reach the store: they become HMAC-SHA256 pseudonyms keyed by a secret pepper.
 
+The same pepper keys the suppression list, which keeps a customer's opt-outs after erasure.
+
 A plain hash of an id can be reversed by hashing candidate ids; a keyed hash cannot without the
 pepper. The pepper comes from ``SENDWISE_PEPPER`` or, by default, a random file created once under
 the state folder, readable by its owner only.
@@ -52,3 +54,13 @@ class Pseudonymizer:
 
     def __call__(self, customer_id: str) -> str:
         return hmac.new(self._pepper, customer_id.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def suppression_key(self, customer: str, channel: str) -> str:
+        """Key of the suppression list's entry for pseudonym ``customer`` and ``channel``: hex HMAC-SHA256.
+
+        Keyed by the pepper over ``suppression``, the pseudonym and the channel (NUL-separated, which
+        neither may contain), so the list can be checked for a given customer and channel but not read
+        back: it names neither, nor links one customer's channels.
+        """
+        message = "\0".join(("suppression", customer, channel)).encode("utf-8")
+        return hmac.new(self._pepper, message, hashlib.sha256).hexdigest()

@@ -11,7 +11,8 @@ Layout (every key under ``sendwise:``; one logical database of a standalone Redi
 - ``customer:{pseudonym}:decisions|sends|events|consent``: what erasure removes and caps and consent
   read (``sends`` holds ``channel|decision id`` by send time, except undelivered messages; ``consent``
   maps a channel to ``unsubscribed|at|consent_log entry``); ``consent_log`` stream: the latest consent
-  change of each (customer, channel);
+  change of each (customer, channel); ``suppressed`` hash: suppression key → ``at|suppression_log entry``
+  (the opt-outs erasure leaves, ``server.consent``), ``suppression_log`` stream: their keys;
 - ``inputs:{model version}`` stream: one entry per transaction that drives the learning loop (sends,
   arrivals, window closes, ticks), its id ``<seq>-0`` where ``seq`` (from the ``seq`` counter) numbers
   the transaction's last input; ``models`` hash. Erasure does not rewrite this stream: it holds
@@ -25,10 +26,11 @@ Layout (every key under ``sendwise:``; one logical database of a standalone Redi
   are complete).
 
 Atomicity: a transaction locks what it reads before reading it (customers for a decision, event ids
-then decision ids for feedback, decision ids for closing windows and erasure; ``SET NX PX``, kept out
-of the AOF) and buffers its writes; the commit is one Lua script that first checks that every lock
-is still its own, then writes everything and releases the locks, so a commit is all or nothing and
-never runs twice. Lock order (customers, events, decisions) rules out deadlocks.
+then decision ids for feedback, decision ids for closing windows and erasure, then the consent of
+their customers; ``SET NX PX``, kept out of the AOF) and buffers its writes; the rule of
+``server.consent`` is applied in Python under those locks. The commit is one Lua script that first
+checks that every lock is still its own, then writes everything and releases the locks, so a commit is
+all or nothing and never runs twice. Lock order (customers, events, decisions, consent) rules out deadlocks.
 
 Snapshot: the counts a worker serves are its base model driven through the ``inputs`` stream in
 order. ``input_log`` reads the stream (from the last entry this worker has) at most once per
@@ -37,9 +39,10 @@ on Redis for counts and see every delta committed more than ``snapshot_seconds``
 
 Outage: while Redis is unreachable, durable transactions (feedback, windows, erasure) raise
 :class:`StoreUnavailableError` (HTTP 503) and decisions go on: counts from the last snapshot,
-unsubscribes from a replica of ``consent_log`` refreshed with the snapshot, frequency caps from
-this worker's own decisions of the outage, and the decision log appended to a private spool file
-that is written to Redis when it answers again (or by the next worker to start on that folder).
+unsubscribes and suppressions from replicas of ``consent_log`` and ``suppression_log`` refreshed with
+the snapshot, frequency caps from this worker's own decisions of the outage, and the decision log
+appended to a private spool file that is written to Redis when it answers again (or by the next worker
+to start on that folder).
 """
 
 from __future__ import annotations
@@ -52,13 +55,14 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from .activity import CLOSING_SOON_ROWS, DAY, HOUR, Activity, FeedbackCount, HourlyCount, OpenWindow, hour_bucket
+from .consent import ConsentState, next_consent
 from .settings import RedisDurability
 from .store import (
     BUSY_TIMEOUT_MS,
@@ -110,7 +114,6 @@ return 0
 
 # Commits a transaction: ARGV = token, plan (JSON; every value a string). Changes nothing and fails with
 # LOCKLOST if a lock of the transaction is gone; releasing the locks makes a repeated commit fail the same way.
-# Returns the consent changes that took effect, as customer, channel, unsubscribed triples.
 _COMMIT = """
 local token, plan = ARGV[1], cjson.decode(ARGV[2])
 local p = plan.prefix
@@ -171,22 +174,20 @@ for _, e in ipairs(plan.events) do
     if e.customer then redis.call('SADD', p .. 'customer:' .. e.customer .. ':events', e.id) end
   end
 end
-local applied = {}
+-- Field ``field`` of hash ``key`` holds 'state|entry', ``entry`` its entry in the stream ``log`` (the
+-- replicas' feed); a nil ``state`` removes the field. The transaction decided the state under its locks.
+local function put_state(key, field, state, log, ...)
+  local current = redis.call('HGET', key, field)
+  if current then redis.call('XDEL', log, string.match(current, '|([^|]*)$')) end
+  if state then redis.call('HSET', key, field, state .. '|' .. redis.call('XADD', log, '*', ...))
+  else redis.call('HDEL', key, field) end
+end
 for _, c in ipairs(plan.consent) do
-  local key = p .. 'customer:' .. c.customer .. ':consent'
-  local current = redis.call('HGET', key, c.channel)
-  local newer = true
-  if current then
-    local _, at, entry = string.match(current, '^(%d)|([^|]*)|(.*)$')
-    newer = tonumber(c.at) > tonumber(at) or (tonumber(c.at) == tonumber(at) and c.unsubscribed == '1')
-    if newer then redis.call('XDEL', p .. 'consent_log', entry) end
-  end
-  if newer then
-    local entry = redis.call('XADD', p .. 'consent_log', '*', 'customer', c.customer, 'channel', c.channel,
-                             'unsubscribed', c.unsubscribed)
-    redis.call('HSET', key, c.channel, c.unsubscribed .. '|' .. c.at .. '|' .. entry)
-    for _, v in ipairs({c.customer, c.channel, c.unsubscribed}) do applied[#applied + 1] = v end
-  end
+  put_state(p .. 'customer:' .. c.customer .. ':consent', c.channel, c.unsubscribed .. '|' .. c.at,
+            p .. 'consent_log', 'customer', c.customer, 'channel', c.channel, 'unsubscribed', c.unsubscribed)
+end
+for _, s in ipairs(plan.suppression) do
+  put_state(p .. 'suppressed', s.key, s.at, p .. 'suppression_log', 'key', s.key)
 end
 for _, o in ipairs(plan.outcomes) do
   local last = redis.call('INCRBY', p .. 'seq', o.count)
@@ -219,7 +220,7 @@ for _, customer in ipairs(plan.erase) do
 end
 redis.set_repl(redis.REPL_NONE)
 for _, key in ipairs(plan.locks) do redis.call('DEL', key) end
-return applied
+return 0
 """
 
 
@@ -265,6 +266,20 @@ def _consent_key(customer: str) -> str:
     return f"{PREFIX}customer:{customer}:consent"
 
 
+SUPPRESSED = f"{PREFIX}suppressed"
+
+
+def _consent_state(value: str) -> ConsentState:
+    """A stored ``unsubscribed|at|entry`` consent value."""
+    unsubscribed, at, _ = value.split("|", 2)
+    return ConsentState(unsubscribed == "1", float(at))
+
+
+def _suppression_state(value: str) -> ConsentState:
+    """A stored ``at|entry`` suppression value: an opt-out at ``at``."""
+    return ConsentState(True, float(value.split("|", 1)[0]))
+
+
 class _Plan:
     """The buffered writes of one transaction, in the form the commit script reads."""
 
@@ -273,17 +288,20 @@ class _Plan:
         self.updates: dict[str, dict[str, str]] = {}
         self.events: list[dict[str, str]] = []
         self.consent: list[dict[str, str]] = []
+        self.suppression: list[dict[str, str]] = []
         self.outcomes: list[dict[str, str]] = []
         self.models: list[dict[str, str]] = []
         self.erase: list[str] = []
 
     def __bool__(self) -> bool:
-        return any((self.decisions, self.updates, self.events, self.consent, self.outcomes, self.models, self.erase))
+        return any((self.decisions, self.updates, self.events, self.consent, self.suppression, self.outcomes,
+                    self.models, self.erase))
 
     def to_json(self, locks: Iterable[str]) -> str:
         return json.dumps({"prefix": PREFIX, "locks": list(locks), "decisions": self.decisions,
                            "updates": list(self.updates.values()), "events": self.events, "consent": self.consent,
-                           "outcomes": self.outcomes, "models": self.models, "erase": self.erase})
+                           "suppression": self.suppression, "outcomes": self.outcomes, "models": self.models,
+                           "erase": self.erase})
 
 
 class _Spool:
@@ -352,6 +370,7 @@ class RedisTransaction(Transaction):
         self._held: set[str] = set()
         self._plan = _Plan()
         self._new: list[DecisionRecord] = []
+        self._states: dict[tuple[str, str], ConsentState | None] = {}  # (hash, field) → state this commit writes
         self.offline = not store.reachable()
         if self.offline and durable:
             raise store.unavailable()
@@ -402,6 +421,14 @@ class RedisTransaction(Transaction):
                         for c, s in zip(customers, states, strict=True) if s}
         return self._store.replica_unsubscribed(customers)
 
+    def suppressed(self, keys: Collection[str]) -> set[str]:
+        wanted = list(keys)
+        with self._online() as online:
+            if online:
+                found = self._redis.hmget(SUPPRESSED, wanted) if wanted else []
+                return {k for k, v in zip(wanted, found, strict=True) if v is not None}
+        return self._store.replica_suppressed(wanted)
+
     def sends_since(self, customers: Sequence[str], since: float) -> dict[str, list[tuple[str, float]]]:
         with self._online() as online:
             if online:
@@ -419,8 +446,11 @@ class RedisTransaction(Transaction):
         self._new += records
 
     def decisions(self, decision_ids: Iterable[str]) -> dict[str, DecisionRecord]:
+        """The decisions, locked, and their customers' consent, which feedback may change (locked last, at once)."""
         with self._store.outage_guard():
-            return self._read_decisions(self._lock("decision", set(decision_ids)))
+            found = self._read_decisions(self._lock("decision", set(decision_ids)))
+            self._lock("consent", {r.customer for r in found.values()})
+        return found
 
     def _read_decisions(self, ids: Sequence[str]) -> dict[str, DecisionRecord]:
         pipe = self._redis.pipeline(transaction=False)
@@ -445,8 +475,40 @@ class RedisTransaction(Transaction):
             | ({} if r.customer is None else {"customer": r.customer}) for r in records]
 
     def set_consent(self, customer: str, channel: str, unsubscribed: bool, at: float) -> None:
-        self._plan.consent.append({"customer": customer, "channel": channel, "unsubscribed": "1" if unsubscribed
-                                   else "0", "at": _number(at)})
+        current, state = self._change(customer, _consent_key(customer), channel, _consent_state,
+                                      ConsentState(unsubscribed, at))
+        if state != current:
+            self._plan.consent.append({"customer": customer, "channel": channel,
+                                       "unsubscribed": "1" if state.unsubscribed else "0", "at": _number(state.at)})
+
+    def opt_outs(self, customer: str) -> dict[str, float]:
+        with self._store.outage_guard():
+            self._lock("customer", [customer])
+            states = {channel: _consent_state(v) for channel, v in self._redis.hgetall(_consent_key(customer)).items()}
+        return {channel: state.at for channel, state in states.items() if state.unsubscribed}
+
+    def update_suppression(self, customer: str, key: str, change: ConsentState) -> None:
+        current, state = self._change(customer, SUPPRESSED, key, _suppression_state, change)
+        if state != current and (current is not None or state.unsubscribed):  # a consent over no entry: none
+            self._plan.suppression.append({"key": key} | ({"at": _number(state.at)} if state.unsubscribed else {}))
+
+    def _change(self, customer: str, hash_key: str, field: str, parse: Callable[[str], ConsentState],
+                change: ConsentState) -> tuple[ConsentState | None, ConsentState]:
+        """The state of ``field`` before and after ``change`` (``consent.next_consent``).
+
+        Reads the committed state under ``customer``'s consent lock, or the one this transaction
+        already decided (the commit writes the last of them).
+        """
+        if (hash_key, field) in self._states:
+            current = self._states[hash_key, field]
+        else:
+            with self._store.outage_guard():
+                self._lock("consent", [customer])
+                value = self._redis.hget(hash_key, field)
+            current = None if value is None else parse(value)
+        state = next_consent(current, change)
+        self._states[hash_key, field] = state
+        return current, state
 
     def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> None:
         if inputs:
@@ -467,6 +529,7 @@ class RedisTransaction(Transaction):
         with self._store.outage_guard():
             self._lock("customer", [customer])
             self._lock("decision", self._redis.smembers(f"{base}:decisions"))
+            self._lock("consent", [customer])
             pipe = self._redis.pipeline(transaction=False)
             pipe.scard(f"{base}:decisions").scard(f"{base}:events").hlen(f"{base}:consent")
             counts = pipe.execute()
@@ -483,8 +546,8 @@ class RedisTransaction(Transaction):
         if not self.offline and (self._plan or self._held):
             try:
                 with self._store.outage_guard():
-                    applied = self._store.commit_script(args=[self._token, self._plan.to_json(self._held)])
-                self._store.committed(self._plan, applied)
+                    self._store.commit_script(args=[self._token, self._plan.to_json(self._held)])
+                self._store.committed(self._plan)
                 return
             except StoreUnavailableError:
                 if self._durable or self._store.reachable():
@@ -534,6 +597,8 @@ class RedisStore(Store):
         self._outcomes_seen: dict[str, int] = {}
         self._unsubscribed: dict[str, set[str]] = {}
         self._consent_cursor = "0-0"
+        self._suppressed: set[str] = set()
+        self._suppression_cursor = "0-0"
         self._spool = _Spool(spool_dir)
         try:
             self._check_durability(durability)
@@ -724,14 +789,16 @@ class RedisStore(Store):
 
     # --- snapshot, replica and spool ------------------------------------------------------------------
 
-    def committed(self, plan: _Plan, consent: list[str]) -> None:
-        """After a commit: read this worker's own inputs on the next ``input_log``, and put the consent
-        changes that took effect into the replica at once (Redis may go away before the next refresh)."""
+    def committed(self, plan: _Plan) -> None:
+        """After a commit: read this worker's own inputs on the next ``input_log``, and put its consent
+        changes and suppressions into the replica at once (Redis may go away before the next refresh)."""
         for outcome in plan.outcomes:
             self._outcomes_due[outcome["version"]] = 0.0
         with self._lock:
-            for i in range(0, len(consent), 3):
-                self._fold_consent(*consent[i:i + 3])
+            for change in plan.consent:
+                self._fold_consent(change["customer"], change["channel"], change["unsubscribed"])
+            for entry in plan.suppression:
+                (self._suppressed.add if "at" in entry else self._suppressed.discard)(entry["key"])
 
     def _fold_consent(self, customer: str, channel: str, unsubscribed: str) -> None:
         channels = self._unsubscribed.pop(customer, set())
@@ -756,6 +823,11 @@ class RedisStore(Store):
                 for _, change in entries:
                     self._fold_consent(change["customer"], change["channel"], change["unsubscribed"])
                 self._consent_cursor = entries[-1][0]
+            # Only additions reach the replica this way: a lifted suppression leaves it at the next start.
+            while entries := self.redis.xrange(f"{PREFIX}suppression_log", min=f"({self._suppression_cursor}",
+                                               count=CHUNK):
+                self._suppressed.update(entry["key"] for _, entry in entries)
+                self._suppression_cursor = entries[-1][0]
             self._refresh_due = time.monotonic() + self.snapshot_seconds
 
     def _write_decisions(self, rows: list[dict[str, str]]) -> None:
@@ -788,3 +860,7 @@ class RedisStore(Store):
     def replica_unsubscribed(self, customers: Sequence[str]) -> dict[str, set[str]]:
         with self._lock:
             return {c: set(self._unsubscribed[c]) for c in customers if self._unsubscribed.get(c)}
+
+    def replica_suppressed(self, keys: Collection[str]) -> set[str]:
+        with self._lock:
+            return self._suppressed.intersection(keys)

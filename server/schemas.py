@@ -28,10 +28,22 @@ def invalid(message: str) -> PydanticCustomError:
     return PydanticCustomError("value_error", "{message}", {"message": message})
 
 
+# Characters refused in names and ids, by Unicode category: they break logs and CSVs, or make text
+# look other than it is (a bidirectional override reverses what follows; a zero-width space is unseen).
+_INVISIBLE = {
+    "Cc": "control characters",
+    "Cf": "invisible format characters (Unicode Cf, such as bidirectional overrides and zero-width characters)",
+    "Zl": "line or paragraph separators (Unicode Zl, Zp)",
+    "Zp": "line or paragraph separators (Unicode Zl, Zp)",
+}
+
+
 def _plain_text(value: str) -> str:
-    """Refuse control characters, which break logs and CSVs (pydantic already refuses lone surrogates)."""
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
-        raise invalid("must not contain control characters")
+    """Refuse invisible characters (``_INVISIBLE``); pydantic already refuses lone surrogates."""
+    for ch in value:
+        what = _INVISIBLE.get(unicodedata.category(ch))
+        if what is not None:
+            raise invalid(f"must not contain {what}")
     return value
 
 

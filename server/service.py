@@ -22,7 +22,8 @@ import numpy as np
 from sendwise.engine import as_generator
 from sendwise.models import N_HOURS, NO_MESSAGE, Catalog, DecisionBatch
 
-from .attribution import MAX_CLOCK_SKEW, SECONDS_PER_HOUR, apply_event, close_decision, sent_input
+from .attribution import SECONDS_PER_HOUR, ConsentChange, apply_event, close_decision, sent_input
+from .consent import MAX_CLOCK_SKEW, ConsentState
 from .errors import ConflictError, InputError, ModelUnavailableError
 from .guardrails import BatchOptions, ServingRules, batch_options
 from .live_model import LiveModel
@@ -144,7 +145,7 @@ class SendwiseService:
         customers = [self.pseudonymize(c.customer_id) for c in people]
         seed = self._next_seed()
         since = now.timestamp() - self.rules.cap_window_hours * 3600.0
-        unsubscribed = reader.unsubscribed_channels(customers)
+        unsubscribed = self._blocked_channels(people, customers, live.catalog, reader)
         sends = reader.sends_since(customers, since) if self.rules.has_caps else {}
         options = batch_options(people, live.catalog, self.rules, live.quiet_allowed,
                                 [unsubscribed.get(p, ()) for p in customers],
@@ -153,6 +154,18 @@ class SendwiseService:
         chosen = live.decide(batch, seed, customers)
         decisions, records = self._decisions(people, customers, options, batch, chosen, live, seed, now)
         return DecisionPlan(decisions, records)
+
+    def _blocked_channels(self, people: list[CustomerRequest], customers: list[str], catalog: Catalog,
+                          reader: Reader) -> dict[str, set[str]]:
+        """The channels each customer opted out of: by consent state, or (after erasure) on the suppression list."""
+        blocked = reader.unsubscribed_channels(customers)
+        known = frozenset(catalog.channels)
+        keys = {self.pseudonymize.suppression_key(customer, channel): (customer, channel)
+                for person, customer in zip(people, customers, strict=True) for channel in known & set(person.channels)}
+        for key in reader.suppressed(keys):
+            customer, channel = keys[key]
+            blocked.setdefault(customer, set()).add(channel)
+        return blocked
 
     @staticmethod
     def _commit(plan: DecisionPlan, live: LiveModel, tx: Transaction) -> None:
@@ -213,6 +226,9 @@ class SendwiseService:
         live = self._live()
         events = request.events
         self._check_event_times(events, now)
+        channel_errors = _channel_errors(events, live.catalog)
+        if channel_errors:
+            raise InputError(channel_errors)
         hashes = [_payload_hash(e) for e in events]
         first_hash: dict[str, str] = {}
         for event, digest in zip(events, hashes, strict=True):
@@ -239,8 +255,8 @@ class SendwiseService:
                     if effect.decision != decision:
                         decisions[decision.decision_id] = effect.decision
                         changed.add(decision.decision_id)
-                    if effect.consent is not None:
-                        tx.set_consent(*effect.consent)
+                    for change in effect.consent:
+                        self._change_consent(tx, change)
                     inputs += effect.inputs
                     status = effect.status
                 results.append(EventResult(event_id=event.event_id, status=status))
@@ -257,6 +273,13 @@ class SendwiseService:
         for event, result in zip(events, results, strict=True):
             self.metrics.feedback.labels(event.type, result.status).inc()
         return FeedbackResponse(results=results)
+
+    def _change_consent(self, tx: Transaction, change: ConsentChange) -> None:
+        """Apply a consent change to the channel's state; a consent may also lift a suppression left by erasure."""
+        tx.set_consent(*change)
+        if not change.unsubscribed:
+            tx.update_suppression(change.customer, self.pseudonymize.suppression_key(change.customer, change.channel),
+                                  ConsentState(False, change.at))
 
     def _check_event_times(self, events: list[FeedbackEvent], now: datetime) -> None:
         """422 for events from the future (beyond clock skew) or older than any attribution window could be."""
@@ -307,9 +330,18 @@ class SendwiseService:
         return total
 
     def erase_customer(self, customer_id: str) -> Erasure:
-        """Delete a customer's decisions, events and channel states; the posterior keeps only aggregates."""
+        """Delete a customer's decisions, events and channel states; the posterior keeps only aggregates.
+
+        Opt-outs in force move to the suppression list (keys only), so the same id does not get the
+        channel again: what email platforms do after a deletion request.
+        """
+        customer = self.pseudonymize(customer_id)
         with self.store.transaction() as tx:
-            erased = tx.erase_customer(self.pseudonymize(customer_id))
+            opt_outs = tx.opt_outs(customer)
+            erased = tx.erase_customer(customer)
+            for channel, at in opt_outs.items():
+                tx.update_suppression(customer, self.pseudonymize.suppression_key(customer, channel),
+                                      ConsentState(True, at))
         log.info("erased a customer: %d decisions, %d events, %d channel states", *erased)
         return Erasure(customer_id=customer_id, decisions_deleted=erased.decisions, events_deleted=erased.events,
                        channel_states_deleted=erased.channel_states)
@@ -369,6 +401,18 @@ def _name_errors(customers: list[CustomerRequest], catalog: Catalog) -> list[tup
         if j != i:
             errors.append(((*loc, "customer_id"), f"customer_id appears more than once in this request "
                                                   f"(first at customers[{j}]); ask once per customer"))
+    return errors
+
+
+def _channel_errors(events: list[FeedbackEvent], catalog: Catalog) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every event channel the catalog does not know (it would block or re-open nothing real)."""
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    for i, e in enumerate(events):
+        if e.channel is not None:
+            try:
+                catalog.channel_index(e.channel)
+            except ValueError as exc:
+                errors.append((("body", "events", i, "channel"), str(exc)))
     return errors
 
 

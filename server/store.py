@@ -2,8 +2,9 @@
 
 :class:`Store` is what the service needs; :class:`SQLiteStore` is the default, one WAL-mode file with
 ``synchronous=FULL``, so a committed transaction survives a process or power crash. Customers appear
-only as pseudonyms (HMAC-SHA256 with a secret pepper, see ``server.privacy``). Times are UTC seconds
-since the epoch.
+only as pseudonyms (HMAC-SHA256 with a secret pepper, see ``server.privacy``); the opt-outs of erased
+customers stay as keys of a suppression list. Consent changes follow ``server.consent``. Times are UTC
+seconds since the epoch.
 
 The posterior is never stored as a whole: every transaction appends the learning loop's inputs it
 produced (messages sent, outcomes arrived, windows closed, clock ticks) to ``loop_log``, in the same
@@ -20,7 +21,7 @@ import os
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass, fields
 from enum import IntEnum
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .activity import CLOSING_SOON_ROWS, DAY, HOUR, Activity, FeedbackCount, HourlyCount, OpenWindow
+from .consent import ConsentState, next_consent
 
 NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse.sshfs"})
 BUSY_TIMEOUT_MS = 5000
@@ -140,11 +142,15 @@ class Erasure(NamedTuple):
 
 
 class Reader(ABC):
-    """What planning a decision reads: consent and recent sends of customers."""
+    """What planning a decision reads: consent, suppressions and recent sends of customers."""
 
     @abstractmethod
     def unsubscribed_channels(self, customers: Sequence[str]) -> dict[str, set[str]]:
         """Channels each customer unsubscribed from (and did not consent to again)."""
+
+    @abstractmethod
+    def suppressed(self, keys: Collection[str]) -> set[str]:
+        """Which of the suppression keys (``Pseudonymizer.suppression_key``) are on the suppression list."""
 
     @abstractmethod
     def sends_since(self, customers: Sequence[str], since: float) -> dict[str, list[tuple[str, float]]]:
@@ -173,7 +179,20 @@ class Transaction(Reader):
 
     @abstractmethod
     def set_consent(self, customer: str, channel: str, unsubscribed: bool, at: float) -> None:
-        """Record an unsubscribe or consent unless a later change exists (at equal times, unsubscribe wins)."""
+        """Apply an unsubscribe or consent to the customer's channel by the rule of ``consent.next_consent``."""
+
+    @abstractmethod
+    def opt_outs(self, customer: str) -> dict[str, float]:
+        """The customer's channels with an opt-out in force, and its time."""
+
+    @abstractmethod
+    def update_suppression(self, customer: str, key: str, change: ConsentState) -> None:
+        """Apply an opt-out or consent to the suppression entry ``key`` of one of ``customer``'s channels.
+
+        By the rule of ``consent.next_consent``, with no entry meaning no opt-out: an opt-out adds the
+        entry (or keeps the later time), a consent that is unambiguously later removes it. The list
+        holds keys only, never ``customer``, and erasure leaves it alone.
+        """
 
     @abstractmethod
     def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> None:
@@ -275,6 +294,7 @@ CREATE TABLE IF NOT EXISTS channel_consent (
     PRIMARY KEY (customer, channel)
 );
 CREATE TABLE IF NOT EXISTS models (model_version TEXT PRIMARY KEY, catalog TEXT NOT NULL, outcome_values TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS suppression (key TEXT PRIMARY KEY, opted_out_at REAL NOT NULL) WITHOUT ROWID;
 """
 # Columns added to ``decisions`` since its first version; a DB created before them gets them on open.
 _ADDED_DECISION_COLUMNS = (
@@ -313,6 +333,11 @@ class SQLiteTransaction(Transaction):
             out.setdefault(customer, set()).add(channel)
         return out
 
+    def suppressed(self, keys: Collection[str]) -> set[str]:
+        wanted = tuple(keys)
+        rows = self._conn.execute(f"SELECT key FROM suppression WHERE key IN ({_placeholders(len(wanted))})", wanted)
+        return {key for (key,) in rows}
+
     def sends_since(self, customers: Sequence[str], since: float) -> dict[str, list[tuple[str, float]]]:
         out: dict[str, list[tuple[str, float]]] = {}
         rows = self._conn.execute(
@@ -348,12 +373,28 @@ class SQLiteTransaction(Transaction):
             map(_event_row, records))
 
     def set_consent(self, customer: str, channel: str, unsubscribed: bool, at: float) -> None:
-        self._conn.execute(
-            "INSERT INTO channel_consent (customer, channel, unsubscribed, changed_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (customer, channel) DO UPDATE SET unsubscribed = excluded.unsubscribed, "
-            "changed_at = excluded.changed_at WHERE excluded.changed_at > channel_consent.changed_at "
-            "OR (excluded.changed_at = channel_consent.changed_at AND excluded.unsubscribed = 1)",
-            (customer, channel, int(unsubscribed), at))
+        row = self._conn.execute("SELECT unsubscribed, changed_at FROM channel_consent WHERE customer = ? "
+                                 "AND channel = ?", (customer, channel)).fetchone()
+        current = None if row is None else ConsentState(bool(row[0]), row[1])
+        state = next_consent(current, ConsentState(unsubscribed, at))
+        if state != current:
+            self._conn.execute("INSERT OR REPLACE INTO channel_consent (customer, channel, unsubscribed, changed_at) "
+                               "VALUES (?, ?, ?, ?)", (customer, channel, int(state.unsubscribed), state.at))
+
+    def opt_outs(self, customer: str) -> dict[str, float]:
+        return dict(self._conn.execute("SELECT channel, changed_at FROM channel_consent WHERE customer = ? "
+                                       "AND unsubscribed = 1", (customer,)).fetchall())
+
+    def update_suppression(self, customer: str, key: str, change: ConsentState) -> None:
+        row = self._conn.execute("SELECT opted_out_at FROM suppression WHERE key = ?", (key,)).fetchone()
+        current = None if row is None else ConsentState(True, row[0])
+        state = next_consent(current, change)
+        if state == current:
+            return
+        if state.unsubscribed:
+            self._conn.execute("INSERT OR REPLACE INTO suppression (key, opted_out_at) VALUES (?, ?)", (key, state.at))
+        else:
+            self._conn.execute("DELETE FROM suppression WHERE key = ?", (key,))
 
     def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> None:
         if not inputs:

@@ -67,7 +67,7 @@ def test_consent_restores_a_channel_and_the_later_of_the_two_wins(client: TestCl
     stale = event(decision, "consent", "consent-old", clock.now - timedelta(days=1), channel="email")
     assert feedback(client, stale) == ["applied"]
     assert decide(client, customer("c-unsub", channels=["email"]))[0]["channel"] == "none"
-    fresh = event(decision, "consent", "consent-new", clock.now, channel="email")
+    fresh = event(decision, "consent", "consent-new", clock.advance(minutes=1), channel="email")  # 6 min later
     assert feedback(client, fresh) == ["applied"]
     chosen = [decide(client, customer("c-unsub", channels=["email"]))[0]["channel"] for _ in range(20)]
     assert "email" in chosen
