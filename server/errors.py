@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from .log_privacy import redact_target
 from .schemas import ErrorMessage
 from .store import StoreUnavailableError
 
@@ -66,7 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
+        log.exception("unexpected error in %s %s", request.method, redact_target(request.url.path), exc_info=exc)
         return JSONResponse({"detail": "internal server error"}, status_code=500)
 
     app.add_exception_handler(RequestValidationError, validation_error)
