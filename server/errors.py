@@ -28,6 +28,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "the API key lacks the route's scope"),
         (413, "request body larger than the configured cap"),
         (415, "Content-Type is not application/json"),
+        (429, "over the API key's request or decision rate; retry after Retry-After seconds"),
         (503, "no model loaded yet, or the store is busy; retry after Retry-After seconds"),
     )
 }
