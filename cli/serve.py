@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import copy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,18 +16,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit-concurrency", type=int, default=None,
                         help="answer 503 beyond this many concurrent connections (default: no limit)")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--access-log", action="store_true",
+                        help="log one line per request, customer ids redacted (default off; /metrics counts requests)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
+
+    from sendwise.server.log_privacy import serve_log_config
 
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1; got {args.workers}")
-    log_config = copy.deepcopy(LOGGING_CONFIG)
-    log_config["loggers"]["sendwise"] = {"handlers": ["default"], "level": args.log_level.upper(), "propagate": False}
     uvicorn.run("sendwise.server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                limit_concurrency=args.limit_concurrency, log_level=args.log_level, log_config=log_config,
+                limit_concurrency=args.limit_concurrency, log_level=args.log_level,
+                log_config=serve_log_config(args.log_level), access_log=args.access_log,
                 timeout_keep_alive=5, server_header=False)
     return 0

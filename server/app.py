@@ -28,6 +28,7 @@ from .limits import RequestLimitsMiddleware
 from .metrics import RequestMetricsMiddleware, ServerMetrics
 from .model_loader import ModelLoader
 from .privacy import Pseudonymizer
+from .rate_limits import RateLimiter
 from .routes import customers, dashboard, decisions, feedback, health, metrics
 from .service import SendwiseService
 from .settings import Settings
@@ -42,9 +43,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     world = None if settings.world is None else load_world(settings.world)
     store = open_store(settings)
+    pseudonymize = Pseudonymizer.from_settings(settings)
     service = SendwiseService(settings, store, ServingRules.from_world(settings, world), ModelLoader(settings, world),
-                              Pseudonymizer.from_settings(settings), app.state.metrics)
+                              pseudonymize, app.state.metrics)
     app.state.api_keys = ApiKeys.from_settings(settings)
+    app.state.rate_limiter = RateLimiter(settings, store, pseudonymize)
     app.state.service = service
     app.state.metrics.watch_open_decisions(store.open_decisions)
     await to_thread.run_sync(service.refresh_model)

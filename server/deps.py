@@ -1,15 +1,17 @@
-"""Annotated dependencies shared by the routes: the service, the clock, and API-key scopes."""
+"""Annotated dependencies shared by the routes: the service, the clock, the rate limits and API-key scopes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from .auth import ApiKeys
+from .rate_limits import RateLimiter
 from .service import SendwiseService
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
@@ -27,6 +29,11 @@ def get_api_keys(request: Request) -> ApiKeys:
     return keys
 
 
+def get_rate_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
 def get_now() -> datetime:
     """The current UTC time; tests override this dependency to drive the clock."""
     return datetime.now(UTC)
@@ -34,20 +41,31 @@ def get_now() -> datetime:
 
 ServiceDep = Annotated[SendwiseService, Depends(get_service)]
 NowDep = Annotated[datetime, Depends(get_now)]
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 
-def require_scope(scope: str) -> Callable[..., None]:
-    """A dependency that admits a request only with a valid API key holding ``scope`` (header only)."""
+@cache
+def require_scope(scope: str) -> Callable[..., str]:
+    """A dependency that admits a request only with a valid API key holding ``scope`` (header only) and
+    within the key's request rate, and gives the key to a route that asks for it.
+
+    One function per scope, so a route naming it beside its router runs it (and counts the request) once.
+    """
 
     def check(
         keys: Annotated[ApiKeys, Depends(get_api_keys)],
+        limiter: RateLimiterDep,
+        now: NowDep,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
         header_key: Annotated[str | None, Security(_api_key_header)],
-    ) -> None:
-        scopes = keys.scopes_of(bearer.credentials if bearer is not None else header_key)
-        if scopes is None:
+    ) -> str:
+        presented = bearer.credentials if bearer is not None else header_key
+        scopes = keys.scopes_of(presented)
+        if presented is None or scopes is None:
             raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
         if scope not in scopes:
             raise HTTPException(403, f"this API key lacks the {scope!r} scope")
+        limiter.charge(limiter.requests, presented, 1, now)
+        return presented
 
     return check

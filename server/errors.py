@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from .log_privacy import redact_target
 from .schemas import ErrorMessage
 from .store import StoreUnavailableError
 
@@ -27,6 +28,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "the API key lacks the route's scope"),
         (413, "request body larger than the configured cap"),
         (415, "Content-Type is not application/json"),
+        (429, "over the API key's request or decision rate; retry after Retry-After seconds"),
         (503, "no model loaded yet, or the store is busy; retry after Retry-After seconds"),
     )
 }
@@ -66,7 +68,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
+        log.exception("unexpected error in %s %s", request.method, redact_target(request.url.path), exc_info=exc)
         return JSONResponse({"detail": "internal server error"}, status_code=500)
 
     app.add_exception_handler(RequestValidationError, validation_error)

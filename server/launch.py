@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
@@ -154,7 +154,7 @@ class _ServerThread(threading.Thread):
 
 def serve_in_background(settings: Mapping[str, Any] | None = None, *, thread: bool = False, workers: int = 1,
                         env: Mapping[str, str] | None = None, cwd: Path | None = None, log: Path | None = None,
-                        timeout_s: float = READY_TIMEOUT_S) -> BackgroundServer:
+                        timeout_s: float = READY_TIMEOUT_S, serve_args: Sequence[str] = ()) -> BackgroundServer:
     """A ready decision server on a free loopback port; stop it with ``stop()`` or a ``with`` block.
 
     Parameters
@@ -166,6 +166,8 @@ def serve_in_background(settings: Mapping[str, Any] | None = None, *, thread: bo
         (a process only).
     log : where the server's output goes (default: a new temporary file).
     timeout_s : how long the server may take to become ready.
+    serve_args : more ``sendwise serve`` options, after the defaults so they win (e.g. ``--log-level info``;
+        a process only).
 
     Returns
     -------
@@ -179,8 +181,8 @@ def serve_in_background(settings: Mapping[str, Any] | None = None, *, thread: bo
         os.close(handle)
         log = Path(name)
     if thread:
-        if workers != 1 or env is not None or cwd is not None:
-            raise ValueError("`workers`, `env` and `cwd` apply to a server process, not to a thread")
+        if workers != 1 or env is not None or cwd is not None or serve_args:
+            raise ValueError("`workers`, `env`, `cwd` and `serve_args` apply to a server process, not to a thread")
         server_thread = _ServerThread(settings, port, log)
         server_thread.start()
         return BackgroundServer(port, log, thread=server_thread).wait_ready(timeout_s)
@@ -188,7 +190,7 @@ def serve_in_background(settings: Mapping[str, Any] | None = None, *, thread: bo
     with log.open("ab") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "sendwise.cli.main", "serve", "--host", HOST, "--port", str(port),
-             "--workers", str(workers), "--log-level", "warning"],
+             "--workers", str(workers), "--log-level", "warning", *serve_args],
             env=child_env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
             start_new_session=True)
     return BackgroundServer(port, log, process=process).wait_ready(timeout_s)

@@ -17,6 +17,8 @@ Layout (every key under ``sendwise:``; one logical database of a standalone Redi
   arrivals, window closes, ticks), its id ``<seq>-0`` where ``seq`` (from the ``seq`` counter) numbers
   the transaction's last input; ``models`` hash. Erasure does not rewrite this stream: it holds
   pseudonyms only for policies that personalise;
+- ``rate:{key}:{window start}`` counters of the rate limits (``key`` a keyed hash, never an API key
+  or address), each expiring when two of its windows have passed;
 - the dashboard's indexes, written and erased in the same commit as what they index, so that
   ``activity`` reads only the window it is asked about: ``created`` sorted set of
   ``explored|channel|decision id`` by creation time, ``served:{model version}`` sorted set of decision
@@ -86,6 +88,13 @@ _MUTABLE = ("delivery", "successes", "closed")
 _IMMUTABLE = tuple(f.name for f in fields(DecisionRecord) if f.name not in _MUTABLE)
 _EVENT_FIELDS = tuple(f.name for f in fields(EventRecord))
 log = logging.getLogger("sendwise.server")
+
+# Adds ARGV[1] to the counter KEYS[1], which expires ARGV[2] ms after its first hit; returns the new total.
+_ADD_HITS = """
+local hits = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return hits
+"""
 
 # Takes locks for a transaction: ARGV = token, ttl in ms, "1" for all-or-nothing (else the free ones), keys...
 # Returns the keys taken. Lock writes are not propagated: a restarted Redis starts without stale locks.
@@ -589,6 +598,7 @@ class RedisStore(Store):
         self.lock_script = self.redis.register_script(_LOCK)
         self.unlock_script = self.redis.register_script(_UNLOCK)
         self.commit_script = self.redis.register_script(_COMMIT)
+        self.add_hits_script = self.redis.register_script(_ADD_HITS)
         self._lock = threading.RLock()
         self._offline_until = 0.0
         self._contact = time.monotonic()
@@ -761,6 +771,14 @@ class RedisStore(Store):
         with self.outage_guard():
             first = self.redis.zrange(f"{PREFIX}served:{model_version}", 0, 0, withscores=True)
         return float(first[0][1]) if first else None
+
+    def add_hits(self, key: str, amount: int, window_start: float, window_seconds: float) -> int:
+        """``rate:{key}:{window_start}`` counts the window; it expires when two windows have passed."""
+        if not self.reachable():
+            raise self.unavailable()
+        with self.outage_guard():
+            return int(self.add_hits_script(keys=[f"{PREFIX}rate:{key}:{window_start!r}"],
+                                            args=[amount, int(window_seconds * 2000)]))
 
     def _scored(self, key: str, since: float, until: float) -> Iterator[tuple[str, float]]:
         """(member, score) of the sorted set ``key`` with ``since < score <= until``, read ``CHUNK`` at a time.

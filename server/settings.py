@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     cap_window_hours: PositiveSeconds | None = Field(default=None, description="rolling cap window; unset: world's")
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="larger request bodies are refused with 413")
     expose_docs: bool = Field(default=True, description="serve /docs and /openapi.json")
+    rate_limit_requests_per_minute: int | None = Field(
+        default=None, ge=1, description="API requests per key per minute, counted across workers; unset: no limit")
+    rate_limit_decisions_per_minute: int | None = Field(
+        default=None, ge=1, description="customers decided per key per minute, counted across workers; unset: none")
+    rate_limit_sign_in_failures: int | None = Field(
+        default=10, ge=1, description="failed dashboard sign-ins per client address and window, then 429; none: off")
+    rate_limit_sign_in_window_seconds: PositiveSeconds = Field(
+        default=900.0, description="window of the failed sign-in limit")
 
     @field_validator("model_uri", "state_url")
     @classmethod

@@ -260,6 +260,14 @@ class Store(ABC):
         """When the first decision logged with ``model_version`` was made (None before its first one)."""
 
     @abstractmethod
+    def add_hits(self, key: str, amount: int, window_start: float, window_seconds: float) -> int:
+        """Add ``amount`` to ``key``'s counter in the fixed window starting at ``window_start``; its new total.
+
+        The rate limits' counters, one per key and shared by every worker on the store: a later window
+        starts the count again. Atomic, but it need not survive a power cut.
+        """
+
+    @abstractmethod
     def close(self) -> None: ...
 
 
@@ -295,7 +303,13 @@ CREATE TABLE IF NOT EXISTS channel_consent (
 );
 CREATE TABLE IF NOT EXISTS models (model_version TEXT PRIMARY KEY, catalog TEXT NOT NULL, outcome_values TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS suppression (key TEXT PRIMARY KEY, opted_out_at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rate_counts (key TEXT PRIMARY KEY, window_start REAL NOT NULL, hits INTEGER NOT NULL);
 """
+# One statement per counted request: the newest window wins, so workers whose clocks differ a little share it.
+_ADD_HITS = (
+    "INSERT INTO rate_counts (key, window_start, hits) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+    "hits = CASE WHEN excluded.window_start > window_start THEN excluded.hits ELSE hits + excluded.hits END, "
+    "window_start = MAX(window_start, excluded.window_start) RETURNING hits")
 # Columns added to ``decisions`` since its first version; a DB created before them gets them on open.
 _ADDED_DECISION_COLUMNS = (
     ("allowed", "TEXT NOT NULL DEFAULT ''"),
@@ -532,6 +546,12 @@ class SQLiteStore(Store):
             (first,) = conn.execute("SELECT MIN(created_at) FROM decisions WHERE model_version = ?",
                                     (model_version,)).fetchone()
         return None if first is None else float(first)
+
+    def add_hits(self, key: str, amount: int, window_start: float, window_seconds: float) -> int:
+        with self._lock, _unavailable_on_lock():
+            self._conn.execute("PRAGMA synchronous = NORMAL")  # a counter is not worth an fsync per request
+            (hits,) = self._conn.execute(_ADD_HITS, (key, window_start, amount)).fetchone()
+        return int(hits)
 
     @contextmanager
     def snapshot(self) -> Iterator[Reader]:

@@ -28,7 +28,7 @@ from ..dashboard import (
     render_login,
     segment_posterior,
 )
-from ..deps import UNAUTHORIZED, NowDep, ServiceDep, get_api_keys, require_scope
+from ..deps import UNAUTHORIZED, NowDep, RateLimiterDep, ServiceDep, get_api_keys, require_scope
 from ..errors import ERROR_RESPONSES
 from ..schemas import ErrorMessage, Name, StrictModel
 
@@ -65,6 +65,7 @@ def dashboard_access(
     keys: KeysDep,
     sessions: SessionsDep,
     now: NowDep,
+    limiter: RateLimiterDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     header_key: Annotated[str | None, Security(_api_key_header)],
 ) -> None:
@@ -73,7 +74,7 @@ def dashboard_access(
         if sessions.admits(request.cookies.get(SESSION_COOKIE), keys, now):
             return
         raise HTTPException(303, f"sign in at {LOGIN_PATH}", headers={"Location": LOGIN_PATH})
-    _admin_key(keys, bearer, header_key)
+    _admin_key(keys=keys, limiter=limiter, now=now, bearer=bearer, header_key=header_key)
 
 
 class SignIn(StrictModel):
@@ -95,10 +96,15 @@ def login_page() -> HTMLResponse:
 
 
 @pages.post("/login", status_code=204, response_class=Response)
-def sign_in(body: SignIn, keys: KeysDep, sessions: SessionsDep, now: NowDep, request: Request) -> Response:
-    """Exchange an admin key for an HttpOnly, SameSite=Strict session cookie; 401 or 403 otherwise."""
+def sign_in(body: SignIn, keys: KeysDep, sessions: SessionsDep, now: NowDep, limiter: RateLimiterDep,
+            request: Request) -> Response:
+    """Exchange an admin key for an HttpOnly, SameSite=Strict session cookie; 401 or 403 otherwise, and 429
+    once the client address has failed too often (``SENDWISE_RATE_LIMIT_SIGN_IN_*``)."""
+    address = request.client.host if request.client else ""
+    limiter.refuse_at_limit(limiter.sign_in_failures, address, now)
     scopes = keys.scopes_of(body.api_key)
     if scopes is None:
+        limiter.charge(limiter.sign_in_failures, address, 1, now)
         raise HTTPException(401, UNAUTHORIZED)
     if SCOPE not in scopes:
         raise HTTPException(403, f"this API key lacks the {SCOPE!r} scope")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends
 
-from ..deps import NowDep, ServiceDep, require_scope
+from ..deps import NowDep, RateLimiterDep, ServiceDep, require_scope
 from ..errors import ERROR_RESPONSES
 from ..schemas import DecisionRequest, DecisionResponse
 
@@ -13,6 +15,8 @@ router = APIRouter(prefix="/v1/decisions", tags=["decisions"], dependencies=[Dep
 
 
 @router.post("", response_model=DecisionResponse)
-def decide(body: DecisionRequest, service: ServiceDep, now: NowDep) -> DecisionResponse:
+def decide(body: DecisionRequest, service: ServiceDep, now: NowDep, limiter: RateLimiterDep,
+           api_key: Annotated[str, Depends(require_scope("decide"))]) -> DecisionResponse:
     """Decide for 1 to 1,000 customers; every decision is logged before the response is sent."""
+    limiter.charge(limiter.decisions, api_key, len(body.customers), now)
     return service.decide(body, now)
