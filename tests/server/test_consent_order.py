@@ -14,35 +14,21 @@ what the next decision may use:
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from server_helpers import Clock, customer, decide, event
 
-# The session's redis-server and a per-test empty database, as the Redis store tests start them.
-from test_redis_store import redis_server, redis_url  # noqa: F401
-
-from sendwise.server import Settings
 from sendwise.server.consent import MAX_CLOCK_SKEW
+from tests.support.api import customer, decide, event
+from tests.support.app import Clock
+from tests.support.stores import on_every_store
 
 SKEW = MAX_CLOCK_SKEW.total_seconds()
 BLOCKED_EMAIL = {"rule": "unsubscribed", "channel": "email", "hours": list(range(24))}
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def make_settings(request: pytest.FixtureRequest, make_settings: Callable[..., Settings]) -> Callable[..., Settings]:
-    """The server tests' settings on each store in turn (the ``client`` fixture follows them)."""
-    if request.param == "sqlite":
-        return make_settings
-    return functools.partial(make_settings, state_url=request.getfixturevalue("redis_url"),
-                             redis_durability="always")
 
 
 def email_allowed(client: TestClient, customer_id: str) -> bool:
@@ -63,6 +49,7 @@ steps = st.lists(st.fixed_dictionaries({
 }), min_size=1, max_size=8)
 
 
+@on_every_store
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=steps)
 @example(plan=[  # the reported case: a consent 4 minutes ahead, then an unsubscribe timestamped now

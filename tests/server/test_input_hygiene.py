@@ -14,7 +14,10 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import CATALOG, Clock, customer, decide, event
+
+from tests.support.api import customer, decide, event
+from tests.support.app import Clock
+from tests.support.catalogs import CATALOG
 
 KNOWN_CHANNELS = ", ".join(CATALOG.channels)
 

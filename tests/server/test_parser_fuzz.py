@@ -13,10 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from server_helpers import AUTH, Clock, customer, serve
 
 from sendwise.server import Settings
 from sendwise.server.dashboard import SESSION_COOKIE
+from tests.support.api import customer
+from tests.support.app import AUTH, Clock, serve
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 HUGE_NUMBER = "9" * 4301  # one digit past Python's default int-conversion limit

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from server_helpers import Clock, customer, decide, event, feedback
-
-# Each test runs on SQLite and on Redis (the parametrised ``make_settings``), on the Redis tests' server.
-from test_consent_order import email_allowed, make_settings, redis_server, redis_url  # noqa: F401
-from test_redis_store import redis_store
 
 from sendwise.server.consent import ConsentState
 from sendwise.server.store import SQLiteStore
+from tests.server.test_consent_order import email_allowed
+from tests.support.api import customer, decide, event, feedback
+from tests.support.app import Clock
+from tests.support.redis import redis_store
+from tests.support.stores import on_every_store
 
 
 def _unsubscribe_then_erase(client: TestClient, clock: Clock, customer_id: str) -> dict:
@@ -33,6 +33,7 @@ def _unsubscribe_then_erase(client: TestClient, clock: Clock, customer_id: str) 
     return decision
 
 
+@on_every_store
 def test_an_erased_customer_stays_opted_out_until_an_unambiguously_later_consent(client: TestClient,
                                                                                  clock: Clock) -> None:
     opted_out_at = clock.now
@@ -52,6 +53,7 @@ def test_an_erased_customer_stays_opted_out_until_an_unambiguously_later_consent
     assert email_allowed(client, "c-erased")
 
 
+@on_every_store
 def test_an_opt_out_after_coming_back_is_kept_by_a_second_erasure(client: TestClient, clock: Clock) -> None:
     _unsubscribe_then_erase(client, clock, "c-back")
     (decision,) = decide(client, customer("c-back", channels=["push"]))
@@ -66,6 +68,7 @@ def test_an_opt_out_after_coming_back_is_kept_by_a_second_erasure(client: TestCl
     assert client.delete("/v1/customers/c-back").json()["channel_states_deleted"] == 0
 
 
+@on_every_store
 def test_the_list_names_neither_the_customer_nor_its_pseudonym(client: TestClient, clock: Clock) -> None:
     _unsubscribe_then_erase(client, clock, "c-private")
     service = client.app.state.service
@@ -114,7 +117,7 @@ def test_a_database_from_before_the_list_gets_it_on_open(tmp_path: Path) -> None
         store.close()
 
 
-def test_a_redis_worker_started_after_the_erasure_has_the_list_for_an_outage(redis_url: str,  # noqa: F811
+def test_a_redis_worker_started_after_the_erasure_has_the_list_for_an_outage(redis_url: str,
                                                                              tmp_path: Path) -> None:
     writer = redis_store(redis_url, tmp_path / "a")
     try:
