@@ -24,7 +24,7 @@ from .auth import ApiKeys
 from .deps import get_now
 from .errors import install_error_handlers
 from .guardrails import ServingRules
-from .limits import RequestLimitsMiddleware
+from .limits import AdmissionMiddleware, RequestLimitsMiddleware
 from .metrics import RequestMetricsMiddleware, ServerMetrics
 from .model_loader import ModelLoader
 from .privacy import Pseudonymizer
@@ -101,7 +101,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = ServerMetrics()
     install_error_handlers(app)
-    app.add_middleware(RequestLimitsMiddleware, router=app.router, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLimitsMiddleware, router=app.router, max_body_bytes=settings.max_body_bytes,
+                       body_timeout_seconds=settings.body_timeout_seconds)
+    app.add_middleware(AdmissionMiddleware, max_concurrent=settings.max_concurrent_requests,
+                       timeout_seconds=settings.request_timeout_seconds)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
     for module in (decisions, feedback, customers, health, metrics, dashboard):
         app.include_router(module.router)

@@ -89,11 +89,13 @@ def segment_posterior(service: SendwiseService, region: str, industry: str, camp
     """Posterior mean net value and credible interval of every option in a segment (page and JSON alike).
 
     Intervals come from ``INTERVAL_DRAWS`` Beta draws with a fixed seed, so the same posterior always
-    gives the same numbers; they are computed once per served model and posterior version.
+    gives the same numbers; they are computed once per served model and posterior version. The model
+    first catches up with every worker's commits, so two workers on one store give the same answer.
     """
     live = service.model
     if live is None:
         raise ModelUnavailableError(f"no model is served yet ({service.model_error or 'loading'}); retry shortly")
+    live.catch_up(service.store, fresh=True)  # what every worker has committed, so all workers answer alike
     return _segment_posterior(live, live.applied_seq, region, industry, campaign_type)
 
 

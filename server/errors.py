@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from .deadline import DeadlineExceededError
 from .log_privacy import redact_target
 from .schemas import ErrorMessage
 from .store import StoreUnavailableError
@@ -26,10 +27,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (400, "the body could not be parsed (not UTF-8, or nested too deeply)"),
         (401, "missing or invalid API key"),
         (403, "the API key lacks the route's scope"),
+        (408, "the request body did not arrive within the body timeout"),
         (413, "request body larger than the configured cap"),
         (415, "Content-Type is not application/json"),
         (429, "over the API key's request or decision rate; retry after Retry-After seconds"),
-        (503, "no model loaded yet, or the store is busy; retry after Retry-After seconds"),
+        (503, "no model loaded yet, the store busy past the request's deadline, or the worker at its concurrency "
+              "limit; retry after Retry-After seconds"),
     )
 }
 
@@ -75,5 +78,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InputError, input_error)
     app.add_exception_handler(ConflictError, conflict)
     app.add_exception_handler(StoreUnavailableError, unavailable)
+    app.add_exception_handler(DeadlineExceededError, unavailable)
     app.add_exception_handler(ModelUnavailableError, unavailable)
     app.add_exception_handler(Exception, unexpected)

@@ -46,13 +46,16 @@ class LiveModel:
         """Whether the policy keeps per-customer state (the log then carries pseudonyms)."""
         return self.policy.personalised
 
-    def catch_up(self, store: Store) -> int:
+    def catch_up(self, store: Store, *, fresh: bool = False) -> int:
         """Drive the learner through the store's inputs it has not seen yet; returns how many were applied.
+
+        ``fresh`` reads everything committed by any worker up to now, also where the store would
+        otherwise read the log only every ``snapshot_seconds`` (what an answer about the posterior needs).
 
         The read happens outside the model's lock (the log only grows, and a read sees a complete
         prefix of it), so a caller holding a store transaction never waits on the model or vice versa.
         """
-        rows = store.input_log(self.version, self.applied_seq)
+        rows = store.input_log(self.version, self.applied_seq, fresh=fresh)
         with self._lock:
             fresh = [r for r in rows if r.seq > self.applied_seq]
             for kind, group in groupby(fresh, key=lambda r: _step(r.input.kind)):

@@ -65,6 +65,7 @@ from typing import Any
 
 from .activity import CLOSING_SOON_ROWS, DAY, HOUR, Activity, FeedbackCount, HourlyCount, OpenWindow, hour_bucket
 from .consent import ConsentState, next_consent
+from .deadline import wait_budget
 from .settings import RedisDurability
 from .store import (
     BUSY_TIMEOUT_MS,
@@ -405,15 +406,16 @@ class RedisTransaction(Transaction):
         if not self._locking:  # a snapshot's reads take no lock
             return list(keys.values())
         wanted = [k for k in keys if k not in self._held]
-        deadline, delay = time.monotonic() + BUSY_TIMEOUT_MS / 1000, 0.001
+        deadline, delay = time.monotonic() + wait_budget(BUSY_TIMEOUT_MS / 1000), 0.001
         while wanted:
             taken = self._store.lock_script(args=[self._token, LOCK_TTL_MS, "1" if wait else "0", *wanted])
             self._held.update(taken)
             if taken or not wait:
                 break
             if time.monotonic() > deadline:
-                raise StoreUnavailableError(f"state store busy: another transaction held a {kind} lock for more "
-                                            f"than {BUSY_TIMEOUT_MS / 1000:.0f} s; retry")
+                raise StoreUnavailableError(f"state store busy: another transaction held a {kind} lock past the "
+                                            f"busy timeout ({BUSY_TIMEOUT_MS / 1000:.0f} s) or the request's "
+                                            "deadline; retry")
             time.sleep(delay)
             delay = min(2 * delay, 0.05)
         return [keys[k] for k in keys if k in self._held]
@@ -683,16 +685,17 @@ class RedisStore(Store):
             tx.rollback()
             raise
 
-    def input_log(self, model_version: str, after_seq: int) -> list[LoggedInput]:
-        """New loop inputs, read from Redis at most once per ``snapshot_seconds`` (at once after a local commit).
+    def input_log(self, model_version: str, after_seq: int, *, fresh: bool = False) -> list[LoggedInput]:
+        """New loop inputs, read from Redis at most once per ``snapshot_seconds`` (at once after a local commit,
+        or when ``fresh``).
 
         While Redis is unreachable the snapshot stays as it is (an empty answer), except for a model
         version this worker has never read, which cannot be served without its deltas.
         """
         now = time.monotonic()
         seen = self._outcomes_seen.get(model_version)
-        if seen is not None and after_seq >= seen and (now < self._outcomes_due.get(model_version, 0.0)
-                                                       or not self.reachable()):
+        due = fresh or now >= self._outcomes_due.get(model_version, 0.0)
+        if seen is not None and after_seq >= seen and (not due or not self.reachable()):
             return []
         try:
             with self.outage_guard():

@@ -24,6 +24,7 @@ from sendwise.models import N_HOURS, NO_MESSAGE, Catalog, DecisionBatch
 
 from .attribution import SECONDS_PER_HOUR, ConsentChange, apply_event, close_decision, sent_input
 from .consent import MAX_CLOCK_SKEW, ConsentState
+from .deadline import check_deadline
 from .errors import ConflictError, InputError, ModelUnavailableError
 from .guardrails import BatchOptions, ServingRules, batch_options
 from .live_model import LiveModel
@@ -68,6 +69,13 @@ class DecisionPlan(NamedTuple):
 
     decisions: list[Decision]
     records: list[DecisionRecord]
+
+
+class CustomerState(NamedTuple):
+    """What deciding for a set of customers depends on in the store (pseudonym → value; absent: none)."""
+
+    blocked: dict[str, set[str]]
+    sends: dict[str, list[tuple[str, float]]]
 
 
 class SendwiseService:
@@ -118,39 +126,51 @@ class SendwiseService:
     def decide(self, request: DecisionRequest, now: datetime, *, dry_run: bool = False) -> DecisionResponse:
         """One decision per customer, logged with its propensity, seed and model version before returning.
 
-        ``dry_run`` answers the same way (guardrails, caps, consent, sampling, propensity) from a
-        snapshot of the store, taking no lock, and logs and counts nothing: what the dashboard's
-        explanation shows.
+        The plan (sampling, guardrails, the response) is made outside any store lock, from a snapshot
+        of the customers' consent and recent sends; the transaction then re-reads just those and plans
+        again only if they changed meanwhile (another request decided for or opted out one of these
+        customers), so two requests for one customer never both pass its frequency cap, and a long
+        batch never holds up feedback. ``dry_run`` answers the same way and logs and counts nothing:
+        what the dashboard's explanation shows.
         """
         live = self._live()
+        people = request.customers
+        region_idx, cell_idx = _contexts(people, live.catalog)
+        customers = [self.pseudonymize(c.customer_id) for c in people]
+        live.catch_up(self.store)  # answer with everything committed so far, by any worker
+        with self.store.snapshot() as view:
+            state = self._customer_state(people, customers, live.catalog, now, view)
+        plan = self._plan(people, customers, region_idx, cell_idx, state, now, live)
         if dry_run:
-            with self.store.snapshot() as view:
-                return DecisionResponse(decisions=self._plan(request, now, live, view).decisions)
+            return DecisionResponse(decisions=plan.decisions)
         # Decisions survive a killed process; a power cut may lose the last few, whose feedback then
-        # reports unknown_decision. Feedback, consent and learning always commit durably. Planning reads
-        # inside the transaction, so two requests for one customer never both pass its frequency cap.
+        # reports unknown_decision. Feedback, consent and learning always commit durably.
         with self.store.transaction(durable=False) as tx:
-            live.catch_up(self.store)
-            plan = self._plan(request, now, live, tx)
+            current = self._customer_state(people, customers, live.catalog, now, tx)
+            if current != state:
+                plan = self._plan(people, customers, region_idx, cell_idx, current, now, live)
+            check_deadline("logging the decisions")
             self._commit(plan, live, tx)
         live.catch_up(self.store)
         for channel, count in Counter(d.channel for d in plan.decisions).items():
             self.metrics.decisions.labels(channel).inc(count)
         return DecisionResponse(decisions=plan.decisions)
 
-    def _plan(self, request: DecisionRequest, now: datetime, live: LiveModel, reader: Reader) -> DecisionPlan:
-        """The decisions and their log rows for ``request``: reads consent and recent sends, writes nothing."""
-        people = request.customers
-        region_idx, cell_idx = _contexts(people, live.catalog)
-        customers = [self.pseudonymize(c.customer_id) for c in people]
-        seed = self._next_seed()
+    def _customer_state(self, people: list[CustomerRequest], customers: list[str], catalog: Catalog, now: datetime,
+                        reader: Reader) -> CustomerState:
+        """What a plan reads of the store: each customer's opted-out channels and sends inside the cap window."""
         since = now.timestamp() - self.rules.cap_window_hours * 3600.0
-        unsubscribed = self._blocked_channels(people, customers, live.catalog, reader)
         sends = reader.sends_since(customers, since) if self.rules.has_caps else {}
+        return CustomerState(self._blocked_channels(people, customers, catalog, reader), sends)
+
+    def _plan(self, people: list[CustomerRequest], customers: list[str], region_idx: np.ndarray,
+              cell_idx: np.ndarray, state: CustomerState, now: datetime, live: LiveModel) -> DecisionPlan:
+        """The decisions and their log rows, from the customers' ``state``: reads and writes nothing."""
         options = batch_options(people, live.catalog, self.rules, live.quiet_allowed,
-                                [unsubscribed.get(p, ()) for p in customers],
-                                [sends.get(p, ()) for p in customers], now)
+                                [state.blocked.get(p, ()) for p in customers],
+                                [state.sends.get(p, ()) for p in customers], now)
         batch = DecisionBatch(cell_idx, region_idx, options.mask)
+        seed = self._next_seed()
         chosen = live.decide(batch, seed, customers)
         decisions, records = self._decisions(people, customers, options, batch, chosen, live, seed, now)
         return DecisionPlan(decisions, records)
@@ -267,6 +287,7 @@ class SendwiseService:
                     received_at=now.timestamp()))
             for decision_id in changed:
                 tx.update_decision(decisions[decision_id])
+            check_deadline("recording the events")
             tx.add_events(records)
             tx.log_inputs(live.version, inputs)
         live.catch_up(self.store)

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     total_cap: int | None = Field(default=None, ge=1, description="messages per cap window; unset: the world's")
     cap_window_hours: PositiveSeconds | None = Field(default=None, description="rolling cap window; unset: world's")
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="larger request bodies are refused with 413")
+    max_concurrent_requests: int = Field(
+        default=64, ge=1, description="requests in flight per worker; more get 503 + Retry-After (probes never)")
+    request_timeout_seconds: PositiveSeconds = Field(
+        default=30.0, description="each request's deadline: its waits end there, and past it it writes nothing (503)")
+    body_timeout_seconds: PositiveSeconds = Field(
+        default=10.0, description="a request body that takes longer than this to arrive gets 408")
     expose_docs: bool = Field(default=True, description="serve /docs and /openapi.json")
     rate_limit_requests_per_minute: int | None = Field(
         default=None, ge=1, description="API requests per key per minute, counted across workers; unset: no limit")

@@ -22,7 +22,7 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, closing, contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, fields
 from enum import IntEnum
 from operator import attrgetter
@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 
 from .activity import CLOSING_SOON_ROWS, DAY, HOUR, Activity, FeedbackCount, HourlyCount, OpenWindow
 from .consent import ConsentState, next_consent
+from .deadline import wait_budget
 
 NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse.sshfs"})
 BUSY_TIMEOUT_MS = 5000
@@ -229,8 +230,11 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def input_log(self, model_version: str, after_seq: int) -> list[LoggedInput]:
-        """Learning-loop inputs of a model version with ``seq > after_seq``, in order."""
+    def input_log(self, model_version: str, after_seq: int, *, fresh: bool = False) -> list[LoggedInput]:
+        """Learning-loop inputs of a model version with ``seq > after_seq``, in order.
+
+        A store that reads the log at most every so often (Redis) reads it now when ``fresh`` is set.
+        """
 
     @abstractmethod
     def open_decisions(self) -> int:
@@ -454,12 +458,15 @@ class SQLiteStore(Store):
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
         self._lock = threading.RLock()
+        self._readers = threading.local()
+        self._readers_lock = threading.Lock()
+        self._reader_conns: list[sqlite3.Connection] = []
         self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                      check_same_thread=False)
         for pragma in ("journal_mode = WAL", "synchronous = FULL", f"busy_timeout = {BUSY_TIMEOUT_MS}"):
             self._conn.execute(f"PRAGMA {pragma}")
         self._check_pragmas()
-        with self._lock, _unavailable_on_lock():
+        with self._locked():
             self._conn.executescript(_SCHEMA)  # idempotent; each statement is atomic
             self._add_missing_columns()
 
@@ -487,7 +494,7 @@ class SQLiteStore(Store):
 
     @contextmanager
     def transaction(self, durable: bool = True) -> Iterator[SQLiteTransaction]:
-        with self._lock, _unavailable_on_lock():
+        with self._locked():
             # FULL syncs the WAL at commit; NORMAL leaves that to the OS (safe when only the process dies).
             self._conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             self._conn.execute("BEGIN IMMEDIATE")
@@ -499,23 +506,23 @@ class SQLiteStore(Store):
                     self._conn.execute("ROLLBACK")
                 raise
 
-    def input_log(self, model_version: str, after_seq: int) -> list[LoggedInput]:
-        with self._lock, _unavailable_on_lock():
-            rows = self._conn.execute(
+    def input_log(self, model_version: str, after_seq: int, *, fresh: bool = False) -> list[LoggedInput]:
+        with self._read_only() as conn:
+            rows = conn.execute(
                 f"SELECT seq, txn, {', '.join(LoopInput._fields)} FROM loop_log "
                 "WHERE model_version = ? AND seq > ? ORDER BY seq", (model_version, after_seq)).fetchall()
         return [LoggedInput(r[0], r[1], LoopInput(*r[2:])) for r in rows]
 
     def open_decisions(self) -> int:
-        with self._lock, _unavailable_on_lock():
+        with self._locked():
             return int(self._conn.execute("SELECT COUNT(*) FROM decisions WHERE closed = 0").fetchone()[0])
 
     def check(self) -> None:
-        with self._lock, _unavailable_on_lock():
+        with self._locked():
             self._conn.execute("SELECT 1 FROM decisions LIMIT 1").fetchall()
 
     def closed_decisions(self) -> tuple[list[DecisionRecord], dict[str, ModelInfo]]:
-        with self._lock, _unavailable_on_lock():
+        with self._locked():
             models = {v: ModelInfo(json.loads(c), json.loads(o)) for v, c, o in
                       self._conn.execute("SELECT model_version, catalog, outcome_values FROM models")}
             rows = self._conn.execute(f"{_DECISION_SELECT} WHERE closed = 1 ORDER BY created_at, row").fetchall()
@@ -548,7 +555,7 @@ class SQLiteStore(Store):
         return None if first is None else float(first)
 
     def add_hits(self, key: str, amount: int, window_start: float, window_seconds: float) -> int:
-        with self._lock, _unavailable_on_lock():
+        with self._locked():
             self._conn.execute("PRAGMA synchronous = NORMAL")  # a counter is not worth an fsync per request
             (hits,) = self._conn.execute(_ADD_HITS, (key, window_start, amount)).fetchone()
         return int(hits)
@@ -560,19 +567,48 @@ class SQLiteStore(Store):
 
     @contextmanager
     def _read_only(self) -> Iterator[sqlite3.Connection]:
-        """A read-only connection of its own (``mode=ro``) in one deferred read transaction, closed on exit.
+        """This thread's read-only connection (``mode=ro``) in one deferred read transaction.
 
         It takes neither the store's lock nor a write lock: in WAL mode a reader sees the last commit
-        before its first read, and neither waits for writers nor holds them up.
+        before its first read, and neither waits for writers nor holds them up. Each thread keeps its
+        connection (opening one costs more than most reads); a read nested in another reuses its snapshot.
         """
-        uri = f"{self.path.resolve().as_uri()}?mode=ro"
-        with _unavailable_on_lock(), closing(sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
-                                                             isolation_level=None)) as conn:
-            conn.execute("BEGIN DEFERRED")  # one snapshot for every query of the answer
+        conn = getattr(self._readers, "conn", None)
+        if conn is None:
+            with _unavailable_on_lock():
+                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                       timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+            self._readers.conn = conn
+            with self._readers_lock:  # not the store's lock, which a writer may hold
+                self._reader_conns.append(conn)
+        if conn.in_transaction:
             yield conn
+            return
+        with _unavailable_on_lock():
+            conn.execute("BEGIN DEFERRED")  # one snapshot for every query of the answer
+        try:
+            yield conn
+        finally:
+            conn.execute("ROLLBACK")
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """This worker's connection, then SQLite's locks: both waited for within the busy timeout and the
+        request's deadline, so a request never waits forever (a wait past them is a retryable 503)."""
+        if not self._lock.acquire(timeout=wait_budget(BUSY_TIMEOUT_MS / 1000)):
+            raise StoreUnavailableError("state DB busy: this worker's other requests held it past the busy timeout "
+                                        "or the request's deadline; retry")
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(wait_budget(BUSY_TIMEOUT_MS / 1000) * 1000)}")
+            with _unavailable_on_lock():
+                yield
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._readers_lock:
+            for conn in self._reader_conns:
+                conn.close()
             self._conn.close()
 
 

@@ -150,7 +150,7 @@ def test_a_lying_content_length_cannot_smuggle_a_large_body(make_settings: Calla
     scope = {"type": "http", "method": "POST", "path": "/v1/decisions", "root_path": "",
              "headers": [(b"content-type", b"application/json"), (b"content-length", b"10")]}
     router = create_app(make_settings()).router
-    asyncio.run(RequestLimitsMiddleware(app, router, 1 << 20)(scope, receive, send))
+    asyncio.run(RequestLimitsMiddleware(app, router, 1 << 20, 10.0)(scope, receive, send))
     assert sent[0]["status"] == 413
 
 

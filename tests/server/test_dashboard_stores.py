@@ -9,10 +9,8 @@ why, when ``redis-server`` or the ``redis`` client is missing.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from sendwise.server.store import DecisionRecord, EventRecord, SQLiteStore, Stor
 from tests.support.api import customer, decide, event, feedback
 from tests.support.app import Clock, serve
 from tests.support.redis import RedisServer, redis_store
-from tests.support.stores import VERSION, event_record, on_every_store, on_redis, record
+from tests.support.stores import VERSION, event_record, on_every_store, on_redis, record, writer_holding_the_lock
 
 UNTIL = 1_741_089_600.0  # 2025-03-04 12:00 UTC
 WINDOWS = (1, 24, 24 * 7)
@@ -172,27 +170,6 @@ def test_both_stores_answer_alike_after_the_same_random_writes(both_stores: tupl
 
 
 # --- SQLite: reads never wait for a writer -------------------------------------------------------------------
-
-
-@contextmanager
-def writer_holding_the_lock(state: Store, write: Callable[[Any], None]) -> Iterator[None]:
-    """Inside: another thread holds an open write transaction (the store's lock and SQLite's write lock)."""
-    holding, release = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with state.transaction() as tx:
-            write(tx)
-            holding.set()
-            release.wait(timeout=10)
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        assert holding.wait(timeout=10)
-        yield
-    finally:
-        release.set()
-        thread.join(timeout=10)
 
 
 def test_sqlite_answers_from_the_last_commit_while_a_writer_holds_the_lock(tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ skipped, saying why, when Redis is missing. Rows for the store contract are buil
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +78,24 @@ def loop_input(kind: InputKind, cell: int, arm: int, outcome: int, successes: fl
                at: float = 470_000.5, customer: str = "") -> LoopInput:
     """One row of the learning loop's input log."""
     return LoopInput(int(kind), f"d-{cell}-{arm}", cell, arm, outcome, successes, failures, 470_000.25, at, customer)
+
+
+@contextmanager
+def writer_holding_the_lock(state: Store, write: Callable[[Any], None]) -> Iterator[None]:
+    """Inside: another thread holds an open write transaction (the store's lock and SQLite's write lock)."""
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with state.transaction() as tx:
+            write(tx)
+            holding.set()
+            release.wait(timeout=10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(timeout=10)
+        yield
+    finally:
+        release.set()
+        thread.join(timeout=10)
