@@ -12,9 +12,15 @@ router = APIRouter(prefix="/v1/feedback", tags=["feedback"], dependencies=[Depen
                    responses=ERROR_RESPONSES)
 
 
+# Sending the same request again (a client's retry) must change nothing: every event comes back duplicate.
+RETRY_LINKS = {"RetryFeedback": {"operationId": "record_feedback_v1_feedback_post", "requestBody": "$request.body",
+                                 "description": "the same events again, as a client retries after a timeout"}}
+
+
 @router.post("", response_model=FeedbackResponse,
-             responses={409: {"model": ErrorMessage, "description": "an event_id was recorded before with different "
-                                                                   "content; nothing in the request was applied"}})
+             responses={200: {"links": RETRY_LINKS},
+                        409: {"model": ErrorMessage, "description": "an event_id was recorded before with different "
+                                                                    "content; nothing in the request was applied"}})
 def record_feedback(body: FeedbackRequest, service: ServiceDep, now: NowDep) -> FeedbackResponse:
     """Record 1 to 1,000 events, all or nothing; each gets applied, duplicate, unknown_decision, late or
     before_decision (see ``schemas.EventStatus``)."""

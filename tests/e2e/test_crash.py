@@ -8,12 +8,18 @@ posterior equals the reference fold over the stored events exactly, and ``PRAGMA
 says ``ok``. ``SENDWISE_CRASH_CYCLES`` sets the number of cycles: 12 by default, because RELIABILITY
 B1's 30 take 1.5 minutes alone and 2.5 beside the rest of the suite on a 2-core machine; run 30
 before a release and 1,000 in the long tier.
+
+The same cycles also run on ``sendwise serve --workers 2`` with decisions posted concurrently with
+the feedback (``SENDWISE_CRASH_CYCLES_WORKERS``, 4 by default: each restart starts two workers): then
+also every acknowledged decision must be in the store after the restart.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,8 +27,9 @@ from typing import Any
 import httpx
 import numpy as np
 
+from sendwise.server import BackgroundServer, serve_in_background
 from tests.support.api import event, seed_customer
-from tests.support.app import E2E_AUTH
+from tests.support.app import E2E_AUTH, e2e_settings
 from tests.support.fold import (
     Placed,
     base_posterior,
@@ -33,9 +40,10 @@ from tests.support.fold import (
     served_posterior,
 )
 from tests.support.live import LiveServer, ServerFactory
-from tests.support.load import post_until_stopped
+from tests.support.load import decide_until_stopped, post_until_stopped
 
 CYCLES = int(os.environ.get("SENDWISE_CRASH_CYCLES", "12"))  # 3 to 5 s each on a busy 2-core machine
+CYCLES_WORKERS = int(os.environ.get("SENDWISE_CRASH_CYCLES_WORKERS", "4"))
 RATE_PER_S = 500.0
 N_CLIENTS = 4
 N_CUSTOMERS = 200
@@ -43,9 +51,16 @@ N_EVENTS = 800  # more than RATE_PER_S × the longest run (1.5 s), so the kill a
 EVENT_TYPES = ("clicked", "converted", "opened", "delivered", "unsubscribed")
 
 
-def crash_cycle(servers: ServerFactory, server: LiveServer, state: Path, cycle: int, rng: np.random.Generator,
-                placed: dict[str, Placed], stored_events: list[dict[str, Any]]) -> LiveServer:
-    """One kill-restart-retry cycle; extends ``placed`` and ``stored_events``; returns the restarted server."""
+Server = LiveServer | BackgroundServer
+
+
+def crash_cycle(restart: Callable[[Server], Server], server: Server, state: Path, cycle: int,
+                rng: np.random.Generator, placed: dict[str, Placed], stored_events: list[dict[str, Any]], *,
+                decisions_under_load: bool = False) -> Server:
+    """One kill-restart-retry cycle; extends ``placed`` and ``stored_events``; returns the restarted server.
+
+    With ``decisions_under_load`` a client posts decision batches for new customers all along.
+    """
     with httpx.Client(base_url=server.url, headers=E2E_AUTH, timeout=30.0) as http:
         decisions, new_placed = decide_and_place(http, [seed_customer(f"k{cycle}-{i}") for i in range(N_CUSTOMERS)])
     placed.update(new_placed)
@@ -59,11 +74,14 @@ def crash_cycle(servers: ServerFactory, server: LiveServer, state: Path, cycle: 
         stop.set()
 
     killer = threading.Timer(rng.uniform(0.2, 1.5), crash)
-    killer.start()
-    history = post_until_stopped(server.url, events, stop)
-    killer.join()
+    with ThreadPoolExecutor(1) as pool:
+        deciding = pool.submit(decide_until_stopped, server.url, f"n{cycle}", stop) if decisions_under_load else None
+        killer.start()
+        history = post_until_stopped(server.url, events, stop)
+        killer.join()
+        acked_decisions = set() if deciding is None else deciding.result(timeout=60)
 
-    server = servers.start(state, port=server.port)
+    server = restart(server)
     by_id = {e["event_id"]: e for e in events}
     with httpx.Client(base_url=server.url, headers=E2E_AUTH, timeout=30.0) as http:
         for event_id in sorted(history.indeterminate):
@@ -86,6 +104,10 @@ def crash_cycle(servers: ServerFactory, server: LiveServer, state: Path, cycle: 
     assert np.array_equal(logged, expected), (
         f"{where}: outcome log differs from the fold over stored events at {np.argwhere(logged != expected)[:5]}")
     assert query(state, "PRAGMA integrity_check") == [("ok",)], where
+    if decisions_under_load:
+        lost = acked_decisions - {d for (d,) in query(state, "SELECT decision_id FROM decisions")}
+        assert acked_decisions, f"{where}: no decision was acknowledged under load"
+        assert not lost, f"{where}: {len(lost)} acknowledged decisions lost, e.g. {sorted(lost)[:3]}"
     return server
 
 
@@ -96,9 +118,33 @@ def test_acknowledged_feedback_survives_kill_9(servers: ServerFactory, tmp_path:
     server = servers.start(state)
     try:
         for cycle in range(CYCLES):
-            server = crash_cycle(servers, server, state, cycle, rng, placed, stored_events)
+            server = crash_cycle(lambda killed: servers.start(state, port=killed.port), server, state, cycle, rng,
+                                 placed, stored_events)
     finally:
         server.stop()
+    assert_posterior_is_the_fold(state, placed, stored_events)
+
+
+def test_two_workers_lose_nothing_acknowledged_under_concurrent_decisions_and_feedback(tmp_path: Path) -> None:
+    rng, state = np.random.default_rng(), tmp_path / "state"
+    env = {"NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(tmp_path / "numba"))}
+    placed: dict[str, Placed] = {}
+    stored_events: list[dict[str, Any]] = []
+
+    def start(_: Server | None = None) -> BackgroundServer:
+        return serve_in_background(e2e_settings(state), workers=2, env=env, log=tmp_path / "server.log")
+
+    server: Server = start()
+    try:
+        for cycle in range(CYCLES_WORKERS):
+            server = crash_cycle(start, server, state, cycle, rng, placed, stored_events, decisions_under_load=True)
+    finally:
+        server.stop()
+    assert_posterior_is_the_fold(state, placed, stored_events)
+
+
+def assert_posterior_is_the_fold(state: Path, placed: dict[str, Placed], stored_events: list[dict[str, Any]]) -> None:
+    """A server restarted on ``state`` serves the prior plus exactly the stored events' successes."""
     base_alpha, base_beta = base_posterior()
     alpha, beta = served_posterior(state)
     assert np.array_equal(alpha, base_alpha + reference_successes(placed, stored_events)), \

@@ -112,3 +112,21 @@ def post_until_stopped(url: str, events: list[dict[str, Any]], stop: threading.E
     for thread in threads:
         thread.join(timeout=30)
     return history
+
+
+def decide_until_stopped(url: str, prefix: str, stop: threading.Event, batch: int = 20) -> set[str]:
+    """Post decision batches for new customers (``prefix``-n) until ``stop`` or the server goes away; the ids
+    of the acknowledged decisions."""
+    acked: set[str] = set()
+    with httpx.Client(base_url=url, headers=E2E_AUTH, timeout=5.0) as http:
+        for n in itertools.count():
+            if stop.is_set():
+                break
+            customers = [seed_customer(f"{prefix}-{n}-{i}") for i in range(batch)]
+            try:
+                response = http.post("/v1/decisions", json={"customers": customers})
+            except httpx.TransportError:
+                break
+            if response.is_success:
+                acked |= {d["decision_id"] for d in response.json()["decisions"]}
+    return acked
