@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -180,12 +180,21 @@ def dry_run_decide(service: SendwiseService, request: DecisionRequest, now: date
 # --- Who may look --------------------------------------------------------------------------------------
 
 
+class Ticket(NamedTuple):
+    """A valid session cookie's revocation key (SHA-256 of its random id) and expiry (epoch seconds)."""
+
+    key: str
+    expires_at: int
+
+
 @dataclass(frozen=True)
 class Sessions:
     """Signed, expiring session cookies ``id.expires.mac``, mac = HMAC-SHA256(secret, id.expires | key digest).
 
-    Nothing is stored per session: a cookie is good until it expires and while the key it was issued
-    for still holds the admin scope, so taking a key out of ``SENDWISE_API_KEYS`` ends its sessions.
+    A cookie is good until it expires, while the key it was issued for still holds the admin scope
+    (taking a key out of ``SENDWISE_API_KEYS`` ends its sessions), and until it is signed out: sign-out
+    puts a digest of the session's id on the store's revocation list, so a copy of the cookie is
+    refused by every worker as well.
     """
 
     secret: bytes
@@ -200,17 +209,18 @@ class Sessions:
         payload = f"{secrets.token_urlsafe(16)}.{int(now.timestamp()) + SESSION_SECONDS}"
         return f"{payload}.{self._mac(payload, hashlib.sha256(api_key.encode()).digest())}"
 
-    def admits(self, cookie: str | None, keys: ApiKeys, now: datetime) -> bool:
-        """Whether ``cookie`` is unexpired and signed for a current key with the admin scope (constant time)."""
+    def verify(self, cookie: str | None, keys: ApiKeys, now: datetime) -> Ticket | None:
+        """The ticket of ``cookie`` if it is unexpired and signed for a current admin key (constant time),
+        else None. Whether it was signed out is the store's to say (``Store.session_revoked``)."""
         session_id, _, rest = (cookie or "").partition(".")
         expires, _, mac = rest.partition(".")
         expires_at = bounded_decimal(expires, EXPIRY_DIGITS)
         if not (session_id and expires_at is not None and expires_at > now.timestamp()):
-            return False
+            return None
         payload, presented, admitted = f"{session_id}.{expires}", mac.encode(), False
         for digest, scopes in keys.entries:
             admitted |= hmac.compare_digest(self._mac(payload, digest).encode(), presented) and SCOPE in scopes
-        return admitted
+        return Ticket(hashlib.sha256(session_id.encode()).hexdigest(), expires_at) if admitted else None
 
     def _mac(self, payload: str, key_digest: bytes) -> str:
         return hmac.new(self.secret, payload.encode() + b"|" + key_digest, hashlib.sha256).hexdigest()

@@ -775,6 +775,25 @@ class RedisStore(Store):
             first = self.redis.zrange(f"{PREFIX}served:{model_version}", 0, 0, withscores=True)
         return float(first[0][1]) if first else None
 
+    def purge_erased(self) -> str | None:
+        """``BGREWRITEAOF``: the rewritten file holds the data as it is now, without the erased customer's
+        commands (Redis runs it after a rewrite in progress; a managed Redis may not allow it)."""
+        try:
+            with self.outage_guard():
+                self.redis.bgrewriteaof()
+        except (_import_redis().exceptions.ResponseError, StoreUnavailableError) as exc:
+            return f"the append-only file was not rewritten ({exc}); the erased commands stay until its next rewrite"
+        return None
+
+    def revoke_session(self, key: str, until: float, now: float) -> None:
+        """``revoked:{key}`` exists until the session would have expired."""
+        with self.outage_guard():
+            self.redis.set(f"{PREFIX}revoked:{key}", "1", px=max(1, int((until - now) * 1000)))
+
+    def session_revoked(self, key: str) -> bool:
+        with self.outage_guard():
+            return bool(self.redis.exists(f"{PREFIX}revoked:{key}"))
+
     def add_hits(self, key: str, amount: int, window_start: float, window_seconds: float) -> int:
         """``rate:{key}:{window_start}`` counts the window; it expires when two windows have passed."""
         if not self.reachable():

@@ -364,6 +364,9 @@ class SendwiseService:
                 tx.update_suppression(customer, self.pseudonymize.suppression_key(customer, channel),
                                       ConsentState(True, at))
         log.info("erased a customer: %d decisions, %d events, %d channel states", *erased)
+        note = self.store.purge_erased()
+        if note is not None:
+            log.warning("after an erasure: %s", note)
         return Erasure(customer_id=customer_id, decisions_deleted=erased.decisions, events_deleted=erased.events,
                        channel_states_deleted=erased.channel_states)
 

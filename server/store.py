@@ -272,6 +272,23 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def purge_erased(self) -> str | None:
+        """After an erasure, remove what the deleted rows leave in the store's files; a note if it could not.
+
+        SQLite rewrites the WAL into the database (deleted content is zeroed: ``secure_delete``); Redis
+        rewrites its append-only file in the background. Until then the old bytes are on disk.
+        """
+
+    @abstractmethod
+    def revoke_session(self, key: str, until: float, now: float) -> None:
+        """Put a dashboard session (``key``, a digest of its id) on the revocation list until it expires
+        (``until``); entries whose sessions have expired by ``now`` may go."""
+
+    @abstractmethod
+    def session_revoked(self, key: str) -> bool:
+        """Whether a session was signed out (its cookie may still be presented by whoever copied it)."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
 
@@ -308,6 +325,7 @@ CREATE TABLE IF NOT EXISTS channel_consent (
 CREATE TABLE IF NOT EXISTS models (model_version TEXT PRIMARY KEY, catalog TEXT NOT NULL, outcome_values TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS suppression (key TEXT PRIMARY KEY, opted_out_at REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rate_counts (key TEXT PRIMARY KEY, window_start REAL NOT NULL, hits INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS revoked_sessions (key TEXT PRIMARY KEY, until REAL NOT NULL) WITHOUT ROWID;
 """
 # One statement per counted request: the newest window wins, so workers whose clocks differ a little share it.
 _ADD_HITS = (
@@ -463,7 +481,8 @@ class SQLiteStore(Store):
         self._reader_conns: list[sqlite3.Connection] = []
         self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                      check_same_thread=False)
-        for pragma in ("journal_mode = WAL", "synchronous = FULL", f"busy_timeout = {BUSY_TIMEOUT_MS}"):
+        for pragma in ("journal_mode = WAL", "synchronous = FULL", f"busy_timeout = {BUSY_TIMEOUT_MS}",
+                       "secure_delete = ON"):  # deleted rows are zeroed, not left in free space (erasure)
             self._conn.execute(f"PRAGMA {pragma}")
         self._check_pragmas()
         with self._locked():
@@ -559,6 +578,23 @@ class SQLiteStore(Store):
             self._conn.execute("PRAGMA synchronous = NORMAL")  # a counter is not worth an fsync per request
             (hits,) = self._conn.execute(_ADD_HITS, (key, window_start, amount)).fetchone()
         return int(hits)
+
+    def purge_erased(self) -> str | None:
+        with self._locked():
+            busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            return ("the WAL could not be checkpointed while other connections read; its old frames go at the "
+                    "next complete checkpoint")
+        return None
+
+    def revoke_session(self, key: str, until: float, now: float) -> None:
+        with self.transaction():  # durable: a signed-out session must stay out after a crash
+            self._conn.execute("DELETE FROM revoked_sessions WHERE until < ?", (now,))
+            self._conn.execute("INSERT OR REPLACE INTO revoked_sessions (key, until) VALUES (?, ?)", (key, until))
+
+    def session_revoked(self, key: str) -> bool:
+        with self._read_only() as conn:
+            return conn.execute("SELECT 1 FROM revoked_sessions WHERE key = ?", (key,)).fetchone() is not None
 
     @contextmanager
     def snapshot(self) -> Iterator[Reader]:

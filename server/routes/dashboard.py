@@ -64,14 +64,17 @@ def dashboard_access(
     request: Request,
     keys: KeysDep,
     sessions: SessionsDep,
+    service: ServiceDep,
     now: NowDep,
     limiter: RateLimiterDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     header_key: Annotated[str | None, Security(_api_key_header)],
 ) -> None:
-    """Admit an admin key in a header or a valid session cookie; send anyone else to the sign-in page."""
+    """Admit an admin key in a header or a valid session cookie that was not signed out; send anyone else to
+    the sign-in page."""
     if bearer is None and header_key is None:
-        if sessions.admits(request.cookies.get(SESSION_COOKIE), keys, now):
+        ticket = sessions.verify(request.cookies.get(SESSION_COOKIE), keys, now)
+        if ticket is not None and not service.store.session_revoked(ticket.key):
             return
         raise HTTPException(303, f"sign in at {LOGIN_PATH}", headers={"Location": LOGIN_PATH})
     _admin_key(keys=keys, limiter=limiter, now=now, bearer=bearer, header_key=header_key)
@@ -115,7 +118,11 @@ def sign_in(body: SignIn, keys: KeysDep, sessions: SessionsDep, now: NowDep, lim
 
 
 @pages.post("/logout", status_code=204, response_class=Response)
-def sign_out() -> Response:
+def sign_out(request: Request, keys: KeysDep, sessions: SessionsDep, service: ServiceDep, now: NowDep) -> Response:
+    """Drop the cookie and revoke its session on every worker (only a valid cookie is written down)."""
+    ticket = sessions.verify(request.cookies.get(SESSION_COOKIE), keys, now)
+    if ticket is not None:
+        service.store.revoke_session(ticket.key, float(ticket.expires_at), now.timestamp())
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/dashboard", httponly=True, samesite="strict")
     return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -136,6 +137,34 @@ def test_a_session_cookie_is_http_only_strict_signed_and_expires(client: TestCli
     assert client.get("/dashboard", headers=ANONYMOUS, follow_redirects=False).status_code == 200
     clock.advance(seconds=2)
     assert client.get("/dashboard", headers=ANONYMOUS, follow_redirects=False).status_code == 303
+
+
+@on_every_store
+def test_a_copied_cookie_is_refused_after_sign_out_by_every_worker(make_settings: Callable[..., Settings],
+                                                                  clock: Clock) -> None:
+    settings = make_settings()
+    with serve(settings, clock) as first, serve(settings, clock) as second:
+        assert first.post("/dashboard/login", json={"api_key": API_KEY}, headers=ANONYMOUS).status_code == 204
+        copied = first.cookies[SESSION_COOKIE]
+        second.cookies.set(SESSION_COOKIE, copied, path="/dashboard")
+        assert second.get("/dashboard", headers=ANONYMOUS, follow_redirects=False).status_code == 200
+        assert first.post("/dashboard/logout", json={}, headers=ANONYMOUS).status_code == 204
+        for client in (first, second):  # the signed-out cookie, presented again, on either worker
+            client.cookies.set(SESSION_COOKIE, copied, path="/dashboard")
+            assert client.get("/dashboard", headers=ANONYMOUS, follow_redirects=False).status_code == 303
+        assert first.post("/dashboard/login", json={"api_key": API_KEY}, headers=ANONYMOUS).status_code == 204
+        assert first.get("/dashboard", headers=ANONYMOUS).status_code == 200  # a new session is admitted
+    with serve(settings, clock) as restarted:
+        restarted.cookies.set(SESSION_COOKIE, copied, path="/dashboard")
+        assert restarted.get("/dashboard", headers=ANONYMOUS, follow_redirects=False).status_code == 303
+
+
+def test_signing_out_without_a_valid_cookie_writes_nothing(client: TestClient) -> None:
+    for cookie in ("", "a.b.c", "x." + "9" * 30 + ".y"):
+        client.cookies.set(SESSION_COOKIE, cookie, path="/dashboard")
+        assert client.post("/dashboard/logout", json={}, headers=ANONYMOUS).status_code == 204
+    with sqlite3.connect(client.app.state.settings.state_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM revoked_sessions").fetchone() == (0,)
 
 
 def test_signing_out_or_retiring_the_key_ends_the_session(make_settings: Callable[..., Settings],

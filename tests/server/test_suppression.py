@@ -8,11 +8,13 @@ get the channel again, until a consent that is unambiguously later than the opt-
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from sendwise.server.consent import ConsentState
@@ -135,3 +137,35 @@ def test_a_redis_worker_started_after_the_erasure_has_the_list_for_an_outage(red
         assert writer.replica_suppressed(["k-email"]) == {"k-email"}
     finally:
         writer.close()
+
+
+@on_every_store
+def test_an_erasure_leaves_no_pseudonym_in_the_store_files(client: TestClient, clock: Clock,
+                                                           request: pytest.FixtureRequest) -> None:
+    """Not in the database's free pages, its WAL, or Redis's append-only file (rewritten after the erasure)."""
+    service = client.app.state.service
+    pseudonym = service.pseudonymize("c-gone").encode()
+    decisions = [decide(client, customer("c-gone"))[0] for _ in range(5)]
+    assert feedback(client, *(event(d, "opened", f"o-{i}", clock.now) for i, d in enumerate(decisions)))
+    assert pseudonym in b"".join(_store_files(client, request))  # it was on disk before
+    assert client.delete("/v1/customers/c-gone").status_code == 200
+    assert pseudonym not in b"".join(_store_files(client, request))
+
+
+def _store_files(client: TestClient, request: pytest.FixtureRequest) -> Iterator[bytes]:
+    """The bytes of every file the store keeps: the SQLite database and its WAL, or Redis's AOF (once the
+    background rewrite an erasure asks for has finished)."""
+    settings = client.app.state.settings
+    if settings.redis_url is None:
+        folder, name = settings.state_path.parent, settings.state_path.name
+        yield from (path.read_bytes() for path in folder.glob(f"{name}*"))
+        return
+    server = request.getfixturevalue("redis_server")
+    redis = server.client()
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline:
+        info = redis.info("persistence")
+        if not (info["aof_rewrite_in_progress"] or info["aof_rewrite_scheduled"]):
+            break
+        time.sleep(0.05)
+    yield from (path.read_bytes() for path in (server.folder / "appendonlydir").iterdir())
