@@ -182,8 +182,9 @@ async def open_loop(port: int, make: Callable[[int], bytes], rate: float, second
     return Run(latencies, errors, time.perf_counter() - start)
 
 
-async def feedback_requests(port: int, first: int) -> Callable[[int], bytes]:
-    """Decide for 1,000 new customers from ``first`` on; batch ``i`` of 100 feedback events for them, each id new.
+async def feedback_requests(port: int, first: int, events_per_request: int = 100) -> Callable[[int], bytes]:
+    """Decide for 1,000 new customers from ``first`` on; request ``i`` of ``events_per_request`` feedback events
+    for them, each id new.
 
     The events (delivered, opened, clicked) are stamped now.
     """
@@ -194,8 +195,10 @@ async def feedback_requests(port: int, first: int) -> Callable[[int], bytes]:
     now = datetime.now(UTC).isoformat()
 
     def batch(i: int) -> bytes:
-        events = [{"event_id": f"bench-{i}-{k}", "decision_id": decision_ids[(i * 100 + k) % len(decision_ids)],
-                   "type": ("delivered", "opened", "clicked")[k % 3], "timestamp": now} for k in range(100)]
+        events = [{"event_id": f"bench-{first}-{i}-{k}",
+                   "decision_id": decision_ids[(i * events_per_request + k) % len(decision_ids)],
+                   "type": ("delivered", "opened", "clicked")[k % 3], "timestamp": now}
+                  for k in range(events_per_request)]
         return http_request("POST", "/v1/feedback", json.dumps({"events": events}).encode())
 
     return batch
