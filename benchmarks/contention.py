@@ -27,27 +27,22 @@ from typing import Any
 
 from _common import load_average, table, versions, write_json
 
-from server import Run, closed_loop, decisions_request, feedback_requests, running_server, warm_up
+from server import closed_loop, decisions_request, feedback_requests, running_server, warm_up
 
 DURATIONS = {"full": 10.0, "quick": 1.0}
 WORKERS = 2
 P99_RATIO_TARGET = 10.0
 
 
-def summary(run: Run, items_per_request: int = 1) -> dict[str, float]:
-    """The server benchmark's summary of a run, with the slowest request."""
-    return run.summary(items_per_request) | {"max_ms": 1000 * max(run.latencies, default=float("nan"))}
-
-
 async def scenarios(port: int, seconds: float) -> dict[str, dict[str, float]]:
     baseline = await feedback_requests(port, 60_000_000, events_per_request=1)
-    results = {"baseline": summary(await closed_loop(port, baseline, seconds, connections=2))}
+    results = {"baseline": (await closed_loop(port, baseline, seconds, connections=2)).summary()}
     contended = await feedback_requests(port, 70_000_000, events_per_request=1)
     feedback, batches = await asyncio.gather(
         closed_loop(port, contended, seconds, connections=2),
         closed_loop(port, lambda i: decisions_request(80_000_000 + 1000 * i, 1000), seconds, connections=2))
-    results["contended"] = summary(feedback)
-    results["batches"] = summary(batches, 1000)
+    results["contended"] = feedback.summary()
+    results["batches"] = batches.summary(1000)
     return results
 
 

@@ -111,7 +111,8 @@ class Run:
         n = len(self.latencies)
         return {"requests": n, "errors": self.errors, "requests_per_s": n / self.seconds,
                 "items_per_s": n * items_per_request / self.seconds,
-                "p50_ms": 1000 * statistics.median(ordered), "p99_ms": 1000 * ordered[min(n - 1, int(0.99 * n))]}
+                "p50_ms": 1000 * statistics.median(ordered), "p99_ms": 1000 * ordered[min(n - 1, int(0.99 * n))],
+                "max_ms": 1000 * ordered[-1]}
 
 
 async def closed_loop(port: int, make: Callable[[int], bytes], seconds: float, connections: int = CONNECTIONS) -> Run:

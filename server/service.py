@@ -137,16 +137,17 @@ class SendwiseService:
         people = request.customers
         region_idx, cell_idx = _contexts(people, live.catalog)
         customers = [self.pseudonymize(c.customer_id) for c in people]
+        keys = self._suppression_keys(people, customers, live.catalog)  # once: both reads below use them
         live.catch_up(self.store)  # answer with everything committed so far, by any worker
         with self.store.snapshot() as view:
-            state = self._customer_state(people, customers, live.catalog, now, view)
+            state = self._customer_state(customers, keys, now, view)
         plan = self._plan(people, customers, region_idx, cell_idx, state, now, live)
         if dry_run:
             return DecisionResponse(decisions=plan.decisions)
         # Decisions survive a killed process; a power cut may lose the last few, whose feedback then
         # reports unknown_decision. Feedback, consent and learning always commit durably.
         with self.store.transaction(durable=False) as tx:
-            current = self._customer_state(people, customers, live.catalog, now, tx)
+            current = self._customer_state(customers, keys, now, tx)
             if current != state:
                 plan = self._plan(people, customers, region_idx, cell_idx, current, now, live)
             check_deadline("logging the decisions")
@@ -156,12 +157,12 @@ class SendwiseService:
             self.metrics.decisions.labels(channel).inc(count)
         return DecisionResponse(decisions=plan.decisions)
 
-    def _customer_state(self, people: list[CustomerRequest], customers: list[str], catalog: Catalog, now: datetime,
+    def _customer_state(self, customers: list[str], suppression_keys: dict[str, tuple[str, str]], now: datetime,
                         reader: Reader) -> CustomerState:
         """What a plan reads of the store: each customer's opted-out channels and sends inside the cap window."""
         since = now.timestamp() - self.rules.cap_window_hours * 3600.0
         sends = reader.sends_since(customers, since) if self.rules.has_caps else {}
-        return CustomerState(self._blocked_channels(people, customers, catalog, reader), sends)
+        return CustomerState(_blocked_channels(customers, suppression_keys, reader), sends)
 
     def _plan(self, people: list[CustomerRequest], customers: list[str], region_idx: np.ndarray,
               cell_idx: np.ndarray, state: CustomerState, now: datetime, live: LiveModel) -> DecisionPlan:
@@ -175,17 +176,12 @@ class SendwiseService:
         decisions, records = self._decisions(people, customers, options, batch, chosen, live, seed, now)
         return DecisionPlan(decisions, records)
 
-    def _blocked_channels(self, people: list[CustomerRequest], customers: list[str], catalog: Catalog,
-                          reader: Reader) -> dict[str, set[str]]:
-        """The channels each customer opted out of: by consent state, or (after erasure) on the suppression list."""
-        blocked = reader.unsubscribed_channels(customers)
+    def _suppression_keys(self, people: list[CustomerRequest], customers: list[str],
+                          catalog: Catalog) -> dict[str, tuple[str, str]]:
+        """The suppression-list key of each (customer, requested channel) the catalog knows → that pair."""
         known = frozenset(catalog.channels)
-        keys = {self.pseudonymize.suppression_key(customer, channel): (customer, channel)
+        return {self.pseudonymize.suppression_key(customer, channel): (customer, channel)
                 for person, customer in zip(people, customers, strict=True) for channel in known & set(person.channels)}
-        for key in reader.suppressed(keys):
-            customer, channel = keys[key]
-            blocked.setdefault(customer, set()).add(channel)
-        return blocked
 
     @staticmethod
     def _commit(plan: DecisionPlan, live: LiveModel, tx: Transaction) -> None:
@@ -388,6 +384,16 @@ class SendwiseService:
         if self.model is None:
             raise ModelUnavailableError(f"no model is served yet ({self.model_error or 'loading'}); retry shortly")
         return self.model
+
+
+def _blocked_channels(customers: list[str], suppression_keys: dict[str, tuple[str, str]],
+                      reader: Reader) -> dict[str, set[str]]:
+    """The channels each customer opted out of: by consent state, or (after erasure) on the suppression list."""
+    blocked = reader.unsubscribed_channels(customers)
+    for key in reader.suppressed(suppression_keys):
+        customer, channel = suppression_keys[key]
+        blocked.setdefault(customer, set()).add(channel)
+    return blocked
 
 
 def _contexts(customers: list[CustomerRequest], catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:

@@ -476,6 +476,7 @@ class SQLiteStore(Store):
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
         self._lock = threading.RLock()
+        self._busy_ms = BUSY_TIMEOUT_MS  # the connection's busy_timeout, lowered for a request near its deadline
         self._readers = threading.local()
         self._readers_lock = threading.Lock()
         self._reader_conns: list[sqlite3.Connection] = []
@@ -635,7 +636,10 @@ class SQLiteStore(Store):
             raise StoreUnavailableError("state DB busy: this worker's other requests held it past the busy timeout "
                                         "or the request's deadline; retry")
         try:
-            self._conn.execute(f"PRAGMA busy_timeout = {int(wait_budget(BUSY_TIMEOUT_MS / 1000) * 1000)}")
+            busy_ms = int(wait_budget(BUSY_TIMEOUT_MS / 1000) * 1000)  # below the default only near a deadline
+            if busy_ms != self._busy_ms:
+                self._conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+                self._busy_ms = busy_ms
             with _unavailable_on_lock():
                 yield
         finally:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -65,18 +65,14 @@ def slow_planning(service: SendwiseService, seconds: float) -> None:
     service._plan = slow  # type: ignore[method-assign]
 
 
-def in_background(pool: ThreadPoolExecutor, work: Callable[..., Any], *args: Any) -> Future[Any]:
-    return pool.submit(work, *args)
-
-
 @on_every_store
 def test_feedback_is_not_held_up_by_a_decision_being_planned(client: TestClient, clock: Clock) -> None:
     (sent,) = decide(client, customer("c-0"))
     service = client.app.state.service
     with ThreadPoolExecutor(2) as pool, planning_paused(service) as reached:
-        pending = in_background(pool, decide, client, customer("c-1"))
+        pending = pool.submit(decide, client, customer("c-1"))
         assert reached.wait(WAIT_S)
-        recorded = in_background(pool, feedback, client, event(sent, "opened", "o-1", clock.now))
+        recorded = pool.submit(feedback, client, event(sent, "opened", "o-1", clock.now))
         assert recorded.result(timeout=WAIT_S) == ["applied"]  # while the decision is still being planned
         assert not pending.done()
     assert len(pending.result(timeout=WAIT_S)) == 1
@@ -87,10 +83,10 @@ def test_an_opt_out_committed_while_a_decision_is_planned_is_honoured(client: Te
     (earlier,) = decide(client, customer("c-1", channels=["email", "push"]))
     service = client.app.state.service
     with ThreadPoolExecutor(2) as pool, planning_paused(service) as reached:
-        pending = in_background(pool, decide, client, customer("c-1", channels=["email"]))
+        pending = pool.submit(decide, client, customer("c-1", channels=["email"]))
         assert reached.wait(WAIT_S)  # its snapshot allowed email
         opt_out = event(earlier, "unsubscribed", "u-1", clock.now, channel="email")
-        assert in_background(pool, feedback, client, opt_out).result(timeout=WAIT_S) == ["applied"]
+        assert pool.submit(feedback, client, opt_out).result(timeout=WAIT_S) == ["applied"]
     (decision,) = pending.result(timeout=WAIT_S)
     assert decision["channel"] == "none"
     assert BLOCKED_EMAIL in decision["reason"]["guardrails"]  # planned again from what the lock saw
@@ -133,7 +129,7 @@ def test_beyond_the_concurrency_limit_requests_get_503_while_the_probes_answer(
         make_settings: Callable[..., Settings], clock: Clock) -> None:
     with serve(make_settings(max_concurrent_requests=1), clock) as client, ThreadPoolExecutor(1) as pool:
         with planning_paused(client.app.state.service) as reached:
-            pending = in_background(pool, decide, client, customer("c-1"))
+            pending = pool.submit(decide, client, customer("c-1"))
             assert reached.wait(WAIT_S)
             refused = client.post("/v1/decisions", json={"customers": [customer("c-2")]})
             assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
