@@ -25,7 +25,7 @@ of threads that run the chunks.
 
 from .bank import bank_probabilities, draw_from, score_bank
 from .parallel import chunk_generators, set_num_threads
-from .posterior import PooledPosterior, pool_posteriors, update
+from .posterior import PooledPosterior, StackedCounts, pool_cells, pool_posteriors, stack_counts, update
 from .steps import bernoulli_steps, hier_bernoulli_steps
 from .validation import as_generator
 from .world import FatigueMultipliers, NetValues, customer_rates, fatigue_multipliers, net_values
@@ -34,6 +34,7 @@ __all__ = [
     "FatigueMultipliers",
     "NetValues",
     "PooledPosterior",
+    "StackedCounts",
     "as_generator",
     "bank_probabilities",
     "bernoulli_steps",
@@ -43,8 +44,10 @@ __all__ = [
     "fatigue_multipliers",
     "hier_bernoulli_steps",
     "net_values",
+    "pool_cells",
     "pool_posteriors",
     "score_bank",
     "set_num_threads",
+    "stack_counts",
     "update",
 ]

@@ -55,7 +55,10 @@ def _sum_by_group(counts, group_idx, out):
     ``out``: (n_groups, n_outcomes, n_arms).
     """
     for c in range(counts.shape[0]):
-        out[group_idx[c]] += counts[c]
+        g = group_idx[c]
+        for o in range(counts.shape[1]):
+            for a in range(counts.shape[2]):
+                out[g, o, a] += counts[c, o, a]
 
 
 @njit(**JIT)

@@ -19,7 +19,19 @@ from .validation import (
     check_writeable,
 )
 
-__all__ = ["PooledPosterior", "pool_posteriors", "update"]
+__all__ = ["PooledPosterior", "StackedCounts", "pool_cells", "pool_posteriors", "stack_counts", "update"]
+
+
+class StackedCounts(NamedTuple):
+    """Counts summed at every level of a hierarchy, what pooling a cell reads.
+
+    ``counts``: float64 ``Counts`` (n_groups, n_outcomes, n_arms), one row per group of every level
+    (global, the coarser levels, the cells); ``cell_groups``: int64 (n_cells, n_levels), each cell's
+    row at each level, global first and the cell itself last.
+    """
+
+    counts: Counts
+    cell_groups: np.ndarray
 
 
 class PooledPosterior(NamedTuple):
@@ -74,6 +86,18 @@ def pool_posteriors(
     """
     successes = as_float_array("successes", successes, 3)
     failures = as_float_array("failures", failures, 3)
+    pooled = pool_cells(stack_counts(successes, failures, level_groups), strength)
+    return PooledPosterior(pooled.alpha, pooled.beta, pooled.alpha - successes, pooled.beta - failures)
+
+
+def stack_counts(successes: np.ndarray, failures: np.ndarray, level_groups: Sequence[np.ndarray]) -> StackedCounts:
+    """Each cell's counts summed into its group at every level (see :func:`pool_posteriors`).
+
+    The sums are what every cell's pooled posterior reads, so a caller that needs a few cells at a
+    time keeps them and pools only those (:func:`pool_cells`).
+    """
+    successes = as_float_array("successes", successes, 3)
+    failures = as_float_array("failures", failures, 3)
     check_shape("failures", failures, successes.shape)
     check_non_negative("successes", successes)
     check_non_negative("failures", failures)
@@ -82,9 +106,21 @@ def pool_posteriors(
     for level in range(cell_groups.shape[1]):
         _sum_by_group(successes, cell_groups[:, level], stacked.successes)
         _sum_by_group(failures, cell_groups[:, level], stacked.failures)
-    out = Posterior(np.empty_like(successes), np.empty_like(successes))
-    _pool_cells(stacked, cell_groups, as_finite_positive("strength", strength), out)
-    return PooledPosterior(out.alpha, out.beta, out.alpha - successes, out.beta - failures)
+    return StackedCounts(stacked, cell_groups)
+
+
+def pool_cells(stacked: StackedCounts, strength: float, cells: np.ndarray | None = None) -> Posterior:
+    """Pooled Beta parameters of ``cells`` (default: every cell), float64 (n_cells asked, n_outcomes, n_arms).
+
+    Row k is cell ``cells[k]``'s posterior, exactly as :func:`pool_posteriors` gives it.
+    """
+    cell_groups = stacked.cell_groups
+    if cells is not None:
+        cell_groups = np.ascontiguousarray(cell_groups[as_index_array("cells", cells, cell_groups.shape[0])])
+    shape = (cell_groups.shape[0], *stacked.counts.successes.shape[1:])
+    out = Posterior(np.empty(shape), np.empty(shape))
+    _pool_cells(stacked.counts, cell_groups, as_finite_positive("strength", strength), out)
+    return out
 
 
 def _stack_levels(level_groups: Sequence[np.ndarray], n_cells: int) -> tuple[np.ndarray, int]:

@@ -137,7 +137,7 @@ class HierarchicalThompsonPolicy(BankSampling):
         self.personal_pending_ = np.zeros_like(self.personal_successes_)
         self._levels = hierarchy_levels(catalog)
         self._arm_channel = catalog.arm_channels()
-        self._pooled: Posterior | None = None
+        self._counts_changed()
 
     def posterior(self) -> Posterior:
         """Pooled Beta parameters (alpha, beta), float64 (n_cells, n_outcomes, n_arms), before sharpening.
@@ -146,11 +146,29 @@ class HierarchicalThompsonPolicy(BankSampling):
         the counts changed since the last call (``engine.pool_posteriors``).
         """
         if self._pooled is None:
-            pooled = engine.pool_posteriors(self.successes_ + self.prior_successes_,
-                                            self.failures_ + self.prior_failures_ + self.pending_,
-                                            self._levels, self.prior_strength)
-            self._pooled = Posterior(pooled.alpha, pooled.beta)
+            self._pooled = Posterior(*engine.pool_cells(self._stacked(), self.prior_strength))
         return self._pooled
+
+    def cell_posteriors(self, cells: np.ndarray) -> Posterior:
+        """``posterior()`` of ``cells`` only, float64 (len(cells), n_outcomes, n_arms), the same numbers.
+
+        A decision needs the cells it decides for; pooling just those (from the level sums, kept until
+        the counts change) spares pooling every cell after each send.
+        """
+        if self._pooled is not None:
+            return Posterior(self._pooled.alpha[cells], self._pooled.beta[cells])
+        return Posterior(*engine.pool_cells(self._stacked(), self.prior_strength, cells))
+
+    def _stacked(self) -> engine.StackedCounts:
+        """The counts (prior and open messages included) summed at every level, kept until they change."""
+        if self._stack is None:
+            self._stack = engine.stack_counts(self.successes_ + self.prior_successes_,
+                                              self.failures_ + self.prior_failures_ + self.pending_, self._levels)
+        return self._stack
+
+    def _counts_changed(self) -> None:
+        self._stack: engine.StackedCounts | None = None
+        self._pooled: Posterior | None = None
 
     @property
     def personalised(self) -> bool:
@@ -158,16 +176,18 @@ class HierarchicalThompsonPolicy(BankSampling):
 
     def sampling_posterior(self, batch: DecisionBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sharpened pooled posteriors; with personalisation, one per row with the customer's own counts."""
-        alpha, beta = self.posterior()
+        cells, row = np.unique(batch.cell_idx, return_inverse=True)
+        alpha, beta = self.cell_posteriors(cells)
+        row = row.reshape(-1).astype(np.int64)
         if self.personal_weight == 0 or batch.customer_idx is None:
-            return alpha * self.sharpness, beta * self.sharpness, batch.cell_idx
+            return alpha * self.sharpness, beta * self.sharpness, row
         self._grow_customers(batch.customer_idx)
         weight = self.personal_weight  # sharpened with the pooled part below
         has_channel = self._arm_channel >= 0
         channel = np.where(has_channel, self._arm_channel, 0)
         customers = batch.customer_idx
-        row_alpha = alpha[batch.cell_idx] + weight * self.personal_successes_[customers][:, :, channel] * has_channel
-        row_beta = beta[batch.cell_idx] + weight * (self.personal_failures_ + self.personal_pending_)[customers][
+        row_alpha = alpha[row] + weight * self.personal_successes_[customers][:, :, channel] * has_channel
+        row_beta = beta[row] + weight * (self.personal_failures_ + self.personal_pending_)[customers][
             :, :, channel] * has_channel
         return row_alpha * self.sharpness, row_beta * self.sharpness, np.arange(batch.n_rows, dtype=np.int64)
 
@@ -179,7 +199,7 @@ class HierarchicalThompsonPolicy(BankSampling):
             personal = np.zeros_like(self.personal_pending_)
             personal[:customers.shape[0]] = customers
             self.personal_pending_ = personal
-        self._pooled = None
+        self._counts_changed()
         return self
 
     def update(self, outcomes: Outcomes) -> HierarchicalThompsonPolicy:
@@ -193,7 +213,7 @@ class HierarchicalThompsonPolicy(BankSampling):
             self._grow_customers(customer_idx)
             personal = {"customer_idx": customer_idx, "outcome_idx": outcome_idx, "channel": self._arm_channel[arm]}
             add_counts(self.personal_successes_, self.personal_failures_, personal, outcomes, keep)
-        self._pooled = None
+        self._counts_changed()
         return self
 
     def advance(self, days: float = 1.0) -> HierarchicalThompsonPolicy:
@@ -205,5 +225,5 @@ class HierarchicalThompsonPolicy(BankSampling):
         if self.discount < 1.0 and days > 0:
             for name in self.evidence:
                 getattr(self, name)[...] *= self.discount ** days
-            self._pooled = None
+            self._counts_changed()
         return self

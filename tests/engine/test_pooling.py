@@ -84,3 +84,22 @@ def test_pooling_rejects_levels_that_do_not_nest():
     counts = np.zeros((4, 1, 2))
     with pytest.raises(ValueError, match="nested"):
         engine.pool_posteriors(counts, counts, [np.array([0, 0, 1, 1]), np.array([0, 1, 1, 2])], 5.0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), n_cells=st.integers(1, 9), strength=st.floats(0.5, 500), data=st.data())
+def test_pooling_some_cells_from_kept_level_sums_gives_those_cells_of_the_full_pool(seed, n_cells, strength, data):
+    rng = np.random.default_rng(seed)
+    successes = rng.random((n_cells, 2, 5)) * 20
+    failures = rng.random((n_cells, 2, 5)) * 200
+    levels = _levels(seed, n_cells)
+    cells = np.array(data.draw(st.lists(st.integers(0, n_cells - 1), max_size=12)), dtype=np.int64)
+    full = engine.pool_posteriors(successes, failures, levels, strength)
+    some = engine.pool_cells(engine.stack_counts(successes, failures, levels), strength, cells)
+    assert some.alpha.tobytes() == full.alpha[cells].tobytes() and some.beta.tobytes() == full.beta[cells].tobytes()
+
+
+def test_pool_cells_names_a_cell_out_of_range():
+    stacked = engine.stack_counts(np.zeros((2, 1, 3)), np.zeros((2, 1, 3)), [np.array([0, 1])])
+    with pytest.raises(ValueError, match=re.escape("`cells` must lie in [0, 2); 1 of 1 values do not")):
+        engine.pool_cells(stacked, 10.0, np.array([2]))
