@@ -2,9 +2,9 @@
 
 Start-up opens the store, loads the world's rules, the API keys and the pepper, and loads the model;
 a model that fails to load leaves the app up but not ready (``/v1/ready`` answers 503) while a
-background task retries. Two background tasks run while the app lives: one re-checks the model
+background task retries. Three background tasks run while the app lives: one re-checks the model
 source every ``model_refresh_seconds``, one counts closed attribution windows every
-``close_windows_seconds``.
+``close_windows_seconds``, and one runs the store's housekeeping (``Store.maintain``) every second.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from sendwise.models.domain.world import load_world
 
 from .auth import ApiKeys
-from .deps import get_now
+from .deps import get_now, utc_now
 from .errors import install_error_handlers
 from .guardrails import ServingRules
 from .limits import AdmissionMiddleware, RequestLimitsMiddleware
@@ -35,6 +35,7 @@ from .settings import Settings
 from .store import SQLiteStore, Store
 
 log = logging.getLogger("sendwise.server")
+MAINTAIN_SECONDS = 1.0  # the store's housekeeping (SQLite: a WAL checkpoint) runs this often
 
 
 @asynccontextmanager
@@ -51,10 +52,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.service = service
     app.state.metrics.watch_open_decisions(store.open_decisions)
     await to_thread.run_sync(service.refresh_model)
-    clock = app.dependency_overrides.get(get_now, get_now)  # the routes' clock, which tests may override
+    clock = app.dependency_overrides.get(get_now, utc_now)  # the routes' clock, which tests may override
     tasks = [
         asyncio.create_task(_every(settings.model_refresh_seconds, service.refresh_model)),
         asyncio.create_task(_every(settings.close_windows_seconds, lambda: service.close_windows(clock()))),
+        asyncio.create_task(_every(MAINTAIN_SECONDS, store.maintain)),
     ]
     try:
         yield

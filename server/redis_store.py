@@ -775,6 +775,9 @@ class RedisStore(Store):
             first = self.redis.zrange(f"{PREFIX}served:{model_version}", 0, 0, withscores=True)
         return float(first[0][1]) if first else None
 
+    def maintain(self) -> None:
+        """Nothing: Redis compacts and persists by itself."""
+
     def purge_erased(self) -> str | None:
         """``BGREWRITEAOF``: the rewritten file holds the data as it is now, without the erased customer's
         commands (Redis runs it after a rewrite in progress; a managed Redis may not allow it)."""

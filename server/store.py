@@ -21,20 +21,22 @@ import os
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, fields
 from enum import IntEnum
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from .activity import CLOSING_SOON_ROWS, DAY, HOUR, Activity, FeedbackCount, HourlyCount, OpenWindow
 from .consent import ConsentState, next_consent
 from .deadline import wait_budget
+from .group_commit import GroupCommit
 
 NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse.sshfs"})
 BUSY_TIMEOUT_MS = 5000
+T = TypeVar("T")
 
 
 class StoreUnavailableError(RuntimeError):
@@ -221,6 +223,15 @@ class Store(ABC):
         A durable commit survives a power cut; otherwise it survives a crash of the process only.
         """
 
+    def durable_unit(self, work: Callable[[Transaction], T]) -> T:
+        """Run ``work(tx)`` as one all-or-nothing, durable unit and return its result once committed.
+
+        By default a transaction of its own. SQLite lets the units of concurrent requests share one
+        commit, one sync of the WAL (``server.group_commit``): each is still undone alone if it fails.
+        """
+        with self.transaction() as tx:
+            return work(tx)
+
     @abstractmethod
     def snapshot(self) -> AbstractContextManager[Reader]:
         """Context manager yielding a :class:`Reader` that takes no lock and never waits for a writer.
@@ -270,6 +281,10 @@ class Store(ABC):
         The rate limits' counters, one per key and shared by every worker on the store: a later window
         starts the count again. Atomic, but it need not survive a power cut.
         """
+
+    @abstractmethod
+    def maintain(self) -> None:
+        """Housekeeping the server runs every second or so, off the request path."""
 
     @abstractmethod
     def purge_erased(self) -> str | None:
@@ -435,7 +450,9 @@ class SQLiteTransaction(Transaction):
     def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> None:
         if not inputs:
             return
-        (txn,) = self._conn.execute("SELECT COALESCE(MAX(txn), 0) + 1 FROM loop_log").fetchone()
+        # The group's id is its first row's seq: the next AUTOINCREMENT value, read in O(1).
+        (txn,) = self._conn.execute(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'loop_log'), 0) + 1").fetchone()
         self._conn.executemany(
             f"INSERT INTO loop_log (txn, model_version, {', '.join(LoopInput._fields)}) "
             f"VALUES ({_placeholders(2 + len(LoopInput._fields))})", ((txn, model_version, *row) for row in inputs))
@@ -482,8 +499,13 @@ class SQLiteStore(Store):
         self._reader_conns: list[sqlite3.Connection] = []
         self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                      check_same_thread=False)
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpointer_lock = threading.Lock()
+        # Durable units of concurrent requests share commits (``durable_unit``).
+        self.group_commit = GroupCommit(self._commit_units, BUSY_TIMEOUT_MS / 1000, StoreUnavailableError)
         for pragma in ("journal_mode = WAL", "synchronous = FULL", f"busy_timeout = {BUSY_TIMEOUT_MS}",
-                       "secure_delete = ON"):  # deleted rows are zeroed, not left in free space (erasure)
+                       "secure_delete = ON",  # deleted rows are zeroed, not left in free space (erasure)
+                       "wal_autocheckpoint = 0"):  # a commit never checkpoints: ``maintain`` does, off the request
             self._conn.execute(f"PRAGMA {pragma}")
         self._check_pragmas()
         with self._locked():
@@ -525,6 +547,29 @@ class SQLiteStore(Store):
                 if self._conn.in_transaction:  # also after a failed COMMIT, or the connection stays stuck
                     self._conn.execute("ROLLBACK")
                 raise
+
+    def durable_unit(self, work: Callable[[Transaction], T]) -> T:
+        return self.group_commit.run(work)
+
+    def _commit_units(self, works: Sequence[Callable[[SQLiteTransaction], Any]]) -> list[Any]:
+        """One durable transaction holding each of ``works`` in a savepoint: a failing one is undone alone.
+
+        Each work's result, or the exception that undid it; if the commit fails, every work gets its error.
+        """
+        results: list[Any] = []
+        try:
+            with self.transaction() as tx:
+                for work in works:
+                    self._conn.execute("SAVEPOINT unit")
+                    try:
+                        results.append(work(tx))
+                    except Exception as exc:  # noqa: BLE001 - undone alone; handed to the caller whose work it was
+                        self._conn.execute("ROLLBACK TO unit")
+                        results.append(exc)
+                    self._conn.execute("RELEASE unit")
+        except Exception as exc:  # noqa: BLE001 - the shared commit failed: none of the works happened
+            return [exc] * len(works)
+        return results
 
     def input_log(self, model_version: str, after_seq: int, *, fresh: bool = False) -> list[LoggedInput]:
         with self._read_only() as conn:
@@ -579,6 +624,21 @@ class SQLiteStore(Store):
             self._conn.execute("PRAGMA synchronous = NORMAL")  # a counter is not worth an fsync per request
             (hits,) = self._conn.execute(_ADD_HITS, (key, window_start, amount)).fetchone()
         return int(hits)
+
+    def maintain(self) -> None:
+        """Copy committed WAL frames into the database (a PASSIVE checkpoint) on a connection of its own.
+
+        Commits skip SQLite's automatic checkpoint, which would make every thousandth page of writes
+        pay for copying and syncing the whole WAL inside some request's transaction. A passive
+        checkpoint takes no lock that writers or readers wait for; it copies what no reader still needs.
+        """
+        with self._checkpointer_lock:
+            if self._checkpointer is None:
+                with _unavailable_on_lock():
+                    self._checkpointer = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
+                                                         isolation_level=None, check_same_thread=False)
+            with _unavailable_on_lock():
+                self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
     def purge_erased(self) -> str | None:
         with self._locked():
@@ -646,9 +706,11 @@ class SQLiteStore(Store):
             self._lock.release()
 
     def close(self) -> None:
-        with self._lock, self._readers_lock:
+        with self._lock, self._readers_lock, self._checkpointer_lock:
             for conn in self._reader_conns:
                 conn.close()
+            if self._checkpointer is not None:
+                self._checkpointer.close()
             self._conn.close()
 
 
