@@ -26,6 +26,7 @@ The functions here are pure: the service reads records, calls them, and writes t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -98,10 +99,15 @@ def close_decision(decision: DecisionRecord, catalog: Catalog, *,
                            decision.window_closes_at or decision.created_at, decision.customer if personal else "")
 
 
-def sent_input(decision: DecisionRecord, catalog: Catalog, *, personal: bool = False) -> list[LoopInput]:
-    """The ``SENT`` input of a decision that plans a message (none for the no-message arm)."""
-    return _inputs(decision, catalog, InputKind.SENT, {"": (0.0, 0.0)}, decision.created_at,
-                   decision.customer if personal else "")
+def sent_inputs(decisions: Iterable[DecisionRecord], *, personal: bool = False) -> list[LoopInput]:
+    """The ``SENT`` inputs of decisions the serving model just made (none for the no-message arm).
+
+    Their ``cell`` and ``arm`` are that model's own ids, so no name is looked up.
+    """
+    sent = int(InputKind.SENT)
+    return [LoopInput(sent, d.decision_id, d.cell, d.arm, -1, 0.0, 0.0, d.send_at / SECONDS_PER_HOUR,
+                      d.created_at / SECONDS_PER_HOUR, d.customer if personal else "")
+            for d in decisions if d.send_at is not None and d.channel != NO_MESSAGE and d.local_hour is not None]
 
 
 def _successes(decision: DecisionRecord) -> set[str]:

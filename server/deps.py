@@ -1,4 +1,9 @@
-"""Annotated dependencies shared by the routes: the service, the clock, the rate limits and API-key scopes."""
+"""Annotated dependencies shared by the routes: the service, the clock, the rate limits and API-key scopes.
+
+They are ``async``: each is a few attribute reads, and FastAPI runs a plain function on a worker
+thread, a hand-off that costs more than the work. The one that may touch the store (a rate limit's
+counter) does that on a worker thread itself, and only when a limit is set.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated
 
+from anyio import to_thread
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
@@ -19,24 +25,29 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="
 UNAUTHORIZED = "missing or invalid API key"
 
 
-def get_service(request: Request) -> SendwiseService:
+async def get_service(request: Request) -> SendwiseService:
     service: SendwiseService = request.app.state.service
     return service
 
 
-def get_api_keys(request: Request) -> ApiKeys:
+async def get_api_keys(request: Request) -> ApiKeys:
     keys: ApiKeys = request.app.state.api_keys
     return keys
 
 
-def get_rate_limiter(request: Request) -> RateLimiter:
+async def get_rate_limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.rate_limiter
     return limiter
 
 
-def get_now() -> datetime:
-    """The current UTC time; tests override this dependency to drive the clock."""
+def utc_now() -> datetime:
+    """The current UTC time."""
     return datetime.now(UTC)
+
+
+async def get_now() -> datetime:
+    """The routes' clock, ``utc_now``; tests override this dependency to drive the clock."""
+    return utc_now()
 
 
 ServiceDep = Annotated[SendwiseService, Depends(get_service)]
@@ -52,7 +63,7 @@ def require_scope(scope: str) -> Callable[..., str]:
     One function per scope, so a route naming it beside its router runs it (and counts the request) once.
     """
 
-    def check(
+    async def check(
         keys: Annotated[ApiKeys, Depends(get_api_keys)],
         limiter: RateLimiterDep,
         now: NowDep,
@@ -65,7 +76,8 @@ def require_scope(scope: str) -> Callable[..., str]:
             raise HTTPException(401, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
         if scope not in scopes:
             raise HTTPException(403, f"this API key lacks the {scope!r} scope")
-        limiter.charge(limiter.requests, presented, 1, now)
+        if limiter.requests.per_window is not None:
+            await to_thread.run_sync(limiter.charge, limiter.requests, presented, 1, now)
         return presented
 
     return check

@@ -9,7 +9,6 @@ the state folder, readable by its owner only.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
@@ -53,7 +52,7 @@ class Pseudonymizer:
         return cls(bytes.fromhex(pepper))
 
     def __call__(self, customer_id: str) -> str:
-        return hmac.new(self._pepper, customer_id.encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.digest(self._pepper, customer_id.encode("utf-8"), "sha256").hex()  # one-shot: the fast path
 
     def suppression_key(self, customer: str, channel: str) -> str:
         """Key of the suppression list's entry for pseudonym ``customer`` and ``channel``: hex HMAC-SHA256.
@@ -63,4 +62,4 @@ class Pseudonymizer:
         back: it names neither, nor links one customer's channels.
         """
         message = "\0".join(("suppression", customer, channel)).encode("utf-8")
-        return hmac.new(self._pepper, message, hashlib.sha256).hexdigest()
+        return hmac.digest(self._pepper, message, "sha256").hex()

@@ -60,7 +60,7 @@ KeysDep = Annotated[ApiKeys, Depends(get_api_keys)]
 SessionsDep = Annotated[Sessions, Depends(get_sessions)]
 
 
-def dashboard_access(
+async def dashboard_access(
     request: Request,
     keys: KeysDep,
     sessions: SessionsDep,
@@ -77,7 +77,7 @@ def dashboard_access(
         if ticket is not None and not service.store.session_revoked(ticket.key):
             return
         raise HTTPException(303, f"sign in at {LOGIN_PATH}", headers={"Location": LOGIN_PATH})
-    _admin_key(keys=keys, limiter=limiter, now=now, bearer=bearer, header_key=header_key)
+    await _admin_key(keys=keys, limiter=limiter, now=now, bearer=bearer, header_key=header_key)
 
 
 class SignIn(StrictModel):

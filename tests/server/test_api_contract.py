@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -22,18 +23,23 @@ def test_decision_has_every_documented_field(client: TestClient) -> None:
     (decision,) = decide(client, customer())
     assert set(decision) == {"decision_id", "customer_id", "channel", "local_hour", "send_at", "propensity",
                              "model_version", "reason"}
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", decision["decision_id"])
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", decision["decision_id"])
     assert decision["channel"] in ("email", "push", "sms", "none")
     assert 0 < decision["propensity"] <= 1
     assert decision["model_version"].startswith("policy.npz@")
     assert decision["reason"]["mode"] in ("exploration", "exploitation")
 
 
-def test_a_batch_gets_one_decision_per_customer_in_order(client: TestClient) -> None:
+def test_a_batch_gets_one_decision_per_customer_in_order(client: TestClient, clock: Clock) -> None:
     ids = [f"c-{i}" for i in range(50)]
     decisions = decide(client, *(customer(i) for i in ids))
     assert [d["customer_id"] for d in decisions] == ids
     assert len({d["decision_id"] for d in decisions}) == 50
+    made_ms = {uuid.UUID(d["decision_id"]).int >> 80 for d in decisions}  # UUIDv7: the first 48 bits
+    assert made_ms == {int(clock.now.timestamp() * 1000)}
+    clock.advance(milliseconds=2)
+    (later,) = decide(client, customer("c-later"))
+    assert later["decision_id"] > max(d["decision_id"] for d in decisions), "ids do not grow with time"
 
 
 UNKNOWN_NAMES = [
