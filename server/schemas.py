@@ -40,6 +40,8 @@ _INVISIBLE = {
 
 def _plain_text(value: str) -> str:
     """Refuse invisible characters (``_INVISIBLE``); pydantic already refuses lone surrogates."""
+    if value.isascii() and value.isprintable():  # the usual case, checked in C: no ASCII character is Cf, Zl, Zp
+        return value
     for ch in value:
         what = _INVISIBLE.get(unicodedata.category(ch))
         if what is not None:

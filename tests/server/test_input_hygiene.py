@@ -10,11 +10,16 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic_core import PydanticCustomError
 
+from sendwise.server.schemas import _plain_text
 from tests.support.api import customer, decide, event
 from tests.support.app import Clock
 from tests.support.catalogs import CATALOG
@@ -74,3 +79,14 @@ def test_visible_text_in_any_script_is_still_a_customer_id(client: TestClient) -
     for customer_id in ("مرحبا-😀", "客户-42", "Zoë O'Brien", "a b"):
         (decision,) = decide(client, customer(customer_id))
         assert decision["customer_id"] == customer_id
+
+
+@given(st.text(max_size=40))
+def test_text_is_refused_exactly_when_a_character_is_invisible(text: str) -> None:
+    invisible = any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
+    try:
+        _plain_text(text)
+    except PydanticCustomError:
+        assert invisible
+    else:
+        assert not invisible
