@@ -41,10 +41,11 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/server.py --json bench-results/server.json
 	$(BIN)/python benchmarks/learning.py --jobs 2 --json bench-results/learning.json
 
-# Real servers the end-to-end tests use: headless Chromium for the dashboard, redis-server for the Redis
-# store. Needs root (CI, a container); without them those tests skip and say why.
+# Real servers and tools: headless Chromium for the dashboard tests, redis-server for the Redis store,
+# wrk for the server benchmarks' load. Needs root (CI, a container); without them those tests skip and
+# say why, and the benchmarks fall back to their own client.
 system-deps:
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium redis-server >/dev/null
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium redis-server wrk >/dev/null
 
 clean:
 	rm -rf $(VENV) .numba_cache .sendwise build *.egg-info

@@ -27,7 +27,7 @@ from typing import Any
 
 from _common import load_average, table, versions, write_json
 
-from server import closed_loop, decisions_request, feedback_requests, running_server, warm_up
+from server import closed_loop, decision_ids, decisions_request, feedback_requests, running_server, warm_up
 
 DURATIONS = {"full": 10.0, "quick": 1.0}
 WORKERS = 2
@@ -35,9 +35,9 @@ P99_RATIO_TARGET = 10.0
 
 
 async def scenarios(port: int, seconds: float) -> dict[str, dict[str, float]]:
-    baseline = await feedback_requests(port, 60_000_000, events_per_request=1)
+    baseline = feedback_requests(await decision_ids(port, 60_000_000), "baseline", events_per_request=1)
     results = {"baseline": (await closed_loop(port, baseline, seconds, connections=2)).summary()}
-    contended = await feedback_requests(port, 70_000_000, events_per_request=1)
+    contended = feedback_requests(await decision_ids(port, 70_000_000), "contended", events_per_request=1)
     feedback, batches = await asyncio.gather(
         closed_loop(port, contended, seconds, connections=2),
         closed_loop(port, lambda i: decisions_request(80_000_000 + 1000 * i, 1000), seconds, connections=2))

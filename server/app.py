@@ -51,6 +51,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.rate_limiter = RateLimiter(settings, store, pseudonymize)
     app.state.service = service
     app.state.metrics.watch_open_decisions(store.open_decisions)
+    if isinstance(store, SQLiteStore):  # the store whose durable units share commits
+        group = store.group_commit
+        app.state.metrics.watch_group_commit(lambda: group.units, lambda: group.commits)
     await to_thread.run_sync(service.refresh_model)
     clock = app.dependency_overrides.get(get_now, utc_now)  # the routes' clock, which tests may override
     tasks = [

@@ -46,6 +46,13 @@ class ServerMetrics:
 
         self.open_decisions.set_function(read)
 
+    def watch_group_commit(self, units: Callable[[], int], commits: Callable[[], int]) -> None:
+        """Read, at scrape time, how many durable units were committed and in how many shared commits."""
+        Gauge("sendwise_durable_units", "Durable units of work (feedback requests) committed since start",
+              registry=self.registry).set_function(lambda: float(units()))
+        Gauge("sendwise_durable_commits", "Durable commits that held them (fewer: requests shared commits)",
+              registry=self.registry).set_function(lambda: float(commits()))
+
     def model_loaded(self, version: str) -> None:
         self.model.clear()
         self.model.labels(version).set(1)

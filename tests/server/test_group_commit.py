@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from sendwise.server.deadline import deadline_after
 from sendwise.server.group_commit import GroupCommit
 from sendwise.server.store import InputKind, SQLiteStore, Store, StoreUnavailableError, Transaction
+from tests.support.api import customer, decide, event
+from tests.support.app import Clock
 from tests.support.stores import VERSION, event_record, loop_input, on_every_store, record
 
 
@@ -162,3 +165,13 @@ def test_maintain_copies_committed_writes_into_the_database_file(tmp_path: Path)
         assert rows_in_the_database_file() == 50
     finally:
         store.close()
+
+
+def test_metrics_count_the_durable_units_and_the_commits_that_held_them(client: TestClient, clock: Clock) -> None:
+    (decision,) = decide(client, customer())
+    for i in range(3):
+        response = client.post("/v1/feedback", json={"events": [event(decision, "opened", f"o-{i}", clock.now)]})
+        assert response.status_code == 200
+    values = {line.split()[0]: float(line.split()[1]) for line in client.get("/metrics").text.splitlines()
+              if line.startswith(("sendwise_durable_units ", "sendwise_durable_commits "))}
+    assert values == {"sendwise_durable_units": 3.0, "sendwise_durable_commits": 3.0}  # one client: nothing to share
