@@ -265,21 +265,25 @@ def one_round(port: int, seconds: float, offset: int, folder: Path) -> dict[str,
     The feedback scenario also reports how many requests each durable commit held on average
     (the server's ``/metrics``: only feedback commits durable units).
     """
-    units, commits = durable_counts(port)
+    before = durable_counts(port)
     results = wrk_closed_loops(port, seconds, offset, folder) if WRK else {}
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         results |= pool.apply_async(run_client, (port, seconds, offset, not WRK)).get(timeout=60 + 20 * seconds)
-    units_after, commits_after = durable_counts(port)
-    results["feedback100"]["requests_per_commit"] = (units_after - units) / max(1, commits_after - commits)
+    after = durable_counts(port)
+    results["feedback100"]["requests_per_commit"] = (
+        float("nan") if before is None or after is None else (after[0] - before[0]) / max(1, after[1] - before[1]))
     return results
 
 
-def durable_counts(port: int) -> tuple[int, int]:
-    """The server's durable units and the commits that held them so far (``/metrics``)."""
+def durable_counts(port: int) -> tuple[int, int] | None:
+    """The server's durable units and the commits that held them so far (``/metrics``); None if it does not
+    count them (a Redis store, or a version without group commit)."""
     request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"X-API-Key": API_KEY})
     with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
         values = dict(line.split()[:2] for line in response.read().decode().splitlines()
                       if line.startswith(("sendwise_durable_units ", "sendwise_durable_commits ")))
+    if len(values) < 2:
+        return None
     return int(float(values["sendwise_durable_units"])), int(float(values["sendwise_durable_commits"]))
 
 

@@ -76,10 +76,15 @@ class OpenMessages:
 
     Rows keep the order in which messages were sent (replays see the same order, so sums over them
     are bit-for-bit the same); resolved rows are dropped in bulk when they make up half the table.
+    ``by_cell`` counts the open (message, outcome) pairs by cell, outcome and arm as they open and
+    close, so the whole-failure rule reads them without a pass over every open message (whole counts:
+    the running sum is exactly what summing the table again would give).
     """
 
-    def __init__(self, n_outcomes: int) -> None:
+    def __init__(self, n_outcomes: int, n_cells: int, n_arms: int) -> None:
         self.n_outcomes = n_outcomes
+        self.n_arms = n_arms
+        self.by_cell = np.zeros((n_cells, n_outcomes, n_arms))
         self._n = 0  # rows in use; the arrays below have room for more, grown by doubling
         self._cell = np.zeros(0, np.int64)
         self._arm = np.zeros(0, np.int64)
@@ -130,12 +135,19 @@ class OpenMessages:
         self._sent_at[rows] = sends.sent_at
         self._open[rows] = True
         self._n += n
+        np.add.at(self.by_cell, (np.repeat(sends.cell_idx, self.n_outcomes),
+                                 np.tile(np.arange(self.n_outcomes), n), np.repeat(sends.arm, self.n_outcomes)), 1.0)
 
     def close(self, keys: np.ndarray, outcome_idx: np.ndarray) -> None:
         """Mark (key, outcome) resolved; keys never reported as sent are ignored (e.g. an older model's)."""
         rows = np.array([self._row.get(k, -1) for k in keys.tolist()], dtype=np.int64)
         known = rows >= 0
-        self._open[rows[known], outcome_idx[known]] = False
+        pairs = np.unique(rows[known] * self.n_outcomes + outcome_idx[known])  # a pair closes once
+        row, outcome = pairs // self.n_outcomes, pairs % self.n_outcomes
+        closing = self._open[row, outcome]
+        row, outcome = row[closing], outcome[closing]
+        self._open[row, outcome] = False
+        np.subtract.at(self.by_cell, (self._cell[row], outcome, self._arm[row]), 1.0)
         if self._n > 1024 and self.open.any(axis=1).sum() * 2 < self._n:
             self._compact()
 
@@ -178,7 +190,7 @@ class Learner:
         self.policy = policy
         self.open_weight = open_weight
         self.delays = delays or DelayModel(len(catalog.channels), len(catalog.outcomes))
-        self.open_messages = OpenMessages(len(catalog.outcomes))
+        self.open_messages = OpenMessages(len(catalog.outcomes), catalog.n_cells, catalog.n_arms)
         self.clock: float | None = None
         self._arm_channel = catalog.arm_channels()
         self._stale = True
@@ -243,16 +255,17 @@ class Learner:
         table, catalog = self.open_messages, self.catalog
         n_outcomes = len(catalog.outcomes)
         outcome = np.broadcast_to(np.arange(n_outcomes), table.open.shape)
+        weight: np.ndarray | None = None  # per open pair; whole failures need it only per customer, below
         if self.open_weight == "full":
-            weight = table.open.astype(np.float64)
+            cells = table.by_cell.copy()  # running sums of the whole failures; the policy keeps a copy
         else:
             age = (self.clock if self.clock is not None else -np.inf) - table.sent_at
             channel = np.broadcast_to(self._arm_channel[table.arm][:, None], table.open.shape)
             weight = np.where(table.open, self.delays.arrived_share(channel, outcome, np.broadcast_to(
                 age[:, None], table.open.shape)), 0.0)
-        flat = (table.cell[:, None] * n_outcomes + outcome) * catalog.n_arms + table.arm[:, None]
-        size = catalog.n_cells * n_outcomes * catalog.n_arms
-        cells = np.bincount(flat.ravel(), weights=weight.ravel(), minlength=size)
+            flat = (table.cell[:, None] * n_outcomes + outcome) * catalog.n_arms + table.arm[:, None]
+            size = catalog.n_cells * n_outcomes * catalog.n_arms
+            cells = np.bincount(flat.ravel(), weights=weight.ravel(), minlength=size)
         customers = None  # per customer only for a policy that decides from it
         if self.policy.personalised and table.customer.size and table.customer.max() >= 0:
             known = table.customer >= 0
@@ -260,6 +273,8 @@ class Learner:
             personal = (table.customer[known, None] * n_outcomes + outcome[known]) * n_channels \
                 + self._arm_channel[table.arm[known]][:, None]
             size = (int(table.customer.max()) + 1) * n_outcomes * n_channels
+            if weight is None:
+                weight = table.open.astype(np.float64)
             customers = np.bincount(personal.ravel(), weights=weight[known].ravel(), minlength=size).reshape(
                 -1, n_outcomes, n_channels)
         self.policy.set_open(OpenCounts(cells.reshape(catalog.n_cells, n_outcomes, catalog.n_arms), customers))

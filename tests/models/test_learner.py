@@ -176,3 +176,25 @@ def test_bad_loop_inputs_are_refused_clearly():
         learner.sent(Sends(key=one, cell_idx=one, arm=one, sent_at=np.zeros(1)))
     with pytest.raises(ValueError, match=re.escape("`open_weight` must be 'arrival' or 'full'; got 'half'")):
         Learner(make_policy("ts"), open_weight="half")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 29), st.integers(0, len(CATALOG.outcomes) - 1)),
+                max_size=80))
+def test_the_running_open_counts_equal_a_sum_over_the_open_table(steps):
+    """Sends (True) and closes (False, of any key, sent or not, again or not) in any order."""
+    learner = Learner(make_policy("ts"), open_weight="full")
+    table, sent = learner.open_messages, set()
+    for is_send, key, outcome in steps:
+        if is_send and key not in sent:
+            sent.add(key)
+            learner.sent(Sends(key=np.array([key]), cell_idx=np.array([key % CATALOG.n_cells]),
+                               arm=np.array([key % CATALOG.null_arm]), sent_at=np.array([0.0])))
+        elif not is_send:
+            table.close(np.array([key, key]), np.array([outcome, outcome]))  # a pair twice: it closes once
+        recount, outcomes = np.zeros_like(table.by_cell), np.arange(table.n_outcomes)
+        np.add.at(recount, (np.repeat(table.cell, table.n_outcomes), np.tile(outcomes, table.cell.size),
+                            np.repeat(table.arm, table.n_outcomes)), table.open.ravel().astype(np.float64))
+        assert np.array_equal(table.by_cell, recount)
+    learner.posterior()
+    assert np.array_equal(learner.policy.pending_, table.by_cell)
