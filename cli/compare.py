@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULT_PLOT = Path(".sendwise") / "compare.png"
+from sendwise.models import sendwise_home, tracking_uri
+
+from .where import announce
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,13 +20,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--experiment", metavar="NAME",
                         help="an MLflow experiment, e.g. sendwise-world-seed (default: every sendwise-* experiment)")
     parser.add_argument("--tracking-uri", metavar="URI",
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///.sendwise/mlflow.db)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_PLOT, metavar="PNG",
-                        help="where to write the comparison plot (default %(default)s)")
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///<home>/mlflow.db)")
+    parser.add_argument("--out", type=Path, default=None, metavar="PNG",
+                        help="where to write the comparison plot (default <home>/compare.png)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    out = args.out or sendwise_home().compare_plot
+    announce(tracking=tracking_uri(args.tracking_uri), plot=out)
     from sendwise.models.mlops.compare import compare_latest, plot_comparison  # MLflow loads only when used
 
     comparisons = compare_latest(experiment=args.experiment, tracking_uri=args.tracking_uri)
@@ -33,5 +37,5 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for comparison in comparisons:
         print(comparison.format_table(), end="\n\n")
-    print(f"wrote {plot_comparison(comparisons, args.out)}")
+    print(f"wrote {plot_comparison(comparisons, out)}")
     return 0

@@ -20,11 +20,12 @@ from uuid import uuid4
 
 import httpx
 
-from sendwise.models import ModelUri, load_world
+from sendwise.models import Home, ModelUri, load_world, sendwise_home, tracking_uri
 from sendwise.models.sim import bandit_runs
 from sendwise.models.sim.simulate import simulate
 
 from .simulate import format_table
+from .where import announce
 
 DEMO_POLICIES = ("hier_ts", "ts", "user_heuristic", "static", "random", "segment_oracle")
 ORACLES = ("oracle", "segment_oracle")
@@ -45,15 +46,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--customers", type=int, default=5_000, help="simulated customers (default 5000)")
     parser.add_argument("--days", type=int, default=21, help="simulated days (default 21)")
     parser.add_argument("--seeds", type=int, default=2, help="simulation seeds (default 2)")
-    parser.add_argument("--state-dir", type=Path, default=Path(".sendwise"), help="where everything is kept")
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help="where everything is kept (default: the sendwise home, $SENDWISE_HOME or ./.sendwise)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    state_dir = args.state_dir.resolve()  # MLflow wants absolute file URIs
+    home = sendwise_home() if args.state_dir is None else Home(args.state_dir.resolve(), "--state-dir")
+    state_dir = home.root  # absolute: MLflow wants absolute file URIs
     state_dir.mkdir(parents=True, exist_ok=True)
-    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir / 'mlflow.db'}"
-    shown_uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{os.path.relpath(state_dir / 'mlflow.db')}"
+    tracking = tracking_uri(home=home)
+    shown_uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{os.path.relpath(home.mlflow_db)}"
+    announce(state=None if args.state_dir is None else state_dir, tracking=tracking)
     _section("1. The engine: Thompson sampling on the numba core")
     print(engine_table(args.steps))
     _section("2. Simulation: the seed world")
@@ -62,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(result))
     print(f"\nplots: {', '.join(os.path.relpath(p) for p in result.plots)}")
     _section("3. MLflow: track every run, promote the champion")
-    champion = track_and_promote(result, tracking_uri)
+    champion = track_and_promote(result, tracking)
     print(f"\nlook at the runs, their per-day curves and plots, and the registered model:\n"
           f"  .venv/bin/mlflow ui --backend-store-uri {shown_uri}\n  then open http://127.0.0.1:5000")
     _section("4. Serving: the champion answers over HTTP")
-    serve_and_call(state_dir, tracking_uri, champion)
+    serve_and_call(state_dir, tracking, champion)
     print("\nserver stopped; the demo is done.")
     return 0
 

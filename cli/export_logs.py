@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .where import announce
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -12,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output file; .csv or .parquet")
     parser.add_argument("--state-url", default=None,
                         help="sqlite:///path or redis://host:port/db of the state (default: SENDWISE_STATE_URL, "
-                             "else .sendwise/state.db)")
+                             "else <state_dir>/state.db, the state folder defaulting to the sendwise home)")
     parser.set_defaults(func=run)
 
 
@@ -23,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from sendwise.server.settings import Settings
 
     settings = Settings() if args.state_url is None else Settings(state_url=args.state_url)
+    announce(state=settings.redis_url or settings.state_path, out=args.out)
     if settings.redis_url is None and not settings.state_path.is_file():
         raise FileNotFoundError(f"state DB {str(settings.state_path)!r} does not exist; has the server run here?")
     store = open_store(settings)

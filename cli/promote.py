@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
+from sendwise.models import tracking_uri
 from sendwise.models.ope.gate import DEFAULT_GATE_ESTIMATOR
 from sendwise.models.ope.spec import parse_estimator
+
+from .where import announce
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "'ips(clip=10)' (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the gate's random steps (default %(default)s)")
     parser.add_argument("--tracking-uri", metavar="URI",
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///.sendwise/mlflow.db)")
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///<home>/mlflow.db)")
     parser.set_defaults(func=run)
 
 
@@ -39,9 +41,8 @@ def run(args: argparse.Namespace) -> int:
     if args.gate != (args.logs is not None):
         raise ValueError("--gate and --logs go together: the gate evaluates the policies on those logs")
     estimator = parse_estimator(args.estimator)  # a bad spec fails before MLflow loads
+    announce(tracking=tracking_uri(args.tracking_uri), logs=args.logs)
     from sendwise.models.mlops.registry import promote  # MLflow loads only when used
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per downloaded file
 
     outcome = promote(run_id=args.run, version=args.version, name=args.name, alias=args.alias, logs=args.logs,
                       estimator=estimator, seed=args.seed, tracking_uri=args.tracking_uri)

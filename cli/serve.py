@@ -24,10 +24,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from sendwise.models import is_registry_uri, tracking_uri
     from sendwise.server.log_privacy import serve_log_config
+    from sendwise.server.settings import Settings
+
+    from .where import announce
 
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1; got {args.workers}")
+    settings = Settings()
+    announce(state=settings.redis_url or settings.state_path,
+             tracking=tracking_uri() if is_registry_uri(settings.model_uri) else None)
     uvicorn.run("sendwise.server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 limit_concurrency=args.limit_concurrency, log_level=args.log_level,
                 log_config=serve_log_config(args.log_level), access_log=args.access_log,

@@ -9,9 +9,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sendwise.models import POLICIES, load_world
+from sendwise.models import POLICIES, load_world, sendwise_home, tracking_uri
 from sendwise.models.sim.distributed import simulate_on_ray
 from sendwise.models.sim.simulate import SimulationResult, simulate
+
+from .where import announce
 
 PREFERRED_POLICIES = ("ts", "hier_ts", "user_heuristic", "static", "egreedy", "oracle")
 MAIN_COLUMNS = (("net value", "net_value"), ("clicks", "clicks"), ("unsubscribes", "unsubscribes"),
@@ -39,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --engine ray: the Ray cluster to use, e.g. auto or ray://head:10001 "
                              "(default: start a local Ray)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="folder for plots, policy states and result.json (default ./.sendwise/runs/<timestamp>)")
+                        help="folder for plots, policy states and result.json (default <home>/runs/<timestamp>)")
     parser.add_argument("--json", type=Path, default=None, help="also write the full result as JSON to this file")
     parser.add_argument("--param", action="append", default=[], metavar="POLICY.NAME=VALUE",
                         help="a policy parameter, e.g. ts.epsilon=0.02 (repeatable)")
@@ -49,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "when there are several)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--tracking-uri", default=None, metavar="URI",
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///.sendwise/mlflow.db)")
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///<home>/mlflow.db)")
     parser.add_argument("--no-track", action="store_true", help="do not log the simulation to MLflow")
     parser.set_defaults(func=run)
 
@@ -63,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--address names a Ray cluster: use it with --engine ray")
     if args.log_decisions is not None and args.engine == "ray":
         raise ValueError("--log-decisions writes files where the simulation runs: use it with --engine local")
-    out_dir = args.out or Path(".sendwise") / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
+    out_dir = args.out or sendwise_home().runs / datetime.now().strftime("%Y%m%d-%H%M%S")
+    announce(out=out_dir, tracking=None if args.no_track else tracking_uri(args.tracking_uri))
     start = time.perf_counter()
     options: dict[str, Any] = {"n_customers": args.customers, "n_days": args.days, "seeds": range(args.seeds),
                                "out_dir": out_dir, "progress": not args.no_progress,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from datetime import datetime
 from pathlib import Path
+
+from sendwise.models import sendwise_home, tracking_uri
+
+from .where import announce
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,9 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--jobs", type=int, default=None, help="CPUs of a local Ray (default all)")
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for Ray Tune's files, best.json and the best policy's states "
-                             "(default ./.sendwise/tune/<timestamp>)")
+                             "(default <home>/tune/<timestamp>)")
     parser.add_argument("--tracking-uri", metavar="URI",
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///.sendwise/mlflow.db)")
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///<home>/mlflow.db)")
     parser.add_argument("--name", default="sendwise-policy", help="registered model name (default %(default)s)")
     parser.add_argument("--no-register", action="store_true", help="do not register the best policy")
     parser.set_defaults(func=run)
@@ -47,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds must be >= 1; got {args.seeds}")
     from sendwise.models.mlops.tuning import BEST_FILE, tune_policy  # MLflow and Ray load only when used
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    out_dir = args.out or Path(".sendwise") / "tune" / datetime.now().strftime("%Y%m%d-%H%M%S")
+    out_dir = args.out or sendwise_home().tune / datetime.now().strftime("%Y%m%d-%H%M%S")
+    announce(out=out_dir, tracking=tracking_uri(args.tracking_uri))
     start = time.perf_counter()
     result = tune_policy(args.world, args.policy, args.search, n_trials=args.trials, metric=args.metric,
                          n_customers=args.customers, n_days=args.days, seeds=range(args.seeds), out_dir=out_dir,

@@ -8,18 +8,22 @@
 
 Imports go one way, down this list: ``domain`` imports no other room; ``policies`` imports
 ``domain``; ``ope`` imports ``domain`` and ``policies``; ``sim`` imports those three; ``mlops`` imports
-any of them. ``validation`` holds the checks every room shares. A name one room takes from another is
-in that room's ``__all__``, and every public name of a room is re-exported here.
+any of them. ``validation`` holds the checks every room shares; ``home`` says where every command and
+the server keep their files, ``verbosity`` how much the libraries under them print. A name one room
+takes from another is in that room's ``__all__``, and every public name of a room is re-exported here.
 """
 
 from types import ModuleType
 
 from . import domain, mlops, ope, policies, sim
+from .home import Home, sendwise_home, tracking_uri
+from .verbosity import configure_verbosity
 
 _ROOMS: tuple[ModuleType, ...] = (domain, policies, ope, sim, mlops)
 _ROOM_OF = {name: room for room in reversed(_ROOMS) for name in room.__all__}
 
 __all__ = sorted(_ROOM_OF)
+__all__ += ["Home", "configure_verbosity", "sendwise_home", "tracking_uri"]
 
 
 def __getattr__(name: str) -> object:

@@ -15,7 +15,7 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sendwise.models import POLICIES, ModelUri, Policy, is_registry_uri, load_policy
+from sendwise.models import POLICIES, ModelUri, Policy, configure_verbosity, is_registry_uri, load_policy
 from sendwise.models.policies import make_cold_start, takes_prior
 
 from .settings import Settings
@@ -36,9 +36,14 @@ def configured_registry_uri(settings: Settings) -> ModelUri | None:
 
 
 class ModelLoader:
-    """Loads the configured policy and reports the version it would load now."""
+    """Loads the configured policy and reports the version it would load now.
+
+    MLflow's INFO lines and download bars stay hidden unless ``SENDWISE_LOG_LEVEL=debug``: a server
+    started without ``sendwise serve`` (e.g. by uvicorn itself) is as quiet as one started with it.
+    """
 
     def __init__(self, settings: Settings, world: World | None) -> None:
+        configure_verbosity()
         self.settings = settings
         self.world = world
 

@@ -1,7 +1,7 @@
 """Server settings, read from ``SENDWISE_*`` environment variables (pydantic-settings).
 
-Every setting has a default that works on a laptop: state in ``./.sendwise``, the seed world's prior
-as the model, an API key generated and printed once at first start.
+Every setting has a default that works on a laptop: state in the sendwise home (``$SENDWISE_HOME``, else
+``./.sendwise``), the seed world's prior as the model, an API key generated and printed once at first start.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sendwise.models import sendwise_home
 
 SQLITE_PREFIX = "sqlite:///"
 REDIS_PREFIXES = ("redis://", "rediss://")
@@ -23,7 +25,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SENDWISE_", env_parse_none_str="none", extra="ignore")
 
-    state_dir: Path = Field(default=Path(".sendwise"), description="folder of the state DB, pepper and key digests")
+    state_dir: Path = Field(default_factory=lambda: sendwise_home().state_dir,
+                            description="folder of the state DB, pepper and key digests (default: the sendwise home)")
     state_url: str | None = Field(
         default=None, description="sqlite:///path/to/state.db (default <state_dir>/state.db) or redis[s]://host:port/db")
     snapshot_seconds: PositiveSeconds = Field(

@@ -1,13 +1,15 @@
 """MLflow tracking of simulations and off-policy evaluations: on by default, no server needed.
 
 The tracking URI is, first match wins: the ``tracking_uri`` argument, ``MLFLOW_TRACKING_URI``, or
-``sqlite:///<cwd>/.sendwise/mlflow.db``. A SQLite store keeps its artifacts in ``mlartifacts/`` next
-to the database file (so ``./.sendwise/mlartifacts`` by default); other stores use their own root.
+``sqlite:///<home>/mlflow.db`` in the sendwise home (``$SENDWISE_HOME``, else ``./.sendwise``; see
+``sendwise.models.home``). A SQLite store keeps its artifacts in ``mlartifacts/`` next to the database
+file (so ``<home>/mlartifacts`` by default); other stores use their own root.
 
 One experiment per world (``sendwise-world-<name>``) or logs dataset (``sendwise-logs-<name>``); one
 parent run per command with one child run per policy (× seed for simulations). Runs carry the tags
 ``sendwise.kind`` (``simulation`` or ``evaluation``), ``sendwise.world`` or ``sendwise.dataset``, and
-``sendwise.policy`` on child runs.
+``sendwise.policy`` on child runs. Every experiment sendwise creates is tagged as classic model
+development (``mlflow.experimentKind``), so ``mlflow ui`` opens it on its runs table, not on GenAI traces.
 """
 
 from __future__ import annotations
@@ -33,12 +35,16 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from ..home import sendwise_home
+from ..home import tracking_uri as home_tracking_uri
 from .mlflow_model import save_policy_model, servable
 
 if TYPE_CHECKING:
     from ..sim import PolicyRun, SimulationResult
 
-TRACKING_DIR = ".sendwise"
+# MLflow 3's UI opens an experiment by its kind: GenAI ones on traces, these on the runs table.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+CLASSIC_ML_KIND = "custom_model_development"
 KIND_TAG = "sendwise.kind"
 WORLD_TAG = "sendwise.world"
 DATASET_TAG = "sendwise.dataset"
@@ -56,13 +62,13 @@ _MAX_METRICS, _MAX_PARAMS = 1000, 100
 
 
 def default_tracking_uri() -> str:
-    """``sqlite:///<cwd>/.sendwise/mlflow.db``: a file store needs no server and no opt-in."""
-    return f"sqlite:///{Path.cwd() / TRACKING_DIR / 'mlflow.db'}"
+    """``sqlite:///<home>/mlflow.db`` of the sendwise home: a file store needs no server and no opt-in."""
+    return sendwise_home().tracking_uri
 
 
 def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
     """The explicit URI, else ``MLFLOW_TRACKING_URI``, else :func:`default_tracking_uri`."""
-    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    return home_tracking_uri(tracking_uri)
 
 
 def tracking_client(tracking_uri: str | None = None) -> MlflowClient:
@@ -85,16 +91,23 @@ def dataset_experiment(dataset: str) -> str:
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
-    """Id of the experiment ``name``, created (with its artifacts beside a SQLite store) if missing."""
+    """Id of the experiment ``name``, created (with its artifacts beside a SQLite store) if missing.
+
+    The experiment is marked as classic model development; one created before sendwise did so gets the
+    tag now, unless someone gave it a kind of their own.
+    """
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if EXPERIMENT_KIND_TAG not in found.tags:
+            client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, CLASSIC_ML_KIND)
         return str(found.experiment_id)
     database = _sqlite_path(client.tracking_uri)
     location = None
     if database is not None:
         location = (database.parent / "mlartifacts" / re.sub(r"[^\w.-]+", "-", name)).as_uri()
     try:
-        return str(client.create_experiment(name, artifact_location=location))
+        return str(client.create_experiment(name, artifact_location=location,
+                                            tags={EXPERIMENT_KIND_TAG: CLASSIC_ML_KIND}))
     except MlflowException as exc:  # another process created it first
         if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise

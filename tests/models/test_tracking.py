@@ -13,8 +13,11 @@ from mlflow.tracking import MlflowClient
 from sendwise.cli.main import main
 from sendwise.models.mlops.compare import compare_latest
 from sendwise.models.mlops.tracking import (
+    CLASSIC_ML_KIND,
     DAILY_PREFIX,
+    EXPERIMENT_KIND_TAG,
     default_tracking_uri,
+    experiment_id,
     log_evaluation,
     log_simulation,
     resolve_tracking_uri,
@@ -139,8 +142,22 @@ def test_the_tracking_uri_defaults_to_a_sqlite_file_under_the_working_directory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("SENDWISE_HOME", raising=False)
     assert default_tracking_uri() == f"sqlite:///{tmp_path}/.sendwise/mlflow.db"
     assert resolve_tracking_uri() == default_tracking_uri()
+    monkeypatch.setenv("SENDWISE_HOME", str(tmp_path / "home"))
+    assert resolve_tracking_uri() == f"sqlite:///{tmp_path}/home/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
     assert resolve_tracking_uri() == "http://tracking.example:5000"
     assert resolve_tracking_uri("sqlite:///elsewhere.db") == "sqlite:///elsewhere.db"
+
+
+def test_experiments_are_marked_as_classic_ml_so_the_ui_opens_their_runs(mlflow_store: str, parent: Run) -> None:
+    client = MlflowClient(mlflow_store)
+    assert client.get_experiment(parent.info.experiment_id).tags[EXPERIMENT_KIND_TAG] == CLASSIC_ML_KIND
+    older = client.create_experiment("made-before-the-tag")  # e.g. by an earlier sendwise
+    assert experiment_id(client, "made-before-the-tag") == older
+    assert client.get_experiment(older).tags[EXPERIMENT_KIND_TAG] == CLASSIC_ML_KIND
+    chosen = client.create_experiment("kind-of-its-own", tags={EXPERIMENT_KIND_TAG: "genai_development"})
+    experiment_id(client, "kind-of-its-own")
+    assert client.get_experiment(chosen).tags[EXPERIMENT_KIND_TAG] == "genai_development"
