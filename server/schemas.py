@@ -145,7 +145,12 @@ class Guardrail(BaseModel):
 
 
 class Reason(BaseModel):
-    """Why this option: explored (uniform among allowed options) or exploited, and what was ruled out."""
+    """Why this option, and what was ruled out.
+
+    ``exploitation``: the policy's most probable option for this request. ``exploration``: any other,
+    drawn uniformly among the allowed options (the exploration floor) or a Thompson draw of an option
+    the posterior does not favour most; ``propensity`` says how likely it was.
+    """
 
     mode: Literal["exploration", "exploitation"]
     guardrails: list[Guardrail]

@@ -209,17 +209,22 @@ def mix_exploration(exploit: np.ndarray, mask: np.ndarray, epsilon: float) -> np
 def sample_choices(exploit: np.ndarray, mask: np.ndarray, epsilon: float, rng: np.random.Generator) -> Choices:
     """Sample one arm per row from ``mix_exploration(exploit, mask, epsilon)`` and report its entry.
 
-    Two stages with the same marginal: with probability ``epsilon`` a uniform allowed arm (``explored``),
-    else an arm drawn from ``exploit``. The reported propensity is the mixed vector's entry, exactly.
+    Two stages with the same marginal: with probability ``epsilon`` a uniform allowed arm, else an arm
+    drawn from ``exploit``. The reported propensity is the mixed vector's entry, exactly. A row is
+    ``explored`` when its arm is not the policy's most probable choice for it: it came from the uniform
+    stage, or its exploitation probability is below the row's largest (a Thompson draw of an arm the
+    posterior rarely favours is exploration, whatever stage drew it).
     """
     n_rows = mask.shape[0]
-    explored = rng.random(n_rows) < epsilon
+    rows = np.arange(n_rows)
+    uniform_stage = rng.random(n_rows) < epsilon
     uniforms = rng.random(n_rows)
     uniform = mask / mask.sum(axis=1, keepdims=True)
-    arm = np.where(explored, engine.draw_from(uniform, uniforms), engine.draw_from(exploit, uniforms))
+    arm = np.where(uniform_stage, engine.draw_from(uniform, uniforms), engine.draw_from(exploit, uniforms))
     probs = mix_exploration(exploit, mask, epsilon)  # the vector both stages together draw from
+    explored = uniform_stage | (exploit[rows, arm] < exploit.max(axis=1))
     explored &= mask.sum(axis=1) > 1  # with one option there is nothing to explore
-    return Choices(arm=arm.astype(np.int64), propensity=probs[np.arange(n_rows), arm], explored=explored,
+    return Choices(arm=arm.astype(np.int64), propensity=probs[rows, arm], explored=explored,
                    support=np.count_nonzero(probs > 0.0, axis=1).astype(np.int64),
                    epsilon=np.full(n_rows, epsilon))
 

@@ -27,9 +27,10 @@ class Choices(NamedTuple):
     """What a loop decided for a batch, one entry per row.
 
     arm : int64, the chosen arm. propensity : float64, the probability with which that arm was drawn
-    (exact: the arm is sampled from the very vector this entry comes from). explored : bool, drawn by
-    the exploration floor. support : int64, how many arms had a positive probability. epsilon :
-    float64, the exploration floor used.
+    (exact: the arm is sampled from the very vector this entry comes from). explored : bool, the arm
+    is not the policy's most probable choice for the row: drawn by the exploration floor, or with an
+    exploitation probability below the row's largest (False when only one arm is allowed). support :
+    int64, how many arms had a positive probability. epsilon : float64, the exploration floor used.
     """
 
     arm: np.ndarray
