@@ -17,7 +17,7 @@ import numpy as np
 from ..domain import N_HOURS, Catalog, DecisionBatch, Outcomes
 from ..validation import Constraint, Interval
 from .base import OpenMessagesPolicy, Policy, add_counts, checked_mask
-from .thompson import ThompsonPolicy
+from .thompson import PRIOR_FLOOR, ThompsonPolicy
 
 
 class GreedyPolicy(Policy):
@@ -136,16 +136,28 @@ class EpsilonGreedyPolicy(GreedyPolicy, ThompsonPolicy):
     """ε-greedy on the posterior mean of net value per cell: Σ value·α/(α+β) − cost.
 
     Learns the same Beta posteriors as ``ts`` (open messages as failures); explores uniformly with
-    probability ``epsilon``.
+    probability ``epsilon``; ties go to a uniform pick among the best arms. The start is an informative
+    ``prior`` (pseudo-counts such as ``world_prior``'s, what ``ts`` and ``hier_ts`` get) when there is
+    one, else optimistic initial values: ``optimism`` pseudo-sends on which every outcome of positive
+    value happened and no harm did. A flat Beta(1, 1) start would put every rate at 1/2, so an
+    unsubscribe worth −2 would price every message below the no-message arm and the policy would send
+    only when it explores; the optimistic start instead tries each arm until about as many sends as
+    ``optimism`` (and, on a cheap channel, many more) have shown what it is worth.
     """
 
     name = "egreedy"
+    parameter_constraints: ClassVar[dict[str, Constraint]] = {**GreedyPolicy.parameter_constraints,
+                                                               "optimism": Interval(0.0, open_low=True)}
 
     def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *, epsilon: float = 0.05,
-                 prior_alpha: float = 1.0, prior_beta: float = 1.0,
+                 optimism: float = 1.0, prior: tuple[np.ndarray, np.ndarray] | None = None,
                  random_state: np.random.Generator | int | None = None) -> None:
-        super().__init__(catalog, value, cost, epsilon=epsilon, prior_alpha=prior_alpha, prior_beta=prior_beta,
-                         random_state=random_state)
+        super().__init__(catalog, value, cost, epsilon=epsilon, prior=prior, random_state=random_state)
+        self._set_params(optimism=optimism)
+        if prior is None:  # optimistic initial values: good outcomes happened, harms did not
+            good = np.broadcast_to(self.value[None, :, None] > 0, self.alpha_.shape)
+            self.alpha_ = np.where(good, self.optimism, 0.0) + PRIOR_FLOOR
+            self.beta_ = np.where(good, 0.0, self.optimism) + PRIOR_FLOOR
 
     def scores(self, batch: DecisionBatch) -> np.ndarray:
         alpha, beta = (counts[batch.cell_idx] for counts in self.posterior())

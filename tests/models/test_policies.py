@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from sendwise.engine import reference as ref
 from sendwise.models import POLICIES, Catalog, DecisionBatch, Learner, Outcomes, load_policy
-from sendwise.models.policies.base import OpenCounts, OpenMessagesPolicy
+from sendwise.models.policies.base import OpenCounts, OpenMessagesPolicy, sample_choices
 from sendwise.models.policies.thompson import hierarchy_levels
 from tests.support.learning import sent_and_resolved
 
@@ -323,3 +323,47 @@ def test_decisions_follow_the_logged_probabilities():
     expected = 4000 * probs
     sigma = np.sqrt(4000 * probs * (1 - probs)) + 1e-12
     assert (np.abs(counts - expected) < 5 * sigma + 1).all()
+
+
+def test_a_cold_egreedy_sends_when_sending_pays():
+    mask = np.ones((2000, CATALOG.n_arms), dtype=bool)  # no message always allowed
+    batch = make_batch(21, mask=mask)  # clicks ~ U(0, 0.2) at value 1, unsubscribes ~ U(0, 0.01) at −2
+    cold = make_policy("egreedy").decide(batch).arm
+    learned = trained("egreedy", n_rounds=4).decide(batch).arm
+    for label, arm in (("cold", cold), ("after four batches", learned)):
+        share = np.mean(arm == CATALOG.null_arm)
+        assert share < 0.2, f"{label}: egreedy chose no message on {share:.0%} of rows (limit 20%)"
+
+
+def test_egreedy_starts_from_an_informative_prior_when_given_one():
+    shape = (CATALOG.n_cells, 2, CATALOG.n_arms)
+    prior = (np.full(shape, 3.0), np.full(shape, 97.0))
+    alpha, beta = make_policy("egreedy", prior=prior).posterior()
+    np.testing.assert_allclose(alpha / (alpha + beta), 0.03, rtol=1e-3)  # prior floor aside
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_explored_rows_are_those_whose_arm_is_not_the_most_probable(data):
+    n_rows, n_arms = data.draw(st.integers(1, 8)), data.draw(st.integers(1, 5))
+    weights = np.array(data.draw(st.lists(st.integers(0, 3), min_size=n_rows * n_arms,
+                                          max_size=n_rows * n_arms))).reshape(n_rows, n_arms).astype(float)
+    mask = np.array(data.draw(st.lists(st.booleans(), min_size=n_rows * n_arms,
+                                       max_size=n_rows * n_arms))).reshape(n_rows, n_arms)
+    top = data.draw(st.lists(st.integers(0, n_arms - 1), min_size=n_rows, max_size=n_rows))
+    mask[np.arange(n_rows), top] = True
+    weights[np.arange(n_rows), top] += 1.0  # every row has an allowed arm of positive weight (ties are common)
+    exploit = np.where(mask, weights, 0.0)
+    exploit /= exploit.sum(axis=1, keepdims=True)
+    epsilon = data.draw(st.sampled_from([0.0, 0.3, 1.0]))
+    choices = sample_choices(exploit, mask, epsilon, np.random.default_rng(data.draw(st.integers(0, 2**32))))
+    rows = np.arange(n_rows)
+    several = mask.sum(axis=1) > 1
+    not_best = exploit[rows, choices.arm] < exploit.max(axis=1)
+    if epsilon == 0.0:
+        np.testing.assert_array_equal(choices.explored, not_best & several)
+    elif epsilon == 1.0:
+        np.testing.assert_array_equal(choices.explored, several)
+    else:  # the uniform stage may also draw a most probable arm: explored then too
+        assert (choices.explored >= (not_best & several)).all()
+    assert not (choices.explored & ~several).any()
