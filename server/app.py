@@ -22,6 +22,7 @@ from sendwise.models.domain.world import load_world
 
 from .auth import ApiKeys
 from .deps import get_now, utc_now
+from .docs import install_docs
 from .errors import install_error_handlers
 from .guardrails import ServingRules
 from .limits import AdmissionMiddleware, RequestLimitsMiddleware
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=version("sendwise"),
         summary="Channel × local send hour (or no message) per customer, learned online.",
         lifespan=lifespan,
-        docs_url="/docs" if settings.expose_docs else None,
+        docs_url=None,  # ``install_docs`` serves /docs with Swagger UI's assets from an installed package, not a CDN
         redoc_url=None,
         openapi_url="/openapi.json" if settings.expose_docs else None,
     )
@@ -113,4 +114,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.metrics)
     for module in (decisions, feedback, customers, health, metrics, dashboard):
         app.include_router(module.router)
+    if settings.expose_docs:
+        install_docs(app)
     return app

@@ -1,10 +1,12 @@
-"""The operator's dashboard in a real headless Chromium, driven by Playwright, against a real server.
+"""The operator's dashboard and the API docs in a real headless Chromium, driven by Playwright, against a
+real server.
 
 The server runs on a free loopback port with the seed world's rules and a saved Thompson policy whose
 posterior is the seed world's truth (with evidence that differs by channel, so the intervals differ),
 no exploration, and one clearly best option for the explained customer's channels, so a dry run and
 ``POST /v1/decisions`` must agree. It is seeded with decisions and feedback over HTTP before the
-browser looks. A full-page screenshot goes to ``test-artifacts/dashboard.png``.
+browser looks. A full-page screenshot goes to ``test-artifacts/dashboard.png``, taken by a browser that
+signs in with a header, as a script would. ``/docs`` must render with every non-loopback request refused.
 
 Needs Chromium at ``/usr/bin/chromium`` (Debian package ``chromium``) and the ``playwright`` Python
 package; without either the module is skipped and says which is missing.
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import numpy as np
@@ -119,18 +121,32 @@ class Tab:
     console_errors: list[str] = field(default_factory=list)
 
 
-@pytest.fixture
-def tab(browser: Any, server: str) -> Iterator[Tab]:
-    context = browser.new_context(base_url=server, viewport={"width": 1100, "height": 900})
-    tab = Tab(context.new_page())
+def _watched(page: Any) -> Tab:
+    """``page`` with its console errors and uncaught exceptions collected."""
+    tab = Tab(page)
 
     def on_console(message: Any) -> None:
         if message.type == "error":
             tab.console_errors.append(message.text)
 
-    tab.page.on("console", on_console)
-    tab.page.on("pageerror", lambda error: tab.console_errors.append(str(error)))
-    yield tab
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: tab.console_errors.append(str(error)))
+    return tab
+
+
+@pytest.fixture
+def tab(browser: Any, server: str) -> Iterator[Tab]:
+    context = browser.new_context(base_url=server, viewport={"width": 1100, "height": 900})
+    yield _watched(context.new_page())
+    context.close()
+
+
+@pytest.fixture
+def header_tab(browser: Any, server: str) -> Iterator[Tab]:
+    """A tab whose every request carries the admin key, as a script signs in (no sign-in page, no cookie)."""
+    context = browser.new_context(base_url=server, viewport={"width": 1100, "height": 900},
+                                  extra_http_headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    yield _watched(context.new_page())
     context.close()
 
 
@@ -164,10 +180,48 @@ def test_sign_in_refuses_wrong_keys_and_gives_an_http_only_strict_cookie(tab: Ta
     assert page.url.endswith("/dashboard/login"), "after signing out the dashboard must ask for a key again"
 
 
-def test_heatmap_matches_the_posterior_json_and_the_page_is_clean(tab: Tab, server: str) -> None:
+@pytest.mark.parametrize("headers, status", [
+    pytest.param({"Authorization": f"Bearer {ADMIN_KEY}"}, 200, id="bearer"),
+    pytest.param({"X-API-Key": ADMIN_KEY}, 200, id="x-api-key"),
+    pytest.param({"Authorization": "Bearer not-a-key-at-all-000000"}, 401, id="wrong-key"),
+    pytest.param({"X-API-Key": DECIDE_KEY}, 403, id="no-admin-scope"),
+])
+def test_a_key_in_a_header_opens_the_dashboard_and_nothing_else_does(browser: Any, server: str,
+                                                                      headers: dict[str, str], status: int) -> None:
+    context = browser.new_context(base_url=server, extra_http_headers=headers)
+    try:
+        page = context.new_page()
+        response = page.goto("/dashboard")
+        assert response.status == status, f"{sorted(headers)} answered {response.status}, not {status}"
+        if status == 200:
+            assert response.url.endswith("/dashboard")
+            sync_api.expect(page.locator("svg.heatmap")).to_be_visible()
+        else:
+            assert set(response.json()) == {"detail"} and context.cookies() == []
+    finally:
+        context.close()
+
+
+def test_docs_render_with_the_network_off(tab: Tab) -> None:
     page = tab.page
-    _sign_in(page, ADMIN_KEY)
-    page.wait_for_url("**/dashboard")
+    refused: list[str] = []
+
+    def loopback_only(route: Any) -> None:
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", loopback_only)
+    page.goto("/docs")
+    sync_api.expect(page.locator(".opblock-summary-path[data-path='/v1/decisions']")).to_be_visible()
+    assert refused == [], "the docs page must need nothing from outside this server"
+    assert tab.console_errors == []
+
+
+def test_heatmap_matches_the_posterior_json_and_the_page_is_clean(header_tab: Tab, server: str) -> None:
+    page = header_tab.page
     page.goto(EXPLAIN_KNOWN)
     cells = page.eval_on_selector_all("svg.heatmap g.cell", "gs => gs.map(g => [g.dataset.channel, "
                                       "Number(g.dataset.hour), Number(g.dataset.netValue), Number(g.dataset.ciLow), "
@@ -185,7 +239,7 @@ def test_heatmap_matches_the_posterior_json_and_the_page_is_clean(tab: Tab, serv
     assert page.locator("#activity .tile .value").first.inner_text() == str(N_SEEDED)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
-    assert tab.console_errors == []
+    assert header_tab.console_errors == []
 
 
 def test_explanation_matches_a_real_decision_and_logs_nothing(tab: Tab, server: str, state_dir: Path) -> None:
