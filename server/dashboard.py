@@ -49,6 +49,7 @@ EXPIRY_DIGITS = 12  # a cookie's expiry in Unix seconds; more digits are no expi
 SESSION_SECRET_FILE = "dashboard_secret"
 WINDOW_HOURS = {"24h": 24, "7d": 24 * 7}
 Window = Literal["24h", "7d"]
+Basis = Literal["posterior", "prior", "none"]
 # Okabe–Ito colours (distinguishable with colour-blindness), one per channel; grey for no message.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442")
 NO_MESSAGE_COLOUR = "#9a9a9a"
@@ -82,7 +83,12 @@ class SegmentPosterior(BaseModel):
     credible_level: float = Field(description="probability mass inside [ci_low, ci_high]")
     channels: list[str]
     cells: list[PosteriorCell] = Field(description="channel-major: the 24 hours of channels[0], then channels[1], …")
-    best: PosteriorCell | None = Field(description="the highest mean; None when all are below 0 (no message wins)")
+    best: PosteriorCell | None = Field(
+        description="the highest mean; None when all are below 0 (no message wins) or the basis is 'none'")
+    basis: Basis = Field(description=(
+        "posterior: the served model's belief (its source's state and the feedback it learned); prior: the "
+        "world's prior with no feedback learned yet, so every value is the prior's expectation; none: the same "
+        "with a flat prior (the same rates for every option), so the values differ by cost alone and say nothing"))
 
 
 def segment_posterior(service: SendwiseService, region: str, industry: str, campaign_type: str) -> SegmentPosterior:
@@ -91,23 +97,31 @@ def segment_posterior(service: SendwiseService, region: str, industry: str, camp
     Intervals come from ``INTERVAL_DRAWS`` Beta draws with a fixed seed, so the same posterior always
     gives the same numbers; they are computed once per served model and posterior version. The model
     first catches up with every worker's commits, so two workers on one store give the same answer.
+    While the server serves the world's prior and has learned no outcome yet, the numbers are the
+    prior's, and ``basis`` says so.
     """
     live = service.model
     if live is None:
         raise ModelUnavailableError(f"no model is served yet ({service.model_error or 'loading'}); retry shortly")
     live.catch_up(service.store, fresh=True)  # what every worker has committed, so all workers answer alike
-    return _segment_posterior(live, live.applied_seq, region, industry, campaign_type)
+    cold = service.settings.model_uri is None and live.n_resolved == 0
+    return _segment_posterior(live, live.applied_seq, cold, region, industry, campaign_type)
 
 
 @lru_cache(maxsize=64)
-def _segment_posterior(live: LiveModel, applied_seq: int, region: str, industry: str,
+def _segment_posterior(live: LiveModel, applied_seq: int, cold: bool, region: str, industry: str,
                        campaign_type: str) -> SegmentPosterior:
-    """``segment_posterior`` of one model; ``applied_seq`` keys the cache, as every update the model learns moves it."""
+    """``segment_posterior`` of one model; ``applied_seq`` keys the cache, as every update the model learns moves it.
+
+    ``cold``: the model is the world's prior and has learned nothing yet.
+    """
     catalog, policy = live.catalog, live.policy
     cell = _segment_cell(catalog, region, industry, campaign_type)
     alpha, beta = _cell_posterior(live, cell)
     cost = policy.cost[catalog.region_index(region), :-1]
-    mean = policy.value @ (alpha / (alpha + beta)) - cost
+    rates = alpha / (alpha + beta)
+    basis: Basis = "posterior" if not cold else "none" if np.allclose(rates, rates[:, :1]) else "prior"
+    mean = policy.value @ rates - cost
     draws = np.random.default_rng(0).beta(alpha, beta, size=(INTERVAL_DRAWS, *alpha.shape))
     tail = (1.0 - CREDIBLE_LEVEL) / 2
     low, high = np.quantile(np.einsum("o,doa->da", policy.value, draws) - cost, [tail, 1.0 - tail], axis=0)
@@ -118,7 +132,7 @@ def _segment_posterior(live: LiveModel, applied_seq: int, region: str, industry:
     best = max(cells, key=lambda c: c.net_value)
     return SegmentPosterior(region=region, industry=industry, campaign_type=campaign_type, model_version=live.version,
                             credible_level=CREDIBLE_LEVEL, channels=list(catalog.channels), cells=cells,
-                            best=best if best.net_value >= 0 else None)
+                            best=best if best.net_value >= 0 and basis != "none" else None, basis=basis)
 
 
 def _segment_cell(catalog: Catalog, region: str, industry: str, campaign_type: str) -> int:
@@ -296,7 +310,14 @@ CELL_W, CELL_H, LABEL_W, HEAD_H = 36, 26, 84, 20
 # The activity chart: stacked bars of decisions per hour, coloured by channel.
 PLOT_W, PLOT_H, AXIS_W, AXIS_H = 880, 150, 36, 20
 LIGHT, DARK = (236, 247, 241), (0, 94, 68)  # the colour ramp of positive net values, 0 → the segment's best
+LEGEND_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)  # of the segment's best, one legend tick each
+MAX_DECIMALS = 6
 BELOW_ZERO = "url(#below-zero)"  # a hatch pattern defined in the page
+HATCH = ("#f7e3e3", "#e6bcbc")  # its background and stripes
+BELOW_ZERO_INK = "#7a2626"  # the text on it: at least MIN_CONTRAST on both of its colours
+NO_DATA = "#eef1f0"  # cells of a flat prior that has learned nothing
+INK, WHITE, BLACK = "#1d2b26", "#ffffff", "#000000"  # INK is the page's text colour
+MIN_CONTRAST = 4.5  # WCAG 2 AA for text
 
 
 @dataclass(frozen=True)
@@ -308,6 +329,7 @@ class HeatCell:
     text: str
     title: str
     best: bool
+    below: bool
     cell: PosteriorCell
 
 
@@ -322,28 +344,70 @@ class Heatmap:
     cell_w: int = CELL_W
     cell_h: int = CELL_H
     label_x: int = LABEL_W - 8
+    hatch: tuple[str, str] = HATCH
 
 
 def heatmap(posterior: SegmentPosterior) -> Heatmap:
-    """Cells coloured by mean net value (hatched below 0), with the interval in each cell's hover title."""
-    top = max(posterior.best.net_value if posterior.best else 0.0, 1e-12)
+    """Cells coloured by mean net value (hatched below 0), with the interval in each cell's hover title.
+
+    Each cell's text takes the colour that reads on its fill (``text_ink``). On the basis ``none`` the
+    cells show no number: a flat prior that learned nothing has none to give.
+    """
+    top = posterior.best.net_value if posterior.best else 0.0
+    no_data = posterior.basis == "none"
+    what = {"posterior": "mean net value", "prior": "prior mean net value (no feedback yet)",
+            "none": "no data yet; the flat prior's mean net value"}[posterior.basis]
     cells = []
     for i, cell in enumerate(posterior.cells):
         row = i // N_HOURS
-        share = max(cell.net_value, 0.0) / top
-        below, best = cell.net_value < 0, cell == posterior.best
-        title = (f"{cell.channel} {cell.hour:02d}:00 · mean net value {cell.net_value:+.4f} · "
+        below, best = cell.net_value < 0 and not no_data, cell == posterior.best
+        fill = NO_DATA if no_data else BELOW_ZERO if below else _ramp(max(cell.net_value, 0.0) / top if top else 0.0)
+        title = (f"{cell.channel} {cell.hour:02d}:00 · {what} {cell.net_value:+.4f} · "
                  f"{posterior.credible_level:.0%} credible interval {cell.ci_low:+.4f} to {cell.ci_high:+.4f} "
                  f"(width {cell.ci_high - cell.ci_low:.4f})"
                  + ("; below 0, so no message beats it" if below else "") + ("; the best option" if best else ""))
-        cells.append(HeatCell(x=LABEL_W + cell.hour * CELL_W, y=HEAD_H + row * CELL_H,
-                              fill=BELOW_ZERO if below else _ramp(share), ink="#ffffff" if share > 0.55 else "#1d2b26",
-                              text=_fmt(cell.net_value), title=title, best=best, cell=cell))
-    legend = [(_ramp(s), _fmt(s * top)) for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
-    legend.append((BELOW_ZERO, "below 0: no message wins"))
+        cells.append(HeatCell(x=LABEL_W + cell.hour * CELL_W, y=HEAD_H + row * CELL_H, fill=fill, below=below,
+                              ink=BELOW_ZERO_INK if below else text_ink(fill),
+                              text="—" if no_data else _fmt(cell.net_value), title=title, best=best, cell=cell))
     return Heatmap(width=LABEL_W + N_HOURS * CELL_W + 2, height=HEAD_H + len(posterior.channels) * CELL_H + 2,
                    cells=cells, rows=[(HEAD_H + r * CELL_H + CELL_H // 2, c) for r, c in enumerate(posterior.channels)],
-                   columns=[(LABEL_W + h * CELL_W + CELL_W // 2, f"{h:02d}") for h in range(N_HOURS)], legend=legend)
+                   columns=[(LABEL_W + h * CELL_W + CELL_W // 2, f"{h:02d}") for h in range(N_HOURS)],
+                   legend=heatmap_legend(top, no_data))
+
+
+def heatmap_legend(top: float, no_data: bool = False) -> list[tuple[str, str]]:
+    """(fill, label) pairs: ramp ticks from 0 to ``top`` (the best mean) in as many decimals as keep them
+    distinct, and the hatch of below 0; no ramp when nothing is above 0, one grey entry when there is no data."""
+    if no_data:
+        return [(NO_DATA, "— no data yet: a flat prior and no feedback")]
+    ramp = []
+    if top > 0:
+        decimals = next((d for d in range(3, MAX_DECIMALS) if len({_fmt(s * top, d) for s in LEGEND_SHARES})
+                         == len(LEGEND_SHARES)), MAX_DECIMALS)
+        ramp = [(_ramp(s), _fmt(s * top, decimals)) for s in LEGEND_SHARES]
+    return [*ramp, (BELOW_ZERO, "below 0: no message wins")]
+
+
+def text_ink(fill: str) -> str:
+    """The text colour for a ``#rrggbb`` fill: the page's ink if it reaches ``MIN_CONTRAST`` there, else white
+    if that does, else whichever of white and black contrasts more (on the ramp's middle, black)."""
+    for ink in (INK, WHITE):
+        if contrast_ratio(ink, fill) >= MIN_CONTRAST:
+            return ink
+    return max((WHITE, BLACK), key=lambda ink: contrast_ratio(ink, fill))
+
+
+def contrast_ratio(first: str, second: str) -> float:
+    """WCAG 2 contrast ratio of two ``#rrggbb`` colours, from 1 (the same) to 21 (black on white)."""
+    lighter, darker = sorted((_luminance(first), _luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def _luminance(colour: str) -> float:
+    """WCAG 2 relative luminance of a ``#rrggbb`` colour."""
+    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
 
 def _ramp(share: float) -> str:
@@ -460,9 +524,9 @@ def hour_ranges(hours: list[int]) -> str:
     return ", ".join(f"{r[0]:02d}" if len(r) == 1 else f"{r[0]:02d}–{r[-1]:02d}" for r in runs)
 
 
-def _fmt(value: float) -> str:
-    """A net value in three decimals without the leading zero (``.021``, ``−.501``), to fit a heatmap cell."""
-    text = f"{abs(value):.3f}".removeprefix("0")
+def _fmt(value: float, decimals: int = 3) -> str:
+    """A net value without the leading zero (``.021``, ``−.501``), to fit a heatmap cell; three decimals unless told."""
+    text = f"{abs(value):.{decimals}f}".removeprefix("0")
     return f"−{text}" if value < 0 and text.strip(".0") else text
 
 

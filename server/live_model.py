@@ -38,6 +38,7 @@ class LiveModel:
         self.catalog: Catalog = policy.catalog
         self.quiet_allowed = rules.allowed_hours(self.catalog)
         self.applied_seq = 0
+        self.n_resolved = 0  # outcomes learned (arrived or window closed) since the model was loaded
         self._customers: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -95,6 +96,7 @@ class LiveModel:
         if step == "sent":
             self.learner.sent(Sends(key=key, cell_idx=cell, arm=arm, sent_at=sent_at, customer_idx=customer))
             return
+        self.n_resolved += len(inputs)
         self.learner.resolve(Resolved(
             key=key, cell_idx=cell, arm=arm, outcome_idx=np.array([i.outcome for i in inputs], dtype=np.int64),
             successes=np.array([i.successes for i in inputs]), failures=np.array([i.failures for i in inputs]),

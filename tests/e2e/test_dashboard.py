@@ -14,6 +14,7 @@ package; without either the module is skipped and says which is missing.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -30,6 +31,7 @@ import pytest
 from sendwise.models import ThompsonPolicy, load_world
 from sendwise.models.domain.population import segment_rate_table
 from sendwise.server import serve_in_background
+from sendwise.server.dashboard import MIN_CONTRAST, contrast_ratio
 from tests.support.api import customer, event
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -236,6 +238,12 @@ def test_heatmap_matches_the_posterior_json_and_the_page_is_clean(header_tab: Ta
     assert all("credible interval" in cell[5] for cell in cells), "every cell must carry its interval on hover"
     below = page.locator("svg.heatmap g.cell.below").count()
     assert below == sum(c["net_value"] < 0 for c in posterior["cells"]) > 0
+    ink, fill = page.eval_on_selector("svg.heatmap g.cell.best", "g => [getComputedStyle(g.querySelector('text'))"
+                                      ".fill, g.querySelector('rect').getAttribute('fill')]")
+    shown = "#" + "".join(f"{int(c):02x}" for c in re.findall(r"\d+", ink))  # the ink as drawn: rgb(r, g, b)
+    assert contrast_ratio(shown, fill) >= MIN_CONTRAST, f"the best cell's text {ink} on {fill} is hard to read"
+    ticks = page.locator("#posterior .legend li:not(.hint)").all_inner_texts()
+    assert len(set(ticks)) == len(ticks) == 6, f"legend labels must differ: {ticks}"
     assert page.locator("#activity .tile .value").first.inner_text() == str(N_SEEDED)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
