@@ -24,6 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     candidate = parser.add_mutually_exclusive_group(required=True)
     candidate.add_argument("--run", metavar="RUN_ID", help="MLflow run whose policy to register and promote")
     candidate.add_argument("--version", metavar="N", help="an existing version of the registered model")
+    candidate.add_argument("--best", metavar="POLICY",
+                           help="the best run of POLICY in the latest tracked simulation (the run `sendwise compare` "
+                                "lists for it)")
+    parser.add_argument("--experiment", metavar="NAME",
+                        help="with --best: the MLflow experiment to look in (default: every sendwise-* experiment)")
     parser.add_argument("--name", default="sendwise-policy", help="registered model name (default %(default)s)")
     parser.add_argument("--alias", default="champion", help="alias to move (default %(default)s)")
     parser.add_argument("--gate", action="store_true", help="promote only if the off-policy gate on --logs passes")
@@ -44,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     announce(tracking=tracking_uri(args.tracking_uri), logs=args.logs)
     from sendwise.models.mlops.registry import promote  # MLflow loads only when used
 
-    outcome = promote(run_id=args.run, version=args.version, name=args.name, alias=args.alias, logs=args.logs,
+    run_id = args.run if args.best is None else best_run(args.best, args.experiment, args.tracking_uri)
+    outcome = promote(run_id=run_id, version=args.version, name=args.name, alias=args.alias, logs=args.logs,
                       estimator=estimator, seed=args.seed, tracking_uri=args.tracking_uri)
     for role, bounds in (("candidate", outcome.candidate), ("champion", outcome.champion)):
         if bounds is not None:
@@ -55,3 +61,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"promoted: {outcome.name} version {outcome.version} is @{outcome.alias} "
           f"(was {outcome.previous or 'unset'}); {outcome.reason}")
     return 0
+
+
+def best_run(policy: str, experiment: str | None, tracking_uri: str | None) -> str:
+    """The run ``sendwise compare`` names as ``policy``'s best in the most recent simulation that has one."""
+    from sendwise.models.mlops.compare import compare_latest
+    from sendwise.models.mlops.tracking import SIMULATION
+
+    comparisons = [c for c in compare_latest(experiment=experiment, tracking_uri=tracking_uri)
+                   if c.kind == SIMULATION and policy in c.best_runs]
+    if not comparisons:
+        raise ValueError(f"no tracked, promotable run of {policy!r}: run `sendwise simulate --policies {policy}` "
+                         f"first (without --no-track)")
+    latest = max(comparisons, key=lambda c: c.started)
+    print(f"best run of {policy}: {latest.best_runs[policy]} ({latest.experiment}, run {latest.run_id})")
+    return latest.best_runs[policy]

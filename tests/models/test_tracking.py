@@ -161,3 +161,16 @@ def test_experiments_are_marked_as_classic_ml_so_the_ui_opens_their_runs(mlflow_
     chosen = client.create_experiment("kind-of-its-own", tags={EXPERIMENT_KIND_TAG: "genai_development"})
     experiment_id(client, "kind-of-its-own")
     assert client.get_experiment(chosen).tags[EXPERIMENT_KIND_TAG] == "genai_development"
+
+
+def test_promote_best_takes_the_run_compare_names_and_says_when_there_is_none(
+        mlflow_store: str, parent: Run, children: dict[tuple[str, int], Run],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    best = max((children["ts", seed] for seed in (0, 1)), key=lambda r: r.data.metrics["net_value"])
+    assert main(["promote", "--best", "ts", "--name", "sendwise-best", "--tracking-uri", mlflow_store]) == 0
+    printed = capsys.readouterr().out
+    assert f"best run of ts: {best.info.run_id}" in printed and "promoted: sendwise-best version 1" in printed
+    version = MlflowClient(mlflow_store).get_model_version_by_alias("sendwise-best", "champion")
+    assert version.run_id == best.info.run_id
+    assert main(["promote", "--best", "oracle", "--tracking-uri", mlflow_store]) == 2, "an oracle has no model"
+    assert "no tracked, promotable run of 'oracle'" in capsys.readouterr().err
