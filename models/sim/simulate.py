@@ -51,6 +51,7 @@ from ..domain import (
 )
 from ..ope import LoggedFeedback, write_logs
 from ..policies import POLICIES, Choices, Learner, Loop, OpenWeight, Policy, Resolved, Sends, make_world_policy
+from .progress import DayBar
 
 TOTAL_METRICS = ("net_value", "clicks", "unsubscribes", "cost", "sends", "regret", "decisions")
 LAST_DAYS = 14
@@ -411,7 +412,7 @@ def simulate(
     tasks = [SimulationTask(world, name, seed, int(n_customers), int(n_days), policy_params.get(name, {}), out,
                             _log_path(log_decisions, name, seed, single=len(policies) * len(seeds) == 1))
              for name in policies for seed in seeds]
-    with tqdm(total=len(tasks) * int(n_days), disable=not progress, unit="day", desc="simulate") as bar:
+    with DayBar(total=len(tasks) * int(n_days), disable=not progress) as bar:  # "compiling" until a day is done
         runs = executor(tasks, bar) if executor is not None else _run_tasks(tasks, int(n_jobs), bar)
     result = SimulationResult(world=world, n_customers=int(n_customers), n_days=int(n_days), seeds=seeds,
                               runs=runs, summary=summarize(runs), out_dir=out)

@@ -134,7 +134,7 @@ BAD_SEARCHES = [
 def test_bad_search_syntax_names_the_piece(search: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["tune", "--search", search, "--trials", "1"])
     assert code == 2
-    assert capsys.readouterr().err.strip() == f"sendwise tune: error: {message}"
+    assert capsys.readouterr().err.splitlines()[-1] == f"sendwise tune: error: {message}"
 
 
 def test_search_pieces_become_ranges_and_choices() -> None:
@@ -154,7 +154,7 @@ def test_search_pieces_become_ranges_and_choices() -> None:
 def test_bad_settings_are_refused_before_ray_starts(argv: list[str], message: str,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
-    assert capsys.readouterr().err.strip() == f"sendwise {argv[0]}: error: {message}"
+    assert capsys.readouterr().err.splitlines()[-1] == f"sendwise {argv[0]}: error: {message}"
 
 
 def test_missing_ray_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch,
@@ -164,4 +164,4 @@ def test_missing_ray_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(MissingExtraError, match=re.escape(message)):
         import_ray()
     assert main(["simulate", "--engine", "ray", "--customers", "50", "--days", "1", "--seeds", "1"]) == 2
-    assert capsys.readouterr().err.strip() == f"sendwise simulate: error: {message}"
+    assert capsys.readouterr().err.splitlines()[-1] == f"sendwise simulate: error: {message}"
