@@ -277,7 +277,7 @@ def one_round(port: int, seconds: float, offset: int, folder: Path) -> dict[str,
 
 def durable_counts(port: int) -> tuple[int, int] | None:
     """The server's durable units and the commits that held them so far (``/metrics``); None if it does not
-    count them (a Redis store, or a version without group commit)."""
+    count them (a version without group commit; a store without it reports 0 of each)."""
     request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"X-API-Key": API_KEY})
     with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
         values = dict(line.split()[:2] for line in response.read().decode().splitlines()

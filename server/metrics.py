@@ -32,6 +32,12 @@ class ServerMetrics:
                                       registry=self.registry)
         self.open_decisions = Gauge("sendwise_open_decisions", "Decisions whose attribution window is open",
                                     registry=self.registry)
+        self.durable_units = Gauge("sendwise_durable_units",
+                                   "Durable units of work (feedback requests) committed since start",
+                                   registry=self.registry)
+        self.durable_commits = Gauge("sendwise_durable_commits",
+                                     "Durable commits that held them (fewer: requests shared commits)",
+                                     registry=self.registry)
         self.model = Gauge("sendwise_model_info", "The served model version (value 1)", ["version"],
                            registry=self.registry)
 
@@ -47,11 +53,12 @@ class ServerMetrics:
         self.open_decisions.set_function(read)
 
     def watch_group_commit(self, units: Callable[[], int], commits: Callable[[], int]) -> None:
-        """Read, at scrape time, how many durable units were committed and in how many shared commits."""
-        Gauge("sendwise_durable_units", "Durable units of work (feedback requests) committed since start",
-              registry=self.registry).set_function(lambda: float(units()))
-        Gauge("sendwise_durable_commits", "Durable commits that held them (fewer: requests shared commits)",
-              registry=self.registry).set_function(lambda: float(commits()))
+        """Read, at scrape time, how many durable units were committed and in how many shared commits.
+
+        A restarted lifespan (same app, new store) re-points the gauges at the new store's counters.
+        """
+        self.durable_units.set_function(lambda: float(units()))
+        self.durable_commits.set_function(lambda: float(commits()))
 
     def model_loaded(self, version: str) -> None:
         self.model.clear()
