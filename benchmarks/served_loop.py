@@ -15,7 +15,7 @@ same world, population, triggers and response draws run three times:
 - **segment oracle**: the policy that knows each cell's true rates, the yardstick.
 
 Reported: each run's net value over the last 14 days as a share of the segment oracle's (mean and 95%
-t-interval over seeds), the ratio served / in-process, the mean uniform importance weight of the
+bootstrap interval over seeds), the ratio served / in-process, the mean uniform importance weight of the
 served decision log (``(1 / allowed arms) / logged propensity`` over the rows ``sendwise export-logs``
 writes: about 1 when the logged propensities are right), decisions served per wall-clock second,
 the served wall time, and ``mask_mismatches``: served choices the simulator's mask forbids (sent as

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from sendwise.models import POLICIES, load_world, sendwise_home, tracking_uri
+from sendwise.models.intervals import seeds_caption
 from sendwise.models.sim.distributed import simulate_on_ray
 from sendwise.models.sim.simulate import SimulationResult, simulate
+from sendwise.models.tables import render_table
 
 from .where import announce
 
@@ -31,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              f"{','.join(PREFERRED_POLICIES)})")
     parser.add_argument("--customers", type=int, default=10_000, help="customers in the world (default 10000)")
     parser.add_argument("--days", type=int, default=30, help="simulated days (default 30)")
-    parser.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default 3)")
+    parser.add_argument("--seeds", type=int, default=5,
+                        help="number of seeds, 0..N-1 (default 5; with fewer the intervals are rough)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="parallel processes (default 1); with --engine ray, the CPUs of a local Ray (default all)")
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
@@ -97,15 +100,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_table(result: SimulationResult) -> str:
-    """Two tables, each cell ``mean ± half-width of the 95% interval`` across seeds (USD unless a count)."""
+    """Two tables, each cell ``mean [95% interval]`` across seeds (USD unless a count), one format per column."""
     channels = result.world.catalog.channels
-    note = "" if len(result.seeds) > 1 else " (one seed: no interval)"
     fixed = ", ".join(f"{c} ${v:,.0f}" for c, v in zip(channels, result.world.fixed_monthly_cost, strict=True) if v)
     by_policy = {p: f"${m['fixed_cost'][0]:,.0f}" for p, m in result.summary.items()}
     prorated = (f"every policy {next(iter(by_policy.values()))}" if len(set(by_policy.values())) == 1
                 else ", ".join(f"{p} {v}" for p, v in by_policy.items()))
     return "\n".join([
-        f"mean ± 95% interval across seeds{note}",
+        seeds_caption(len(result.seeds)),
         _table(result, MAIN_COLUMNS),
         "",
         "cost by channel (USD)",
@@ -117,22 +119,8 @@ def format_table(result: SimulationResult) -> str:
 
 
 def _table(result: SimulationResult, columns: tuple[tuple[str, str], ...]) -> str:
-    rows = [["policy", *(title for title, _ in columns)]]
-    for name, metrics in result.summary.items():
-        rows.append([name, *(_cell(metrics[key]) for _, key in columns)])
-    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) if k == 0 else cell.rjust(w) for k, (cell, w) in enumerate(zip(row, widths,
-                                                                                                   strict=True)))
-             for row in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
-
-
-def _cell(stats: tuple[float, float, float]) -> str:
-    """``mean ± half-width``; just the mean when there is no interval (one seed)."""
-    mean, low, high = stats
-    digits = 0 if abs(mean) >= 100 else 2
-    return f"{mean:,.{digits}f}" + (f" ± {(high - low) / 2:,.{digits}f}" if high > low else "")
+    rows = [[name, *(metrics[key] for _, key in columns)] for name, metrics in result.summary.items()]
+    return render_table(["policy", *(title for title, _ in columns)], rows)
 
 
 def _policy_names(text: str | None) -> list[str]:

@@ -16,6 +16,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from ..intervals import seeds_caption
+from ..tables import render_table
 from .tracking import (
     BOUND_SUFFIXES,
     DATASET_TAG,
@@ -34,7 +36,8 @@ class Comparison:
 
     ``summary`` maps policy → metric (or estimator) → ``(value, lo95, hi95)``; ``best_runs`` maps
     policy → its child run with the highest total net value that logged a model (the run to promote;
-    none for the oracles), or its only child run for an evaluation.
+    none for the oracles), or its only child run for an evaluation. ``n_seeds``: the seeds a
+    simulation's intervals come from (None for an evaluation, whose intervals resample logged rows).
     """
 
     experiment: str
@@ -44,6 +47,7 @@ class Comparison:
     started: datetime
     summary: dict[str, dict[str, tuple[float, float, float]]]
     best_runs: dict[str, str]
+    n_seeds: int | None = None
 
     def columns(self) -> list[str]:
         """The key metrics of a simulation, or every estimator of an evaluation."""
@@ -56,18 +60,18 @@ class Comparison:
         return sorted(self.summary, key=lambda p: -self.summary[p].get(first, (-np.inf,))[0])
 
     def format_table(self) -> str:
-        """A plain-text table: one row per policy, ``value [lo95, hi95]`` per column, the best run."""
+        """A plain-text table: one row per policy, ``value [lo95, hi95]`` per column, the best run.
+
+        One number format per column (``render_table``); a simulation's caption says across how many
+        seeds its intervals are, and when that is too few to trust them (``seeds_caption``).
+        """
         columns = self.columns()
-        cells = [[policy, *(_interval(self.summary[policy].get(c)) for c in columns), self.best_runs.get(policy, "-")]
-                 for policy in self.policies()]
+        rows = [[policy, *(self.summary[policy].get(c) for c in columns), self.best_runs.get(policy, "-")]
+                for policy in self.policies()]
         header = ["policy", *columns, "best run" if self.kind == SIMULATION else "run"]
-        widths = [max(len(str(row[i])) for row in [header, *cells]) for i in range(len(header))]
-        lines = [f"{self.experiment}: {self.kind} of {self.subject}, run {self.run_id} "
-                 f"({self.started:%Y-%m-%d %H:%M} UTC); value [95% interval]"]
-        for row in [header, *cells]:
-            lines.append("  ".join(str(c).ljust(w) if i in (0, len(row) - 1) else str(c).rjust(w)
-                                   for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip())
-        return "\n".join(lines)
+        caption = seeds_caption(self.n_seeds) if self.n_seeds else "value [95% interval]"
+        return "\n".join([f"{self.experiment}: {self.kind} of {self.subject}, run {self.run_id} "
+                          f"({self.started:%Y-%m-%d %H:%M} UTC); {caption}", render_table(header, rows)])
 
 
 def compare_latest(*, experiment: str | None = None, tracking_uri: str | None = None) -> list[Comparison]:
@@ -96,10 +100,12 @@ def compare_latest(*, experiment: str | None = None, tracking_uri: str | None = 
             promotable = tags.get(KIND_TAG) != SIMULATION or bool(child.outputs and child.outputs.model_outputs)
             if policy and promotable and (policy not in best or _net_value(child) > _net_value(best[policy])):
                 best[policy] = child
+        seeds = parent.data.params.get("seeds") if tags.get(KIND_TAG) == SIMULATION else None
         out.append(Comparison(
             experiment=exp.name, kind=tags.get(KIND_TAG, "?"), subject=tags.get(WORLD_TAG, tags.get(DATASET_TAG, "?")),
             run_id=parent.info.run_id, started=datetime.fromtimestamp(parent.info.start_time / 1000, UTC),
             summary=_read_summary(parent.data.metrics), best_runs={p: r.info.run_id for p, r in best.items()},
+            n_seeds=len(seeds.split(",")) if seeds else None,
         ))
     return out
 
@@ -143,12 +149,3 @@ def _read_summary(metrics: Mapping[str, float]) -> dict[str, dict[str, tuple[flo
 
 def _net_value(run: Any) -> float:
     return float(run.data.metrics.get("net_value", -np.inf))
-
-
-def _interval(bounds: tuple[float, float, float] | None) -> str:
-    if bounds is None:
-        return "-"
-    value, low, high = bounds
-    if np.isnan(low) or np.isnan(high) or low == high:
-        return f"{value:,.4g}"
-    return f"{value:,.4g} [{low:,.4g}, {high:,.4g}]"

@@ -136,6 +136,11 @@ class Policy(ABC):
         """The Beta parameters the policy samples or scores from, open messages included; None if it has none."""
         return None
 
+    def untried_arms(self) -> np.ndarray | None:
+        """Bool (n_cells, n_arms): the arms the policy has no evidence of its own on, per cell, so that what
+        ``posterior`` says of them is only its prior; None for a policy without a posterior."""
+        return None
+
     @property
     def personalised(self) -> bool:
         """Whether decisions depend on each customer's own history (``DecisionBatch.customer_idx``)."""

@@ -136,13 +136,12 @@ class EpsilonGreedyPolicy(GreedyPolicy, ThompsonPolicy):
     """ε-greedy on the posterior mean of net value per cell: Σ value·α/(α+β) − cost.
 
     Learns the same Beta posteriors as ``ts`` (open messages as failures); explores uniformly with
-    probability ``epsilon``; ties go to a uniform pick among the best arms. The start is an informative
-    ``prior`` (pseudo-counts such as ``world_prior``'s, what ``ts`` and ``hier_ts`` get) when there is
-    one, else optimistic initial values: ``optimism`` pseudo-sends on which every outcome of positive
-    value happened and no harm did. A flat Beta(1, 1) start would put every rate at 1/2, so an
-    unsubscribe worth −2 would price every message below the no-message arm and the policy would send
-    only when it explores; the optimistic start instead tries each arm until about as many sends as
-    ``optimism`` (and, on a cheap channel, many more) have shown what it is worth.
+    probability ``epsilon``; ties go to a uniform pick among the best arms. It starts from an
+    informative ``prior`` (pseudo-counts such as ``world_prior``'s, the start ``ts`` and ``hier_ts``
+    get) when there is one, else from optimistic initial values: ``optimism`` pseudo-sends on which
+    every outcome of positive value happened and no harm did, so each arm looks worth trying until its
+    own sends outweigh them. (A flat Beta(1, 1) start puts every unsubscribe rate at 1/2: every message
+    looks worth less than none, and the policy sent only when it explored.)
     """
 
     name = "egreedy"
@@ -152,12 +151,14 @@ class EpsilonGreedyPolicy(GreedyPolicy, ThompsonPolicy):
     def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *, epsilon: float = 0.05,
                  optimism: float = 1.0, prior: tuple[np.ndarray, np.ndarray] | None = None,
                  random_state: np.random.Generator | int | None = None) -> None:
-        super().__init__(catalog, value, cost, epsilon=epsilon, prior=prior, random_state=random_state)
         self._set_params(optimism=optimism)
-        if prior is None:  # optimistic initial values: good outcomes happened, harms did not
-            good = np.broadcast_to(self.value[None, :, None] > 0, self.alpha_.shape)
-            self.alpha_ = np.where(good, self.optimism, 0.0) + PRIOR_FLOOR
-            self.beta_ = np.where(good, 0.0, self.optimism) + PRIOR_FLOOR
+        super().__init__(catalog, value, cost, epsilon=epsilon, prior=prior, random_state=random_state)
+
+    def _uninformed_start(self) -> tuple[np.ndarray, np.ndarray]:
+        """Optimistic initial values: ``optimism`` pseudo-sends on which good outcomes happened, harms did not."""
+        shape = (self.catalog.n_cells, len(self.catalog.outcomes), self.catalog.n_arms)
+        good = np.broadcast_to(self.value[None, :, None] > 0, shape)
+        return np.where(good, self.optimism, 0.0) + PRIOR_FLOOR, np.where(good, 0.0, self.optimism) + PRIOR_FLOOR
 
     def scores(self, batch: DecisionBatch) -> np.ndarray:
         alpha, beta = (counts[batch.cell_idx] for counts in self.posterior())

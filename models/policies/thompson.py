@@ -43,15 +43,29 @@ class ThompsonPolicy(BankSampling):
         self._set_params(prior_alpha=prior_alpha, prior_beta=prior_beta, bank_draws=bank_draws)
         shape = (catalog.n_cells, len(catalog.outcomes), catalog.n_arms)
         if prior is None:
-            self.alpha_, self.beta_ = np.full(shape, self.prior_alpha), np.full(shape, self.prior_beta)
+            self.alpha_, self.beta_ = self._uninformed_start()
         else:  # the informative prior replaces the flat one (a floor keeps zero rates valid Beta parameters)
             prior_successes, prior_failures = checked_prior(prior, shape)
             self.alpha_, self.beta_ = prior_successes + PRIOR_FLOOR, prior_failures + PRIOR_FLOOR
         self.pending_ = np.zeros(shape)
 
+    def _uninformed_start(self) -> tuple[np.ndarray, np.ndarray]:
+        """Beta parameters without an informative ``prior``: Beta(prior_alpha, prior_beta) everywhere."""
+        shape = (self.catalog.n_cells, len(self.catalog.outcomes), self.catalog.n_arms)
+        return np.full(shape, self.prior_alpha), np.full(shape, self.prior_beta)
+
     def posterior(self) -> Posterior:
         """Beta parameters (alpha, beta), float64 (n_cells, n_outcomes, n_arms), open messages as failures."""
         return Posterior(self.alpha_, self.beta_ + self.pending_)
+
+    def untried_arms(self) -> np.ndarray:
+        """Arms still at their uninformed start in each cell, nothing open: bool (n_cells, n_arms).
+
+        Every resolved or open message moves its arm's counts, so equality with the start is exact. An
+        informative ``prior`` is not among the saved parameters: a policy built on one counts every arm tried.
+        """
+        alpha, beta = self._uninformed_start()
+        return ((self.alpha_ == alpha) & (self.beta_ == beta) & (self.pending_ == 0)).all(axis=1)
 
     def update(self, outcomes: Outcomes) -> ThompsonPolicy:
         """Add resolved outcomes to the posterior."""
@@ -173,6 +187,13 @@ class HierarchicalThompsonPolicy(BankSampling):
     @property
     def personalised(self) -> bool:
         return self.personal_weight > 0
+
+    def untried_arms(self) -> np.ndarray:
+        """Arms without a count of their own in each cell, open messages included: bool (n_cells, n_arms).
+
+        Their posterior is what the prior and the parent levels lend.
+        """
+        return ((self.successes_ == 0) & (self.failures_ == 0) & (self.pending_ == 0)).all(axis=1)
 
     def sampling_posterior(self, batch: DecisionBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sharpened pooled posteriors; with personalisation, one per row with the customer's own counts."""

@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # files only, never a window
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ..domain import (  # noqa: E402
@@ -19,11 +20,13 @@ from ..domain import (  # noqa: E402
     World,  # noqa: E402
     segment_rate_table,  # noqa: E402
 )
-from ..policies import load_policy  # noqa: E402
-from .simulate import SimulationResult, mean_interval  # noqa: E402
+from ..intervals import mean_interval  # noqa: E402
+from ..policies import Policy, load_policy  # noqa: E402
+from .simulate import SimulationResult  # noqa: E402
 
 DPI = 110
 DEFAULT_POLICY = "hier_ts"  # the learned-vs-true map shows the product's default when it ran
+UNTRIED_COLOR = "#d9d9d9"
 
 
 def plot_simulation(result: SimulationResult, out_dir: str | Path) -> list[Path]:
@@ -95,11 +98,14 @@ def plot_channel_mix(result: SimulationResult, path: Path) -> Path:
 def plot_learned_vs_true(world: World, policy_state: Path, path: Path, title: str) -> Path:
     """Mean net value per channel × local hour in the busiest segment: the policy's posterior vs the truth.
 
-    Hours closed by quiet hours are blank; the best arm of each map is circled.
+    Hours closed by quiet hours are blank. Arms the policy never tried in the segment (``untried_mask``)
+    are hatched grey and labelled "untried": their posterior is only the prior, which says nothing
+    learned. The best arm of each map is circled, on the learned map the best among the tried ones.
     """
     catalog = world.catalog
     cell, region = _busiest_cell(world)
-    posterior = load_policy(policy_state).posterior()  # what the policy decides from, open messages included
+    policy = load_policy(policy_state)
+    posterior = policy.posterior()  # what the policy decides from, open messages included
     if posterior is None:
         raise ValueError(f"policy file {str(policy_state)!r} keeps no Beta posterior to draw")
     alpha, beta = posterior.alpha[cell], posterior.beta[cell]
@@ -108,17 +114,41 @@ def plot_learned_vs_true(world: World, policy_state: Path, path: Path, title: st
     for rates in (alpha / (alpha + beta), true_rates):
         net = (world.value @ rates - world.cost[region])[: n_channels * N_HOURS].reshape(n_channels, N_HOURS)
         maps.append(np.where(world.hour_allowed[region], net, np.nan))
+    untried = untried_mask(policy, cell) & world.hour_allowed[region]
+    maps[0] = np.where(untried, np.nan, maps[0])
     low, high = np.nanmin(maps[1]), np.nanmax(maps[1])
     fig, axes = plt.subplots(2, 1, figsize=(11, 6.5), dpi=DPI, sharex=True)
     for ax, net, label in zip(axes, maps, (title, "true (segment mean over customers and weekdays)"), strict=True):
         image = ax.imshow(net, aspect="auto", cmap="viridis", vmin=low, vmax=high, interpolation="nearest")
-        best = np.unravel_index(np.nanargmax(net), net.shape)
-        ax.scatter([best[1]], [best[0]], s=120, facecolors="none", edgecolors="red", linewidths=2)
-        ax.set(title=label, yticks=range(n_channels), yticklabels=catalog.channels)
+        if not np.isnan(net).all():
+            best = np.unravel_index(np.nanargmax(net), net.shape)
+            ax.scatter([best[1]], [best[0]], s=120, facecolors="none", edgecolors="red", linewidths=2)
+        ax.set_title(label, loc="left")  # the legend of the learned map sits on the right
+        ax.set(yticks=range(n_channels), yticklabels=catalog.channels)
+    for channel, hour in zip(*np.nonzero(untried), strict=True):
+        axes[0].add_patch(Rectangle((hour - 0.5, channel - 0.5), 1.0, 1.0, facecolor=UNTRIED_COLOR,
+                                    edgecolor="grey", hatch="//", linewidth=0.0))
+    axes[0].legend(handles=[Patch(facecolor=UNTRIED_COLOR, edgecolor="grey", hatch="//",
+                                  label=f"untried ({int(untried.sum())} arms)"),
+                            Patch(facecolor="white", edgecolor="grey", label="closed (quiet hours)")],
+                   loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, fontsize=8, frameon=False)
     axes[-1].set(xticks=range(N_HOURS), xlabel="local send hour")
     fig.colorbar(image, ax=axes, label="expected net value per message (USD)", extend="both")
     fig.suptitle(f"segment {' / '.join(_cell_names(world, cell))}: learned vs true channel x hour")
     return _save(fig, path, tight=False)
+
+
+def untried_mask(policy: Policy, cell: int) -> np.ndarray:
+    """Bool (n_channels, 24): the channel × hour arms of ``cell`` the policy has no evidence of its own on.
+
+    From the policy's state (``Policy.untried_arms``); all False for a policy that cannot tell.
+    """
+    catalog = policy.catalog
+    untried = policy.untried_arms()
+    n_sending = len(catalog.channels) * N_HOURS
+    if untried is None:
+        return np.zeros((len(catalog.channels), N_HOURS), dtype=np.bool_)
+    return untried[cell, :n_sending].reshape(len(catalog.channels), N_HOURS)
 
 
 def _busiest_cell(world: World) -> tuple[int, int]:

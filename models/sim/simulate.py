@@ -17,7 +17,6 @@ Every random draw comes from ``seed`` (population, triggers, responses) or from 
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import queue as queue_module
@@ -49,6 +48,7 @@ from ..domain import (
     load_world,
     segment_rate_table,
 )
+from ..intervals import mean_interval
 from ..ope import LoggedFeedback, write_logs
 from ..policies import POLICIES, Choices, Learner, Loop, OpenWeight, Policy, Resolved, Sends, make_world_policy
 from .progress import DayBar
@@ -433,7 +433,10 @@ def _log_path(log_decisions: str | Path | None, policy: str, seed: int, *, singl
 
 
 def summarize(runs: Sequence[PolicyRun]) -> dict[str, dict[str, tuple[float, float, float]]]:
-    """Per policy and total metric: mean and 95% t-interval across seeds (the mean thrice for one seed)."""
+    """Per policy and total metric: mean and 95% bootstrap interval across seeds (``mean_interval``).
+
+    The mean thrice for one seed; a metric that cannot be negative keeps an interval within [0, inf).
+    """
     summary: dict[str, dict[str, tuple[float, float, float]]] = {}
     for name in dict.fromkeys(r.policy for r in runs):
         group = [r for r in runs if r.policy == name]
@@ -442,27 +445,6 @@ def summarize(runs: Sequence[PolicyRun]) -> dict[str, dict[str, tuple[float, flo
             mean, low, high = mean_interval(np.array([r.totals[metric] for r in group]))
             summary[name][metric] = (float(mean), float(low), float(high))
     return summary
-
-
-def mean_interval(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean along axis 0 and its 95% Student-t interval; a single row gives a zero-width interval."""
-    n = values.shape[0]
-    mean = values.mean(axis=0)
-    if n < 2:
-        return mean, mean, mean
-    half = _t_975(n - 1) * values.std(axis=0, ddof=1) / math.sqrt(n)
-    return mean, mean - half, mean + half
-
-
-_T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
-
-
-def _t_975(df: int) -> float:
-    """97.5% quantile of Student's t: table up to 10 degrees of freedom, Cornish-Fisher expansion above."""
-    if df <= len(_T_975):
-        return _T_975[df - 1]
-    z = 1.959964
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
 
 def _run_tasks(tasks: list[SimulationTask], n_jobs: int, bar: tqdm) -> list[PolicyRun]:
