@@ -29,6 +29,7 @@ from .tracking import LOGGED_MODEL_NAME, POLICY_TAG, WORLD_TAG, log_evaluation, 
 
 DEFAULT_MODEL_NAME = "sendwise-policy"
 DEFAULT_ALIAS = "champion"
+GATE_TAG = "sendwise.gate"  # on a gated version: "passed", or "rejected" (it never takes the alias)
 
 
 def register_policy(run_id: str, *, name: str = DEFAULT_MODEL_NAME, alias: str | None = None,
@@ -132,7 +133,8 @@ def promote(*, run_id: str | None = None, version: str | int | None = None, name
     With ``logs`` the move is gated (``ope.gate``): the candidate's off-policy lower 95% bound
     (``estimator``, an ``Estimator`` or a spec such as ``"ips(clip=10)"``, on those logs) must beat the
     current holder's estimate, else the alias stays where it was. The gate's estimates are logged as an
-    evaluation of the logs.
+    evaluation of the logs, and the version is tagged ``GATE_TAG`` = ``passed`` or ``rejected``, so a
+    rejected candidate stays visibly apart from the versions that served.
     """
     if (run_id is None) == (version is None):
         raise ValueError("give exactly one of a run id and a version")
@@ -148,6 +150,8 @@ def promote(*, run_id: str | None = None, version: str | int | None = None, name
         return replace(outcome, reason=f"version {version} already is @{alias}")
     if logs is not None:
         outcome = _gate(outcome, Path(logs), estimator, n_draws, n_bootstrap, seed, tracking_uri)
+        tracking_client(tracking_uri).set_model_version_tag(name, version, GATE_TAG,
+                                                            "passed" if outcome.promoted else "rejected")
     if outcome.promoted:
         set_alias(name, version, alias, tracking_uri=tracking_uri)
     return outcome

@@ -103,7 +103,8 @@ class Estimator:
                           ) -> tuple[float, float]:
         """Percentile-bootstrap (1 − alpha) interval: rounds resampled with replacement, seeded.
 
-        The reward model is not refitted per resample, so with DM/DR the interval ignores its variance.
+        ``q_hat`` is held fixed, so for DM and the DR family this interval leaves out the reward model's
+        own variance; ``evaluation.evaluate`` gives those estimators an interval that refits the model.
         """
         if not 0 < alpha < 1:
             raise ValueError(f"`alpha` must lie in (0, 1); got {alpha!r}")
@@ -417,8 +418,7 @@ def cross_fit_q_hat(features: np.ndarray, action: np.ndarray, reward: np.ndarray
     if not 2 <= int(n_folds) <= reward.shape[0]:
         raise ValueError(f"`n_folds` must lie in [2, n_rounds={reward.shape[0]}]; got {n_folds!r}")
     if model is None:
-        binary = bool(np.isin(reward, (0.0, 1.0)).all())
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000) if binary else Ridge())
+        model = default_reward_model(reward)
     one_hot = np.eye(n_actions)
     q_hat = np.empty((reward.shape[0], n_actions))
     for train, test in KFold(int(n_folds), shuffle=True, random_state=random_state).split(features):
@@ -430,13 +430,19 @@ def cross_fit_q_hat(features: np.ndarray, action: np.ndarray, reward: np.ndarray
         for start in range(0, n_actions, block):
             actions = np.arange(start, min(n_actions, start + block))
             design = np.hstack([np.tile(features[test], (actions.size, 1)), np.repeat(one_hot[actions], test.size, 0)])
-            predicted = _expected_reward(fitted, design)
+            predicted = expected_reward(fitted, design)
             q_hat[test, start:start + actions.size] = predicted.reshape(actions.size, test.size).T
     return q_hat
 
 
-def _expected_reward(model: Any, design: np.ndarray) -> np.ndarray:
-    """A regressor's prediction, or a classifier's Σ_c c·P(c | x)."""
+def default_reward_model(reward: np.ndarray) -> Any:
+    """Standardised logistic regression for 0/1 rewards, ridge regression otherwise: fast and stable."""
+    binary = bool(np.isin(reward, (0.0, 1.0)).all())
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000) if binary else Ridge())
+
+
+def expected_reward(model: Any, design: np.ndarray) -> np.ndarray:
+    """A fitted regressor's prediction, or a fitted classifier's Σ_c c·P(c | x)."""
     if is_classifier(model):
         return model.predict_proba(design) @ model.classes_.astype(np.float64)
     return model.predict(design)

@@ -4,7 +4,9 @@ Resolve the target (a policy object, a saved policy, a policy name, or given pro
 action probabilities on the logged contexts (``Policy.propensities``: for a Thompson policy, the share of
 a large bank of posterior draws in which each arm is best, plus the exploration floor), cross-fit a reward model
 when DM or DR need one, run the estimators and tabulate estimate, bootstrap interval, effective sample
-size and largest importance weight, next to the logging policy's own mean reward.
+size and largest importance weight, next to the logging policy's own mean reward. Targets written as
+text (``ope.targets``: ``always:<action>``, ``uniform``, ``logged``, ``trained``) are evaluated together
+in one table (``evaluate_specs``), a trained one on rounds held out from its training.
 
 When the log records what the logging policy chose from (``LoggedFeedback.allowed``), the target
 decides under exactly those masks, and the result counts the decisions on which the target goes
@@ -15,9 +17,10 @@ assume never happens.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -29,9 +32,24 @@ from ..validation import check_rows
 from .estimators import Estimator, LoggedMean, cross_fit_q_hat
 from .logged import LoggedFeedback, read_logs
 from .spec import as_estimators
+from .targets import (
+    DEFAULT_TEST_SIZE,
+    LOGGED,
+    TRAINED,
+    Split,
+    TargetSpec,
+    fit_trained_policy,
+    fixed_target_probs,
+    needs_split,
+    split_rounds,
+    trained_target_probs,
+)
 
 DEFAULT_ESTIMATORS = ("ips", "snips", "dm", "dr")
+DEFAULT_REFITS = 50
 ALLOWED_CHANNELS_COLUMN = "allowed_channels"
+LOGGING_POLICY = "logging policy"
+
 
 @dataclass(frozen=True)
 class EstimateRow:
@@ -60,6 +78,7 @@ class EvaluationResult:
     n_bootstrap: int
     rows: tuple[EstimateRow, ...]
     support_violations: int | None = None  # see ``support_violations``; None when the log cannot tell
+    n_refits: int | None = None  # resamples that refitted the reward model; None without DM or DR
 
     def estimate(self, estimator: str) -> EstimateRow:
         """The row of ``estimator`` by spec (``"dr"``, ``"ips(clip=10)"``; ``"logged"``: the logging policy)."""
@@ -80,26 +99,80 @@ class EvaluationResult:
         return data
 
     def format_table(self) -> str:
-        level = f"{1 - self.alpha:.0%}"
-        width = max(10, *(len(r.estimator) for r in self.rows))
-        lines = [
-            f"target: {self.target}",
-            f"logs:   {self.logs} ({self.n_rounds:,} decisions, {self.n_actions} actions)",
-            "",
-            f"{'estimator':<{width}} {'estimate':>10} {level + ' interval':>22} {'ESS':>10} {'max weight':>11}",
-        ]
-        for r in self.rows:
-            ess = "-" if math.isnan(r.effective_sample_size) else f"{r.effective_sample_size:,.0f}"
-            weight = "-" if math.isnan(r.max_weight) else f"{r.max_weight:,.2f}"
-            interval = f"[{r.low:.5f}, {r.high:.5f}]"
-            lines.append(f"{r.estimator:<{width}} {r.estimate:>10.5f} {interval:>22} {ess:>10} {weight:>11}")
-        lines += ["", f"intervals: percentile bootstrap over decisions, {self.n_bootstrap:,} resamples; "
-                      "'logged' is the logging policy's mean reward"]
-        if self.support_violations is not None:
-            lines.append(f"support: on {self.support_violations:,} of {self.n_rounds:,} decisions the target gives "
-                         "positive probability to an action outside the logging policy's support "
-                         "(ips, snips and dr assume none)")
+        """The table of this target alone: its name, the logs, a row per estimator, the notes."""
+        return "\n".join([f"target: {self.target}", self.logs_line(), "",
+                          *_table_lines(self.alpha, [("", r) for r in self.rows]), "", *self.notes()])
+
+    def logs_line(self) -> str:
+        return f"logs:   {self.logs} ({self.n_rounds:,} decisions, {self.n_actions} actions)"
+
+    def notes(self, *, support: bool = True) -> list[str]:
+        """How the intervals were computed and, with ``support``, this target's support violations."""
+        how = f"intervals: percentile bootstrap over decisions, {self.n_bootstrap:,} resamples"
+        if self.n_refits is not None:
+            how += (f"; for estimators with a reward model (dm, dr, ...), normal interval from the spread over "
+                    f"{self.n_refits:,} resamples, each refitting the reward model")
+        lines = [how + "; 'logged' is the logging policy's mean reward"]
+        if support and self.support_violations is not None:
+            lines.append(self.support_line())
+        return lines
+
+    def support_line(self, who: str = "the target") -> str:
+        return (f"support: on {self.support_violations:,} of {self.n_rounds:,} decisions {who} gives "
+                "positive probability to an action outside the logging policy's support "
+                "(ips, snips and dr assume none)")
+
+
+@dataclass(frozen=True)
+class EvaluationTable:
+    """Several targets evaluated on the same log, and the split a trained target needed (None: no split).
+
+    Every result starts with the same ``logged`` row (the logging policy), which the table prints once.
+    """
+
+    results: tuple[EvaluationResult, ...]
+    split: Split | None = None
+
+    def bounds(self) -> dict[str, dict[str, tuple[float, float, float]]]:
+        """Target → estimator → (estimate, low, high); the logging policy under ``LOGGING_POLICY``."""
+        first = self.results[0]
+        table = {LOGGING_POLICY: {LoggedMean.name: first.bounds()[LoggedMean.name]}}
+        for result in self.results:
+            if result.target != LOGGING_POLICY:
+                table[result.target] = {k: v for k, v in result.bounds().items() if k != LoggedMean.name}
+        return table
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"split": None if self.split is None else asdict(self.split),
+                "results": [result.to_dict() for result in self.results]}
+
+    def format_table(self) -> str:
+        """One table: the logging policy's row once, then each target's estimator rows, then the notes."""
+        first = self.results[0]
+        rows = [(LOGGING_POLICY, first.estimate(LoggedMean.name))]
+        for result in self.results:
+            rows += [(result.target if i == 0 else "", r)
+                     for i, r in enumerate(r for r in result.rows if r.estimator != LoggedMean.name)]
+        lines = [first.logs_line(), *([self.split.describe()] if self.split else []), "",
+                 *_table_lines(first.alpha, rows), "", *first.notes(support=False)]
+        lines += [r.support_line(f"target {r.target}") for r in self.results if r.support_violations is not None]
         return "\n".join(lines)
+
+
+def _table_lines(alpha: float, rows: Sequence[tuple[str, EstimateRow]]) -> list[str]:
+    """Header and a line per row; a first column of target names when any row has one."""
+    level = f"{1 - alpha:.0%}"
+    width = max(10, *(len(r.estimator) for _, r in rows))
+    target_width = max(len(name) for name, _ in rows)
+    first = f"{'target':<{target_width}} " if target_width else ""
+    lines = [f"{first}{'estimator':<{width}} {'estimate':>10} {level + ' interval':>22} {'ESS':>10} {'max weight':>11}"]
+    for name, r in rows:
+        ess = "-" if math.isnan(r.effective_sample_size) else f"{r.effective_sample_size:,.0f}"
+        weight = "-" if math.isnan(r.max_weight) else f"{r.max_weight:,.2f}"
+        interval = f"[{r.low:.5f}, {r.high:.5f}]"
+        target = f"{name:<{target_width}} " if target_width else ""
+        lines.append(f"{target}{r.estimator:<{width}} {r.estimate:>10.5f} {interval:>22} {ess:>10} {weight:>11}")
+    return lines
 
 
 def resolve_policy(ref: str, catalog: Catalog | None = None, *,
@@ -202,36 +275,122 @@ def context_features(context: pd.DataFrame) -> np.ndarray:
 
 def evaluate(log: LoggedFeedback, target_probs: np.ndarray, *, target: str = "target", logs: str = "logs",
              estimators: str | Sequence[Estimator | str] = DEFAULT_ESTIMATORS, reward_model: Any = None,
-             n_folds: int = 5, alpha: float = 0.05, n_bootstrap: int = 1000,
+             n_folds: int = 5, alpha: float = 0.05, n_bootstrap: int = 1000, n_refits: int = DEFAULT_REFITS,
              random_state: int | None = None) -> EvaluationResult:
     """Run ``estimators`` for ``target_probs`` on ``log``: ``Estimator`` objects or specs (``"ips(clip=10)"``,
     see ``ope.spec``), or one comma-separated string of specs. Each row is labelled by its estimator's spec.
 
-    DM and DR use a reward model cross-fitted on the context (``context_features``) and the action;
-    ``reward_model`` replaces the default (any scikit-learn classifier or regressor). The result also
-    counts the rows where the target leaves the logged support (``support_violations``) without failing.
+    One target of :func:`evaluate_targets`, which says how DM and DR get their reward model and interval.
     """
-    chosen = as_estimators(estimators)
-    target_probs = np.asarray(target_probs, dtype=np.float64)
-    if target_probs.shape != (log.n_rounds, log.n_actions):
-        raise ValueError(f"target probabilities must have shape (n_rounds, n_actions) = "
-                         f"{(log.n_rounds, log.n_actions)}; got {target_probs.shape}")
-    q_hat = None
-    if any(est.needs_q_hat for est in chosen):
-        q_hat = cross_fit_q_hat(context_features(log.context), log.action, log.reward, log.n_actions,
-                                model=reward_model, n_folds=n_folds, random_state=random_state)
-    rounds = (log.reward, log.action, log.propensity, target_probs, q_hat)
-    rows = []
-    for est in (LoggedMean(), *chosen):
-        low, high = est.estimate_interval(*rounds, alpha=alpha, n_bootstrap=n_bootstrap, random_state=random_state)
-        rows.append(EstimateRow(est.spec, est.estimate_policy_value(*rounds), low, high, *est.diagnostics(*rounds)))
-    return EvaluationResult(target, logs, log.n_rounds, log.n_actions, alpha, n_bootstrap, tuple(rows),
-                            support_violations(log, target_probs))
+    return evaluate_targets(log, {target: target_probs}, logs=logs, estimators=estimators,
+                            reward_model=reward_model, n_folds=n_folds, alpha=alpha, n_bootstrap=n_bootstrap,
+                            n_refits=n_refits, random_state=random_state)[0]
+
+
+def evaluate_targets(log: LoggedFeedback, targets: Mapping[str, np.ndarray], *, logs: str = "logs",
+                     estimators: str | Sequence[Estimator | str] = DEFAULT_ESTIMATORS, reward_model: Any = None,
+                     n_folds: int = 5, alpha: float = 0.05, n_bootstrap: int = 1000, n_refits: int = DEFAULT_REFITS,
+                     random_state: int | None = None) -> tuple[EvaluationResult, ...]:
+    """Every estimator for every target (name → probabilities (n_rounds, n_actions)) on ``log``.
+
+    Each result starts with the logging policy's ``logged`` row (an explicit ``logged`` estimator is
+    not repeated). DM and DR use a reward model cross-fitted on the context (``context_features``) and
+    the action, shared by all targets; ``reward_model`` replaces the default (any scikit-learn classifier
+    or regressor). Holding that model fixed would leave its own error out of their intervals, so they
+    get a normal interval, estimate ± z·sd, whose sd is the spread of the estimate over ``n_refits``
+    bootstrap resamples of the rounds that each cross-fit the model again (a percentile interval would
+    need many more of these costly refits). The other estimators get a percentile bootstrap interval of
+    ``n_bootstrap`` resamples. Each result counts the rows where its target leaves the logged support
+    (``support_violations``) without failing.
+    """
+    chosen = [est for est in as_estimators(estimators) if not isinstance(est, LoggedMean)]
+    probs = {name: np.asarray(p, dtype=np.float64) for name, p in targets.items()}
+    for p in probs.values():
+        if p.shape != (log.n_rounds, log.n_actions):
+            raise ValueError(f"target probabilities must have shape (n_rounds, n_actions) = "
+                             f"{(log.n_rounds, log.n_actions)}; got {p.shape}")
+    modelled = [est for est in chosen if est.needs_q_hat]
+    q_hat = refit_sd = None
+    if modelled:
+        if int(n_refits) < 2:
+            raise ValueError(f"`n_refits` must be >= 2 to give DM and DR an interval; got {n_refits!r}")
+        features = context_features(log.context)
+        fit = {"model": reward_model, "n_folds": n_folds}
+        q_hat = cross_fit_q_hat(features, log.action, log.reward, log.n_actions, **fit, random_state=random_state)
+        refit_sd = _refit_sd(log, features, probs, modelled, fit, int(n_refits), random_state)
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    results = []
+    for name, target_probs in probs.items():
+        rounds = (log.reward, log.action, log.propensity, target_probs, q_hat)
+        rows = []
+        for est in (LoggedMean(), *chosen):
+            value = est.estimate_policy_value(*rounds)
+            if refit_sd is not None and est.needs_q_hat:
+                low, high = value - z * refit_sd[name, est.spec], value + z * refit_sd[name, est.spec]
+            else:
+                low, high = est.estimate_interval(*rounds, alpha=alpha, n_bootstrap=n_bootstrap,
+                                                  random_state=random_state)
+            rows.append(EstimateRow(est.spec, value, low, high, *est.diagnostics(*rounds)))
+        results.append(EvaluationResult(name, logs, log.n_rounds, log.n_actions, alpha, n_bootstrap, tuple(rows),
+                                        support_violations(log, target_probs), int(n_refits) if modelled else None))
+    return tuple(results)
+
+
+def evaluate_specs(log: LoggedFeedback, targets: Sequence[TargetSpec], *, logs: str = "logs",
+                   estimators: str | Sequence[Estimator | str] = DEFAULT_ESTIMATORS,
+                   test_size: float = DEFAULT_TEST_SIZE, alpha: float = 0.05, n_bootstrap: int = 1000,
+                   n_refits: int = DEFAULT_REFITS, seed: int = 0) -> EvaluationTable:
+    """Evaluate targets written as specs (``ope.targets``) on ``log``, in one table.
+
+    With a ``trained`` target, the rounds are split at random (held-out share ``test_size``, seeded by
+    ``seed``): trained targets learn on the training rounds and every target is evaluated on the held-out
+    ones, so they are compared on the same rounds. ``logged`` needs no probabilities: the logging
+    policy's row heads every table.
+    """
+    features = context_features(log.context)
+    split = None
+    if needs_split(targets):
+        train, test = split_rounds(log.n_rounds, test_size, seed)
+        split = Split(train.size, test.size, seed)
+        train_log, train_features = log.take(train), features[train]
+        log, features = log.take(test), features[test]
+    probs: dict[str, np.ndarray] = {}
+    for target in targets:
+        if target.kind == TRAINED:
+            models = fit_trained_policy(train_features, train_log, model=target.arg, seed=seed)
+            probs[target.label] = trained_target_probs(models, features, log.allowed)
+        elif target.kind != LOGGED:
+            probs[target.label] = fixed_target_probs(target, log)
+    if not probs:  # only the logging policy: its row alone
+        probs[LOGGING_POLICY] = np.full((log.n_rounds, log.n_actions), 1 / log.n_actions)
+        estimators = []
+    results = evaluate_targets(log, probs, logs=logs, estimators=estimators, alpha=alpha, n_bootstrap=n_bootstrap,
+                               n_refits=n_refits, random_state=seed)
+    return EvaluationTable(results, split)
+
+
+def _refit_sd(log: LoggedFeedback, features: np.ndarray, probs: Mapping[str, np.ndarray],
+              estimators: Sequence[Estimator], fit: Mapping[str, Any], n_refits: int,
+              random_state: int | None) -> dict[tuple[str, str], float]:
+    """(target, estimator spec) → sd of the estimate over ``n_refits`` resamples that refit the reward model."""
+    rng = np.random.default_rng(random_state)
+    stats: dict[tuple[str, str], list[float]] = {(name, est.spec): [] for name in probs for est in estimators}
+    for _ in range(n_refits):
+        idx = rng.integers(0, log.n_rounds, log.n_rounds)
+        reward, action = log.reward[idx], log.action[idx]
+        q_hat = cross_fit_q_hat(features[idx], action, reward, log.n_actions, **fit,
+                                random_state=int(rng.integers(2**31)))
+        for name, target_probs in probs.items():
+            rounds = (reward, action, log.propensity[idx], target_probs[idx], q_hat)
+            for est in estimators:
+                stats[name, est.spec].append(est.estimate_policy_value(*rounds))
+    return {key: float(np.std(values, ddof=1)) for key, values in stats.items()}
 
 
 def evaluate_logs(logs: str | Path, *, policy: str | Policy | None = None, target_probs: str | Path | None = None,
                   estimators: str | Sequence[Estimator | str] = DEFAULT_ESTIMATORS, n_draws: int = 1000,
-                  n_bootstrap: int = 1000, seed: int = 0, label: str | None = None) -> EvaluationResult:
+                  n_bootstrap: int = 1000, n_refits: int = DEFAULT_REFITS, seed: int = 0,
+                  label: str | None = None) -> EvaluationResult:
     """Evaluate a policy (an object, or a reference ``resolve_policy`` reads) or a ``.npy`` of target
     probabilities on a log file.
 
@@ -255,7 +414,7 @@ def evaluate_logs(logs: str | Path, *, policy: str | Policy | None = None, targe
     else:
         raise ValueError("give exactly one of a policy and target probabilities")
     return evaluate(log, probs, target=target, logs=logs.name, estimators=estimators,
-                    n_bootstrap=n_bootstrap, random_state=seed)
+                    n_bootstrap=n_bootstrap, n_refits=n_refits, random_state=seed)
 
 
 def _catalog_of(log: LoggedFeedback) -> Catalog:

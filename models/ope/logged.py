@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,18 @@ class LoggedFeedback:
     @property
     def n_rounds(self) -> int:
         return int(self.action.shape[0])
+
+    def take(self, rows: Any) -> LoggedFeedback:
+        """The log of the rounds ``rows`` (indices, in that order): a subsample or one side of a split."""
+        rows = np.asarray(rows, dtype=np.int64)
+        changes: dict[str, Any] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, np.ndarray):
+                changes[field.name] = value[rows]
+            elif isinstance(value, pd.DataFrame):
+                changes[field.name] = value.iloc[rows].reset_index(drop=True)
+        return replace(self, **changes)
 
     def to_frame(self) -> pd.DataFrame:
         """The log as a table in file layout (see ``docs/logged-data.md``); ``write_logs`` writes it."""

@@ -249,7 +249,7 @@ def test_sendwise_evaluate_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
     logs = write_logs(catalog_log(), tmp_path / "logs.parquet")
     policy = trained_policy().save(tmp_path / "policy.npz")
     out = tmp_path / "result.json"
-    code = main(["evaluate", "--logs", str(logs), "--policy", str(policy), "--estimators", "ips,snips,dr",
+    code = main(["evaluate", "--no-track", "--logs", str(logs), "--policy", str(policy), "--estimators", "ips,snips,dr",
                  "--json", str(out), "--seed", "3", "--n-draws", "200", "--bootstrap", "200"])
     printed = capsys.readouterr().out
     assert code == 0, printed
@@ -267,14 +267,16 @@ def test_sendwise_evaluate_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_sendwise_evaluate_with_a_named_policy_and_target_probs(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     logs = write_logs(catalog_log(), tmp_path / "logs.csv")
-    assert main(["evaluate", "--logs", str(logs), "--policy", "ts", "--estimators", "snips",
+    assert main(["evaluate", "--no-track", "--logs", str(logs), "--policy", "ts", "--estimators", "snips",
                  "--n-draws", "100", "--bootstrap", "50"]) == 0
     assert "target: policy ts" in capsys.readouterr().out
     probs = tmp_path / "always_first.npy"
     np.save(probs, np.eye(169)[np.zeros(300, np.int64)])
-    assert main(["evaluate", "--logs", str(logs), "--target-probs", str(probs), "--estimators", "replay,ips",
+    assert main(["evaluate", "--no-track", "--logs", str(logs), "--target-probs", str(probs),
+                 "--estimators", "replay,ips",
                  "--bootstrap", "50"]) == 0
     assert "target: target probabilities always_first.npy" in capsys.readouterr().out
-    assert main(["evaluate", "--logs", str(logs), "--target-probs", str(probs), "--estimators", "magic"]) == 2
+    assert main(["evaluate", "--no-track", "--logs", str(logs), "--target-probs", str(probs),
+                 "--estimators", "magic"]) == 2
     assert capsys.readouterr().err == ("sendwise evaluate: error: unknown estimator 'magic'; "
                                        "known: ips, snips, dm, dr, switch-dr, dr-os, sndr, replay, logged\n")

@@ -184,10 +184,11 @@ def test_sendwise_evaluate_takes_specs(tmp_path: Path, capsys: pytest.CaptureFix
     logs = write_logs(small_log(), tmp_path / "logs.csv")
     probs = tmp_path / "target.npy"
     np.save(probs, np.tile([0.1, 0.1, 0.8], (400, 1)))
-    assert main(["evaluate", "--logs", str(logs), "--target-probs", str(probs), "--estimators",
+    assert main(["evaluate", "--no-track", "--logs", str(logs), "--target-probs", str(probs), "--estimators",
                  "ips(clip=2), ips, dr-os(lambda_=10)", "--bootstrap", "50"]) == 0
     rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[4:8]]
     assert rows == ["logged", "ips(clip=2)", "ips", "dr-os(lambda_=10)"]
-    assert main(["evaluate", "--logs", str(logs), "--target-probs", str(probs), "--estimators", "ips(clip=0)"]) == 2
+    assert main(["evaluate", "--no-track", "--logs", str(logs), "--target-probs", str(probs),
+                 "--estimators", "ips(clip=0)"]) == 2
     assert capsys.readouterr().err == ("sendwise evaluate: error: estimator spec 'ips(clip=0)': `clip` must be None "
                                        "or a number > 0; got 0\n")

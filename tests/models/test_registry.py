@@ -23,6 +23,7 @@ from sendwise.cli.main import main
 from sendwise.models import load_policy, load_world
 from sendwise.models.mlops.mlflow_model import customer_batch
 from sendwise.models.mlops.registry import (
+    GATE_TAG,
     alias_version,
     load_registered_policy,
     promote,
@@ -150,7 +151,17 @@ def test_a_failed_gate_leaves_the_alias_where_it_was(mlflow_store: str, run_ids:
     printed = capsys.readouterr().out
     assert code == 1, printed
     assert f"not promoted: snips on uniform.parquet: candidate version {versions['bad']} lower 95% bound" in printed
-    assert str(MlflowClient(mlflow_store).get_model_version_by_alias(NAME, "champion").version) == versions["good"]
+    client = MlflowClient(mlflow_store)
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == versions["good"]
+    rejected = client.get_model_version(NAME, versions["bad"])
+    assert rejected.tags[GATE_TAG] == "rejected", "a candidate the gate turned down must be marked rejected"
+    assert rejected.aliases == []
+
+
+def test_a_passing_gate_tags_the_version_passed(mlflow_store: str, versions: dict[str, str], logs: Path) -> None:
+    set_alias(NAME, versions["bad"], "champion", tracking_uri=mlflow_store)
+    assert promote(version=versions["good"], logs=logs, tracking_uri=mlflow_store).promoted
+    assert MlflowClient(mlflow_store).get_model_version(NAME, versions["good"]).tags[GATE_TAG] == "passed"
 
 
 def test_a_passing_gate_moves_the_alias_and_logs_the_evaluation(mlflow_store: str, versions: dict[str, str],
