@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare", help="compare the policies of the latest tracked runs, with 95%% intervals",
         description="Print, for the latest simulation or evaluation in each sendwise MLflow experiment (or the "
-                    "one named), every policy's key metrics with their 95%% intervals across seeds and its best "
+                    "one named), every policy's key metrics with their 95% intervals across seeds and its best "
                     "run (the one to promote), and draw them as bar charts.",
     )
     parser.add_argument("--experiment", metavar="NAME",

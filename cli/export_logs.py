@@ -10,7 +10,11 @@ from .where import announce
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "export-logs", help="write the server's closed decisions with outcomes and propensities (CSV or Parquet)")
+        "export-logs", help="write the server's closed decisions with outcomes and propensities (CSV or Parquet)",
+        description="Write every decision whose attribution window has closed, with its outcomes, its logged "
+                    "propensity and the options it was chosen from, as a log `sendwise evaluate --logs` reads "
+                    "(see docs/logged-data.md). Decisions still inside their window are left out, so a new "
+                    "server exports nothing until its first windows close.")
     parser.add_argument("--out", type=Path, required=True, help="output file; .csv or .parquet")
     parser.add_argument("--state-url", default=None,
                         help="sqlite:///path or redis://host:port/db of the state (default: SENDWISE_STATE_URL, "

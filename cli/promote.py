@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Register the policy of a simulation run (one policy × seed; `sendwise compare` lists the "
                     "best run per policy) as a version of the registered model, or take an existing version, "
                     "and move the alias to it. With --gate, the alias moves only if the candidate's off-policy "
-                    "lower 95%% bound on --logs beats the current champion's estimate; otherwise it stays and "
+                    "lower 95% bound on --logs beats the current champion's estimate; otherwise it stays and "
                     "the exit code is 1.",
     )
     candidate = parser.add_mutually_exclusive_group(required=True)

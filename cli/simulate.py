@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "simulate", help="run policies against a simulated world and compare them",
         description="Run policies against a simulated world; print net value, clicks, cost by channel, "
-                    "unsubscribes and regret (mean and 95%% interval across seeds); write JSON and PNG plots.")
+                    "unsubscribes and regret (mean and 95% interval across seeds); write JSON and PNG plots.")
     parser.add_argument("--world", default="seed", help="world name or path to a world .toml file (default: seed)")
     parser.add_argument("--policies", default=None,
                         help=f"comma-separated policy names (default: the registered ones of "
