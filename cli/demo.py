@@ -144,7 +144,8 @@ LEARNING_SEGMENT = ("NA", "ecommerce", "cart_reminder")
 
 
 def show_served_learning(client: httpx.Client, n_customers: int = 200) -> None:
-    """The served loop learning: a segment's decisions, clicks on one channel, and what the server makes of it.
+    """The served loop learning: a segment's decisions, a click on every message of the channel the model
+    sent least, and what the server makes of it.
 
     Every message the server plans is an open message of its learning loop at once (a provisional
     failure until its window closes); the clicks count as they arrive, so the clicked channel's value
@@ -163,23 +164,29 @@ def show_served_learning(client: httpx.Client, n_customers: int = 200) -> None:
         counts = Counter(d["channel"] for d in decisions)
         return ", ".join(f"{channel} {n}" for channel, n in counts.most_common())
 
-    def best(channel: str = "in_app") -> str:
+    def value_at(channel: str, hour: int) -> str:
         response = client.get(path)
         if response.status_code != 200:  # e.g. a champion without a Beta posterior (static, user_heuristic)
             return f"not shown ({response.json()['detail']})"
-        top = max((c for c in response.json()["cells"] if c["channel"] == channel), key=lambda c: c["net_value"])
-        return f"{top['hour']}h at {top['net_value']:+.3f}"
+        cell = next(c for c in response.json()["cells"] if c["channel"] == channel and c["hour"] == hour)
+        return f"{cell['net_value']:+.3f}"
 
-    before = best()
     first = ask("learn-a")
-    clicked = [d for d in first if d["channel"] == "in_app"]
+    print(f"served loop, {n_customers} {region} {industry} {campaign} customers -> {mix(first)}")
+    sent = Counter(d["channel"] for d in first if d["channel"] != "none")
+    if not sent:
+        print("  no message was sent, so there is nothing to click")
+        return
+    channel = min(sent, key=lambda c: (sent[c], c))  # the channel the model sent least: the shift shows most
+    clicked = [d for d in first if d["channel"] == channel]
+    hour = Counter(d["local_hour"] for d in clicked).most_common(1)[0][0]
+    before = value_at(channel, hour)
     now = datetime.now(UTC).isoformat()
     client.post("/v1/feedback", json={"events": [
         {"event_id": str(uuid4()), "decision_id": d["decision_id"], "type": "clicked", "timestamp": now}
         for d in clicked]})
-    print(f"served loop, {n_customers} {region} {industry} {campaign} customers -> {mix(first)}")
-    print(f"  posted a click for each of the {len(clicked)} in_app messages; in_app's best hour, posterior mean "
-          f"net value: {before} -> {best()}")
+    print(f"  posted a click on each of its {len(clicked)} {channel} message(s); {channel} at {hour}h, posterior "
+          f"mean net value: {before} -> {value_at(channel, hour)}")
     print(f"  the next {n_customers} customers -> {mix(ask('learn-b'))}")
 
 
