@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sendwise.models import sendwise_home, tracking_uri
 
-from .where import announce
+from .where import add_tracking_uri, announce
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,8 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--experiment", metavar="NAME",
                         help="an MLflow experiment, e.g. sendwise-world-seed (default: every sendwise-* experiment)")
-    parser.add_argument("--tracking-uri", metavar="URI",
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///<home>/mlflow.db)")
+    add_tracking_uri(parser)
     parser.add_argument("--out", type=Path, default=None, metavar="PNG",
                         help="where to write the comparison plot (default <home>/compare.png)")
     parser.set_defaults(func=run)

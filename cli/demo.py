@@ -25,7 +25,7 @@ from sendwise.models.sim import bandit_runs
 from sendwise.models.sim.simulate import simulate
 
 from .simulate import format_table
-from .where import announce
+from .where import add_tracking_uri, announce
 
 DEMO_POLICIES = ("hier_ts", "ts", "user_heuristic", "static", "random", "segment_oracle")
 ORACLES = ("oracle", "segment_oracle")
@@ -53,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seeds", type=int, default=2, help="simulation seeds (default 2)")
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="where everything is kept (default: the sendwise home, $SENDWISE_HOME or ./.sendwise)")
+    add_tracking_uri(parser)
     parser.set_defaults(func=run)
 
 
@@ -60,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     home = sendwise_home() if args.state_dir is None else Home(args.state_dir.resolve(), "--state-dir")
     state_dir = home.root  # absolute: MLflow wants absolute file URIs
     state_dir.mkdir(parents=True, exist_ok=True)
-    tracking = tracking_uri(home=home)
-    shown_uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{os.path.relpath(home.mlflow_db)}"
+    tracking = tracking_uri(args.tracking_uri, home=home)
+    shown_uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{os.path.relpath(home.mlflow_db)}"
     announce(state=None if args.state_dir is None else state_dir, tracking=tracking)
     _section("1. The engine: Thompson sampling on the numba core")
     print(engine_table(args.steps))

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from sendwise.models import POLICIES, is_registry_uri
+from sendwise.models import POLICIES, is_registry_uri, tracking_uri
 from sendwise.models.ope.datasets import load_hillstrom, load_obd
 from sendwise.models.ope.estimators import ESTIMATORS
 from sendwise.models.ope.evaluation import (
@@ -23,6 +23,8 @@ from sendwise.models.ope.evaluation import (
 from sendwise.models.ope.logged import LoggedFeedback, read_logs
 from sendwise.models.ope.spec import parse_estimators
 from sendwise.models.ope.targets import DEFAULT_TEST_SIZE, TRAINED_MODELS, parse_targets
+
+from .where import add_tracking_uri, announce
 
 DATASETS = {"hillstrom": load_hillstrom, "obd": load_obd}
 
@@ -66,9 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "model-based estimators (default %(default)s)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the table as JSON")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random step (default %(default)s)")
-    parser.add_argument("--tracking-uri", metavar="URI",
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the sendwise home's "
-                             "mlflow.db)")
+    add_tracking_uri(parser)
     parser.add_argument("--no-track", action="store_true", help="do not log the evaluation to MLflow")
     parser.set_defaults(func=run)
 
@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     targets = parse_targets(args.target) if args.target else None
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be >= 1; got {args.limit}")
+    reads_registry = args.policy is not None and is_registry_uri(args.policy)
+    announce(tracking=tracking_uri(args.tracking_uri) if reads_registry or not args.no_track else None)
     name = args.dataset or args.logs.stem
     settings = {"estimators": ",".join(e.spec for e in estimators), "seed": args.seed, "bootstrap": args.bootstrap,
                 "refits": args.refits, **({"dataset": args.dataset} if args.dataset else {"logs": str(args.logs)})}

@@ -9,7 +9,7 @@ from sendwise.models import tracking_uri
 from sendwise.models.ope.gate import DEFAULT_GATE_ESTIMATOR
 from sendwise.models.ope.spec import parse_estimator
 
-from .where import announce
+from .where import add_tracking_uri, announce
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,8 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="off-policy estimator of the gate, a name or name(param=value,...) such as "
                              "'ips(clip=10)' (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the gate's random steps (default %(default)s)")
-    parser.add_argument("--tracking-uri", metavar="URI",
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///<home>/mlflow.db)")
+    add_tracking_uri(parser)
     parser.set_defaults(func=run)
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+
+from .where import add_tracking_uri, announce
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.add_argument("--access-log", action="store_true",
                         help="log one line per request, customer ids redacted (default off; /metrics counts requests)")
+    add_tracking_uri(parser)
     parser.set_defaults(func=run)
 
 
@@ -28,10 +32,10 @@ def run(args: argparse.Namespace) -> int:
     from sendwise.server.log_privacy import serve_log_config
     from sendwise.server.settings import Settings
 
-    from .where import announce
-
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1; got {args.workers}")
+    if args.tracking_uri:  # the workers uvicorn starts read it where every MLflow client does
+        os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
     settings = Settings()
     announce(state=settings.redis_url or settings.state_path,
              tracking=tracking_uri() if is_registry_uri(settings.model_uri) else None)

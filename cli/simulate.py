@@ -15,7 +15,7 @@ from sendwise.models.sim.distributed import simulate_on_ray
 from sendwise.models.sim.simulate import SimulationResult, simulate
 from sendwise.models.tables import render_table
 
-from .where import announce
+from .where import add_tracking_uri, announce
 
 PREFERRED_POLICIES = ("ts", "hier_ts", "user_heuristic", "static", "egreedy", "oracle")
 MAIN_COLUMNS = (("net value", "net_value"), ("clicks", "clicks"), ("unsubscribes", "unsubscribes"),
@@ -53,8 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "feedback for `sendwise evaluate` (.parquet or .csv; one file per policy and seed "
                              "when there are several)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    parser.add_argument("--tracking-uri", default=None, metavar="URI",
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///<home>/mlflow.db)")
+    add_tracking_uri(parser)
     parser.add_argument("--no-track", action="store_true", help="do not log the simulation to MLflow")
     parser.set_defaults(func=run)
 

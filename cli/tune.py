@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sendwise.models import sendwise_home, tracking_uri
 
-from .where import announce
+from .where import add_tracking_uri, announce
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,8 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for Ray Tune's files, best.json and the best policy's states "
                              "(default <home>/tune/<timestamp>)")
-    parser.add_argument("--tracking-uri", metavar="URI",
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///<home>/mlflow.db)")
+    add_tracking_uri(parser)
     parser.add_argument("--name", default="sendwise-policy", help="registered model name (default %(default)s)")
     parser.add_argument("--no-register", action="store_true", help="do not register the best policy")
     parser.set_defaults(func=run)

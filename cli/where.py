@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from sendwise.models import sendwise_home
+
+
+def add_tracking_uri(parser: argparse.ArgumentParser) -> None:
+    """``--tracking-uri``, the same on every command that reads or writes MLflow."""
+    parser.add_argument("--tracking-uri", default=None, metavar="URI",
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///<home>/mlflow.db)")
 
 
 def announce(**places: str | Path | None) -> None:
