@@ -125,7 +125,8 @@ def seed_world_quality(policies: Sequence[str], *, n_customers: int, n_days: int
     the engine's: ``hier_ts`` deciding one batch of the seed world's cells with every arm allowed.
     """
     try:
-        from sendwise.models.sim.simulate import mean_interval, simulate
+        from sendwise.models.intervals import mean_interval
+        from sendwise.models.sim.simulate import simulate
     except ImportError as exc:
         return {"skipped": f"simulator not available: {exc}"}
     names = list(dict.fromkeys([*policies, "segment_oracle"]))

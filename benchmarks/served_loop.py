@@ -41,8 +41,9 @@ from _served import ServedLoop, epoch_of, offset_drift
 from tqdm.auto import tqdm
 
 from sendwise.models import World, load_world
+from sendwise.models.intervals import mean_interval
 from sendwise.models.policies.factory import make_cold_start, make_world_policy
-from sendwise.models.sim.simulate import LAST_DAYS, mean_interval, run_loop, run_policy
+from sendwise.models.sim.simulate import LAST_DAYS, run_loop, run_policy
 
 ORACLE = "segment_oracle"
 FULL = {"n_customers": 20_000, "n_days": 42, "seeds": (0, 1, 2)}
