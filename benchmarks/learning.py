@@ -30,8 +30,10 @@ import numpy as np
 
 from sendwise import engine
 from sendwise.models import POLICIES, Catalog, DecisionBatch, HierarchicalThompsonPolicy
+from sendwise.models.intervals import mean_interval
 from sendwise.models.policies.thompson import hierarchy_levels
 from sendwise.models.sim.bandit_runs import pseudo_regret, reference_rates, reference_streams, run_bandit
+from sendwise.models.sim.simulate import simulate
 
 CHECKPOINTS = (50_000, 500_000)
 REGIONS, INDUSTRIES = ("r0", "r1", "r2", "r3"), ("i0", "i1", "i2", "i3")  # segment s = region s // 4, industry s % 4
@@ -124,11 +126,6 @@ def seed_world_quality(policies: Sequence[str], *, n_customers: int, n_days: int
     Also the simulator's throughput (decisions per second of wall time, all policies together) next to
     the engine's: ``hier_ts`` deciding one batch of the seed world's cells with every arm allowed.
     """
-    try:
-        from sendwise.models.intervals import mean_interval
-        from sendwise.models.sim.simulate import simulate
-    except ImportError as exc:
-        return {"skipped": f"simulator not available: {exc}"}
     names = list(dict.fromkeys([*policies, "segment_oracle"]))
     start = time.perf_counter()
     result = simulate("seed", names, n_customers=n_customers, n_days=n_days, seeds=list(seeds), n_jobs=n_jobs,
