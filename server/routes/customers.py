@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"], dependencies=[Dep
                    responses=ERROR_RESPONSES)
 
 
-@router.delete("/{customer_id}", response_model=Erasure)
+@router.delete("/{customer_id:path}", response_model=Erasure)  # an id may hold a "/" (sent as %2F)
 def erase_customer(customer_id: Annotated[Text, Path()], service: ServiceDep) -> Erasure:
     """Delete the customer's decisions, events and channel states; learned aggregates stay."""
     return service.erase_customer(customer_id)

@@ -101,3 +101,12 @@ def test_state_files_are_private(client: TestClient) -> None:
     settings = client.app.state.settings
     for path in (settings.state_path, Path(settings.state_dir) / "pepper"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+@on_every_store
+def test_a_customer_whose_id_holds_a_slash_can_be_erased(client: TestClient) -> None:
+    """Pseudonyms are free text: an id with "/" (sent as %2F) is decided for, so it must be erasable too."""
+    decide(client, customer("tenant/42", channels=["email"]))
+    response = client.delete("/v1/customers/tenant%2F42")
+    assert response.status_code == 200, response.text
+    assert (response.json()["customer_id"], response.json()["decisions_deleted"]) == ("tenant/42", 1)
