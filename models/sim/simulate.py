@@ -158,6 +158,9 @@ def run_loop(world: World, loop: Loop, *, n_customers: int, n_days: int, seed: i
     With ``experiment`` the customers are split into its groups (``Experiment``): the loop decides for
     the model group (and, in shadow mode, for the baseline group without sending), learns only from
     the messages of the groups that teach it, and every logged decision names its customer and group.
+    The log then keeps the decisions of the days whose every window has closed, in every group alike:
+    cutting by each message's own resolution would keep a held-out customer triggered on the last day
+    and drop a messaged one, a mismatch of the groups' sizes that the lift report would rightly flag.
     The totals then carry each group's true value per customer, ``true_value_per_customer_<group>``:
     the world's expected net value (true rates, attribution windows) of the settled decisions that the
     log keeps, per customer of the group, what a lift report's estimate from that log aims at.
@@ -298,6 +301,8 @@ class _WorldRun:
             earned[idx] = attributed * np.stack([weight[idx], np.ones(idx.size)], axis=1)
             settled = np.full(batch.n_rows, N_HOURS * float(day))
             settled[idx] = resolved_at.max(axis=1)
+            if self.arms is not None:  # one cut for every group, by the day, or groups lose customers unevenly
+                settled[:] = N_HOURS * (day + 1.0) + world.attribution_window_hours.max()
             expected = np.zeros(batch.n_rows)  # the world's expected net value of each decision
             rates = batch.true_rates[idx, :, arm[idx]]
             expected[idx] = rates @ world.value * self.attributed_share[channel] - world.cost[region, arm[idx]]

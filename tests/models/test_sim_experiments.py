@@ -33,7 +33,7 @@ class RecordingLoop(Learner):
         super().resolve(resolved)
 
 
-def run(tmp_path: Path, experiment: Experiment, n_customers: int = 600, n_days: int = 8):
+def run(tmp_path: Path, experiment: Experiment, n_customers: int = 600, n_days: int = 10):
     loop = RecordingLoop()
     path = tmp_path / "decisions.parquet"
     result = run_loop(WORLD, loop, n_customers=n_customers, n_days=n_days, seed=3, name="ts", log_decisions=path,
@@ -98,3 +98,20 @@ def test_shadow_mode_needs_a_baseline_share_and_a_known_baseline():
         Experiment(Assignment(salt="t"), shadow=True)
     with pytest.raises(ValueError, match="unknown baseline 'ts'"):
         Experiment(Assignment(salt="t", baseline_share=0.5), baseline="ts")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_reports_interval_covers_the_simulated_true_difference(tmp_path, seed):
+    # the fast version of benchmarks/lift_check.py (20 seeds of 20,000 customers there)
+    experiment = Experiment(Assignment(salt=f"check-{seed}", holdout_share=0.2, baseline_share=0.4), pre_days=4)
+    path = tmp_path / "decisions.parquet"
+    result = run_loop(WORLD, Learner(make_world_policy("hier_ts", WORLD, seed=seed)), n_customers=3000, n_days=11,
+                      seed=seed, name="hier_ts", log_decisions=path, experiment=experiment)
+    report = lift_report(read_logs(path), experiment.assignment.shares)
+    truth = {g: result.totals[f"true_value_per_customer_{g}"] for g in (HOLDOUT, MODEL, BASELINE)}
+    for control in (HOLDOUT, BASELINE):
+        d = report.difference(MODEL, control)
+        true = truth[MODEL] - truth[control]
+        assert d.low <= true <= d.high and d.cuped_low <= true <= d.cuped_high, (control, d, true)
+        assert d.estimate != true  # drawn outcomes, not the expectation
+    assert not report.sample_ratio.flagged, report.sample_ratio
