@@ -245,8 +245,9 @@ def _detectable_effect_size(n_treatment: int, n_control: int) -> float:
     """Cohen's d detectable with 80% power at 5% (two-sided): one root-finding per pair of sample sizes."""
     from statsmodels.stats.power import TTestIndPower  # statsmodels loads only for a report
 
-    return float(TTestIndPower().solve_power(effect_size=None, nobs1=n_treatment, alpha=1 - CONFIDENCE, power=POWER,
-                                             ratio=n_control / n_treatment, alternative="two-sided"))
+    effect = TTestIndPower().solve_power(effect_size=None, nobs1=n_treatment, alpha=1 - CONFIDENCE, power=POWER,
+                                         ratio=n_control / n_treatment, alternative="two-sided")
+    return float(np.ravel(effect)[0])  # a scalar or, for some sizes, an array of one
 
 
 def _shadow(log: LoggedFeedback) -> ShadowSummary | None:
