@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from sendwise.models import read_logs
@@ -50,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_report(report: LiftReport) -> str:
-    """The groups, the differences (95% intervals) and the split check as plain-text tables."""
+def format_report(report: LiftReport, metrics: Sequence[str] | None = None) -> str:
+    """The groups, the differences (95% intervals; of ``metrics`` only, when given) and the split check."""
     outcomes = list(report.groups[0].outcomes) if report.groups else []
     groups = render_table(
         ["group", "customers", "messages", "cost", *outcomes, "value / customer"],
@@ -62,6 +63,8 @@ def format_report(report: LiftReport) -> str:
         header += ["CUPED [95% interval]", "CUPED MDE", "variance cut"]
     rows = []
     for d in report.differences:
+        if metrics is not None and d.metric not in metrics:
+            continue
         row = [f"{d.treatment} - {d.control}", d.metric, (d.estimate, d.low, d.high), d.p_value, d.mde]
         if report.cuped:
             row += [(d.cuped_estimate, d.cuped_low, d.cuped_high), d.cuped_mde, d.variance_reduction]
