@@ -58,23 +58,26 @@ def format_report(report: LiftReport, metrics: Sequence[str] | None = None) -> s
         ["group", "customers", "messages", "cost", *outcomes, "value / customer"],
         [[g.group, float(g.customers), float(g.messages), g.cost, *(g.outcomes[o] for o in outcomes),
           g.per_customer["value"]] for g in report.groups])
-    header = ["difference", "metric / customer", "estimate [95% interval]", "p", "MDE"]
-    if report.cuped:
-        header += ["CUPED [95% interval]", "CUPED MDE", "variance cut"]
-    rows = []
-    for d in report.differences:
-        if metrics is not None and d.metric not in metrics:
+    tables = []
+    for metric in dict.fromkeys(d.metric for d in report.differences):
+        if metrics is not None and metric not in metrics:
             continue
-        row = [f"{d.treatment} - {d.control}", d.metric, (d.estimate, d.low, d.high), d.p_value, d.mde]
+        header = [f"{metric} / customer", "estimate [95% interval]", "p", "MDE"]
         if report.cuped:
-            row += [(d.cuped_estimate, d.cuped_low, d.cuped_high), d.cuped_mde, d.variance_reduction]
-        rows.append(row)
+            header += ["CUPED [95% interval]", "CUPED MDE", "variance cut"]
+        rows = []
+        for d in (d for d in report.differences if d.metric == metric):
+            row = [f"{d.treatment} - {d.control}", (d.estimate, d.low, d.high), f"{d.p_value:.2g}", d.mde]
+            if report.cuped:
+                row += [(d.cuped_estimate, d.cuped_low, d.cuped_high), d.cuped_mde, f"{d.variance_reduction:.1%}"]
+            rows.append(row)
+        tables.append(render_table(header, rows))
     srm = report.sample_ratio
     observed = ", ".join(f"{g} {n:,} ({srm.expected_share[g]:.0%} configured)" for g, n in srm.observed.items())
     verdict = (f"MISMATCH (p = {srm.p_value:.2g} < {srm.alpha:g}): the split is not the configured one; do not "
                "trust the differences until the cause is found" if srm.flagged
                else f"ok (chi-square p = {srm.p_value:.3g})")
-    lines = [groups, "", render_table(header, rows) if rows else "no pair of groups to compare", "",
+    lines = [groups, "", "\n\n".join(tables) if tables else "no pair of groups to compare", "",
              f"sample ratio: {observed}: {verdict}"]
     if not report.cuped:
         lines.append("CUPED: the log has no pre_engagement for every customer")
