@@ -60,7 +60,7 @@ def decision_log(store: Store) -> LoggedFeedback:
         support_size=np.where(recorded, [d.support for d in rows], np.nan) if known else None,
         epsilon=np.where(recorded, [d.epsilon for d in rows], np.nan) if known else None,
         experiment=pd.DataFrame({"customer": [d.customer for d in rows],
-                                 "group": [HOLDOUT if json.loads(d.reason)["mode"] == "holdout" else MODEL
+                                 "group": [HOLDOUT if json.loads(d.reason).get("mode") == "holdout" else MODEL
                                            for d in rows]}),
     )
 
