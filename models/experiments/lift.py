@@ -227,7 +227,7 @@ def _welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float]:
     from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
     estimate = float(a.mean() - b.mean())
-    if a.var() == 0 and b.var() == 0:
+    if np.ptp(a) == 0 and np.ptp(b) == 0:  # exactly constant (a variance can come out 1e-36 instead)
         return estimate, estimate, estimate, 1.0 if estimate == 0 else 0.0
     compare = CompareMeans(DescrStatsW(a), DescrStatsW(b))
     low, high = compare.tconfint_diff(alpha=1 - CONFIDENCE, usevar="unequal")
