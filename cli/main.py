@@ -13,15 +13,15 @@ from importlib.metadata import version
 
 from sendwise.models import configure_verbosity
 
-from . import compare, demo, evaluate, export_logs, promote, serve, simulate, tune
+from . import compare, demo, evaluate, export_logs, lift, promote, serve, simulate, tune
 
-COMMANDS = (demo, simulate, evaluate, compare, promote, serve, export_logs, tune)
+COMMANDS = (demo, simulate, evaluate, lift, compare, promote, serve, export_logs, tune)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sendwise",
-        description="Next best channel and send time: simulate, evaluate, compare, promote, serve.",
+        description="Next best channel and send time: simulate, evaluate, prove the lift, compare, promote, serve.",
         epilog="Files go under the sendwise home <home>: $SENDWISE_HOME, else ./.sendwise of the working "
                "directory (the MLflow store <home>/mlflow.db unless $MLFLOW_TRACKING_URI is set, the server's "
                "state, simulation runs). Every command prints the paths it uses on its first line (stderr).",

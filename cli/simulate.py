@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sendwise.models import POLICIES, load_world, sendwise_home, tracking_uri
+from sendwise.models import PLAYBOOK_POLICIES, POLICIES, Assignment, Experiment, load_world, sendwise_home, tracking_uri
 from sendwise.models.intervals import seeds_caption
 from sendwise.models.sim.distributed import simulate_on_ray
 from sendwise.models.sim.simulate import SimulationResult, simulate
@@ -52,6 +52,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write every settled decision with its exact propensity and allowed arms as logged "
                              "feedback for `sendwise evaluate` (.parquet or .csv; one file per policy and seed "
                              "when there are several)")
+    experiment = parser.add_argument_group(
+        "experiment", "split the customers by a keyed hash into a holdout (no message), the policy under test and "
+                      "a baseline; each logged decision names its customer and group, for `sendwise lift`")
+    experiment.add_argument("--holdout-share", type=float, default=0.0, metavar="SHARE",
+                            help="share of customers held out (default 0)")
+    experiment.add_argument("--baseline-share", type=float, default=0.0, metavar="SHARE",
+                            help="share of customers served by --baseline (default 0)")
+    experiment.add_argument("--baseline", choices=PLAYBOOK_POLICIES, default="static",
+                            help="static: the world's playbook; random_hour: its channel at a random allowed hour "
+                                 "(default static)")
+    experiment.add_argument("--shadow", action="store_true",
+                            help="shadow mode: the baseline group is served the baseline, teaches the policy, and "
+                                 "logs whether the policy would have chosen the same")
+    experiment.add_argument("--pre-days", type=int, default=0, metavar="DAYS",
+                            help="days of the playbook before the experiment, each customer's pre-period "
+                                 "engagement for CUPED (default 0)")
+    experiment.add_argument("--experiment-salt", default="sendwise", metavar="SALT",
+                            help="salt of the assignment hash, one per experiment (default %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_tracking_uri(parser)
     parser.add_argument("--no-track", action="store_true", help="do not log the simulation to MLflow")
@@ -72,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     options: dict[str, Any] = {"n_customers": args.customers, "n_days": args.days, "seeds": range(args.seeds),
                                "out_dir": out_dir, "progress": not args.no_progress,
-                               "policy_params": _policy_params(args.param)}
+                               "policy_params": _policy_params(args.param), "experiment": _experiment(args)}
     if args.engine == "ray":
         result = simulate_on_ray(world, policies, **options, address=args.address, num_cpus=args.jobs)
     else:
@@ -120,6 +138,15 @@ def format_table(result: SimulationResult) -> str:
 def _table(result: SimulationResult, columns: tuple[tuple[str, str], ...]) -> str:
     rows = [[name, *(metrics[key] for _, key in columns)] for name, metrics in result.summary.items()]
     return render_table(["policy", *(title for title, _ in columns)], rows)
+
+
+def _experiment(args: argparse.Namespace) -> Experiment | None:
+    """The experiment the flags describe, or None when they describe none."""
+    if not (args.holdout_share or args.baseline_share or args.shadow or args.pre_days):
+        return None
+    return Experiment(Assignment(salt=args.experiment_salt, holdout_share=args.holdout_share,
+                                 baseline_share=args.baseline_share),
+                      baseline=args.baseline, shadow=args.shadow, pre_days=args.pre_days)
 
 
 def _policy_names(text: str | None) -> list[str]:

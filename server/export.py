@@ -7,16 +7,21 @@ undelivered, the same rows the served model learned from. The reward of a row is
 Each row also carries what the policy chose from: the allowed arms (column ``allowed_arms``, in the
 latest model's arm ids), the number of arms with positive probability (``support_size``) and the
 exploration floor (``epsilon``). Decisions logged before these were recorded leave them empty,
-which reads back as "every arm allowed", what evaluation assumed for every row before.
+which reads back as "every arm allowed", what evaluation assumed for every row before. And each row
+names its customer (the pseudonym) and group (``holdout`` when the served holdout kept the message
+back, else ``model``), what ``sendwise lift`` reads.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
 
 from sendwise.models import N_HOURS, Catalog
 from sendwise.models.domain.catalog import MaskCodeError
+from sendwise.models.experiments import HOLDOUT, MODEL
 from sendwise.models.ope.logged import LoggedFeedback
 
 from .store import DecisionRecord, ModelInfo, Store
@@ -54,6 +59,9 @@ def decision_log(store: Store) -> LoggedFeedback:
         allowed=_allowed(rows, recorded, models, catalog) if known else None,
         support_size=np.where(recorded, [d.support for d in rows], np.nan) if known else None,
         epsilon=np.where(recorded, [d.epsilon for d in rows], np.nan) if known else None,
+        experiment=pd.DataFrame({"customer": [d.customer for d in rows],
+                                 "group": [HOLDOUT if json.loads(d.reason).get("mode") == "holdout" else MODEL
+                                           for d in rows]}),
     )
 
 

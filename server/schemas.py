@@ -121,6 +121,7 @@ class CustomerRequest(StrictModel):
     quiet_hours: dict[Name, QuietHours] = Field(
         default_factory=dict, max_length=64, description="per-channel quiet hours on top of the configured ones"
     )
+    transactional: bool = Field(False, strict=True, description="a message the customer must get: never held out")
 
     @model_validator(mode="after")
     def _window_in_order(self) -> CustomerRequest:
@@ -149,10 +150,11 @@ class Reason(BaseModel):
 
     ``exploitation``: the policy's most probable option for this request. ``exploration``: any other,
     drawn uniformly among the allowed options (the exploration floor) or a Thompson draw of an option
-    the posterior does not favour most; ``propensity`` says how likely it was.
+    the posterior does not favour most; ``propensity`` says how likely it was. ``holdout``: the
+    customer is in the holdout (``SENDWISE_HOLDOUT_SHARE``), so no message.
     """
 
-    mode: Literal["exploration", "exploitation"]
+    mode: Literal["exploration", "exploitation", "holdout"]
     guardrails: list[Guardrail]
 
 

@@ -28,6 +28,7 @@ from .consent import MAX_CLOCK_SKEW, ConsentState
 from .deadline import check_deadline
 from .errors import ConflictError, InputError, ModelUnavailableError
 from .guardrails import BatchOptions, ServingRules, batch_options
+from .holdout import ServedHoldout
 from .live_model import LiveModel
 from .metrics import ServerMetrics
 from .model_loader import ModelLoader
@@ -90,6 +91,7 @@ class SendwiseService:
         self.loader = loader
         self.pseudonymize = pseudonymize
         self.metrics = metrics
+        self.holdout = ServedHoldout.from_settings(settings, rules)
         self.model: LiveModel | None = None
         self.model_error: str | None = None
         # Each request's seed: fresh randomness, or a reproducible stream when ``decision_seed`` is set.
@@ -175,7 +177,7 @@ class SendwiseService:
         seed = self._next_seed()
         chosen = live.decide(batch, seed, customers)
         decisions, records = self._decisions(people, customers, options, batch, chosen, live, seed, now)
-        return DecisionPlan(decisions, records)
+        return DecisionPlan(*self.holdout.apply(people, decisions, records, live.catalog))
 
     def _suppression_keys(self, people: list[CustomerRequest], customers: list[str],
                           catalog: Catalog) -> dict[str, tuple[str, str]]:

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     body_timeout_seconds: PositiveSeconds = Field(
         default=10.0, description="a request body that takes longer than this to arrive gets 408")
     expose_docs: bool = Field(default=True, description="serve /docs and /openapi.json")
+    holdout_share: float = Field(
+        default=0.0, ge=0, le=1, allow_inf_nan=False,
+        description="share of customers held out of every non-transactional message, for the lift report (0: none)")
+    holdout_salt: str = Field(default="sendwise", min_length=1, max_length=64,
+                              description="salt of the holdout's hash: a new salt draws a new holdout")
     rate_limit_requests_per_minute: int | None = Field(
         default=None, ge=1, description="API requests per key per minute, counted across workers; unset: no limit")
     rate_limit_decisions_per_minute: int | None = Field(

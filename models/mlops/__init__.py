@@ -15,6 +15,7 @@ _LAZY = {
     "plot_comparison": "compare",
     "load_registered_policy": "registry",
     "log_evaluation": "tracking",
+    "log_lift": "tracking",
     "log_simulation": "tracking",
     "promote": "registry",
     "register_policy": "registry",

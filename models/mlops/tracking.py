@@ -5,7 +5,8 @@ The tracking URI is, first match wins: the ``tracking_uri`` argument, ``MLFLOW_T
 ``sendwise.models.home``). A SQLite store keeps its artifacts in ``mlartifacts/`` next to the database
 file (so ``<home>/mlartifacts`` by default); other stores use their own root.
 
-One experiment per world (``sendwise-world-<name>``) or logs dataset (``sendwise-logs-<name>``); one
+One experiment per world (``sendwise-world-<name>``) or logs dataset (``sendwise-logs-<name>``, and
+``sendwise-lift-<name>`` for its lift reports); one
 parent run per command with one child run per policy (× seed for simulations). Runs carry the tags
 ``sendwise.kind`` (``simulation`` or ``evaluation``), ``sendwise.world`` or ``sendwise.dataset``, and
 ``sendwise.policy`` on child runs. Every experiment sendwise creates is tagged as classic model
@@ -40,6 +41,7 @@ from ..home import tracking_uri as home_tracking_uri
 from .mlflow_model import save_policy_model, servable
 
 if TYPE_CHECKING:
+    from ..experiments import LiftReport
     from ..sim import PolicyRun, SimulationResult
 
 # MLflow 3's UI opens an experiment by its kind: GenAI ones on traces, these on the runs table.
@@ -51,6 +53,7 @@ DATASET_TAG = "sendwise.dataset"
 POLICY_TAG = "sendwise.policy"
 SIMULATION = "simulation"
 EVALUATION = "evaluation"
+LIFT = "lift"
 LOGGED_MODEL_NAME = "policy"
 # Not the model's name: MLflow reads runs:/<id>/<name> as the logged model <name> (via its global tracking URI).
 POLICY_STATE_DIR = "policy_state"
@@ -88,6 +91,12 @@ def world_experiment(world: str) -> str:
 def dataset_experiment(dataset: str) -> str:
     """Name of the experiment that holds the off-policy evaluations on a logs dataset."""
     return f"sendwise-logs-{dataset}"
+
+
+def lift_experiment(dataset: str) -> str:
+    """Name of the experiment that holds the lift reports of a logs dataset (apart from its evaluations, so
+    ``sendwise compare`` keeps reading those)."""
+    return f"sendwise-lift-{dataset}"
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
@@ -175,6 +184,46 @@ def log_evaluation(estimates: Mapping[str, Mapping[str, Sequence[float]]], *, da
         for path in artifacts:
             client.log_artifact(parent_id, os.fspath(path))
     return parent_id
+
+
+def log_lift(report: LiftReport, *, dataset: str, params: Mapping[str, Any] | None = None,
+             text: str | None = None, tracking_uri: str | None = None, experiment: str | None = None) -> str:
+    """Log a lift report as one run in ``sendwise-lift-<dataset>`` (tag ``sendwise.kind=lift``); returns its id.
+
+    Metrics: ``<group>/customers`` and ``<group>/<metric>_per_customer``; each difference as
+    ``<treatment>_minus_<control>/<metric>`` with ``_lo95``/``_hi95`` bounds, its ``…_mde`` and, with
+    CUPED, ``…_cuped`` (bounded), ``…_cuped_mde`` and ``…_variance_reduction``; ``srm_p_value`` and
+    ``srm_flagged``; ``shadow_agreement`` (bounded) in shadow mode. ``lift.json`` (and ``lift.txt``, the
+    printed table, when given) as artifacts.
+    """
+    client = tracking_client(tracking_uri)
+    exp_id = experiment_id(client, experiment or lift_experiment(dataset))
+    timestamp = _now_ms()
+    values: dict[str, float] = {}
+    for group in report.groups:
+        values[f"{group.group}/customers"] = group.customers
+        values |= {f"{group.group}/{m}_per_customer": v for m, v in group.per_customer.items()}
+    bounds: dict[str, tuple[float, float, float]] = {}
+    for d in report.differences:
+        key = f"{d.treatment}_minus_{d.control}/{d.metric}"
+        bounds[key] = (d.estimate, d.low, d.high)
+        values[f"{key}_mde"] = d.mde
+        if d.cuped_estimate is not None:
+            bounds[f"{key}_cuped"] = (d.cuped_estimate, d.cuped_low, d.cuped_high)
+            values |= {f"{key}_cuped_mde": d.cuped_mde, f"{key}_variance_reduction": d.variance_reduction}
+    values |= {"srm_p_value": report.sample_ratio.p_value, "srm_flagged": float(report.sample_ratio.flagged)}
+    if report.shadow is not None:
+        bounds["shadow_agreement"] = (report.shadow.agreement, report.shadow.low, report.shadow.high)
+    metrics = [Metric(_metric_key(k), float(v), timestamp, 0) for k, v in values.items()]
+    metrics += _bound_metrics(bounds)
+    tags = {KIND_TAG: LIFT, DATASET_TAG: dataset}
+    with tracked_run(client, exp_id, f"lift {dataset}", tags, {"dataset": dataset, **provenance(),
+                                                                **(params or {})}) as run_id:
+        log_batch(client, run_id, metrics=metrics)
+        client.log_text(run_id, json.dumps(report.to_dict(), indent=1), "lift.json")
+        if text is not None:
+            client.log_text(run_id, text + "\n", "lift.txt")
+    return run_id
 
 
 def log_policy_model(client: MlflowClient, exp_id: str, run_id: str, policy_file: str | Path,

@@ -4,10 +4,12 @@ The format (``docs/logged-data.md``) is a table, Parquet or CSV, with the column
 optional ``timestamp``, free context columns, ``action`` (or ``channel`` + ``hour`` resolved through a
 :class:`~sendwise.models.domain.catalog.Catalog`), ``propensity`` of the logged action under the logging
 policy, ``reward``, optional per-outcome columns (the catalog's outcomes, e.g. ``click``),
-optional ``cost`` and, optionally, what the logging policy chose from: ``allowed_arms`` (the mask
+optional ``cost``, optionally what the logging policy chose from: ``allowed_arms`` (the mask
 code of the allowed actions, see :func:`~sendwise.models.domain.catalog.encode_mask`), ``support_size`` and
-``epsilon``. The server and the simulator write it with :func:`write_logs`; off-policy
-evaluation reads it with :func:`read_logs`. Loading validates every row, and an error names the file,
+``epsilon``, and optionally the experiment columns (``EXPERIMENT_COLUMNS``: who the customer is, their
+group, their pre-period engagement, what the model would have chosen), which the lift report reads.
+The server and the simulator write it with :func:`write_logs`; off-policy evaluation reads it with
+:func:`read_logs`. Loading validates every row, and an error names the file,
 the column, the row (counted from 0 in file order, header excluded) and the rule.
 """
 
@@ -37,8 +39,12 @@ from ..domain import (
 from ..validation import RowError, check_rows
 
 FORMAT_VERSION = 1
+# customer: pseudonym; group: holdout, model or baseline; pre_engagement: the customer's engagement before
+# the experiment (a CUPED covariate); model_agrees / model_propensity: in shadow mode, whether the model would
+# have chosen the arm that was sent, and the probability of the model's own choice.
+EXPERIMENT_COLUMNS = ("customer", "group", "pre_engagement", "model_agrees", "model_propensity")
 RESERVED_COLUMNS = ("decision_id", "timestamp", "action", "channel", "hour", "propensity", "reward", "cost",
-                    "allowed_arms", "support_size", "epsilon")
+                    "allowed_arms", "support_size", "epsilon", *EXPERIMENT_COLUMNS)
 ALLOWED_ARMS_COLUMN = "allowed_arms"
 _META_KEY = b"sendwise.logs"
 _CATALOG_CONTEXT = (("region", "regions"), ("industry", "industries"), ("campaign_type", "campaign_types"))
@@ -68,6 +74,8 @@ class LoggedFeedback:
         [1, n_actions]; NaN where not recorded. None when the log does not say.
     epsilon : float64 (n_rounds,), the logging policy's exploration floor, in [0, 1]; NaN where not
         recorded. None when the log does not say.
+    experiment : DataFrame (n_rounds rows) of ``EXPERIMENT_COLUMNS`` (any of them), or None. Never context:
+        a customer id would only overfit a reward model.
 
     Values arrive as given (lists, Series, arrays, even strings from a CSV) and are coerced here, so
     every row is checked by the same rules whether it came from code or from a file.
@@ -87,6 +95,7 @@ class LoggedFeedback:
     allowed: np.ndarray | None = None
     support_size: np.ndarray | None = None
     epsilon: np.ndarray | None = None
+    experiment: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         raw_action = _column("action", self.action)
@@ -122,6 +131,8 @@ class LoggedFeedback:
         set_(self, "context", self._checked_context(n_rounds))
         if self.outcomes is not None:
             set_(self, "outcomes", self._checked_outcomes(n_rounds))
+        if self.experiment is not None:
+            set_(self, "experiment", self._checked_experiment(n_rounds))
 
     @property
     def n_rounds(self) -> int:
@@ -165,6 +176,8 @@ class LoggedFeedback:
             frame = pd.concat([frame, self.outcomes], axis=1)
         if self.cost is not None:
             frame["cost"] = self.cost
+        if self.experiment is not None:
+            frame = pd.concat([frame, self.experiment], axis=1)
         return frame
 
     def _resolve_n_actions(self, action: np.ndarray) -> int:
@@ -237,6 +250,28 @@ class LoggedFeedback:
         checked = {c: _checked_float(c, outcomes[c], n_rounds, "must be finite", np.isfinite) for c in outcomes}
         return pd.DataFrame(checked, index=outcomes.index)
 
+    def _checked_experiment(self, n_rounds: int) -> pd.DataFrame:
+        experiment = _frame("experiment", self.experiment, n_rounds)
+        unknown = [c for c in experiment.columns if c not in EXPERIMENT_COLUMNS]
+        if unknown:
+            raise ValueError(f"`experiment` columns must be among {', '.join(EXPERIMENT_COLUMNS)}; got {unknown}")
+        checked: dict[str, Any] = {}
+        for column in ("customer", "group"):
+            if column in experiment:
+                values = experiment[column].to_numpy(dtype=object)
+                ok = np.array([isinstance(v, str) and v != "" for v in values], dtype=np.bool_)
+                check_rows(f"column {column!r}", values, ok, "must be a non-empty string")
+                checked[column] = values
+        for column in ("pre_engagement", "model_propensity"):
+            if column in experiment:
+                checked[column] = _checked_float(column, experiment[column], n_rounds, "must be finite or empty",
+                                                 np.isfinite, optional=True)
+        if "model_agrees" in experiment:
+            checked["model_agrees"] = _checked_float("model_agrees", experiment["model_agrees"], n_rounds,
+                                                     "must be 0, 1 or empty", lambda a: (a == 0) | (a == 1),
+                                                     optional=True)
+        return pd.DataFrame(checked, index=experiment.index)
+
 
 def read_logs(path: str | Path, catalog: Catalog | None = None) -> LoggedFeedback:
     """Read and validate a log written in the format of ``docs/logged-data.md`` (``.parquet`` or ``.csv``).
@@ -274,6 +309,7 @@ def read_logs(path: str | Path, catalog: Catalog | None = None) -> LoggedFeedbac
     if outcome_names is None:
         outcome_names = [o for o in (catalog.outcomes if catalog else DEFAULT_OUTCOMES) if o in columns]
     context = frame.drop(columns=[c for c in frame.columns if c in RESERVED_COLUMNS or c in outcome_names])
+    experiment = [c for c in EXPERIMENT_COLUMNS if c in columns]
     try:
         action = frame["action"].to_numpy(dtype=object) if "action" in columns else _arms(frame, catalog)
         n_actions = None if catalog else meta.get("n_actions")
@@ -296,6 +332,8 @@ def read_logs(path: str | Path, catalog: Catalog | None = None) -> LoggedFeedbac
             allowed=allowed,
             support_size=frame["support_size"] if "support_size" in columns else None,
             epsilon=frame["epsilon"] if "epsilon" in columns else None,
+            experiment=frame[experiment].astype({c: object for c in ("customer", "group") if c in experiment})
+            if experiment else None,
         )
     except RowError as exc:
         raise ValueError(f"{path.name}: {exc}") from None

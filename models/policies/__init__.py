@@ -8,13 +8,21 @@ from .baselines import (
     EpsilonGreedyPolicy,
     GreedyPolicy,
     OraclePolicy,
+    RandomHourPolicy,
     RandomPolicy,
     SegmentOraclePolicy,
     StaticPolicy,
     UCB1Policy,
     UserHeuristicPolicy,
 )
-from .factory import DEFAULT_PRIOR_TRIALS, make_cold_start, make_policy, make_world_policy, takes_prior
+from .factory import (
+    DEFAULT_PRIOR_TRIALS,
+    PLAYBOOK_POLICIES,
+    make_cold_start,
+    make_policy,
+    make_world_policy,
+    takes_prior,
+)
 from .learner import DelayModel, Learner, OpenWeight
 from .loop import Choices, Loop, Resolved, Sends
 from .thompson import HierarchicalThompsonPolicy, ThompsonPolicy
@@ -32,8 +40,10 @@ __all__ = [
     "OpenCounts",
     "OpenWeight",
     "OraclePolicy",
+    "PLAYBOOK_POLICIES",
     "Policy",
     "Posterior",
+    "RandomHourPolicy",
     "RandomPolicy",
     "Resolved",
     "SegmentOraclePolicy",

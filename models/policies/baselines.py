@@ -1,6 +1,7 @@
 """Baseline policies to compare the Thompson-sampling family with, from naive to omniscient.
 
-``random``, ``static`` (an industry playbook), ``user_heuristic`` (each customer's last click, as
+``random``, ``static`` (an industry playbook), ``random_hour`` (the playbook's channel at a random
+allowed hour), ``user_heuristic`` (each customer's last click, as
 commercial send-time tools do), ``egreedy`` and ``ucb1`` (classic bandits over the same cells), and the
 ``oracle`` / ``segment_oracle`` that read the simulator's truth. All of them score every arm and take
 the best allowed one (``GreedyPolicy``), so a masked arm is never chosen and propensities are exact.
@@ -75,10 +76,28 @@ class StaticPolicy(GreedyPolicy):
         self.playbook = _check_playbook(catalog, playbook)
         arms = [catalog.arm(*self.playbook[industry]) for industry in catalog.industries]
         self._places = np.stack([_fallback_places(catalog, self.cost, arm) for arm in arms])
+        self._channels = catalog.arm_channels()[np.array(arms, dtype=np.int64)]  # playbook channel per industry
 
     def scores(self, batch: DecisionBatch) -> np.ndarray:
         industry = (batch.cell_idx // len(self.catalog.campaign_types)) % len(self.catalog.industries)
         return -self._places[industry, batch.cost_row_idx].astype(np.float64)
+
+
+class RandomHourPolicy(StaticPolicy):
+    """The playbook's channel at an hour drawn uniformly from the customer's allowed ones: a random-time control.
+
+    What send-time tools compare their optimised hour with. When the playbook's channel is masked the
+    fallback is ``static``'s order over the other channels.
+    """
+
+    name = "random_hour"
+
+    def scores(self, batch: DecisionBatch) -> np.ndarray:
+        industry = (batch.cell_idx // len(self.catalog.campaign_types)) % len(self.catalog.industries)
+        scores = super().scores(batch)
+        own_channel = self._channels[industry][:, None] == self.catalog.arm_channels()[None, :]
+        scores[own_channel] = 0.0  # every hour of the playbook's channel ties first: uniform among allowed
+        return scores
 
 
 class UserHeuristicPolicy(GreedyPolicy):

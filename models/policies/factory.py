@@ -11,6 +11,7 @@ from ..domain import Catalog, Economics, PriorSource, World, world_prior
 from .base import POLICIES, Policy
 
 DEFAULT_PRIOR_TRIALS = 2.0
+PLAYBOOK_POLICIES = ("static", "random_hour")  # they follow the world's playbook
 
 
 def make_policy(name: str, catalog: Catalog, economics: Economics, *,
@@ -35,14 +36,14 @@ def takes_prior(name: str) -> bool:
 
 def make_world_policy(name: str, world: World, *, seed: int, prior: PriorSource | None = None,
                       prior_trials: float = DEFAULT_PRIOR_TRIALS, **params: Any) -> Policy:
-    """``make_policy`` on a world: its catalog and economics, its playbook for ``static``.
+    """``make_policy`` on a world: its catalog and economics, its playbook for ``static`` and ``random_hour``.
 
     ``prior`` gives a policy that ``takes_prior`` an informative cold start (``world_prior``):
     ``"world"`` from the world's own rates (what a server uses), ``"perturbed"`` from a noisy,
     hour-blind copy (what a benchmark scored on this world uses), ``prior_trials`` pseudo-sends per
     cell and arm. ``seed`` seeds the policy and the perturbation.
     """
-    if name == "static":
+    if name in PLAYBOOK_POLICIES:
         params = {"playbook": world.playbook, **params}
     if prior is not None:
         if not takes_prior(name):

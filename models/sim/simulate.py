@@ -23,12 +23,13 @@ import queue as queue_module
 import shutil
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 from tqdm.auto import tqdm
 
 from sendwise import engine
@@ -48,6 +49,7 @@ from ..domain import (
     load_world,
     segment_rate_table,
 )
+from ..experiments import BASELINE, MODEL, Experiment, pseudonym
 from ..intervals import mean_interval
 from ..ope import LoggedFeedback, write_logs
 from ..policies import POLICIES, Choices, Learner, Loop, OpenWeight, Policy, Resolved, Sends, make_world_policy
@@ -144,7 +146,7 @@ def run_policy(world: World, policy: Policy, *, n_customers: int, n_days: int, s
 
 def run_loop(world: World, loop: Loop, *, n_customers: int, n_days: int, seed: int, name: str,
              params: dict[str, Any] | None = None, on_day: Callable[[], None] | None = None,
-             log_decisions: str | Path | None = None) -> PolicyRun:
+             log_decisions: str | Path | None = None, experiment: Experiment | None = None) -> PolicyRun:
     """Drive any ``Loop`` through ``n_days`` of the world drawn with ``seed``; ``policy_state`` stays None.
 
     Day ``d`` starts at hour ``24 d`` (UTC, since day 0): the loop decides for the day's triggered
@@ -152,15 +154,29 @@ def run_loop(world: World, loop: Loop, *, n_customers: int, n_days: int, seed: i
     outcomes that arrived and the windows that closed, and the clock moves on. With ``log_decisions``
     every decision whose outcomes resolved within the run is written there as logged bandit feedback
     (``write_logs``; Parquet or CSV by suffix), with its exact propensity and allowed arms.
+
+    With ``experiment`` the customers are split into its groups (``Experiment``): the loop decides for
+    the model group (and, in shadow mode, for the baseline group without sending), learns only from
+    the messages of the groups that teach it, and every logged decision names its customer and group.
+    The log then keeps the decisions of the days whose every window has closed, in every group alike:
+    cutting by each message's own resolution would keep a held-out customer triggered on the last day
+    and drop a messaged one, a mismatch of the groups' sizes that the lift report would rightly flag.
+    The totals then carry each group's true value per customer, ``true_value_per_customer_<group>``:
+    the world's expected net value (true rates, attribution windows) of the settled decisions that the
+    log keeps, per customer of the group, what a lift report's estimate from that log aims at.
     """
     if int(n_days) < 1:
         raise ValueError(f"`n_days` must be >= 1; got {n_days!r}")
-    run = _WorldRun(world, draw_population(world, n_customers, seed), int(n_days), int(seed),
-                    log=None if log_decisions is None else DecisionLog())
+    population = draw_population(world, n_customers, seed)
+    arms = None if experiment is None else _ExperimentArms(world, experiment, population, int(seed))
+    run = _WorldRun(world, population, int(n_days), int(seed),
+                    log=None if log_decisions is None and arms is None else DecisionLog(), arms=arms)
     loop.advance(0.0)
     for day in range(run.n_days):
         run.decide(day, loop, name)
         due = run.end_day(day)
+        if arms is not None:
+            due = due[run.teaches[due["decision_id"]]]
         if due.size:
             loop.resolve(Resolved(key=due["decision_id"], cell_idx=due["cell_idx"], arm=due["arm"],
                                   outcome_idx=due["outcome_idx"], successes=due["successes"],
@@ -169,19 +185,28 @@ def run_loop(world: World, loop: Loop, *, n_customers: int, n_days: int, seed: i
         loop.advance(N_HOURS * (day + 1.0))
         if on_day is not None:
             on_day()
+    horizon = N_HOURS * float(run.n_days)
     if run.log is not None and log_decisions is not None:
-        write_logs(run.log.feedback(world, horizon=N_HOURS * float(run.n_days)), log_decisions)
-    return PolicyRun(policy=name, seed=int(seed), params=dict(params or {}), daily=run.daily, totals=run.totals())
+        write_logs(run.log.feedback(world, horizon=horizon), log_decisions)
+    totals = run.totals()
+    if run.log is not None and arms is not None:
+        totals |= {f"true_value_per_customer_{g}": v for g, v in run.log.true_values(horizon).items()}
+    return PolicyRun(policy=name, seed=int(seed), params=dict(params or {}), daily=run.daily, totals=totals)
 
 
 class _WorldRun:
     """The mutable state of one run: contact history, pending feedback, daily metrics."""
 
     def __init__(self, world: World, population: Population, n_days: int, seed: int,
-                 log: DecisionLog | None = None) -> None:
+                 log: DecisionLog | None = None, arms: _ExperimentArms | None = None) -> None:
         catalog = world.catalog
-        self.log = log
-        self._last_outcomes: tuple[np.ndarray, np.ndarray, np.ndarray] = (np.zeros((0, 2)), np.zeros(0), np.zeros(0))
+        self.log, self.arms = log, arms
+        self.teaches = np.zeros(0, dtype=np.bool_)  # per decision id: its outcomes reach the loop
+        self.clicks_by_customer = np.zeros(population.n_customers)  # value-weighted clicks, the engagement
+        # P(an outcome arrives within its channel's attribution window): lognormal delay <= window
+        self.attributed_share = ndtr((np.log(world.attribution_window_hours) - np.log(world.delay_median_hours))
+                                     / world.delay_sigma)
+        self._last_outcomes: tuple[np.ndarray, ...] = (np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros(0))
         self.world, self.population, self.n_days, self.seed = world, population, n_days, seed
         self.history = ContactHistory(population.n_customers, len(catalog.channels))
         self.feedback = FeedbackQueue(n_days)
@@ -208,12 +233,19 @@ class _WorldRun:
             rates, click_weight = customer_rates(world, self.population, customers, campaign, recent, weekday)
             batch = DecisionBatch(cell_idx=cell, cost_row_idx=region, mask=mask, customer_idx=customers,
                                   true_rates=rates, segment_rates=self.segments[cell, weekday])
-            choices = loop.decide(batch, N_HOURS * float(day))
+            now = N_HOURS * float(day)
+            if self.arms is None:
+                choices, teaches, columns = loop.decide(batch, now), np.ones(batch.n_rows, np.bool_), None
+            else:
+                choices, teaches, columns = self.arms.decide(batch, loop, now)
             arm = np.asarray(choices.arm, dtype=np.int64)
             _check_allowed(name, batch, arm, day)
-            loop.sent(self._respond(day, batch, arm, click_weight))  # every message chosen here goes out
+            first = self.n_decisions
+            sends = self._respond(day, batch, arm, click_weight)  # every message chosen here goes out
+            loop.sent(_take_sends(sends, teaches[sends.key - first]))  # the loop hears of those that teach it
+            self.teaches = np.concatenate([self.teaches, teaches])
             if self.log is not None:
-                self.log.add(batch, choices, *self._last_outcomes)
+                self.log.add(batch, choices, *self._last_outcomes, columns)
 
     def end_day(self, day: int) -> np.ndarray:
         """Unsubscribes that arrived today take effect; return the feedback records that arrived today."""
@@ -248,6 +280,7 @@ class _WorldRun:
         for name, count in zip((*world.catalog.channels, NO_MESSAGE), counts, strict=True):
             stats[f"share_{name}"][day] = count / batch.n_rows
         np.add.at(self.cost_by_channel, channel[sent], cost[sent])
+        np.add.at(self.clicks_by_customer, batch.customer_idx, weight * clicked)
         self.history.record(day, batch.customer_idx[sent], channel[sent])
         return self._schedule(day, batch, arm, sent, np.stack([clicked, unsubscribed], axis=1), weight, normals)
 
@@ -268,7 +301,12 @@ class _WorldRun:
             earned[idx] = attributed * np.stack([weight[idx], np.ones(idx.size)], axis=1)
             settled = np.full(batch.n_rows, N_HOURS * float(day))
             settled[idx] = resolved_at.max(axis=1)
-            self._last_outcomes = (earned, settled, world.cost[batch.cost_row_idx, arm])
+            if self.arms is not None:  # one cut for every group, by the day, or groups lose customers unevenly
+                settled[:] = N_HOURS * (day + 1.0) + world.attribution_window_hours.max()
+            expected = np.zeros(batch.n_rows)  # the world's expected net value of each decision
+            rates = batch.true_rates[idx, :, arm[idx]]
+            expected[idx] = rates @ world.value * self.attributed_share[channel] - world.cost[region, arm[idx]]
+            self._last_outcomes = (earned, settled, world.cost[batch.cost_row_idx, arm], expected)
         records = np.empty((idx.size, 2), FEEDBACK_DTYPE)
         records["decision_id"] = (self.n_decisions + idx)[:, None]
         records["customer_idx"] = batch.customer_idx[idx, None]
@@ -312,11 +350,29 @@ class DecisionLog:
     """
 
     def __init__(self) -> None:
-        self.parts: list[tuple[DecisionBatch, Choices, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.parts: list[tuple[DecisionBatch, Choices, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.columns: list[dict[str, np.ndarray]] = []
 
     def add(self, batch: DecisionBatch, choices: Choices, earned: np.ndarray, settled: np.ndarray,
-            cost: np.ndarray) -> None:
-        self.parts.append((batch, choices, earned, settled, cost))
+            cost: np.ndarray, expected: np.ndarray, columns: dict[str, np.ndarray] | None = None) -> None:
+        """One batch: its decisions, what each earned and cost, when it settled, its expected net value and,
+        in an experiment, its experiment columns (``EXPERIMENT_COLUMNS`` of the log)."""
+        self.parts.append((batch, choices, earned, settled, cost, expected))
+        if columns is not None:
+            self.columns.append(columns)
+
+    def true_values(self, horizon: float) -> dict[str, float]:
+        """Per group, the expected net value of the settled decisions per customer of the group."""
+        keep = self._settled(horizon)
+        expected = np.concatenate([part[5] for part in self.parts])[keep]
+        frame = pd.DataFrame({name: np.concatenate([c[name] for c in self.columns])[keep]
+                              for name in ("customer", "group")}).assign(expected=expected)
+        by_group = frame.groupby("group")
+        return {str(g): float(total / n) for g, total, n in
+                zip(by_group.groups, by_group["expected"].sum(), by_group["customer"].nunique(), strict=True)}
+
+    def _settled(self, horizon: float) -> np.ndarray:
+        return np.flatnonzero(np.concatenate([part[3] for part in self.parts]) <= horizon)
 
     def feedback(self, world: World, horizon: float) -> LoggedFeedback:
         """The settled decisions as logged bandit feedback: reward = Σ value · outcome − cost."""
@@ -325,14 +381,82 @@ class DecisionLog:
                               for f in ("cell_idx", "cost_row_idx", "mask"))
         arm, propensity, support, epsilon = (np.concatenate([getattr(c, f) for _, c, *_ in self.parts])
                                              for f in ("arm", "propensity", "support", "epsilon"))
-        earned, settled, cost = (np.concatenate([part[i] for part in self.parts]) for i in (2, 3, 4))
-        keep = np.flatnonzero(settled <= horizon)
+        earned, cost = (np.concatenate([part[i] for part in self.parts]) for i in (2, 4))
+        keep = self._settled(horizon)
         names = catalog.cell_names(cell[keep])
+        experiment = None
+        if self.columns:
+            experiment = pd.DataFrame({name: np.concatenate([c[name] for c in self.columns])[keep]
+                                       for name in self.columns[0]})
         return LoggedFeedback(
             action=arm[keep], propensity=propensity[keep], reward=earned[keep] @ world.value - cost[keep],
             decision_id=keep, context=pd.DataFrame(names), cost=cost[keep], catalog=catalog,
             outcomes=pd.DataFrame({o: earned[keep, i] for i, o in enumerate(catalog.outcomes)}),
-            allowed=mask[keep], support_size=support[keep].astype(np.float64), epsilon=epsilon[keep])
+            allowed=mask[keep], support_size=support[keep].astype(np.float64), epsilon=epsilon[keep],
+            experiment=experiment)
+
+
+class _ExperimentArms:
+    """Who is in which group of a run's experiment, and what each group is served (see ``Experiment``)."""
+
+    def __init__(self, world: World, experiment: Experiment, population: Population, seed: int) -> None:
+        self.experiment = experiment
+        self.pseudonyms = np.array([pseudonym(i) for i in range(population.n_customers)], dtype=object)
+        self.group = experiment.assignment.groups(self.pseudonyms.tolist())
+        self.baseline = make_world_policy(experiment.baseline, world, seed=seed)
+        self.null_arm = world.catalog.null_arm
+        self.pre_engagement = (_pre_engagement(world, population, experiment.pre_days, seed)
+                               if experiment.pre_days else None)
+
+    def decide(self, batch: DecisionBatch, loop: Loop, now: float) -> tuple[Choices, np.ndarray,
+                                                                              dict[str, np.ndarray]]:
+        """Each row's choice by its group (the holdout: no message, propensity 1), which rows teach the
+        loop, and the experiment columns of the log."""
+        n, group = batch.n_rows, self.group[batch.customer_idx]
+        model, baseline = group == MODEL, group == BASELINE
+        choices = Choices(arm=np.full(n, self.null_arm, np.int64), propensity=np.ones(n),
+                          explored=np.zeros(n, np.bool_), support=np.ones(n, np.int64), epsilon=np.zeros(n))
+        for rows, decide in ((model, lambda b: loop.decide(b, now)), (baseline, self.baseline.decide)):
+            if rows.any():
+                for mine, theirs in zip(choices, decide(_take_rows(batch, rows)), strict=True):
+                    mine[rows] = theirs
+        columns = {"customer": self.pseudonyms[batch.customer_idx], "group": group}
+        if self.pre_engagement is not None:
+            columns["pre_engagement"] = self.pre_engagement[batch.customer_idx]
+        teaches = model.copy()
+        if self.experiment.shadow:
+            agrees, propensity = np.full(n, np.nan), np.full(n, np.nan)
+            if baseline.any():  # what the model would have chosen; it is not sent
+                shadow = loop.decide(_take_rows(batch, baseline), now)
+                agrees[baseline] = shadow.arm == choices.arm[baseline]
+                propensity[baseline] = shadow.propensity
+            columns["model_agrees"], columns["model_propensity"] = agrees, propensity
+            teaches |= baseline
+        return choices, teaches, columns
+
+
+def _pre_engagement(world: World, population: Population, n_days: int, seed: int) -> np.ndarray:
+    """Each customer's value-weighted clicks over ``n_days`` of the world's playbook before the experiment,
+    on draws of their own (triggers and responses independent of the experiment's)."""
+    run = _WorldRun(world, population, n_days, int(np.random.SeedSequence([seed, 3]).generate_state(1)[0]))
+    loop = Learner(make_world_policy("static", world, seed=seed))
+    loop.advance(0.0)
+    for day in range(n_days):
+        run.decide(day, loop, "static")  # the playbook learns nothing: no outcome needs resolving
+        run.end_day(day)
+    return run.clicks_by_customer
+
+
+def _take_rows(batch: DecisionBatch, rows: np.ndarray) -> DecisionBatch:
+    """The batch of the rows where ``rows`` (bool) is True."""
+    return DecisionBatch(**{f.name: None if getattr(batch, f.name) is None else getattr(batch, f.name)[rows]
+                            for f in fields(batch)})
+
+
+def _take_sends(sends: Sends, rows: np.ndarray) -> Sends:
+    """The messages where ``rows`` (bool, one per message) is True."""
+    return Sends(key=sends.key[rows], cell_idx=sends.cell_idx[rows], arm=sends.arm[rows],
+                 sent_at=sends.sent_at[rows], customer_idx=sends.customer_idx[rows])
 
 
 def _check_allowed(name: str, batch: DecisionBatch, arm: np.ndarray, day: int) -> None:
@@ -358,6 +482,7 @@ class SimulationTask(NamedTuple):
     params: dict[str, Any]
     out_dir: Path | None
     log_decisions: Path | None = None
+    experiment: Experiment | None = None
 
 
 # Runs every task (``run_task(*task)``), returns their runs in task order, ticks the bar once per simulated day.
@@ -377,11 +502,13 @@ def simulate(
     policy_params: dict[str, dict[str, Any]] | None = None,
     executor: Executor | None = None,
     log_decisions: str | Path | None = None,
+    experiment: Experiment | None = None,
 ) -> SimulationResult:
     """Run every policy on every seed's world and summarise across seeds.
 
     ``log_decisions`` writes each run's decisions as logged bandit feedback with exact propensities
     (``run_loop``): to that path for a single policy and seed, else to ``<stem>-<policy>-seed<seed><suffix>``.
+    ``experiment`` runs each policy as the model group of that experiment (``run_loop``).
 
     ``policy_params`` maps a policy name to keyword arguments of its constructor. With ``out_dir``,
     each policy's learned state is saved there (``policies/<name>-seed<seed>.npz``) with the PNG plots.
@@ -410,7 +537,8 @@ def simulate(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     tasks = [SimulationTask(world, name, seed, int(n_customers), int(n_days), policy_params.get(name, {}), out,
-                            _log_path(log_decisions, name, seed, single=len(policies) * len(seeds) == 1))
+                            _log_path(log_decisions, name, seed, single=len(policies) * len(seeds) == 1),
+                            experiment)
              for name in policies for seed in seeds]
     with DayBar(total=len(tasks) * int(n_days), disable=not progress) as bar:  # "compiling" until a day is done
         runs = executor(tasks, bar) if executor is not None else _run_tasks(tasks, int(n_jobs), bar)
@@ -482,13 +610,13 @@ def _start_worker(ticks: Any, n_threads: int) -> None:
 
 
 def run_task(world: World, name: str, seed: int, n_customers: int, n_days: int, params: dict[str, Any],
-             out_dir: Path | None, log_decisions: Path | None = None,
+             out_dir: Path | None, log_decisions: Path | None = None, experiment: Experiment | None = None,
              on_day: Callable[[], None] | None = None) -> PolicyRun:
     """Run one ``SimulationTask`` (its fields in order): the unit of work of every executor."""
     policy = make_world_policy(name, world, seed=seed, **params)
     on_day = on_day or (_worker_on_day[0] if _worker_on_day else None)
     run = run_loop(world, Learner(policy), n_customers=n_customers, n_days=n_days, seed=seed, on_day=on_day,
-                   name=policy.name, params=policy.get_params(), log_decisions=log_decisions)
+                   name=policy.name, params=policy.get_params(), log_decisions=log_decisions, experiment=experiment)
     if out_dir is not None:
         (out_dir / "policies").mkdir(parents=True, exist_ok=True)
         run.policy_state = policy.save(out_dir / "policies" / f"{name}-seed{seed}.npz")

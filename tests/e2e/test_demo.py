@@ -18,6 +18,7 @@ def test_demo_runs_the_whole_loop_and_stops_its_server(tmp_path: Path) -> None:
     for step in ("1. The engine", "2. Simulation", "3. MLflow", "4. Serving", "the demo is done"):
         assert step in out, f"missing {step!r} in the demo's output:\n{out[-3000:]}"
     assert "alias @champion" in out
+    assert "model - holdout" in out and "model - baseline" in out and "sample ratio:" in out
     assert "POST /v1/decisions -> 200" in out and "the same event again -> duplicate" in out
     assert "served loop, 200 NA ecommerce cart_reminder customers" in out and "the next 200 customers" in out
     assert (tmp_path / "state" / "mlflow.db").is_file()

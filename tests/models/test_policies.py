@@ -25,7 +25,8 @@ CATALOG = Catalog(channels=("email", "push", "sms"), regions=("NA", "EU"), indus
 VALUE = np.array([1.0, -2.0])
 COST = np.tile(np.append(np.repeat([0.001, 0.0002, 0.03], 24), 0.0), (2, 1))
 PLAYBOOK = {"retail": ["push", 19], "gaming": ["email", 10]}
-PARAMS: dict[str, dict] = {"static": {"playbook": PLAYBOOK}, "hier_ts": {"personal_weight": 0.5, "discount": 0.9}}
+PARAMS: dict[str, dict] = {"static": {"playbook": PLAYBOOK}, "random_hour": {"playbook": PLAYBOOK},
+                           "hier_ts": {"personal_weight": 0.5, "discount": 0.9}}
 REPO = Path(__file__).resolve().parents[2]
 
 
