@@ -440,6 +440,12 @@ class RedisTransaction(Transaction):
                 return {k for k, v in zip(wanted, found, strict=True) if v is not None}
         return self._store.replica_suppressed(wanted)
 
+    def any_suppressed(self) -> bool:
+        with self._online() as online:
+            if online:
+                return bool(self._redis.exists(SUPPRESSED))
+        return self._store.replica_any_suppressed()
+
     def sends_since(self, customers: Sequence[str], since: float) -> dict[str, list[tuple[str, float]]]:
         with self._online() as online:
             if online:
@@ -521,10 +527,12 @@ class RedisTransaction(Transaction):
         self._states[hash_key, field] = state
         return current, state
 
-    def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> None:
-        if inputs:
-            self._plan.outcomes.append({"version": model_version, "count": str(len(inputs)),
-                                        "rows": json.dumps([list(row) for row in inputs])})
+    def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> list[LoggedInput] | None:
+        if not inputs:
+            return []
+        self._plan.outcomes.append({"version": model_version, "count": str(len(inputs)),
+                                    "rows": json.dumps([list(row) for row in inputs])})
+        return None  # numbered by the commit's script
 
     def due_decisions(self, until: float, limit: int) -> list[DecisionRecord]:
         """Like SQLite's, except that decisions another transaction holds are left for a later round."""
@@ -907,3 +915,7 @@ class RedisStore(Store):
     def replica_suppressed(self, keys: Collection[str]) -> set[str]:
         with self._lock:
             return self._suppressed.intersection(keys)
+
+    def replica_any_suppressed(self) -> bool:
+        with self._lock:
+            return bool(self._suppressed)

@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -51,6 +52,7 @@ from .store import (
     DecisionRecord,
     EventRecord,
     InputKind,
+    LoggedInput,
     LoopInput,
     Reader,
     Store,
@@ -138,7 +140,8 @@ class SendwiseService:
         people = request.customers
         region_idx, cell_idx = _contexts(people, live.catalog)
         customers = [self.pseudonymize(c.customer_id) for c in people]
-        keys = self._suppression_keys(people, customers, live.catalog)  # once: both reads below use them
+        # Made once, and only if the suppression list holds anything: both reads below may use them.
+        keys = cache(lambda: self._suppression_keys(people, customers, live.catalog))
         live.catch_up(self.store)  # answer with everything committed so far, by any worker
         with self.store.snapshot() as view:
             state = self._customer_state(customers, keys, now, view)
@@ -152,14 +155,14 @@ class SendwiseService:
             if current != state:
                 plan = self._plan(people, customers, region_idx, cell_idx, current, now, live)
             check_deadline("logging the decisions")
-            self._commit(plan, live, tx)
-        live.catch_up(self.store)
+            logged = self._commit(plan, live, tx)
+        live.catch_up(self.store, committed=logged)
         for channel, count in Counter(d.channel for d in plan.decisions).items():
             self.metrics.decisions.labels(channel).inc(count)
         return DecisionResponse(decisions=plan.decisions)
 
-    def _customer_state(self, customers: list[str], suppression_keys: dict[str, tuple[str, str]], now: datetime,
-                        reader: Reader) -> CustomerState:
+    def _customer_state(self, customers: list[str], suppression_keys: Callable[[], dict[str, tuple[str, str]]],
+                        now: datetime, reader: Reader) -> CustomerState:
         """What a plan reads of the store: each customer's opted-out channels and sends inside the cap window."""
         since = now.timestamp() - self.rules.cap_window_hours * 3600.0
         sends = reader.sends_since(customers, since) if self.rules.has_caps else {}
@@ -185,11 +188,10 @@ class SendwiseService:
                 for person, customer in zip(people, customers, strict=True) for channel in known & set(person.channels)}
 
     @staticmethod
-    def _commit(plan: DecisionPlan, live: LiveModel, tx: Transaction) -> None:
-        """Log the plan's decisions and the messages they send (the loop's ``SENT`` inputs)."""
+    def _commit(plan: DecisionPlan, live: LiveModel, tx: Transaction) -> list[LoggedInput] | None:
+        """Log the plan's decisions and the messages they send (the loop's ``SENT`` inputs), as logged."""
         tx.add_decisions(plan.records)
-        tx.log_inputs(live.version,
-                      sent_inputs(plan.records, personal=live.personal))
+        return tx.log_inputs(live.version, sent_inputs(plan.records, personal=live.personal))
 
     def _next_seed(self) -> int:
         if self._seeds is None:
@@ -255,7 +257,7 @@ class SendwiseService:
             if first_hash.setdefault(event.event_id, digest) != digest:
                 raise ConflictError(f"event_id {event.event_id!r} appears twice in this request with different content")
 
-        def apply(tx: Transaction) -> list[EventResult]:
+        def apply(tx: Transaction) -> tuple[list[EventResult], list[LoggedInput] | None]:
             """The request's events in one unit of work; a 409 undoes this request's unit alone."""
             results, records = [], []
             stored = tx.event_hashes(first_hash)
@@ -291,11 +293,10 @@ class SendwiseService:
                 tx.update_decision(decisions[decision_id])
             check_deadline("recording the events")
             tx.add_events(records)
-            tx.log_inputs(live.version, inputs)
-            return results
+            return results, tx.log_inputs(live.version, inputs)
 
-        results = self.store.durable_unit(apply)
-        live.catch_up(self.store)
+        results, logged = self.store.durable_unit(apply)
+        live.catch_up(self.store, committed=logged)
         for event, result in zip(events, results, strict=True):
             self.metrics.feedback.labels(event.type, result.status).inc()
         return FeedbackResponse(results=results)
@@ -410,12 +411,18 @@ def _decision_ids(n: int, now: datetime) -> list[uuid.UUID]:
     return ids
 
 
-def _blocked_channels(customers: list[str], suppression_keys: dict[str, tuple[str, str]],
+def _blocked_channels(customers: list[str], suppression_keys: Callable[[], dict[str, tuple[str, str]]],
                       reader: Reader) -> dict[str, set[str]]:
-    """The channels each customer opted out of: by consent state, or (after erasure) on the suppression list."""
+    """The channels each customer opted out of: by consent state, or (after erasure) on the suppression list.
+
+    ``suppression_keys`` gives the keys to look up; it is called only if the list holds any entry.
+    """
     blocked = reader.unsubscribed_channels(customers)
-    for key in reader.suppressed(suppression_keys):
-        customer, channel = suppression_keys[key]
+    if not reader.any_suppressed():
+        return blocked
+    keys = suppression_keys()
+    for key in reader.suppressed(keys):
+        customer, channel = keys[key]
         blocked.setdefault(customer, set()).add(channel)
     return blocked
 

@@ -156,6 +156,10 @@ class Reader(ABC):
         """Which of the suppression keys (``Pseudonymizer.suppression_key``) are on the suppression list."""
 
     @abstractmethod
+    def any_suppressed(self) -> bool:
+        """Whether the suppression list holds any entry: when it holds none, no key needs computing."""
+
+    @abstractmethod
     def sends_since(self, customers: Sequence[str], since: float) -> dict[str, list[tuple[str, float]]]:
         """(channel, send_at) of each customer's messages planned after ``since``, except failed deliveries."""
 
@@ -198,8 +202,13 @@ class Transaction(Reader):
         """
 
     @abstractmethod
-    def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> None:
-        """Append learning-loop inputs as one group, in order."""
+    def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> list[LoggedInput] | None:
+        """Append learning-loop inputs as one group, in order; they as logged, when their ``seq`` is known.
+
+        A store that numbers the log only at commit (Redis) answers None. With the numbers, the
+        served model applies its own inputs after the commit without reading them back
+        (``LiveModel.catch_up``).
+        """
 
     @abstractmethod
     def due_decisions(self, until: float, limit: int) -> list[DecisionRecord]:
@@ -364,9 +373,14 @@ def _placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
 
+_EXPLORED, _CLOSED = _DECISION_COLUMNS.index("explored"), _DECISION_COLUMNS.index("closed")
+
+
 def _decision(row: Sequence[Any]) -> DecisionRecord:
-    values = dict(zip(_DECISION_COLUMNS, row, strict=True))
-    return DecisionRecord(**{**values, "explored": bool(values["explored"]), "closed": bool(values["closed"])})
+    """A decision from its row (columns in ``_DECISION_COLUMNS`` order); the stored 0/1 flags become bools."""
+    values = list(row)
+    values[_EXPLORED], values[_CLOSED] = bool(values[_EXPLORED]), bool(values[_CLOSED])
+    return DecisionRecord(*values)
 
 
 class SQLiteTransaction(Transaction):
@@ -388,6 +402,9 @@ class SQLiteTransaction(Transaction):
         wanted = tuple(keys)
         rows = self._conn.execute(f"SELECT key FROM suppression WHERE key IN ({_placeholders(len(wanted))})", wanted)
         return {key for (key,) in rows}
+
+    def any_suppressed(self) -> bool:
+        return self._conn.execute("SELECT EXISTS (SELECT 1 FROM suppression)").fetchone()[0] == 1
 
     def sends_since(self, customers: Sequence[str], since: float) -> dict[str, list[tuple[str, float]]]:
         out: dict[str, list[tuple[str, float]]] = {}
@@ -447,15 +464,19 @@ class SQLiteTransaction(Transaction):
         else:
             self._conn.execute("DELETE FROM suppression WHERE key = ?", (key,))
 
-    def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> None:
+    def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> list[LoggedInput] | None:
         if not inputs:
-            return
+            return []
         # The group's id is its first row's seq: the next AUTOINCREMENT value, read in O(1).
         (txn,) = self._conn.execute(
             "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'loop_log'), 0) + 1").fetchone()
         self._conn.executemany(
             f"INSERT INTO loop_log (txn, model_version, {', '.join(LoopInput._fields)}) "
             f"VALUES ({_placeholders(2 + len(LoopInput._fields))})", ((txn, model_version, *row) for row in inputs))
+        (last,) = self._conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'loop_log'").fetchone()
+        if last - txn + 1 != len(inputs):  # numbered other than one after another: let the reader read them
+            return None
+        return [LoggedInput(txn + i, txn, row) for i, row in enumerate(inputs)]
 
     def due_decisions(self, until: float, limit: int) -> list[DecisionRecord]:
         rows = self._conn.execute(
