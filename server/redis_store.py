@@ -475,10 +475,11 @@ class RedisTransaction(Transaction):
             pipe.hgetall(f"{PREFIX}decision:{decision_id}")
         return {i: _decision(raw) for i, raw in zip(ids, pipe.execute(), strict=True) if raw}
 
-    def update_decision(self, record: DecisionRecord) -> None:
-        row = _decision_row(record)
-        self._plan.updates[record.decision_id] = {k: row[k] for k in ("id", "customer", "channel", "send_at",
-                                                                       *_MUTABLE) if k in row}
+    def update_decisions(self, records: Iterable[DecisionRecord]) -> None:
+        for record in records:
+            row = _decision_row(record)
+            self._plan.updates[record.decision_id] = {k: row[k] for k in ("id", "customer", "channel", "send_at",
+                                                                           *_MUTABLE) if k in row}
 
     def event_hashes(self, event_ids: Iterable[str]) -> dict[str, str]:
         with self._store.outage_guard():

@@ -174,8 +174,8 @@ class Transaction(Reader):
     def decisions(self, decision_ids: Iterable[str]) -> dict[str, DecisionRecord]: ...
 
     @abstractmethod
-    def update_decision(self, record: DecisionRecord) -> None:
-        """Write back ``delivery``, ``successes`` and ``closed`` of a decision."""
+    def update_decisions(self, records: Iterable[DecisionRecord]) -> None:
+        """Write back ``delivery``, ``successes`` and ``closed`` of decisions (one statement for them all)."""
 
     @abstractmethod
     def event_hashes(self, event_ids: Iterable[str]) -> dict[str, str]:
@@ -425,9 +425,9 @@ class SQLiteTransaction(Transaction):
         rows = self._conn.execute(f"{_DECISION_SELECT} WHERE decision_id IN ({_placeholders(len(ids))})", ids)
         return {r[0]: _decision(r) for r in rows}
 
-    def update_decision(self, record: DecisionRecord) -> None:
-        self._conn.execute("UPDATE decisions SET delivery = ?, successes = ?, closed = ? WHERE decision_id = ?",
-                           (record.delivery, record.successes, int(record.closed), record.decision_id))
+    def update_decisions(self, records: Iterable[DecisionRecord]) -> None:
+        self._conn.executemany("UPDATE decisions SET delivery = ?, successes = ?, closed = ? WHERE decision_id = ?",
+                               ((r.delivery, r.successes, int(r.closed), r.decision_id) for r in records))
 
     def event_hashes(self, event_ids: Iterable[str]) -> dict[str, str]:
         ids = tuple(set(event_ids))

@@ -53,9 +53,9 @@ def test_decisions_round_trip_and_a_failed_transaction_changes_nothing(store: St
     delivered = replace(first, delivery="delivered", successes="click")
     with store.transaction() as tx:
         assert tx.decisions(["d-1", "d-2", "d-unknown"]) == {"d-1": first, "d-2": second}
-        tx.update_decision(delivered)
+        tx.update_decisions([delivered])
     with pytest.raises(RuntimeError, match="boom"), store.transaction() as tx:
-        tx.update_decision(replace(second, delivery="failed"))
+        tx.update_decisions([replace(second, delivery="failed")])
         tx.add_events([event_record("e-1", "d-2")])
         raise RuntimeError("boom")
     with store.transaction() as tx:  # waits on nothing: the failed transaction released what it held
@@ -73,7 +73,7 @@ def test_sends_skip_failed_deliveries_and_the_later_consent_change_wins(store: S
         tx.add_decisions([email, push, old, record("d-4", customer="p-2", channel="none", send_at=None)])
     with store.transaction() as tx:
         tx.decisions(["d-2"])
-        tx.update_decision(replace(push, delivery="failed"))
+        tx.update_decisions([replace(push, delivery="failed")])
     with store.transaction() as tx:
         tx.set_consent("p-1", "email", True, 10.0)
         tx.set_consent("p-1", "email", False, 5.0)  # older: ignored
@@ -87,7 +87,7 @@ def test_sends_skip_failed_deliveries_and_the_later_consent_change_wins(store: S
         assert tx.unsubscribed_channels(["p-1", "p-2"]) == {"p-1": {"email", "push"}}
     with store.transaction() as tx:
         tx.decisions(["d-2"])
-        tx.update_decision(replace(push, delivery="delivered"))  # a later sign of delivery counts it again
+        tx.update_decisions([replace(push, delivery="delivered")])  # a later sign of delivery counts it again
     with store.transaction(durable=False) as tx:
         assert sorted(tx.sends_since(["p-1"], 60.0)["p-1"]) == [("email", 1000.0), ("push", 1100.0)]
 
@@ -105,10 +105,10 @@ def test_windows_close_oldest_first_into_the_exportable_decision_log(store: Stor
     with store.transaction() as tx:
         (due,) = tx.due_decisions(2100.0, 1)
         assert due.decision_id == "d-early"
-        tx.update_decision(replace(due, closed=True, delivery="delivered", successes="click"))
+        tx.update_decisions([replace(due, closed=True, delivery="delivered", successes="click")])
     with store.transaction() as tx:
         (due,) = tx.due_decisions(2100.0, 10)
-        tx.update_decision(replace(due, closed=True))
+        tx.update_decisions([replace(due, closed=True)])
     assert store.open_decisions() == 1
     closed, models = store.closed_decisions()
     assert [d.decision_id for d in closed] == ["d-none", "d-early", "d-mid"]  # by creation time
@@ -213,7 +213,7 @@ def test_locks_serialise_writers_and_closing_skips_what_another_transaction_hold
 
     try:
         with store.transaction() as holder:
-            holder.update_decision(replace(holder.decisions(["d-1"])["d-1"], delivery="delivered"))
+            holder.update_decisions([replace(holder.decisions(["d-1"])["d-1"], delivery="delivered")])
             with store.transaction() as closer:
                 assert [d.decision_id for d in closer.due_decisions(5000.0, 10)] == ["d-2"]
             waiting = threading.Thread(target=second_writer)
