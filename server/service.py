@@ -251,6 +251,7 @@ class SendwiseService:
         if channel_errors:
             raise InputError(channel_errors)
         hashes = [_payload_hash(e) for e in events]
+        decision_ids = [str(e.decision_id) for e in events]  # once per event: the lookup and the log use them
         first_hash: dict[str, str] = {}
         for event, digest in zip(events, hashes, strict=True):
             if first_hash.setdefault(event.event_id, digest) != digest:
@@ -264,17 +265,18 @@ class SendwiseService:
                 if stored.get(event_id, digest) != digest:
                     raise ConflictError(f"event_id {event_id!r} was already recorded with different content; "
                                         "nothing in this request was applied")
-            decisions = tx.decisions(str(e.decision_id) for e in events)
+            decisions = tx.decisions(decision_ids)
             changed, inputs, seen = set(), [], set(stored)
-            for event, digest in zip(events, hashes, strict=True):
+            personal, received_at = live.personal, now.timestamp()
+            for event, digest, decision_id in zip(events, hashes, decision_ids, strict=True):
                 if event.event_id in seen:
                     results.append(EventResult.model_construct(event_id=event.event_id, status="duplicate"))
                     continue
                 seen.add(event.event_id)
-                decision = decisions.get(str(event.decision_id))
+                decision = decisions.get(decision_id)
                 status: EventStatus = "unknown_decision"
                 if decision is not None:
-                    effect = apply_event(decision, event, live.catalog, personal=live.personal)
+                    effect = apply_event(decision, event, live.catalog, personal=personal)
                     if effect.decision is not decision:  # ``apply_event`` returns a changed decision anew
                         decisions[decision.decision_id] = effect.decision
                         changed.add(decision.decision_id)
@@ -285,11 +287,11 @@ class SendwiseService:
                 # Built from a checked id and a status of ``EventStatus``: nothing to validate again.
                 results.append(EventResult.model_construct(event_id=event.event_id, status=status))
                 records.append(EventRecord(
-                    event_id=event.event_id, payload_hash=digest, decision_id=str(event.decision_id),
+                    event_id=event.event_id, payload_hash=digest, decision_id=decision_id,
                     customer=None if decision is None else decision.customer, type=event.type,
                     timestamp=event.timestamp.timestamp(), value=event.value, channel=event.channel, status=status,
-                    received_at=now.timestamp()))
-            tx.update_decisions(decisions[decision_id] for decision_id in changed)
+                    received_at=received_at))
+            tx.update_decisions(decisions[changed_id] for changed_id in changed)
             check_deadline("recording the events")
             tx.add_events(records)
             return results, tx.log_inputs(live.version, inputs)
