@@ -47,6 +47,7 @@ from .schemas import (
 )
 from .settings import Settings
 from .store import (
+    CustomerState,
     DecisionRecord,
     EventRecord,
     InputKind,
@@ -55,6 +56,7 @@ from .store import (
     Reader,
     Store,
     StoreUnavailableError,
+    SuppressionKeys,
     Transaction,
 )
 
@@ -70,13 +72,6 @@ class DecisionPlan(NamedTuple):
 
     decisions: DecisionRows
     records: list[DecisionRecord]
-
-
-class CustomerState(NamedTuple):
-    """What deciding for a set of customers depends on in the store (pseudonym → value; absent: none)."""
-
-    blocked: dict[str, set[str]]
-    sends: dict[str, list[tuple[str, float]]]
 
 
 class SendwiseService:
@@ -159,12 +154,11 @@ class SendwiseService:
             self.metrics.decisions.labels(channel).inc(count)
         return plan.decisions
 
-    def _customer_state(self, customers: list[str], suppression_keys: Callable[[], dict[str, tuple[str, str]]],
-                        now: datetime, reader: Reader) -> CustomerState:
+    def _customer_state(self, customers: list[str], suppression_keys: SuppressionKeys, now: datetime,
+                        reader: Reader) -> CustomerState:
         """What a plan reads of the store: each customer's opted-out channels and sends inside the cap window."""
-        since = now.timestamp() - self.rules.cap_window_hours * 3600.0
-        sends = reader.sends_since(customers, since) if self.rules.has_caps else {}
-        return CustomerState(_blocked_channels(customers, suppression_keys, reader), sends)
+        since = now.timestamp() - self.rules.cap_window_hours * 3600.0 if self.rules.has_caps else None
+        return reader.customer_state(customers, since, suppression_keys)
 
     def _plan(self, people: list[CustomerRequest], customers: list[str], region_idx: np.ndarray,
               cell_idx: np.ndarray, state: CustomerState, now: datetime, live: LiveModel) -> DecisionPlan:
@@ -419,22 +413,6 @@ def _decision_ids(n: int, now: datetime) -> list[str]:
     text[:, _UUID_DIGIT_COLUMNS] = _HEX_DIGITS[np.stack([raw >> 4, raw & 0x0F], axis=2).reshape(n, 32)]
     joined = text.tobytes().decode("ascii")
     return [joined[i:i + 36] for i in range(0, 36 * n, 36)]
-
-
-def _blocked_channels(customers: list[str], suppression_keys: Callable[[], dict[str, tuple[str, str]]],
-                      reader: Reader) -> dict[str, set[str]]:
-    """The channels each customer opted out of: by consent state, or (after erasure) on the suppression list.
-
-    ``suppression_keys`` gives the keys to look up; it is called only if the list holds any entry.
-    """
-    blocked = reader.unsubscribed_channels(customers)
-    if not reader.any_suppressed():
-        return blocked
-    keys = suppression_keys()
-    for key in reader.suppressed(keys):
-        customer, channel = keys[key]
-        blocked.setdefault(customer, set()).add(channel)
-    return blocked
 
 
 def _contexts(customers: list[CustomerRequest], catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:

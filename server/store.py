@@ -144,8 +144,34 @@ class Erasure(NamedTuple):
     channel_states: int
 
 
+class CustomerState(NamedTuple):
+    """What deciding for a set of customers depends on in the store (pseudonym → value; absent: none)."""
+
+    blocked: dict[str, set[str]]
+    sends: dict[str, list[tuple[str, float]]]
+
+
+SuppressionKeys = Callable[[], dict[str, tuple[str, str]]]  # made on demand: suppression key → (customer, channel)
+
+
 class Reader(ABC):
     """What planning a decision reads: consent, suppressions and recent sends of customers."""
+
+    def customer_state(self, customers: Sequence[str], sends_since: float | None,
+                       suppression_keys: SuppressionKeys) -> CustomerState:
+        """Each customer's opted-out channels (by consent state, or after erasure on the suppression list)
+        and, unless ``sends_since`` is None, their sends after it: what a decision plan reads.
+
+        ``suppression_keys`` is called only if the suppression list holds any entry. A store that can
+        read all of it at once (Redis: one round trip) does so.
+        """
+        blocked = self.unsubscribed_channels(customers)
+        if self.any_suppressed():
+            keys = suppression_keys()
+            for key in self.suppressed(keys):
+                customer, channel = keys[key]
+                blocked.setdefault(customer, set()).add(channel)
+        return CustomerState(blocked, {} if sends_since is None else self.sends_since(customers, sends_since))
 
     @abstractmethod
     def unsubscribed_channels(self, customers: Sequence[str]) -> dict[str, set[str]]:
