@@ -76,15 +76,16 @@ def apply_event(decision: DecisionRecord, event: FeedbackEvent, catalog: Catalog
     if late:
         return EventEffect(decision, "late", [], consent)
     updated = decision
-    if event.type in DELIVERY_EVIDENCE:
+    if event.type in DELIVERY_EVIDENCE and decision.delivery != "delivered":
         updated = replace(updated, delivery="delivered")
     elif event.type == "failed" and decision.delivery == "unknown":
         updated = replace(updated, delivery="failed")
     inputs: list[LoopInput] = []
     outcome = EVENT_OUTCOME.get(event.type)
     same_channel = event.type != "unsubscribed" or (event.channel or decision.channel) == decision.channel
-    if outcome is not None and same_channel and outcome not in _successes(decision):
-        updated = replace(updated, successes=",".join(sorted({*_successes(decision), outcome})))
+    learned = _successes(decision)
+    if outcome is not None and same_channel and outcome not in learned:
+        updated = replace(updated, successes=",".join(sorted({*learned, outcome})))
         inputs = _inputs(decision, catalog, InputKind.ARRIVED, {outcome: (1.0, 0.0)}, at, customer)
     return EventEffect(updated, "applied", inputs, consent)
 

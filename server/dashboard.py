@@ -34,7 +34,7 @@ from .limits import bounded_decimal
 from .live_model import LiveModel
 from .model_loader import configured_registry_uri
 from .privacy import read_or_create_private
-from .schemas import CustomerRequest, Decision, DecisionRequest, DecisionResponse
+from .schemas import CustomerRequest, Decision, DecisionRequest, DecisionRows
 from .service import SendwiseService
 from .settings import Settings
 
@@ -186,7 +186,7 @@ def explain(service: SendwiseService, customer: CustomerRequest, now: datetime) 
     return Explanation(customer, decision, ranked[:TOP_OPTIONS], len(ranked))
 
 
-def dry_run_decide(service: SendwiseService, request: DecisionRequest, now: datetime) -> DecisionResponse:
+def dry_run_decide(service: SendwiseService, request: DecisionRequest, now: datetime) -> DecisionRows:
     """``service.decide`` without logging or counting: the same code path as ``POST /v1/decisions``."""
     return service.decide(request, now, dry_run=True)
 

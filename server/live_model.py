@@ -13,6 +13,7 @@ entry is logged (``Policy.decide``).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from itertools import groupby
 
 import numpy as np
@@ -47,22 +48,37 @@ class LiveModel:
         """Whether the policy keeps per-customer state (the log then carries pseudonyms)."""
         return self.policy.personalised
 
-    def catch_up(self, store: Store, *, fresh: bool = False) -> int:
+    def catch_up(self, store: Store, *, fresh: bool = False, committed: Sequence[LoggedInput] | None = None) -> int:
         """Drive the learner through the store's inputs it has not seen yet; returns how many were applied.
 
         ``fresh`` reads everything committed by any worker up to now, also where the store would
         otherwise read the log only every ``snapshot_seconds`` (what an answer about the posterior needs).
 
+        ``committed`` are inputs the caller has just committed, as ``Transaction.log_inputs`` numbered
+        them: when they follow the last applied input directly, they are applied without reading the
+        log back (the same inputs in the same order: the same state as a replay). Otherwise, or when
+        None, the log is read.
+
         The read happens outside the model's lock (the log only grows, and a read sees a complete
         prefix of it), so a caller holding a store transaction never waits on the model or vice versa.
         """
+        if committed is not None:
+            with self._lock:
+                if not committed or committed[-1].seq <= self.applied_seq:
+                    return 0  # nothing to apply, or another request's catch-up read them meanwhile
+                if committed[0].seq == self.applied_seq + 1:
+                    return self._apply_rows(list(committed))
         rows = store.input_log(self.version, self.applied_seq, fresh=fresh)
         with self._lock:
-            fresh = [r for r in rows if r.seq > self.applied_seq]
-            for kind, group in groupby(fresh, key=lambda r: _step(r.input.kind)):
-                self._apply(kind, list(group))
-            if fresh:
-                self.applied_seq = fresh[-1].seq
+            return self._apply_rows(rows)
+
+    def _apply_rows(self, rows: list[LoggedInput]) -> int:
+        """Apply the rows past ``applied_seq``, in order (the caller holds the lock)."""
+        fresh = [r for r in rows if r.seq > self.applied_seq]
+        for kind, group in groupby(fresh, key=lambda r: _step(r.input.kind)):
+            self._apply(kind, list(group))
+        if fresh:
+            self.applied_seq = fresh[-1].seq
         return len(fresh)
 
     def decide(self, batch: DecisionBatch, seed: int, customers: list[str] | None = None) -> Choices:
@@ -91,7 +107,7 @@ class LiveModel:
         key = np.array([i.key for i in inputs], dtype=object)
         cell = np.array([i.cell for i in inputs], dtype=np.int64)
         arm = np.array([i.arm for i in inputs], dtype=np.int64)
-        sent_at = np.array([i.sent_at for i in inputs])
+        sent_at = np.array([i.sent_at for i in inputs], dtype=np.float64)
         customer = self._customer_index([i.customer for i in inputs]) if self.personal else None
         if step == "sent":
             self.learner.sent(Sends(key=key, cell_idx=cell, arm=arm, sent_at=sent_at, customer_idx=customer))
@@ -99,8 +115,9 @@ class LiveModel:
         self.n_resolved += len(inputs)
         self.learner.resolve(Resolved(
             key=key, cell_idx=cell, arm=arm, outcome_idx=np.array([i.outcome for i in inputs], dtype=np.int64),
-            successes=np.array([i.successes for i in inputs]), failures=np.array([i.failures for i in inputs]),
-            sent_at=sent_at, resolved_at=np.array([i.at for i in inputs]),
+            successes=np.array([i.successes for i in inputs], dtype=np.float64),
+            failures=np.array([i.failures for i in inputs], dtype=np.float64),
+            sent_at=sent_at, resolved_at=np.array([i.at for i in inputs], dtype=np.float64),
             arrived=np.array([i.kind == InputKind.ARRIVED for i in inputs]), customer_idx=customer))
 
     def _customer_index(self, pseudonyms: list[str]) -> np.ndarray:

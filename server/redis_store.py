@@ -69,6 +69,7 @@ from .deadline import wait_budget
 from .settings import RedisDurability
 from .store import (
     BUSY_TIMEOUT_MS,
+    CustomerState,
     DecisionRecord,
     Erasure,
     EventRecord,
@@ -77,6 +78,7 @@ from .store import (
     ModelInfo,
     Store,
     StoreUnavailableError,
+    SuppressionKeys,
     Transaction,
 )
 
@@ -124,6 +126,7 @@ return 0
 
 # Commits a transaction: ARGV = token, plan (JSON; every value a string). Changes nothing and fails with
 # LOCKLOST if a lock of the transaction is gone; releasing the locks makes a repeated commit fail the same way.
+# Returns the seq of the last input of each group of ``plan.outcomes``, in order.
 _COMMIT = """
 local token, plan = ARGV[1], cjson.decode(ARGV[2])
 local p = plan.prefix
@@ -199,9 +202,11 @@ end
 for _, s in ipairs(plan.suppression) do
   put_state(p .. 'suppressed', s.key, s.at, p .. 'suppression_log', 'key', s.key)
 end
+local lasts = {}
 for _, o in ipairs(plan.outcomes) do
   local last = redis.call('INCRBY', p .. 'seq', o.count)
   redis.call('XADD', p .. 'inputs:' .. o.version, string.format('%d-0', last), 'rows', o.rows)
+  lasts[#lasts + 1] = last
 end
 for _, m in ipairs(plan.models) do redis.call('HSET', p .. 'models', m.version, m.info) end
 for _, customer in ipairs(plan.erase) do
@@ -230,7 +235,7 @@ for _, customer in ipairs(plan.erase) do
 end
 redis.set_repl(redis.REPL_NONE)
 for _, key in ipairs(plan.locks) do redis.call('DEL', key) end
-return 0
+return lasts
 """
 
 
@@ -274,6 +279,21 @@ def _decision(raw: dict[str, str]) -> DecisionRecord:
 
 def _consent_key(customer: str) -> str:
     return f"{PREFIX}customer:{customer}:consent"
+
+
+def _sends_key(customer: str) -> str:
+    return f"{PREFIX}customer:{customer}:sends"
+
+
+def _unsubscribed(customers: Sequence[str], states: Sequence[dict[str, str]]) -> dict[str, set[str]]:
+    """The opted-out channels of each customer from the replies of its consent hash (``unsubscribed|at|entry``)."""
+    return {c: {ch for ch, v in s.items() if v.startswith("1|")} for c, s in zip(customers, states, strict=True) if s}
+
+
+def _sends(customers: Sequence[str], replies: Sequence[list[tuple[str, float]]]) -> dict[str, list[tuple[str, float]]]:
+    """(channel, send_at) of each customer from the replies of its sends index (members ``channel|id``)."""
+    return {c: [(member.rsplit("|", 1)[0], at) for member, at in r]
+            for c, r in zip(customers, replies, strict=True) if r}
 
 
 SUPPRESSED = f"{PREFIX}suppressed"
@@ -379,6 +399,7 @@ class RedisTransaction(Transaction):
         self._token = uuid.uuid4().hex
         self._held: set[str] = set()
         self._plan = _Plan()
+        self._logged: list[tuple[list[LoggedInput], Sequence[LoopInput]]] = []  # log_inputs' lists, to number
         self._new: list[DecisionRecord] = []
         self._states: dict[tuple[str, str], ConsentState | None] = {}  # (hash, field) → state this commit writes
         self.offline = not store.reachable()
@@ -420,6 +441,33 @@ class RedisTransaction(Transaction):
             delay = min(2 * delay, 0.05)
         return [keys[k] for k in keys if k in self._held]
 
+    def customer_state(self, customers: Sequence[str], sends_since: float | None,
+                       suppression_keys: SuppressionKeys) -> CustomerState:
+        """Consent, sends and whether anything is suppressed in one pipeline (after the customers' lock); the
+        suppression keys, made only when the list holds any, in a second."""
+        with self._online() as online:
+            if online:
+                self._lock("customer", customers)
+                pipe = self._redis.pipeline(transaction=False)
+                for customer in customers:
+                    pipe.hgetall(_consent_key(customer))
+                if sends_since is not None:
+                    for customer in customers:
+                        pipe.zrangebyscore(_sends_key(customer), f"({_number(sends_since)}", "+inf", withscores=True)
+                pipe.exists(SUPPRESSED)
+                *replies, any_suppressed = pipe.execute()
+                blocked = _unsubscribed(customers, replies[:len(customers)])
+                sends = {} if sends_since is None else _sends(customers, replies[len(customers):])
+                if any_suppressed:
+                    keys = suppression_keys()
+                    wanted = list(keys)
+                    for key, value in zip(wanted, self._redis.hmget(SUPPRESSED, wanted), strict=True):
+                        if value is not None:
+                            customer, channel = keys[key]
+                            blocked.setdefault(customer, set()).add(channel)
+                return CustomerState(blocked, sends)
+        return super().customer_state(customers, sends_since, suppression_keys)  # offline: the replica and spool
+
     def unsubscribed_channels(self, customers: Sequence[str]) -> dict[str, set[str]]:
         with self._online() as online:
             if online:
@@ -427,9 +475,7 @@ class RedisTransaction(Transaction):
                 pipe = self._redis.pipeline(transaction=False)
                 for customer in customers:
                     pipe.hgetall(_consent_key(customer))
-                states = pipe.execute()
-                return {c: {ch for ch, v in s.items() if v.startswith("1|")}
-                        for c, s in zip(customers, states, strict=True) if s}
+                return _unsubscribed(customers, pipe.execute())
         return self._store.replica_unsubscribed(customers)
 
     def suppressed(self, keys: Collection[str]) -> set[str]:
@@ -440,17 +486,20 @@ class RedisTransaction(Transaction):
                 return {k for k, v in zip(wanted, found, strict=True) if v is not None}
         return self._store.replica_suppressed(wanted)
 
+    def any_suppressed(self) -> bool:
+        with self._online() as online:
+            if online:
+                return bool(self._redis.exists(SUPPRESSED))
+        return self._store.replica_any_suppressed()
+
     def sends_since(self, customers: Sequence[str], since: float) -> dict[str, list[tuple[str, float]]]:
         with self._online() as online:
             if online:
                 self._lock("customer", customers)
                 pipe = self._redis.pipeline(transaction=False)
                 for customer in customers:
-                    pipe.zrangebyscore(f"{PREFIX}customer:{customer}:sends", f"({_number(since)}", "+inf",
-                                       withscores=True)
-                rows = pipe.execute()
-                return {c: [(member.rsplit("|", 1)[0], at) for member, at in r]
-                        for c, r in zip(customers, rows, strict=True) if r}
+                    pipe.zrangebyscore(_sends_key(customer), f"({_number(since)}", "+inf", withscores=True)
+                return _sends(customers, pipe.execute())
         return self._store.spooled_sends(customers, since)
 
     def add_decisions(self, records: Iterable[DecisionRecord]) -> None:
@@ -469,10 +518,11 @@ class RedisTransaction(Transaction):
             pipe.hgetall(f"{PREFIX}decision:{decision_id}")
         return {i: _decision(raw) for i, raw in zip(ids, pipe.execute(), strict=True) if raw}
 
-    def update_decision(self, record: DecisionRecord) -> None:
-        row = _decision_row(record)
-        self._plan.updates[record.decision_id] = {k: row[k] for k in ("id", "customer", "channel", "send_at",
-                                                                       *_MUTABLE) if k in row}
+    def update_decisions(self, records: Iterable[DecisionRecord]) -> None:
+        for record in records:
+            row = _decision_row(record)
+            self._plan.updates[record.decision_id] = {k: row[k] for k in ("id", "customer", "channel", "send_at",
+                                                                           *_MUTABLE) if k in row}
 
     def event_hashes(self, event_ids: Iterable[str]) -> dict[str, str]:
         with self._store.outage_guard():
@@ -521,10 +571,14 @@ class RedisTransaction(Transaction):
         self._states[hash_key, field] = state
         return current, state
 
-    def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> None:
+    def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> list[LoggedInput] | None:
+        """The inputs go in the commit, whose script numbers them: the list it returns is filled in then."""
+        logged: list[LoggedInput] = []
         if inputs:
             self._plan.outcomes.append({"version": model_version, "count": str(len(inputs)),
                                         "rows": json.dumps([list(row) for row in inputs])})
+            self._logged.append((logged, inputs))
+        return logged
 
     def due_decisions(self, until: float, limit: int) -> list[DecisionRecord]:
         """Like SQLite's, except that decisions another transaction holds are left for a later round."""
@@ -557,8 +611,10 @@ class RedisTransaction(Transaction):
         if not self.offline and (self._plan or self._held):
             try:
                 with self._store.outage_guard():
-                    self._store.commit_script(args=[self._token, self._plan.to_json(self._held)])
-                self._store.committed(self._plan)
+                    lasts = self._store.commit_script(args=[self._token, self._plan.to_json(self._held)])
+                for (logged, inputs), last in zip(self._logged, lasts, strict=True):
+                    logged += [LoggedInput(last - len(inputs) + 1 + i, last, row) for i, row in enumerate(inputs)]
+                self._store.committed(self._plan, [logged for logged, _ in self._logged])
                 return
             except StoreUnavailableError:
                 if self._durable or self._store.reachable():
@@ -686,8 +742,8 @@ class RedisStore(Store):
             raise
 
     def input_log(self, model_version: str, after_seq: int, *, fresh: bool = False) -> list[LoggedInput]:
-        """New loop inputs, read from Redis at most once per ``snapshot_seconds`` (at once after a local commit,
-        or when ``fresh``).
+        """New loop inputs, read from Redis at most once per ``snapshot_seconds`` (at once when ``fresh``, or
+        after a local commit whose inputs did not directly follow those read: another worker's came between).
 
         While Redis is unreachable the snapshot stays as it is (an empty answer), except for a model
         version this worker has never read, which cannot be served without its deltas.
@@ -832,12 +888,18 @@ class RedisStore(Store):
 
     # --- snapshot, replica and spool ------------------------------------------------------------------
 
-    def committed(self, plan: _Plan) -> None:
-        """After a commit: read this worker's own inputs on the next ``input_log``, and put its consent
-        changes and suppressions into the replica at once (Redis may go away before the next refresh)."""
-        for outcome in plan.outcomes:
-            self._outcomes_due[outcome["version"]] = 0.0
+    def committed(self, plan: _Plan, logged: Sequence[Sequence[LoggedInput]]) -> None:
+        """After a commit: count this worker's own inputs (``logged``, per group of ``plan.outcomes``) as read
+        when they directly follow what the log was read up to, else read the log on the next ``input_log``;
+        and put its consent changes and suppressions into the replica at once (Redis may go away before the
+        next refresh)."""
         with self._lock:
+            for outcome, rows in zip(plan.outcomes, logged, strict=True):
+                version = outcome["version"]
+                if self._outcomes_seen.get(version) == rows[0].seq - 1:
+                    self._outcomes_seen[version] = rows[-1].seq  # nothing of another's in between
+                else:
+                    self._outcomes_due[version] = 0.0
             for change in plan.consent:
                 self._fold_consent(change["customer"], change["channel"], change["unsubscribed"])
             for entry in plan.suppression:
@@ -907,3 +969,7 @@ class RedisStore(Store):
     def replica_suppressed(self, keys: Collection[str]) -> set[str]:
         with self._lock:
             return self._suppressed.intersection(keys)
+
+    def replica_any_suppressed(self) -> bool:
+        with self._lock:
+            return bool(self._suppressed)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import unicodedata
 from datetime import UTC, datetime
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, to_json
 
 MAX_CUSTOMERS = 1000
 MAX_EVENTS = 1000
@@ -171,6 +171,26 @@ class Decision(BaseModel):
 
 class DecisionResponse(BaseModel):
     decisions: list[Decision]
+
+
+class DecisionRows:
+    """A ``DecisionResponse`` as one plain dict per decision (the fields of ``Decision``, in its order).
+
+    A batch's answer is serialised straight from the rows by pydantic's core, to the same bytes the
+    models would give, without building and serialising a model per decision; the models are built
+    (and validated) only when asked for, by the dashboard's dry run.
+    """
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    def json(self) -> bytes:
+        """The response body: what ``DecisionResponse(decisions=self.decisions).model_dump_json()`` gives."""
+        return to_json({"decisions": self.rows})
+
+    @property
+    def decisions(self) -> list[Decision]:
+        return DecisionResponse.model_validate({"decisions": self.rows}).decisions
 
 
 EventType = Literal["delivered", "opened", "clicked", "converted", "unsubscribed", "failed", "consent"]

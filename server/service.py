@@ -12,11 +12,11 @@ import logging
 import os
 import secrets
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, NamedTuple
+from functools import cache
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -35,9 +35,8 @@ from .model_loader import ModelLoader
 from .privacy import Pseudonymizer
 from .schemas import (
     CustomerRequest,
-    Decision,
     DecisionRequest,
-    DecisionResponse,
+    DecisionRows,
     Erasure,
     EventResult,
     EventStatus,
@@ -49,13 +48,16 @@ from .schemas import (
 )
 from .settings import Settings
 from .store import (
+    CustomerState,
     DecisionRecord,
     EventRecord,
     InputKind,
+    LoggedInput,
     LoopInput,
     Reader,
     Store,
     StoreUnavailableError,
+    SuppressionKeys,
     Transaction,
 )
 
@@ -69,15 +71,8 @@ log = logging.getLogger("sendwise.server")
 class DecisionPlan(NamedTuple):
     """What a decision request will answer and log, before anything is written."""
 
-    decisions: list[Decision]
+    decisions: DecisionRows
     records: list[DecisionRecord]
-
-
-class CustomerState(NamedTuple):
-    """What deciding for a set of customers depends on in the store (pseudonym → value; absent: none)."""
-
-    blocked: dict[str, set[str]]
-    sends: dict[str, list[tuple[str, float]]]
 
 
 class SendwiseService:
@@ -126,7 +121,7 @@ class SendwiseService:
         self.model, self.model_error = live, None
         self.metrics.model_loaded(version)
 
-    def decide(self, request: DecisionRequest, now: datetime, *, dry_run: bool = False) -> DecisionResponse:
+    def decide(self, request: DecisionRequest, now: datetime, *, dry_run: bool = False) -> DecisionRows:
         """One decision per customer, logged with its propensity, seed and model version before returning.
 
         The plan (sampling, guardrails, the response) is made outside any store lock, from a snapshot
@@ -140,13 +135,14 @@ class SendwiseService:
         people = request.customers
         region_idx, cell_idx = _contexts(people, live.catalog)
         customers = [self.pseudonymize(c.customer_id) for c in people]
-        keys = self._suppression_keys(people, customers, live.catalog)  # once: both reads below use them
+        # Made once, and only if the suppression list holds anything: both reads below may use them.
+        keys = cache(lambda: self._suppression_keys(people, customers, live.catalog))
         live.catch_up(self.store)  # answer with everything committed so far, by any worker
         with self.store.snapshot() as view:
             state = self._customer_state(customers, keys, now, view)
         plan = self._plan(people, customers, region_idx, cell_idx, state, now, live)
         if dry_run:
-            return DecisionResponse(decisions=plan.decisions)
+            return plan.decisions
         # Decisions survive a killed process; a power cut may lose the last few, whose feedback then
         # reports unknown_decision. Feedback, consent and learning always commit durably.
         with self.store.transaction(durable=False) as tx:
@@ -154,18 +150,17 @@ class SendwiseService:
             if current != state:
                 plan = self._plan(people, customers, region_idx, cell_idx, current, now, live)
             check_deadline("logging the decisions")
-            self._commit(plan, live, tx)
-        live.catch_up(self.store)
-        for channel, count in Counter(d.channel for d in plan.decisions).items():
+            logged = self._commit(plan, live, tx)
+        live.catch_up(self.store, committed=logged)
+        for channel, count in Counter(r.channel for r in plan.records).items():
             self.metrics.decisions.labels(channel).inc(count)
-        return DecisionResponse(decisions=plan.decisions)
+        return plan.decisions
 
-    def _customer_state(self, customers: list[str], suppression_keys: dict[str, tuple[str, str]], now: datetime,
+    def _customer_state(self, customers: list[str], suppression_keys: SuppressionKeys, now: datetime,
                         reader: Reader) -> CustomerState:
         """What a plan reads of the store: each customer's opted-out channels and sends inside the cap window."""
-        since = now.timestamp() - self.rules.cap_window_hours * 3600.0
-        sends = reader.sends_since(customers, since) if self.rules.has_caps else {}
-        return CustomerState(_blocked_channels(customers, suppression_keys, reader), sends)
+        since = now.timestamp() - self.rules.cap_window_hours * 3600.0 if self.rules.has_caps else None
+        return reader.customer_state(customers, since, suppression_keys)
 
     def _plan(self, people: list[CustomerRequest], customers: list[str], region_idx: np.ndarray,
               cell_idx: np.ndarray, state: CustomerState, now: datetime, live: LiveModel) -> DecisionPlan:
@@ -187,11 +182,10 @@ class SendwiseService:
                 for person, customer in zip(people, customers, strict=True) for channel in known & set(person.channels)}
 
     @staticmethod
-    def _commit(plan: DecisionPlan, live: LiveModel, tx: Transaction) -> None:
-        """Log the plan's decisions and the messages they send (the loop's ``SENT`` inputs)."""
+    def _commit(plan: DecisionPlan, live: LiveModel, tx: Transaction) -> list[LoggedInput] | None:
+        """Log the plan's decisions and the messages they send (the loop's ``SENT`` inputs), as logged."""
         tx.add_decisions(plan.records)
-        tx.log_inputs(live.version,
-                      sent_inputs(plan.records, personal=live.personal))
+        return tx.log_inputs(live.version, sent_inputs(plan.records, personal=live.personal))
 
     def _next_seed(self) -> int:
         if self._seeds is None:
@@ -201,16 +195,17 @@ class SendwiseService:
 
     def _decisions(self, people: list[CustomerRequest], customers: list[str], options: BatchOptions,
                    batch: DecisionBatch, chosen: Choices, live: LiveModel, seed: int,
-                   now: datetime) -> tuple[list[Decision], list[DecisionRecord]]:
+                   now: datetime) -> tuple[DecisionRows, list[DecisionRecord]]:
         """The response's decisions and their log rows (everything off-policy evaluation and learning need).
 
-        Customers with the same guardrails (one shared list per profile) and mode share one ``Reason``
-        and its JSON.
+        Customers with the same guardrails (one shared list per profile) and mode share one ``Reason``,
+        as the response's plain value and as the log's JSON.
         """
         catalog, created_at = live.catalog, now.timestamp()
         channel_names = (*catalog.channels, NO_MESSAGE)  # indexed by arm // 24; the no-message arm is last
-        reasons: dict[tuple[int, bool], tuple[Reason, str]] = {}
-        decisions, records = [], []
+        reasons: dict[tuple[int, bool], tuple[dict[str, Any], str]] = {}
+        decisions: list[dict[str, Any]] = []
+        records = []
         allowed, support, epsilon = catalog.encode_mask(batch.mask), chosen.support.tolist(), chosen.epsilon.tolist()
         arms = chosen.arm
         hours = np.where(arms == catalog.null_arm, -1, arms % N_HOURS).tolist()
@@ -225,23 +220,23 @@ class SendwiseService:
             key = (id(guardrails), explored)
             if key not in reasons:
                 reason = Reason(mode="exploration" if explored else "exploitation", guardrails=guardrails)
-                reasons[key] = reason, reason.model_dump_json()
+                reasons[key] = reason.model_dump(), reason.model_dump_json()
             reason, reason_json = reasons[key]
             local_hour = None if hour < 0 else hour
-            # Built from values this method made and checked: ``model_construct`` skips re-validating them.
-            decisions.append(Decision.model_construct(
-                decision_id=decision_id, customer_id=person.customer_id, channel=channel, local_hour=local_hour,
-                send_at=at, propensity=p, model_version=live.version, reason=reason))
+            # Values this method made and checked, in ``Decision``'s fields and order (``DecisionRows``).
+            decisions.append({"decision_id": decision_id, "customer_id": person.customer_id, "channel": channel,
+                              "local_hour": local_hour, "send_at": at, "propensity": p,
+                              "model_version": live.version, "reason": reason})
             sent = None if at is None else at.timestamp()
             records.append(DecisionRecord(
-                decision_id=str(decision_id), customer=customer, created_at=created_at, region=person.region,
+                decision_id=decision_id, customer=customer, created_at=created_at, region=person.region,
                 industry=person.industry, campaign_type=person.campaign_type,
                 lifecycle_stage=person.lifecycle_stage, timezone=person.timezone, channel=channel,
                 local_hour=local_hour, send_at=sent, arm=arm, cell=cell, propensity=p, explored=explored, cost=cost,
                 seed=seed, row=row, model_version=live.version, reason=reason_json, closed=sent is None,
                 window_closes_at=created_at if sent is None else sent + window_seconds[channel],
                 allowed=allowed[row], support=support[row], epsilon=epsilon[row]))
-        return decisions, records
+        return DecisionRows(decisions), records
 
     def record_feedback(self, request: FeedbackRequest, now: datetime) -> FeedbackResponse:
         """Apply events all-or-nothing; a known event id with different content is a 409 and changes nothing."""
@@ -252,12 +247,13 @@ class SendwiseService:
         if channel_errors:
             raise InputError(channel_errors)
         hashes = [_payload_hash(e) for e in events]
+        decision_ids = [str(e.decision_id) for e in events]  # once per event: the lookup and the log use them
         first_hash: dict[str, str] = {}
         for event, digest in zip(events, hashes, strict=True):
             if first_hash.setdefault(event.event_id, digest) != digest:
                 raise ConflictError(f"event_id {event.event_id!r} appears twice in this request with different content")
 
-        def apply(tx: Transaction) -> list[EventResult]:
+        def apply(tx: Transaction) -> tuple[list[EventResult], list[LoggedInput] | None]:
             """The request's events in one unit of work; a 409 undoes this request's unit alone."""
             results, records = [], []
             stored = tx.event_hashes(first_hash)
@@ -265,42 +261,43 @@ class SendwiseService:
                 if stored.get(event_id, digest) != digest:
                     raise ConflictError(f"event_id {event_id!r} was already recorded with different content; "
                                         "nothing in this request was applied")
-            decisions = tx.decisions(str(e.decision_id) for e in events)
+            decisions = tx.decisions(decision_ids)
             changed, inputs, seen = set(), [], set(stored)
-            for event, digest in zip(events, hashes, strict=True):
+            personal, received_at = live.personal, now.timestamp()
+            for event, digest, decision_id in zip(events, hashes, decision_ids, strict=True):
                 if event.event_id in seen:
-                    results.append(EventResult(event_id=event.event_id, status="duplicate"))
+                    results.append(EventResult.model_construct(event_id=event.event_id, status="duplicate"))
                     continue
                 seen.add(event.event_id)
-                decision = decisions.get(str(event.decision_id))
+                decision = decisions.get(decision_id)
                 status: EventStatus = "unknown_decision"
                 if decision is not None:
-                    effect = apply_event(decision, event, live.catalog, personal=live.personal)
-                    if effect.decision != decision:
+                    effect = apply_event(decision, event, live.catalog, personal=personal)
+                    if effect.decision is not decision:  # ``apply_event`` returns a changed decision anew
                         decisions[decision.decision_id] = effect.decision
                         changed.add(decision.decision_id)
                     for change in effect.consent:
                         self._change_consent(tx, change)
                     inputs += effect.inputs
                     status = effect.status
-                results.append(EventResult(event_id=event.event_id, status=status))
+                # Built from a checked id and a status of ``EventStatus``: nothing to validate again.
+                results.append(EventResult.model_construct(event_id=event.event_id, status=status))
                 records.append(EventRecord(
-                    event_id=event.event_id, payload_hash=digest, decision_id=str(event.decision_id),
+                    event_id=event.event_id, payload_hash=digest, decision_id=decision_id,
                     customer=None if decision is None else decision.customer, type=event.type,
                     timestamp=event.timestamp.timestamp(), value=event.value, channel=event.channel, status=status,
-                    received_at=now.timestamp()))
-            for decision_id in changed:
-                tx.update_decision(decisions[decision_id])
+                    received_at=received_at))
+            tx.update_decisions(decisions[changed_id] for changed_id in changed)
             check_deadline("recording the events")
             tx.add_events(records)
-            tx.log_inputs(live.version, inputs)
-            return results
+            return results, tx.log_inputs(live.version, inputs)
 
-        results = self.store.durable_unit(apply)
-        live.catch_up(self.store)
-        for event, result in zip(events, results, strict=True):
-            self.metrics.feedback.labels(event.type, result.status).inc()
-        return FeedbackResponse(results=results)
+        results, logged = self.store.durable_unit(apply)
+        live.catch_up(self.store, committed=logged)
+        for (event_type, status), count in Counter((e.type, r.status) for e, r in zip(events, results,
+                                                                                       strict=True)).items():
+            self.metrics.feedback.labels(event_type, status).inc(count)
+        return FeedbackResponse.model_construct(results=results)
 
     def _change_consent(self, tx: Transaction, change: ConsentChange) -> None:
         """Apply a consent change to the channel's state; a consent may also lift a suppression left by erasure."""
@@ -341,10 +338,12 @@ class SendwiseService:
             with self.store.transaction() as tx:
                 due = tx.due_decisions(until, CLOSE_BATCH)
                 inputs = []
+                closed = []
                 for decision in due:
-                    closed, decision_inputs = close_decision(decision, live.catalog, personal=live.personal)
-                    tx.update_decision(closed)
+                    record, decision_inputs = close_decision(decision, live.catalog, personal=live.personal)
+                    closed.append(record)
                     inputs += decision_inputs
+                tx.update_decisions(closed)
                 last = len(due) < CLOSE_BATCH
                 if last:
                     inputs.append(LoopInput(int(InputKind.TICK), "", -1, -1, -1, 0.0, 0.0, 0.0,
@@ -397,29 +396,25 @@ class SendwiseService:
         return self.model
 
 
-def _decision_ids(n: int, now: datetime) -> list[uuid.UUID]:
-    """``n`` new decision ids: UUID version 7 (RFC 9562), the time in ms, then 74 random bits.
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_UUID_DIGIT_COLUMNS = np.array([c for c in range(36) if c not in (8, 13, 18, 23)])  # the rest are dashes
+
+
+def _decision_ids(n: int, now: datetime) -> list[str]:
+    """``n`` new decision ids, as text: UUID version 7 (RFC 9562), the time in ms, then 74 random bits.
 
     Ids that grow with time go in at the end of the decisions' primary-key index rather than at
-    random places in it, so logging a batch touches a few pages instead of one per decision.
+    random places in it, so logging a batch touches a few pages instead of one per decision. Made as
+    arrays for the whole batch: the 16 bytes of each id, then its 36 characters.
     """
-    prefix = (int(now.timestamp() * 1000) & (1 << 48) - 1) << 80 | 0x7 << 76
-    raw = os.urandom(10 * n)
-    ids = []
-    for i in range(n):
-        rand = int.from_bytes(raw[10 * i:10 * i + 10], "big")  # 80 bits: 12 + 2 (variant) + 62 used
-        ids.append(uuid.UUID(int=prefix | (rand >> 68) << 64 | 0b10 << 62 | rand & (1 << 62) - 1))
-    return ids
-
-
-def _blocked_channels(customers: list[str], suppression_keys: dict[str, tuple[str, str]],
-                      reader: Reader) -> dict[str, set[str]]:
-    """The channels each customer opted out of: by consent state, or (after erasure) on the suppression list."""
-    blocked = reader.unsubscribed_channels(customers)
-    for key in reader.suppressed(suppression_keys):
-        customer, channel = suppression_keys[key]
-        blocked.setdefault(customer, set()).add(channel)
-    return blocked
+    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    raw[:, :6] = np.frombuffer((int(now.timestamp() * 1000) & (1 << 48) - 1).to_bytes(6, "big"), dtype=np.uint8)
+    raw[:, 6] = 0x70 | raw[:, 6] & 0x0F  # version 7, then 12 random bits
+    raw[:, 8] = 0x80 | raw[:, 8] & 0x3F  # variant 0b10, then 62 random bits
+    text = np.full((n, 36), ord("-"), dtype=np.uint8)
+    text[:, _UUID_DIGIT_COLUMNS] = _HEX_DIGITS[np.stack([raw >> 4, raw & 0x0F], axis=2).reshape(n, 32)]
+    joined = text.tobytes().decode("ascii")
+    return [joined[i:i + 36] for i in range(0, 36 * n, 36)]
 
 
 def _contexts(customers: list[CustomerRequest], catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:

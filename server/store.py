@@ -144,8 +144,34 @@ class Erasure(NamedTuple):
     channel_states: int
 
 
+class CustomerState(NamedTuple):
+    """What deciding for a set of customers depends on in the store (pseudonym → value; absent: none)."""
+
+    blocked: dict[str, set[str]]
+    sends: dict[str, list[tuple[str, float]]]
+
+
+SuppressionKeys = Callable[[], dict[str, tuple[str, str]]]  # made on demand: suppression key → (customer, channel)
+
+
 class Reader(ABC):
     """What planning a decision reads: consent, suppressions and recent sends of customers."""
+
+    def customer_state(self, customers: Sequence[str], sends_since: float | None,
+                       suppression_keys: SuppressionKeys) -> CustomerState:
+        """Each customer's opted-out channels (by consent state, or after erasure on the suppression list)
+        and, unless ``sends_since`` is None, their sends after it: what a decision plan reads.
+
+        ``suppression_keys`` is called only if the suppression list holds any entry. A store that can
+        read all of it at once (Redis: one round trip) does so.
+        """
+        blocked = self.unsubscribed_channels(customers)
+        if self.any_suppressed():
+            keys = suppression_keys()
+            for key in self.suppressed(keys):
+                customer, channel = keys[key]
+                blocked.setdefault(customer, set()).add(channel)
+        return CustomerState(blocked, {} if sends_since is None else self.sends_since(customers, sends_since))
 
     @abstractmethod
     def unsubscribed_channels(self, customers: Sequence[str]) -> dict[str, set[str]]:
@@ -154,6 +180,10 @@ class Reader(ABC):
     @abstractmethod
     def suppressed(self, keys: Collection[str]) -> set[str]:
         """Which of the suppression keys (``Pseudonymizer.suppression_key``) are on the suppression list."""
+
+    @abstractmethod
+    def any_suppressed(self) -> bool:
+        """Whether the suppression list holds any entry: when it holds none, no key needs computing."""
 
     @abstractmethod
     def sends_since(self, customers: Sequence[str], since: float) -> dict[str, list[tuple[str, float]]]:
@@ -170,8 +200,8 @@ class Transaction(Reader):
     def decisions(self, decision_ids: Iterable[str]) -> dict[str, DecisionRecord]: ...
 
     @abstractmethod
-    def update_decision(self, record: DecisionRecord) -> None:
-        """Write back ``delivery``, ``successes`` and ``closed`` of a decision."""
+    def update_decisions(self, records: Iterable[DecisionRecord]) -> None:
+        """Write back ``delivery``, ``successes`` and ``closed`` of decisions (one statement for them all)."""
 
     @abstractmethod
     def event_hashes(self, event_ids: Iterable[str]) -> dict[str, str]:
@@ -198,8 +228,13 @@ class Transaction(Reader):
         """
 
     @abstractmethod
-    def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> None:
-        """Append learning-loop inputs as one group, in order."""
+    def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> list[LoggedInput] | None:
+        """Append learning-loop inputs as one group, in order; they as logged, when their ``seq`` is known.
+
+        A store that numbers the log only at commit (Redis) answers None. With the numbers, the
+        served model applies its own inputs after the commit without reading them back
+        (``LiveModel.catch_up``).
+        """
 
     @abstractmethod
     def due_decisions(self, until: float, limit: int) -> list[DecisionRecord]:
@@ -364,9 +399,14 @@ def _placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
 
+_EXPLORED, _CLOSED = _DECISION_COLUMNS.index("explored"), _DECISION_COLUMNS.index("closed")
+
+
 def _decision(row: Sequence[Any]) -> DecisionRecord:
-    values = dict(zip(_DECISION_COLUMNS, row, strict=True))
-    return DecisionRecord(**{**values, "explored": bool(values["explored"]), "closed": bool(values["closed"])})
+    """A decision from its row (columns in ``_DECISION_COLUMNS`` order); the stored 0/1 flags become bools."""
+    values = list(row)
+    values[_EXPLORED], values[_CLOSED] = bool(values[_EXPLORED]), bool(values[_CLOSED])
+    return DecisionRecord(*values)
 
 
 class SQLiteTransaction(Transaction):
@@ -389,6 +429,9 @@ class SQLiteTransaction(Transaction):
         rows = self._conn.execute(f"SELECT key FROM suppression WHERE key IN ({_placeholders(len(wanted))})", wanted)
         return {key for (key,) in rows}
 
+    def any_suppressed(self) -> bool:
+        return self._conn.execute("SELECT EXISTS (SELECT 1 FROM suppression)").fetchone()[0] == 1
+
     def sends_since(self, customers: Sequence[str], since: float) -> dict[str, list[tuple[str, float]]]:
         out: dict[str, list[tuple[str, float]]] = {}
         rows = self._conn.execute(
@@ -408,9 +451,9 @@ class SQLiteTransaction(Transaction):
         rows = self._conn.execute(f"{_DECISION_SELECT} WHERE decision_id IN ({_placeholders(len(ids))})", ids)
         return {r[0]: _decision(r) for r in rows}
 
-    def update_decision(self, record: DecisionRecord) -> None:
-        self._conn.execute("UPDATE decisions SET delivery = ?, successes = ?, closed = ? WHERE decision_id = ?",
-                           (record.delivery, record.successes, int(record.closed), record.decision_id))
+    def update_decisions(self, records: Iterable[DecisionRecord]) -> None:
+        self._conn.executemany("UPDATE decisions SET delivery = ?, successes = ?, closed = ? WHERE decision_id = ?",
+                               ((r.delivery, r.successes, int(r.closed), r.decision_id) for r in records))
 
     def event_hashes(self, event_ids: Iterable[str]) -> dict[str, str]:
         ids = tuple(set(event_ids))
@@ -447,15 +490,19 @@ class SQLiteTransaction(Transaction):
         else:
             self._conn.execute("DELETE FROM suppression WHERE key = ?", (key,))
 
-    def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> None:
+    def log_inputs(self, model_version: str, inputs: Sequence[LoopInput]) -> list[LoggedInput] | None:
         if not inputs:
-            return
+            return []
         # The group's id is its first row's seq: the next AUTOINCREMENT value, read in O(1).
         (txn,) = self._conn.execute(
             "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'loop_log'), 0) + 1").fetchone()
         self._conn.executemany(
             f"INSERT INTO loop_log (txn, model_version, {', '.join(LoopInput._fields)}) "
             f"VALUES ({_placeholders(2 + len(LoopInput._fields))})", ((txn, model_version, *row) for row in inputs))
+        (last,) = self._conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'loop_log'").fetchone()
+        if last - txn + 1 != len(inputs):  # numbered other than one after another: let the reader read them
+            return None
+        return [LoggedInput(txn + i, txn, row) for i, row in enumerate(inputs)]
 
     def due_decisions(self, until: float, limit: int) -> list[DecisionRecord]:
         rows = self._conn.execute(

@@ -36,4 +36,4 @@ def decide(body: DecisionRequest, service: ServiceDep, now: NowDep, limiter: Rat
     limiter.charge(limiter.decisions, api_key, len(body.customers), now)
     # The service built the response from checked values: serialised once, in pydantic's core, not
     # validated again and converted twice as a returned model would be.
-    return Response(service.decide(body, now).model_dump_json(), media_type="application/json")
+    return Response(service.decide(body, now).json(), media_type="application/json")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from ..deps import NowDep, ServiceDep, require_scope
 from ..errors import ERROR_RESPONSES
@@ -21,7 +21,8 @@ RETRY_LINKS = {"RetryFeedback": {"operationId": "record_feedback_v1_feedback_pos
              responses={200: {"links": RETRY_LINKS},
                         409: {"model": ErrorMessage, "description": "an event_id was recorded before with different "
                                                                     "content; nothing in the request was applied"}})
-def record_feedback(body: FeedbackRequest, service: ServiceDep, now: NowDep) -> FeedbackResponse:
+def record_feedback(body: FeedbackRequest, service: ServiceDep, now: NowDep) -> Response:
     """Record 1 to 1,000 events, all or nothing; each gets applied, duplicate, unknown_decision, late or
     before_decision (see ``schemas.EventStatus``)."""
-    return service.record_feedback(body, now)
+    # Serialised once from checked values, not validated again as a returned model would be (see decisions).
+    return Response(service.record_feedback(body, now).model_dump_json(), media_type="application/json")

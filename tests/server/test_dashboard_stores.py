@@ -58,7 +58,7 @@ def write(target: Store, decisions: Sequence[DecisionRecord], events: Sequence[E
     if close:
         with target.transaction() as tx:
             for found in tx.decisions(close).values():
-                tx.update_decision(replace(found, closed=True, delivery="delivered"))
+                tx.update_decisions([replace(found, closed=True, delivery="delivered")])
     for pseudonym in erase:
         with target.transaction() as tx:
             tx.erase_customer(pseudonym)

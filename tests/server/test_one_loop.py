@@ -18,15 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sendwise.models import Learner, Resolved, Sends, load_policy
 from sendwise.server import Settings
+from sendwise.server.live_model import LiveModel
+from sendwise.server.store import InputKind, LoopInput, SQLiteStore
 from tests.support.api import customer, decide, event, feedback
 from tests.support.app import API_KEY, START, Clock, serve
 from tests.support.catalogs import CATALOG
+from tests.support.stores import on_every_store
 
 HOUR = 3600.0
 OUTCOME_EVENT = {0: "clicked", 1: "unsubscribed"}
@@ -179,3 +183,42 @@ def test_fast_unsubscribes_and_slow_windows_do_not_collapse_the_served_model(tmp
                 feedback(client, *due)
             service.close_windows(clock.now)
     assert max(no_message[2:]) < 0.3, f"share of 'no message' by day: {np.round(no_message, 2).tolist()}"
+
+
+@on_every_store
+def test_a_model_applies_its_own_commits_as_logged_and_ends_where_a_replay_of_the_log_ends(
+        client: TestClient, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = client.app.state.service
+    reads: list[int] = []
+    read_log = service.store.input_log
+    monkeypatch.setattr(service.store, "input_log", lambda version, after, **kw: reads.append(after) or read_log(
+        version, after, **kw))
+    decisions = decide(client, *[customer(f"c-{i}") for i in range(40)])
+    sent = [d for d in decisions if d["channel"] != "none"]
+    assert sent
+    clock.advance(hours=30)
+    statuses = feedback(client, *[event(d, "clicked", f"e-{i}") for i, d in enumerate(sent[:10])],
+                        *[event(d, "delivered", f"d-{i}") for i, d in enumerate(sent)])
+    assert set(statuses) == {"applied"}
+    assert len(reads) == 1  # only the catch-up before deciding: the commits were applied as they were logged
+    policy, version = service.loader.load()
+    replayed = LiveModel(policy, version, service.rules)
+    replayed.catch_up(service.store, fresh=True)
+    live = service.model
+    assert replayed.applied_seq == live.applied_seq > 0
+    for ours, theirs in zip(live.learner.posterior(), replayed.learner.posterior(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(live.learner.open_messages.by_cell, replayed.learner.open_messages.by_cell)
+
+
+def test_the_inputs_sqlite_numbers_at_logging_are_the_ones_its_log_reads_back(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "state.db")
+    inputs = [LoopInput(int(InputKind.SENT), f"d-{i}", 1, 3, -1, 0.0, 0.0, 10.0 + i, 10.0) for i in range(5)]
+    with store.transaction() as tx:
+        assert tx.log_inputs("v1", inputs[:2]) is not None
+        assert tx.log_inputs("v2", [inputs[2]]) is not None  # another version's rows take seqs in between
+        logged = tx.log_inputs("v1", inputs[3:])
+        assert tx.log_inputs("v1", []) == []
+    assert logged == store.input_log("v1", 3)
+    assert [r.input for r in store.input_log("v1", 0)] == [*inputs[:2], *inputs[3:]]
+    store.close()

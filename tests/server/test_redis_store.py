@@ -25,8 +25,9 @@ from hypothesis import strategies as st
 from sendwise.models.ope.logged import read_logs, write_logs
 from sendwise.server import Settings
 from sendwise.server.app import open_store
+from sendwise.server.consent import ConsentState
 from sendwise.server.export import decision_log
-from sendwise.server.store import Erasure, InputKind, Store
+from sendwise.server.store import Erasure, InputKind, Reader, Store
 from tests.support.api import customer, decide, event
 from tests.support.app import Clock, posterior, serve
 from tests.support.catalogs import CATALOG
@@ -53,9 +54,9 @@ def test_decisions_round_trip_and_a_failed_transaction_changes_nothing(store: St
     delivered = replace(first, delivery="delivered", successes="click")
     with store.transaction() as tx:
         assert tx.decisions(["d-1", "d-2", "d-unknown"]) == {"d-1": first, "d-2": second}
-        tx.update_decision(delivered)
+        tx.update_decisions([delivered])
     with pytest.raises(RuntimeError, match="boom"), store.transaction() as tx:
-        tx.update_decision(replace(second, delivery="failed"))
+        tx.update_decisions([replace(second, delivery="failed")])
         tx.add_events([event_record("e-1", "d-2")])
         raise RuntimeError("boom")
     with store.transaction() as tx:  # waits on nothing: the failed transaction released what it held
@@ -73,7 +74,7 @@ def test_sends_skip_failed_deliveries_and_the_later_consent_change_wins(store: S
         tx.add_decisions([email, push, old, record("d-4", customer="p-2", channel="none", send_at=None)])
     with store.transaction() as tx:
         tx.decisions(["d-2"])
-        tx.update_decision(replace(push, delivery="failed"))
+        tx.update_decisions([replace(push, delivery="failed")])
     with store.transaction() as tx:
         tx.set_consent("p-1", "email", True, 10.0)
         tx.set_consent("p-1", "email", False, 5.0)  # older: ignored
@@ -87,9 +88,48 @@ def test_sends_skip_failed_deliveries_and_the_later_consent_change_wins(store: S
         assert tx.unsubscribed_channels(["p-1", "p-2"]) == {"p-1": {"email", "push"}}
     with store.transaction() as tx:
         tx.decisions(["d-2"])
-        tx.update_decision(replace(push, delivery="delivered"))  # a later sign of delivery counts it again
+        tx.update_decisions([replace(push, delivery="delivered")])  # a later sign of delivery counts it again
     with store.transaction(durable=False) as tx:
         assert sorted(tx.sends_since(["p-1"], 60.0)["p-1"]) == [("email", 1000.0), ("push", 1100.0)]
+
+
+@on_every_store
+def test_a_plans_read_of_customers_is_what_each_kinds_read_gives(store: Store) -> None:
+    with store.transaction(durable=False) as tx:
+        tx.add_decisions([record("d-1"), record("d-2", channel="push", send_at=1100.0),
+                          record("d-3", customer="p-2", channel="sms", send_at=900.0)])
+    with store.transaction() as tx:
+        tx.set_consent("p-1", "email", True, 10.0)
+        tx.set_consent("p-3", "push", True, 10.0)
+    customers = ["p-1", "p-2", "p-3", "p-4"]
+    made: list[int] = []
+
+    def keys() -> dict[str, tuple[str, str]]:
+        made.append(1)
+        return {f"k-{c}-{ch}": (c, ch) for c in customers for ch in ("email", "sms")}
+
+    for suppressed in (False, True):
+        if suppressed:
+            with store.transaction() as tx:
+                tx.update_suppression("p-2", "k-p-2-sms", ConsentState(True, 20.0))
+        with store.transaction(durable=False) as tx:
+            state = tx.customer_state(customers, 60.0, keys)
+            assert state == Reader.customer_state(tx, customers, 60.0, keys)  # the one-trip read = the kinds'
+            assert tx.customer_state(customers, None, keys).sends == {}
+        blocked = {"p-1": {"email"}, "p-3": {"push"}} | ({"p-2": {"sms"}} if suppressed else {})
+        assert state.blocked == blocked and set(state.sends) == {"p-1", "p-2"}
+        assert bool(made) == suppressed  # keys made only once the list holds an entry
+
+
+@on_every_store
+def test_the_inputs_a_transaction_logs_come_back_numbered_as_the_log_reads_them(store: Store) -> None:
+    rows = [loop_input(InputKind.ARRIVED, 0, 1, CLICK, 1.0, 0.0), loop_input(InputKind.CLOSED, 0, 2, CLICK, 0.0, 1.0)]
+    with store.transaction() as tx:
+        first = tx.log_inputs(VERSION, rows)
+        assert tx.log_inputs(VERSION, []) == []
+        second = tx.log_inputs(VERSION, rows[:1])
+    assert first is not None and second is not None
+    assert [*first, *second] == store.input_log(VERSION, 0, fresh=True)
 
 
 @on_every_store
@@ -105,10 +145,10 @@ def test_windows_close_oldest_first_into_the_exportable_decision_log(store: Stor
     with store.transaction() as tx:
         (due,) = tx.due_decisions(2100.0, 1)
         assert due.decision_id == "d-early"
-        tx.update_decision(replace(due, closed=True, delivery="delivered", successes="click"))
+        tx.update_decisions([replace(due, closed=True, delivery="delivered", successes="click")])
     with store.transaction() as tx:
         (due,) = tx.due_decisions(2100.0, 10)
-        tx.update_decision(replace(due, closed=True))
+        tx.update_decisions([replace(due, closed=True)])
     assert store.open_decisions() == 1
     closed, models = store.closed_decisions()
     assert [d.decision_id for d in closed] == ["d-none", "d-early", "d-mid"]  # by creation time
@@ -213,7 +253,7 @@ def test_locks_serialise_writers_and_closing_skips_what_another_transaction_hold
 
     try:
         with store.transaction() as holder:
-            holder.update_decision(replace(holder.decisions(["d-1"])["d-1"], delivery="delivered"))
+            holder.update_decisions([replace(holder.decisions(["d-1"])["d-1"], delivery="delivered")])
             with store.transaction() as closer:
                 assert [d.decision_id for d in closer.due_decisions(5000.0, 10)] == ["d-2"]
             waiting = threading.Thread(target=second_writer)

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from sendwise.server.consent import ConsentState
 from sendwise.server.store import SQLiteStore
-from tests.server.test_consent_order import email_allowed
+from tests.server.test_consent_order import BLOCKED_EMAIL, email_allowed
 from tests.support.api import customer, decide, event, feedback
 from tests.support.app import Clock
 from tests.support.redis import redis_store
@@ -86,6 +86,27 @@ def test_the_list_names_neither_the_customer_nor_its_pseudonym(client: TestClien
         dump = "\n".join(_redis_contents(service.store.redis))
     assert key in dump
     assert "c-private" not in dump and pseudonym not in dump
+
+
+@on_every_store
+def test_a_batch_blocks_the_erased_and_the_opted_out_among_new_customers(client: TestClient, clock: Clock,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    keyed: list[tuple[str, str]] = []
+    service = client.app.state.service
+    key_of = service.pseudonymize.suppression_key
+    monkeypatch.setattr(service.pseudonymize, "suppression_key", lambda *pair: keyed.append(pair) or key_of(*pair))
+    (opted,) = decide(client, customer("c-opted", channels=["email", "push"]))
+    assert feedback(client, event(opted, "unsubscribed", "u-opted", clock.now, channel="email")) == ["applied"]
+    assert keyed == []  # an empty suppression list: no key is made
+    _unsubscribe_then_erase(client, clock, "c-erased")
+    keyed.clear()  # the erasure made the key of the opt-out it keeps
+    batch = [customer(f"c-new-{i}", channels=["email", "push"]) for i in range(30)]
+    batch[7], batch[19] = customer("c-erased", channels=["email", "push"]), customer("c-opted", channels=["email"])
+    decisions = decide(client, *batch)
+    blocked = {d["customer_id"] for d in decisions if BLOCKED_EMAIL in d["reason"]["guardrails"]}
+    assert blocked == {"c-erased", "c-opted"}
+    assert all(d["channel"] != "email" for d in decisions if d["customer_id"] in blocked)
+    assert len(keyed) == 2 * 29 + 1  # the list holds an entry: one key per customer and requested channel
 
 
 def _redis_contents(redis: Any) -> Iterator[str]:
