@@ -18,7 +18,7 @@ from sendwise.models import NO_MESSAGE, Catalog
 from sendwise.models.experiments import HOLDOUT, Assignment
 
 from .guardrails import ServingRules
-from .schemas import CustomerRequest, Decision, Reason
+from .schemas import CustomerRequest, DecisionRows, Reason
 from .settings import Settings
 from .store import DecisionRecord
 
@@ -37,22 +37,23 @@ class ServedHoldout:
             assignment = Assignment(salt=settings.holdout_salt, holdout_share=settings.holdout_share)
         return cls(assignment, rules.longest_attribution_window.total_seconds())
 
-    def apply(self, people: list[CustomerRequest], decisions: list[Decision], records: list[DecisionRecord],
-              catalog: Catalog) -> tuple[list[Decision], list[DecisionRecord]]:
+    def apply(self, people: list[CustomerRequest], decisions: DecisionRows, records: list[DecisionRecord],
+              catalog: Catalog) -> tuple[DecisionRows, list[DecisionRecord]]:
         """The plan with every held-out, non-transactional customer's decision turned into "no message"."""
         if self.assignment is None:
             return decisions, records
         groups = self.assignment.groups([r.customer for r in records])
-        decisions, records = list(decisions), list(records)
+        rows, records = list(decisions.rows), list(records)
         for row, (person, group) in enumerate(zip(people, groups, strict=True)):
             if group != HOLDOUT or person.transactional:
                 continue
-            reason = Reason(mode="holdout", guardrails=decisions[row].reason.guardrails)
-            decisions[row] = decisions[row].model_copy(update={
-                "channel": NO_MESSAGE, "local_hour": None, "send_at": None, "propensity": 1.0, "reason": reason})
+            reason = Reason(mode="holdout", guardrails=rows[row]["reason"]["guardrails"])
+            # A new row: rows of one plan share their reason's dict.
+            rows[row] = rows[row] | {"channel": NO_MESSAGE, "local_hour": None, "send_at": None, "propensity": 1.0,
+                                     "reason": reason.model_dump()}
             record = records[row]
             records[row] = replace(record, channel=NO_MESSAGE, local_hour=None, send_at=None, arm=catalog.null_arm,
                                    propensity=1.0, explored=False, cost=0.0, reason=reason.model_dump_json(),
                                    closed=False, window_closes_at=record.created_at + self.window_seconds,
                                    support=1, epsilon=0.0)
-        return decisions, records
+        return DecisionRows(rows), records
