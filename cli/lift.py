@@ -7,10 +7,12 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from sendwise.models import read_logs
+from sendwise.models import read_logs, tracking_uri
 from sendwise.models.experiments import group_shares, lift_report
 from sendwise.models.experiments.lift import LiftReport
 from sendwise.models.tables import render_table
+
+from .where import add_tracking_uri, announce
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,15 +30,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--baseline-share", type=float, default=0.0, metavar="SHARE",
                         help="configured share of the baseline (default %(default)s); the model has the rest")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
-    parser.add_argument("--tracking-uri", metavar="URI",
-                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the sendwise home's mlflow.db)")
+    add_tracking_uri(parser)
     parser.add_argument("--no-track", action="store_true", help="do not log the report to MLflow")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     shares = group_shares(args.holdout_share, args.baseline_share)  # bad shares fail before the log loads
-    report = lift_report(read_logs(args.logs), shares)
+    announce(logs=args.logs, tracking=None if args.no_track else tracking_uri(args.tracking_uri))
+    log = read_logs(args.logs)
+    if log.n_rounds == 0:
+        raise ValueError(f"{args.logs} holds no decision: an experiment's log keeps only the days whose every "
+                         "attribution window has closed (e-mail's is a week), so simulate more days than that")
+    report = lift_report(log, shares)
     text = format_report(report)
     print(text)
     if args.json:

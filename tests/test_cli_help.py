@@ -30,7 +30,7 @@ def test_the_command_list_prints_single_percent_signs() -> None:
     assert "with 95% intervals" in text and "%%" not in text
 
 
-@pytest.mark.parametrize("name", ["simulate", "evaluate", "compare", "promote", "serve", "tune", "demo"])
+@pytest.mark.parametrize("name", ["simulate", "evaluate", "compare", "promote", "serve", "tune", "demo", "lift"])
 def test_every_command_that_touches_mlflow_takes_a_tracking_uri(name: str) -> None:
     options = {option for action in subcommands()[name]._actions for option in action.option_strings}
     assert "--tracking-uri" in options, f"`sendwise {name}` reads or writes MLflow but takes no --tracking-uri"

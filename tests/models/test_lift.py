@@ -132,3 +132,12 @@ def test_the_cli_prints_the_report_and_writes_json(tmp_path, capsys):
     assert {g["group"] for g in data["groups"]} == {HOLDOUT, MODEL, BASELINE}
     assert main(["lift", "--logs", str(path), "--holdout-share", "0.7", "--baseline-share", "0.4", "--no-track"]) == 2
     assert "must be <= 1" in capsys.readouterr().err
+
+
+def test_the_cli_says_why_an_empty_log_has_nothing_to_report(tmp_path, capsys):
+    from sendwise.cli.main import main
+
+    groups = np.array([HOLDOUT, MODEL] * 5)
+    path = write_logs(make_log(groups, np.ones(10)).take([]), tmp_path / "empty.parquet")
+    assert main(["lift", "--logs", str(path), "--holdout-share", "0.5", "--no-track"]) == 2
+    assert "holds no decision" in capsys.readouterr().err
