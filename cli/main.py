@@ -13,9 +13,9 @@ from importlib.metadata import version
 
 from sendwise.models import configure_verbosity
 
-from . import compare, demo, evaluate, export_logs, promote, serve, simulate, tune
+from . import compare, demo, evaluate, export_logs, plan, promote, serve, simulate, tune
 
-COMMANDS = (demo, simulate, evaluate, compare, promote, serve, export_logs, tune)
+COMMANDS = (demo, simulate, plan, evaluate, compare, promote, serve, export_logs, tune)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ import math
 import tomllib
 import zoneinfo
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -107,6 +107,20 @@ class World:
         cdf = np.array([0.5 * (1 + math.erf(e / math.sqrt(2))) for e in edges])
         cdf[0], cdf[-1] = 0.0, 1.0  # clipping puts the tails on the extreme shifts
         return shifts, np.diff(cdf)
+
+    def without_channels(self, channels: Sequence[str]) -> World:
+        """The same market with ``channels`` switched off: nobody is reachable on them.
+
+        Only the reach changes, so a population drawn with the same seed is the same customers with
+        the same random draws (common random numbers): a run with and without a channel differs by
+        the channel alone.
+        """
+        unknown = [c for c in channels if c not in self.catalog.channels]
+        if unknown:
+            raise ValueError(f"unknown channel {unknown[0]!r}; known: {', '.join(self.catalog.channels)}")
+        reach = self.reach.copy()
+        reach[:, [self.catalog.channels.index(c) for c in channels]] = 0.0
+        return replace(self, reach=reach)
 
 
 def known_worlds() -> list[str]:

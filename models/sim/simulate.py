@@ -413,7 +413,7 @@ def simulate(
                             _log_path(log_decisions, name, seed, single=len(policies) * len(seeds) == 1))
              for name in policies for seed in seeds]
     with DayBar(total=len(tasks) * int(n_days), disable=not progress) as bar:  # "compiling" until a day is done
-        runs = executor(tasks, bar) if executor is not None else _run_tasks(tasks, int(n_jobs), bar)
+        runs = executor(tasks, bar) if executor is not None else run_tasks(tasks, int(n_jobs), bar)
     result = SimulationResult(world=world, n_customers=int(n_customers), n_days=int(n_days), seeds=seeds,
                               runs=runs, summary=summarize(runs), out_dir=out)
     if out is not None:
@@ -447,7 +447,8 @@ def summarize(runs: Sequence[PolicyRun]) -> dict[str, dict[str, tuple[float, flo
     return summary
 
 
-def _run_tasks(tasks: list[SimulationTask], n_jobs: int, bar: tqdm) -> list[PolicyRun]:
+def run_tasks(tasks: list[SimulationTask], n_jobs: int, bar: tqdm) -> list[PolicyRun]:
+    """The default executor: every task in order here, or in ``n_jobs`` local processes."""
     if n_jobs == 1 or len(tasks) == 1:
         return [run_task(*task, on_day=lambda: bar.update(1)) for task in tasks]
     # A fork server that has imported the simulator starts workers fast and never forks the engine's threads.
