@@ -17,6 +17,7 @@ from .baselines import (
 from .factory import DEFAULT_PRIOR_TRIALS, make_cold_start, make_policy, make_world_policy, takes_prior
 from .learner import DelayModel, Learner, OpenWeight
 from .loop import Choices, Loop, Resolved, Sends
+from .pacing import Pacer, parse_budgets
 from .thompson import HierarchicalThompsonPolicy, ThompsonPolicy
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "OpenCounts",
     "OpenWeight",
     "OraclePolicy",
+    "Pacer",
     "Policy",
     "Posterior",
     "RandomPolicy",
@@ -46,5 +48,6 @@ __all__ = [
     "make_cold_start",
     "make_policy",
     "make_world_policy",
+    "parse_budgets",
     "takes_prior",
 ]
