@@ -17,7 +17,7 @@ from .baselines import (
 from .factory import DEFAULT_PRIOR_TRIALS, make_cold_start, make_policy, make_world_policy, takes_prior
 from .learner import DelayModel, Learner, OpenWeight
 from .loop import Choices, Loop, Resolved, Sends
-from .pacing import Pacer, parse_budgets
+from .pacing import Pacer
 from .thompson import HierarchicalThompsonPolicy, ThompsonPolicy
 
 __all__ = [
@@ -48,6 +48,5 @@ __all__ = [
     "make_cold_start",
     "make_policy",
     "make_world_policy",
-    "parse_budgets",
     "takes_prior",
 ]

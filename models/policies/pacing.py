@@ -26,7 +26,6 @@ save and restore it.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -35,50 +34,17 @@ from typing import Any
 
 import numpy as np
 
-from ..domain import Catalog, DecisionBatch
+from ..domain import Catalog, DecisionBatch, parse_budgets
 from ..validation import check_range
 from .base import Policy
 from .loop import Sends
 
 HOURS_PER_MONTH = 30 * 24.0
-PERIODS = ("per_month",)
 DEFAULT_LEARNING_RATE = 0.3
 CATCH_UP_HOURS = 48.0  # a gap to the even pace is closed over about two days
 MIN_PACE_SHARE, MAX_PACE_SHARE = 0.25, 4.0  # catching up asks for 1/4 to 4 times the even pace of a step
 MAX_LOG_STEP = 1.0  # at most a factor e per step, so one odd day cannot swing the price far
 MAX_MULTIPLIER = 1e4
-
-
-def parse_budgets(spec: str | Mapping[str, Any] | None, catalog: Catalog) -> dict[str, float]:
-    """``{"sms": {"per_month": 1000}}`` (or its JSON text) -> ``{"sms": 1000.0}``, checked against ``catalog``.
-
-    Examples
-    --------
-    >>> parse_budgets('{"sms": {"per_month": 1000}}', Catalog(channels=("email", "sms")))
-    {'sms': 1000.0}
-    """
-    if spec is None:
-        return {}
-    if isinstance(spec, str):
-        try:
-            spec = json.loads(spec)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f'budgets must be JSON like {{"sms": {{"per_month": 1000}}}}; got {spec!r} '
-                             f'({exc})') from None
-    if not isinstance(spec, Mapping):
-        raise ValueError(f'budgets must map channels to periods, like {{"sms": {{"per_month": 1000}}}}; got {spec!r}')
-    budgets: dict[str, float] = {}
-    for channel, periods in spec.items():
-        if channel not in catalog.channels:
-            raise ValueError(f"budget for unknown channel {channel!r}; known: {', '.join(catalog.channels)}")
-        if not isinstance(periods, Mapping) or set(periods) != set(PERIODS):
-            raise ValueError(f"budget of {channel!r} must be {{\"per_month\": USD}} (periods known: "
-                             f"{', '.join(PERIODS)}); got {periods!r}")
-        amount = periods["per_month"]
-        if isinstance(amount, bool) or not isinstance(amount, int | float) or not math.isfinite(amount) or amount <= 0:
-            raise ValueError(f"budget of {channel!r} per_month must be a number of USD > 0; got {amount!r}")
-        budgets[channel] = float(amount)
-    return budgets
 
 
 class Pacer:

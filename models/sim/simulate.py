@@ -46,6 +46,7 @@ from ..domain import (
     draw_population,
     draw_triggers,
     load_world,
+    parse_budgets,
     segment_rate_table,
 )
 from ..intervals import mean_interval
@@ -61,7 +62,6 @@ from ..policies import (
     Resolved,
     Sends,
     make_world_policy,
-    parse_budgets,
 )
 from .progress import DayBar
 
@@ -400,7 +400,8 @@ def simulate(
     (``run_loop``): to that path for a single policy and seed, else to ``<stem>-<policy>-seed<seed><suffix>``.
 
     ``budgets`` (``{"sms": {"per_month": 1000}}`` or its JSON) caps what each policy may spend on a channel
-    per 30-day month, paced by a cost multiplier (``Pacer``).
+    per 30-day month, paced by a cost multiplier (``Pacer``); by default the world file's ``[budget]``
+    table, and ``{}`` runs without budgets.
 
     ``policy_params`` maps a policy name to keyword arguments of its constructor. With ``out_dir``,
     each policy's learned state is saved there (``policies/<name>-seed<seed>.npz``) with the PNG plots.
@@ -423,7 +424,7 @@ def simulate(
         raise ValueError("`policies` and `seeds` must each name at least one entry")
     if int(n_jobs) < 1:
         raise ValueError(f"`n_jobs` must be >= 1; got {n_jobs!r}")
-    paced = parse_budgets(budgets, world.catalog) or None
+    paced = (dict(world.budgets) if budgets is None else parse_budgets(budgets, world.catalog)) or None
     for name in policies:  # fail on bad parameters now, not in a worker minutes later
         make_world_policy(name, world, seed=0, **policy_params.get(name, {}))
     out = Path(out_dir) if out_dir is not None else None

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from sendwise.cli.main import main
 from sendwise.models import load_world
-from sendwise.models.domain import DecisionBatch
-from sendwise.models.policies import Learner, Pacer, Sends, make_world_policy, parse_budgets
+from sendwise.models.domain import DecisionBatch, parse_budgets
+from sendwise.models.policies import Learner, Pacer, Sends, make_world_policy
 from sendwise.models.policies.pacing import HOURS_PER_MONTH
 from sendwise.models.sim.simulate import run_loop, simulate
 
@@ -154,3 +154,18 @@ def test_simulate_takes_budgets_and_checks_them():
     assert result.runs[0].totals["cost_sms"] <= 0.01 + result.runs[0].daily["cost_sms"].max()
     with pytest.raises(ValueError, match="unknown channel 'fax'"):
         simulate(WORLD, ["static"], n_customers=10, n_days=1, progress=False, budgets={"fax": {"per_month": 1}})
+
+
+def test_a_world_file_sets_budgets_that_simulate_paces_unless_told_otherwise(tmp_path):
+    text = WORLD.path.read_text()
+    budgeted = tmp_path / "budgeted.toml"
+    budgeted.write_text(text + "\n[budget.sms]\nper_month = 0.01\n")
+    world = load_world(budgeted)
+    assert world.budgets == {"sms": 0.01} and WORLD.budgets == {}
+    paced = simulate(world, ["hier_ts"], n_customers=500, n_days=3, seeds=[0], progress=False).runs[0]
+    free = simulate(world, ["hier_ts"], n_customers=500, n_days=3, seeds=[0], progress=False, budgets={}).runs[0]
+    assert paced.daily["cost_sms"][0] > 0.01 and not paced.daily["cost_sms"][1:].any()  # spent on day 0: off
+    assert free.daily["cost_sms"][1:].all()
+    (tmp_path / "bad.toml").write_text(text + "\n[budget.sms]\nper_week = 5\n")
+    with pytest.raises(ValueError, match=r"bad.toml: \[budget\] budget of 'sms' must be"):
+        load_world(tmp_path / "bad.toml")
