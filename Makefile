@@ -40,6 +40,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/engine.py --json bench-results/engine.json
 	$(BIN)/python benchmarks/server.py --json bench-results/server.json
 	$(BIN)/python benchmarks/learning.py --jobs 2 --json bench-results/learning.json
+	$(BIN)/python benchmarks/budgets.py --customers 10000 --jobs 2 --json bench-results/budgets.json
 
 # Real servers and tools: headless Chromium for the dashboard tests, redis-server for the Redis store,
 # wrk for the server benchmarks' load. Needs root (CI, a container); without them those tests skip and

@@ -13,9 +13,9 @@ from importlib.metadata import version
 
 from sendwise.models import configure_verbosity
 
-from . import compare, demo, evaluate, export_logs, lift, promote, serve, simulate, tune
+from . import compare, demo, evaluate, export_logs, lift, plan, promote, serve, simulate, tune
 
-COMMANDS = (demo, simulate, evaluate, lift, compare, promote, serve, export_logs, tune)
+COMMANDS = (demo, simulate, plan, evaluate, lift, compare, promote, serve, export_logs, tune)
 
 
 def build_parser() -> argparse.ArgumentParser:

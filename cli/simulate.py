@@ -52,6 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write every settled decision with its exact propensity and allowed arms as logged "
                              "feedback for `sendwise evaluate` (.parquet or .csv; one file per policy and seed "
                              "when there are several)")
+    parser.add_argument("--budgets", default=None, metavar="JSON",
+                        help='per-channel budgets per 30-day month, paced by a cost multiplier, e.g. '
+                             '\'{"sms": {"per_month": 1000}}\' (default: none)')
     experiment = parser.add_argument_group(
         "experiment", "split the customers by a keyed hash into a holdout (no message), the policy under test and "
                       "a baseline; each logged decision names its customer and group, for `sendwise lift`")
@@ -83,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--seeds must be >= 1; got {args.seeds}")
     if args.address is not None and args.engine != "ray":
         raise ValueError("--address names a Ray cluster: use it with --engine ray")
+    if args.budgets is not None and args.engine == "ray":
+        raise ValueError("--budgets runs with --engine local")
     if args.log_decisions is not None and args.engine == "ray":
         raise ValueError("--log-decisions writes files where the simulation runs: use it with --engine local")
     out_dir = args.out or sendwise_home().runs / datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -94,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         result = simulate_on_ray(world, policies, **options, address=args.address, num_cpus=args.jobs)
     else:
-        result = simulate(world, policies, **options, n_jobs=args.jobs or 1, log_decisions=args.log_decisions)
+        result = simulate(world, policies, **options, n_jobs=args.jobs or 1, log_decisions=args.log_decisions,
+                          budgets=args.budgets)
     elapsed = time.perf_counter() - start
     print(f"\nworld {world.name!r} ({world.path}): {args.customers:,} customers x {args.days} days, "
           f"seeds 0..{args.seeds - 1}, {elapsed:.1f} s\n")

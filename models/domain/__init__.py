@@ -14,7 +14,7 @@ from .catalog import (
     decode_mask,
     encode_mask,
 )
-from .economics import Economics
+from .economics import Economics, parse_budgets
 from .population import (
     ContactHistory,
     Population,
@@ -55,6 +55,7 @@ __all__ = [
     "encode_mask",
     "known_worlds",
     "load_world",
+    "parse_budgets",
     "next_send_at",
     "segment_rate_table",
     "send_instants",

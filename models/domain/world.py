@@ -13,14 +13,14 @@ import math
 import tomllib
 import zoneinfo
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
 
 from .catalog import DEFAULT_OUTCOMES, N_HOURS, NO_MESSAGE, Catalog
-from .economics import Economics
+from .economics import Economics, parse_budgets
 
 WORLDS_DIR = Path(__file__).parent / "worlds"
 N_WEEKDAYS = 7
@@ -80,6 +80,7 @@ class World:
     cap_per_week: np.ndarray            # (C,) int64
     playbook: dict[str, list[Any]]      # industry -> [channel, hour]
     start_weekday: int                  # weekday of day 0, 0 = Monday
+    budgets: dict[str, float]           # channel -> USD per 30-day month in simulations (``[budget]``)
 
     def __post_init__(self) -> None:
         for name, field in self.__dataclass_fields__.items():
@@ -107,6 +108,20 @@ class World:
         cdf = np.array([0.5 * (1 + math.erf(e / math.sqrt(2))) for e in edges])
         cdf[0], cdf[-1] = 0.0, 1.0  # clipping puts the tails on the extreme shifts
         return shifts, np.diff(cdf)
+
+    def without_channels(self, channels: Sequence[str]) -> World:
+        """The same market with ``channels`` switched off: nobody is reachable on them.
+
+        Only the reach changes, so a population drawn with the same seed is the same customers with
+        the same random draws (common random numbers): a run with and without a channel differs by
+        the channel alone.
+        """
+        unknown = [c for c in channels if c not in self.catalog.channels]
+        if unknown:
+            raise ValueError(f"unknown channel {unknown[0]!r}; known: {', '.join(self.catalog.channels)}")
+        reach = self.reach.copy()
+        reach[:, [self.catalog.channels.index(c) for c in channels]] = 0.0
+        return replace(self, reach=reach)
 
 
 def known_worlds() -> list[str]:
@@ -231,7 +246,7 @@ class _Reader:
         self.table((), ("world", "catalog", "regions", "value", "cost", "reach", "delivery", "engagement",
                         "region_multiplier", "click_value_multiplier", "hour_curve", "hour_curve_by_region",
                         "day_of_week", "quiet_hours", "population", "heterogeneity", "campaigns", "fatigue",
-                        "unsubscribe", "delay", "lift", "frequency_caps", "playbook"), complete=False)
+                        "unsubscribe", "delay", "lift", "frequency_caps", "playbook", "budget"), complete=False)
         head = self.table(("world",), ("description", "start_weekday", "timezone_reference_date"))
         self.table(("catalog",), ("channels", "industries"))
         channels, industries = self.names(("catalog",), "channels"), self.names(("catalog",), "industries")
@@ -310,7 +325,15 @@ class _Reader:
                                    for c in channels], dtype=np.int64),
             playbook=self.playbook(industries, channels),
             start_weekday=self.integer(("world",), "start_weekday", head["start_weekday"], 0, N_WEEKDAYS - 1),
+            budgets=self.budgets(catalog),
         )
+
+    def budgets(self, catalog: Catalog) -> dict[str, float]:
+        """The optional ``[budget.<channel>] per_month = USD`` tables, checked by ``parse_budgets``."""
+        try:
+            return parse_budgets(self.table(("budget",), optional=True), catalog)
+        except ValueError as exc:
+            self.fail(("budget",), str(exc))
 
     def cost(self, regions: tuple[str, ...], channels: tuple[str, ...]) -> np.ndarray:
         self.table(("cost",), ("per_message", "fixed_monthly"))

@@ -25,6 +25,7 @@ from .factory import (
 )
 from .learner import DelayModel, Learner, OpenWeight
 from .loop import Choices, Loop, Resolved, Sends
+from .pacing import Pacer
 from .thompson import HierarchicalThompsonPolicy, ThompsonPolicy
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "OpenWeight",
     "OraclePolicy",
     "PLAYBOOK_POLICIES",
+    "Pacer",
     "Policy",
     "Posterior",
     "RandomHourPolicy",

@@ -28,6 +28,7 @@ from ..domain import Catalog, DecisionBatch, Outcomes
 from ..validation import check_range
 from .base import OpenCounts, Policy, Posterior
 from .loop import Choices, Resolved, Sends
+from .pacing import Pacer
 
 HOURS_PER_DAY = 24.0
 MAX_DELAY_HOURS = 31 * 24  # delays are binned by the hour up to a month; longer ones fall in the last bin
@@ -180,10 +181,12 @@ class Learner:
     open_weight : ``"full"`` (default) counts each open outcome as a whole failure until it resolves;
         ``"arrival"`` weighs it by the share of its channel's responses that would have arrived by now.
     delays : the response-delay model (a vague one, learned as the loop goes, by default).
+    pacer : per-channel budgets (``Pacer``): the policy decides at the paced cost, without the channels
+        whose budget is spent, and the pacer counts the spend of every message sent.
     """
 
     def __init__(self, policy: Policy, *, open_weight: OpenWeight = "full",
-                 delays: DelayModel | None = None) -> None:
+                 delays: DelayModel | None = None, pacer: Pacer | None = None) -> None:
         if open_weight not in ("arrival", "full"):
             raise ValueError(f"`open_weight` must be 'arrival' or 'full'; got {open_weight!r}")
         catalog = policy.catalog
@@ -192,6 +195,7 @@ class Learner:
         self.delays = delays or DelayModel(len(catalog.channels), len(catalog.outcomes))
         self.open_messages = OpenMessages(len(catalog.outcomes), catalog.n_cells, catalog.n_arms)
         self.clock: float | None = None
+        self.pacer = pacer
         self._arm_channel = catalog.arm_channels()
         self._stale = True
 
@@ -205,12 +209,18 @@ class Learner:
         ``now`` is accepted for the ``Loop`` protocol; time moves only through ``advance`` (an input).
         """
         self._refresh()
-        return self.policy.decide(batch)
+        if self.pacer is None:
+            return self.policy.decide(batch)
+        with self.pacer.pricing(self.policy) as policy:
+            return policy.decide(self.pacer.restrict(batch))
 
     def propensities(self, batch: DecisionBatch, *, bank_draws: int | None = None) -> np.ndarray:
         """Every arm's probability per row under the current posterior (see ``Policy.propensities``)."""
         self._refresh()
-        return self.policy.propensities(batch, bank_draws=bank_draws)
+        if self.pacer is None:
+            return self.policy.propensities(batch, bank_draws=bank_draws)
+        with self.pacer.pricing(self.policy) as policy:
+            return policy.propensities(self.pacer.restrict(batch), bank_draws=bank_draws)
 
     def posterior(self) -> Posterior | None:
         """The policy's posterior with the open messages weighted as of the learner's clock."""
@@ -223,6 +233,8 @@ class Learner:
             raise ValueError("the no-message arm sends nothing: report only messages that went out")
         if sends.n_rows:
             self.open_messages.add(sends)
+            if self.pacer is not None:
+                self.pacer.record(sends, self.policy.cost)
             self._stale = True
 
     def resolve(self, resolved: Resolved) -> None:
@@ -242,6 +254,8 @@ class Learner:
     def advance(self, now: float) -> None:
         """Move the clock to ``now`` (hours); the policy sees the days passed (a clock never goes back)."""
         now = float(now)
+        if self.pacer is not None:
+            self.pacer.advance(now)
         if self.clock is not None and now > self.clock:
             self.policy.advance((now - self.clock) / HOURS_PER_DAY)
         if self.clock is None or now > self.clock:

@@ -47,12 +47,24 @@ from ..domain import (
     draw_population,
     draw_triggers,
     load_world,
+    parse_budgets,
     segment_rate_table,
 )
 from ..experiments import BASELINE, MODEL, Experiment, pseudonym
 from ..intervals import mean_interval
 from ..ope import LoggedFeedback, write_logs
-from ..policies import POLICIES, Choices, Learner, Loop, OpenWeight, Policy, Resolved, Sends, make_world_policy
+from ..policies import (
+    POLICIES,
+    Choices,
+    Learner,
+    Loop,
+    OpenWeight,
+    Pacer,
+    Policy,
+    Resolved,
+    Sends,
+    make_world_policy,
+)
 from .progress import DayBar
 
 TOTAL_METRICS = ("net_value", "clicks", "unsubscribes", "cost", "sends", "regret", "decisions")
@@ -212,9 +224,9 @@ class _WorldRun:
         self.feedback = FeedbackQueue(n_days)
         self.segments = segment_rate_table(world)
         self.arm_channel, self.arm_hour = catalog.arm_channels(), catalog.arm_hours()
-        names = [*TOTAL_METRICS, *(f"share_{c}" for c in (*catalog.channels, NO_MESSAGE))]
+        names = [*TOTAL_METRICS, *(f"share_{c}" for c in (*catalog.channels, NO_MESSAGE)),
+                 *(f"cost_{c}" for c in catalog.channels)]
         self.daily = {m: np.zeros(n_days) for m in names}
-        self.cost_by_channel = np.zeros(len(catalog.channels))
         self.unsubscribes_due: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(n_days)]
         self.n_decisions = 0
 
@@ -279,7 +291,9 @@ class _WorldRun:
                              minlength=len(world.catalog.channels) + 1)
         for name, count in zip((*world.catalog.channels, NO_MESSAGE), counts, strict=True):
             stats[f"share_{name}"][day] = count / batch.n_rows
-        np.add.at(self.cost_by_channel, channel[sent], cost[sent])
+        spend = np.bincount(channel[sent], weights=cost[sent], minlength=len(world.catalog.channels))
+        for name, amount in zip(world.catalog.channels, spend, strict=True):
+            stats[f"cost_{name}"][day] = amount
         np.add.at(self.clicks_by_customer, batch.customer_idx, weight * clicked)
         self.history.record(day, batch.customer_idx[sent], channel[sent])
         return self._schedule(day, batch, arm, sent, np.stack([clicked, unsubscribed], axis=1), weight, normals)
@@ -332,8 +346,8 @@ class _WorldRun:
         world = self.world
         totals = {m: float(self.daily[m].sum()) for m in TOTAL_METRICS}
         totals["net_value_last14"] = float(self.daily["net_value"][-LAST_DAYS:].sum())
-        for name, cost in zip(world.catalog.channels, self.cost_by_channel, strict=True):
-            totals[f"cost_{name}"] = float(cost)
+        for name in world.catalog.channels:
+            totals[f"cost_{name}"] = float(self.daily[f"cost_{name}"].sum())
         used = np.array([self.daily[f"share_{c}"].sum() > 0 for c in world.catalog.channels])
         totals["fixed_cost"] = float(world.fixed_monthly_cost[used].sum() * self.n_days / 30.0)
         totals["feedback_delivered"] = float(self.feedback.n_delivered)
@@ -483,6 +497,7 @@ class SimulationTask(NamedTuple):
     out_dir: Path | None
     log_decisions: Path | None = None
     experiment: Experiment | None = None
+    budgets: dict[str, float] | None = None  # channel -> USD per month, paced (``Pacer``)
 
 
 # Runs every task (``run_task(*task)``), returns their runs in task order, ticks the bar once per simulated day.
@@ -503,12 +518,17 @@ def simulate(
     executor: Executor | None = None,
     log_decisions: str | Path | None = None,
     experiment: Experiment | None = None,
+    budgets: str | dict[str, Any] | None = None,
 ) -> SimulationResult:
     """Run every policy on every seed's world and summarise across seeds.
 
     ``log_decisions`` writes each run's decisions as logged bandit feedback with exact propensities
     (``run_loop``): to that path for a single policy and seed, else to ``<stem>-<policy>-seed<seed><suffix>``.
     ``experiment`` runs each policy as the model group of that experiment (``run_loop``).
+
+    ``budgets`` (``{"sms": {"per_month": 1000}}`` or its JSON) caps what each policy may spend on a channel
+    per 30-day month, paced by a cost multiplier (``Pacer``); by default the world file's ``[budget]``
+    table, and ``{}`` runs without budgets.
 
     ``policy_params`` maps a policy name to keyword arguments of its constructor. With ``out_dir``,
     each policy's learned state is saved there (``policies/<name>-seed<seed>.npz``) with the PNG plots.
@@ -531,6 +551,7 @@ def simulate(
         raise ValueError("`policies` and `seeds` must each name at least one entry")
     if int(n_jobs) < 1:
         raise ValueError(f"`n_jobs` must be >= 1; got {n_jobs!r}")
+    paced = (dict(world.budgets) if budgets is None else parse_budgets(budgets, world.catalog)) or None
     for name in policies:  # fail on bad parameters now, not in a worker minutes later
         make_world_policy(name, world, seed=0, **policy_params.get(name, {}))
     out = Path(out_dir) if out_dir is not None else None
@@ -538,10 +559,10 @@ def simulate(
         out.mkdir(parents=True, exist_ok=True)
     tasks = [SimulationTask(world, name, seed, int(n_customers), int(n_days), policy_params.get(name, {}), out,
                             _log_path(log_decisions, name, seed, single=len(policies) * len(seeds) == 1),
-                            experiment)
+                            experiment, paced)
              for name in policies for seed in seeds]
     with DayBar(total=len(tasks) * int(n_days), disable=not progress) as bar:  # "compiling" until a day is done
-        runs = executor(tasks, bar) if executor is not None else _run_tasks(tasks, int(n_jobs), bar)
+        runs = executor(tasks, bar) if executor is not None else run_tasks(tasks, int(n_jobs), bar)
     result = SimulationResult(world=world, n_customers=int(n_customers), n_days=int(n_days), seeds=seeds,
                               runs=runs, summary=summarize(runs), out_dir=out)
     if out is not None:
@@ -575,7 +596,8 @@ def summarize(runs: Sequence[PolicyRun]) -> dict[str, dict[str, tuple[float, flo
     return summary
 
 
-def _run_tasks(tasks: list[SimulationTask], n_jobs: int, bar: tqdm) -> list[PolicyRun]:
+def run_tasks(tasks: list[SimulationTask], n_jobs: int, bar: tqdm) -> list[PolicyRun]:
+    """The default executor: every task in order here, or in ``n_jobs`` local processes."""
     if n_jobs == 1 or len(tasks) == 1:
         return [run_task(*task, on_day=lambda: bar.update(1)) for task in tasks]
     # A fork server that has imported the simulator starts workers fast and never forks the engine's threads.
@@ -611,12 +633,15 @@ def _start_worker(ticks: Any, n_threads: int) -> None:
 
 def run_task(world: World, name: str, seed: int, n_customers: int, n_days: int, params: dict[str, Any],
              out_dir: Path | None, log_decisions: Path | None = None, experiment: Experiment | None = None,
+             budgets: dict[str, float] | None = None,
              on_day: Callable[[], None] | None = None) -> PolicyRun:
     """Run one ``SimulationTask`` (its fields in order): the unit of work of every executor."""
     policy = make_world_policy(name, world, seed=seed, **params)
     on_day = on_day or (_worker_on_day[0] if _worker_on_day else None)
-    run = run_loop(world, Learner(policy), n_customers=n_customers, n_days=n_days, seed=seed, on_day=on_day,
-                   name=policy.name, params=policy.get_params(), log_decisions=log_decisions, experiment=experiment)
+    pacer = Pacer(world.catalog, budgets) if budgets else None
+    run = run_loop(world, Learner(policy, pacer=pacer), n_customers=n_customers, n_days=n_days, seed=seed,
+                   on_day=on_day, name=policy.name, params=policy.get_params(), log_decisions=log_decisions,
+                   experiment=experiment)
     if out_dir is not None:
         (out_dir / "policies").mkdir(parents=True, exist_ok=True)
         run.policy_state = policy.save(out_dir / "policies" / f"{name}-seed{seed}.npz")

@@ -1,0 +1,162 @@
+"""Budgets with pacing: a per-channel cost multiplier that a dual (Lagrangian) update keeps on pace.
+
+A budget caps what a channel may spend per month (``{"sms": {"per_month": 1000}}``; a month is 30
+days of the loop's clock, counted from its origin). Spending less than the budget is a constraint
+on the policy's objective; its Lagrange multiplier prices the constrained channel: the policy scores
+every arm with ``multiplier[channel] × cost`` instead of ``cost``, the multiplier at least 1.
+
+The multiplier follows dual descent on the budget constraint, in log space (Balseiro & Gur 2019,
+"Learning in repeated auctions with budgets", adapted to a multiplicative step): after each step of
+the clock it moves by ``learning_rate × log(spend of the step / spend wanted of the step)``, clipped to
+``±MAX_LOG_STEP``. The spend wanted is the step's share of the budget spread evenly over the month
+plus a part of the gap to that even-pace line (closed over ``CATCH_UP_HOURS``; between 1/4 and 4 times
+the even pace, never more than is left). Spending ahead of pace raises the price, so fewer and only
+the most valuable messages use the channel; spending behind lowers it. The learning rate is low
+because spend is elastic: on the seed world halving SMS spend takes a multiplier of about 3, and a
+rate of 0.7 made the multiplier overshoot and swing week to week. A channel whose month's budget is
+spent is switched off until the month ends (the guard that bounds an overshoot by one step's spend).
+The multiplier carries over into the next month, so a second month starts at the price the first one
+learned.
+
+``Pacer`` is part of the loop's state (``Learner(pacer=...)``): it counts spend from the messages the
+loop hears were sent, at the policy's own per-message cost, and is a deterministic function of the
+loop's inputs, so a replay of the same inputs gives the same multipliers; ``to_dict`` / ``from_dict``
+save and restore it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from ..domain import Catalog, DecisionBatch, parse_budgets
+from ..validation import check_range
+from .base import Policy
+from .loop import Sends
+
+HOURS_PER_MONTH = 30 * 24.0
+DEFAULT_LEARNING_RATE = 0.3
+CATCH_UP_HOURS = 48.0  # a gap to the even pace is closed over about two days
+MIN_PACE_SHARE, MAX_PACE_SHARE = 0.25, 4.0  # catching up asks for 1/4 to 4 times the even pace of a step
+MAX_LOG_STEP = 1.0  # at most a factor e per step, so one odd day cannot swing the price far
+MAX_MULTIPLIER = 1e4
+
+
+class Pacer:
+    """Per-channel monthly budgets, paced by a cost multiplier per channel (see the module docstring).
+
+    Parameters
+    ----------
+    catalog : the channels and arms.
+    budgets : channel -> USD per month (``parse_budgets``); unbudgeted channels keep multiplier 1.
+    learning_rate : step size of the dual update (0 keeps every multiplier where it starts).
+    multiplier : where every budgeted channel's multiplier starts, >= 1.
+    """
+
+    def __init__(self, catalog: Catalog, budgets: Mapping[str, float], *,
+                 learning_rate: float = DEFAULT_LEARNING_RATE, multiplier: float = 1.0) -> None:
+        self.catalog = catalog
+        self.budgets = parse_budgets({c: {"per_month": b} for c, b in budgets.items()}, catalog)
+        self.learning_rate = check_range("learning_rate", learning_rate, 0.0)
+        start = check_range("multiplier", multiplier, 1.0, MAX_MULTIPLIER)
+        n_channels = len(catalog.channels)
+        self.budget = np.full(n_channels, np.inf)
+        for channel, amount in self.budgets.items():
+            self.budget[catalog.channel_index(channel)] = amount
+        self.budgeted = np.isfinite(self.budget)
+        self.multiplier = np.where(self.budgeted, start, 1.0)
+        self.spent = np.zeros(n_channels)       # this month, so far
+        self.step_start = np.zeros(n_channels)  # ``spent`` when the current step began
+        self.month = 0
+        self.clock: float | None = None
+        self._arm_channel = catalog.arm_channels()
+
+    def arm_multiplier(self) -> np.ndarray:
+        """Each arm's cost multiplier, float64 (n_arms,): its channel's, 1 on the no-message arm."""
+        return np.append(self.multiplier, 1.0)[self._arm_channel]
+
+    def exhausted(self) -> np.ndarray:
+        """Bool (n_channels,): budgeted channels whose month's budget is spent."""
+        return self.budgeted & (self.spent >= self.budget)
+
+    def restrict(self, batch: DecisionBatch) -> DecisionBatch:
+        """``batch`` without the arms of channels whose budget is spent (the no-message arm stays)."""
+        off = self.exhausted()
+        if not off.any():
+            return batch
+        arm_off = np.append(off, False)[self._arm_channel]
+        return replace(batch, mask=batch.mask & ~arm_off)
+
+    @contextmanager
+    def pricing(self, policy: Policy) -> Iterator[Policy]:
+        """Within the block, ``policy`` scores arms at the paced cost; its own cost is restored after."""
+        cost = policy.cost
+        policy.cost = np.ascontiguousarray(cost * self.arm_multiplier())
+        try:
+            yield policy
+        finally:
+            policy.cost = cost
+
+    def record(self, sends: Sends, cost: np.ndarray) -> None:
+        """Count the spend of messages that went out, at ``cost`` (n_regions, n_arms) of their region."""
+        if not sends.n_rows or not self.budgeted.any():
+            return
+        region = self.catalog.cell_parts(sends.cell_idx)[0]
+        np.add.at(self.spent, self._arm_channel[sends.arm], cost[region, sends.arm])
+
+    def advance(self, now: float) -> None:
+        """Close the step that ends at ``now`` (hours): update the multipliers, start a month if one began."""
+        now = float(now)
+        if self.clock is None:
+            self.clock, self.month = now, math.floor(now / HOURS_PER_MONTH)
+            return
+        if now <= self.clock:
+            return
+        month_start = self.month * HOURS_PER_MONTH
+        step_end = min(now, month_start + HOURS_PER_MONTH)
+        if self.learning_rate > 0 and step_end > self.clock:
+            # Even pace: the budget spread over the month. The step should have spent its share of it
+            # plus a part of the gap to the even-pace line (behind: more; ahead: less), closing the gap
+            # over ``CATCH_UP_HOURS``.
+            budget = np.where(self.budgeted, self.budget, 0.0)
+            line = budget * (self.clock - month_start) / HOURS_PER_MONTH
+            step_pace = budget * (step_end - self.clock) / HOURS_PER_MONTH
+            catch_up = min(1.0, (step_end - self.clock) / CATCH_UP_HOURS)
+            gap = line - self.step_start
+            wanted = np.clip(step_pace + catch_up * gap, MIN_PACE_SHARE * step_pace, MAX_PACE_SHARE * step_pace)
+            wanted = np.minimum(wanted, np.maximum(budget - self.step_start, 0.0))  # never more than is left
+            spend = self.spent - self.step_start
+            tiny = 1e-6 * np.maximum(step_pace, 1e-9)  # nothing spent when nothing was wanted: on pace
+            step = np.clip(np.log((spend + tiny) / (wanted + tiny)), -MAX_LOG_STEP, MAX_LOG_STEP)
+            updated = self.multiplier * np.exp(self.learning_rate * step)
+            self.multiplier = np.where(self.budgeted, np.clip(updated, 1.0, MAX_MULTIPLIER), 1.0)
+        month = math.floor(now / HOURS_PER_MONTH)
+        if month > self.month:
+            self.month, self.spent = month, np.zeros_like(self.spent)
+        self.clock = now
+        self.step_start = self.spent.copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The pacer's whole state, JSON-friendly; ``Pacer.from_dict`` restores it."""
+        channels = self.catalog.channels
+        return {"budgets": self.budgets, "learning_rate": self.learning_rate, "month": self.month,
+                "clock": self.clock,
+                **{name: dict(zip(channels, getattr(self, name).tolist(), strict=True))
+                   for name in ("multiplier", "spent", "step_start")}}
+
+    @classmethod
+    def from_dict(cls, catalog: Catalog, data: Mapping[str, Any]) -> Pacer:
+        """The pacer ``to_dict`` described, on ``catalog``."""
+        pacer = cls(catalog, data["budgets"], learning_rate=data["learning_rate"])
+        pacer.month, pacer.clock = int(data["month"]), None if data["clock"] is None else float(data["clock"])
+        for name in ("multiplier", "spent", "step_start"):
+            values = data[name]
+            if set(values) != set(catalog.channels):
+                raise ValueError(f"pacer state {name!r} must name every channel of the catalog; got {sorted(values)}")
+            setattr(pacer, name, np.array([float(values[c]) for c in catalog.channels]))
+        return pacer
