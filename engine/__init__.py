@@ -23,7 +23,7 @@ seeded from ``rng``, so the output depends only on the seed and ``chunk_size``, 
 of threads that run the chunks.
 """
 
-from .bank import bank_probabilities, draw_from, score_bank
+from .bank import bank_probabilities, draw_from, rate_bank, scaled_bank_probabilities, score_bank
 from .parallel import chunk_generators, set_num_threads
 from .posterior import PooledPosterior, StackedCounts, pool_cells, pool_posteriors, stack_counts, update
 from .steps import bernoulli_steps, hier_bernoulli_steps
@@ -46,6 +46,8 @@ __all__ = [
     "net_values",
     "pool_cells",
     "pool_posteriors",
+    "rate_bank",
+    "scaled_bank_probabilities",
     "score_bank",
     "set_num_threads",
     "stack_counts",

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._bank_kernels import Banks, Economics, _bank_probabilities, _score_banks
+from ._bank_kernels import Banks, Economics, _bank_probabilities, _scaled_bank_probabilities, _score_banks
 from ._posterior_kernels import Posterior
-from .parallel import _run_chunked, _run_split
+from .parallel import _run_chunked, _run_split, chunk_generators
 from .validation import (
     as_at_least,
     as_float_array,
@@ -20,15 +20,17 @@ from .validation import (
     check_finite_or_minus_inf,
     check_non_negative,
     check_null_arm,
+    check_positive,
     check_posterior,
     check_probability,
     check_rows_allow_an_arm,
     check_rows_sum_to_one,
     check_same_length,
+    check_shape,
     check_uniforms,
 )
 
-__all__ = ["bank_probabilities", "draw_from", "score_bank"]
+__all__ = ["bank_probabilities", "draw_from", "rate_bank", "scaled_bank_probabilities", "score_bank"]
 
 
 def score_bank(
@@ -121,6 +123,101 @@ def bank_probabilities(
 
     _run_split(run, distinct.shape[0], chunk_size)
     return distinct[inverse]
+
+
+def rate_bank(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    bank_cell: np.ndarray,
+    needed: np.ndarray,
+    n_draws: int,
+    outcomes: np.ndarray,
+    null_arm: int = -1,
+    rng: np.random.Generator | int | None = None,
+    *,
+    chunk_size: int = 1,
+) -> np.ndarray:
+    """``n_draws`` Thompson draws of each of ``outcomes``' rates per bank, for :func:`scaled_bank_probabilities`.
+
+    Outcome ``outcomes[k]`` of bank b is ``score_bank`` with value 1 on that outcome and no cost, so the
+    draws are Beta(alpha[c, o, a], beta[c, o, a]) of cell ``bank_cell[b]``: 0 on ``null_arm``, -inf where
+    not ``needed``. Returns float64 ``(n_banks, n_draws, len(outcomes), n_arms)``; each outcome draws
+    from its own generator seeded from ``rng``.
+    """
+    check_posterior(alpha, beta)
+    n_cells, n_outcomes, n_arms = alpha.shape
+    outcomes = as_index_array("outcomes", outcomes, n_outcomes)
+    bank_cell = as_index_array("bank_cell", bank_cell, n_cells)
+    no_cost, zeros = np.zeros((1, n_arms)), np.zeros(bank_cell.shape[0], np.int64)
+    gens = chunk_generators(rng, outcomes.shape[0])
+    return np.stack([score_bank(alpha, beta, np.eye(n_outcomes)[o], no_cost, bank_cell, zeros, needed, n_draws,
+                                null_arm, gen, chunk_size=chunk_size) for o, gen in zip(outcomes, gens, strict=True)],
+                    axis=2)
+
+
+def scaled_bank_probabilities(
+    rates: np.ndarray,
+    value: np.ndarray,
+    cost: np.ndarray,
+    cost_row_idx: np.ndarray,
+    bank_idx: np.ndarray,
+    factor: np.ndarray,
+    mask: np.ndarray,
+    epsilon: float = 0.01,
+    *,
+    chunk_size: int = 64,
+) -> np.ndarray:
+    """Exact propensities when every row scales its bank's drawn rates by factors of its own, ε-uniform mixed.
+
+    Row i uses bank ``bank_idx[i]`` of ``rates`` (from :func:`rate_bank`, float64 (n_banks, n_draws,
+    n_outcomes, n_arms)); in each draw arm a scores Σ_o value[o]·rates[b, m, o, a]·factor[i, o, a] −
+    cost[cost_row_idx[i], a], the allowed arm with the highest score wins and ties split the draw.
+    ``factor`` (float64 (n_rows, n_outcomes, n_arms), finite and > 0) carries what the row knows beyond
+    its bank's cell: the customer's recent messages, their own preferences. With every factor 1 this is
+    :func:`bank_probabilities` of the net-value draws. A row may only allow arms its bank sampled; the
+    no-message arm scores its rates (0) times anything minus its cost (0). No randomness. Returns float64
+    ``(n_rows, n_arms)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rates = np.array([[[[0.2, 0.5, 0.0]], [[0.7, 0.1, 0.0]]]])  # 1 bank, 2 draws, 1 outcome, 3 arms
+    >>> factor = np.array([[[1.0, 1.0, 1.0]], [[1.0, 8.0, 1.0]]])
+    >>> scaled_bank_probabilities(rates, [1.0], np.zeros((1, 3)), [0, 0], [0, 0], factor,
+    ...                           np.ones((2, 3), bool), epsilon=0.0).tolist()
+    [[0.5, 0.5, 0.0], [0.0, 1.0, 0.0]]
+    """
+    arr = np.asarray(rates)
+    if arr.dtype != np.float64 or arr.ndim != 4 or arr.shape[1] == 0:
+        raise ValueError("`rates` must be a float64 array of shape (n_banks, n_draws >= 1, n_outcomes, n_arms), "
+                         f"as rate_bank returns; got {arr.dtype} {arr.shape}")
+    check_finite_or_minus_inf("rates", arr)
+    rates = np.ascontiguousarray(arr)
+    n_banks, _, n_outcomes, n_arms = rates.shape
+    value, cost = as_value_and_cost(value, cost, n_outcomes, n_arms)
+    mask = as_row_mask("mask", mask, n_arms)
+    n_rows = mask.shape[0]
+    bank_idx = as_index_array("bank_idx", bank_idx, n_banks)
+    cost_row_idx = as_index_array("cost_row_idx", cost_row_idx, cost.shape[0])
+    factor = as_float_array("factor", factor, 3)
+    check_shape("factor", factor, (n_rows, n_outcomes, n_arms))
+    check_positive("factor", factor)
+    check_same_length(mask=mask, bank_idx=bank_idx, cost_row_idx=cost_row_idx)
+    check_rows_allow_an_arm("mask", mask)
+    unsampled = np.isneginf(rates).all(axis=1).any(axis=1)[bank_idx] & mask
+    if unsampled.any():
+        i = int(np.flatnonzero(unsampled.any(axis=1))[0])
+        raise ValueError(f"`mask` row {i} allows arm {int(np.flatnonzero(unsampled[i])[0])}, which bank "
+                         f"{bank_idx[i]} did not sample; build each bank's `needed` as the union of its rows' masks")
+    epsilon = check_probability("epsilon", epsilon)
+    out = np.empty((n_rows, n_arms))
+
+    def run(sl: slice) -> None:
+        _scaled_bank_probabilities(rates, value, cost, cost_row_idx[sl], bank_idx[sl], factor[sl], mask[sl],
+                                   epsilon, out[sl])
+
+    _run_split(run, n_rows, chunk_size)
+    return out
 
 
 def draw_from(probs: np.ndarray, uniforms: np.ndarray) -> np.ndarray:

@@ -201,6 +201,54 @@ def bank_probabilities(
     return probs
 
 
+def rate_bank(
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    bank_cell: np.ndarray,
+    needed: np.ndarray,
+    n_draws: int,
+    outcomes: np.ndarray,
+    null_arm: int = -1,
+    rng: np.random.Generator | int | None = None,
+    *,
+    chunk_size: int = 1,
+) -> np.ndarray:
+    """Each outcome's rate draws, float64 (n_banks, n_draws, len(outcomes), n_arms): ``score_bank`` with value 1
+    on the outcome and no cost, one generator per outcome split from ``rng``."""
+    n_outcomes, n_arms = alpha.shape[1:]
+    gens = chunk_generators(rng, len(outcomes))
+    no_cost, zeros = np.zeros((1, n_arms)), np.zeros(len(bank_cell), np.int64)
+    return np.stack([score_bank(alpha, beta, np.eye(n_outcomes)[o], no_cost, bank_cell, zeros, needed, n_draws,
+                                null_arm, gen, chunk_size=chunk_size) for o, gen in zip(outcomes, gens, strict=True)],
+                    axis=2)
+
+
+def scaled_bank_probabilities(
+    rates: np.ndarray,
+    value: np.ndarray,
+    cost: np.ndarray,
+    cost_row_idx: np.ndarray,
+    bank_idx: np.ndarray,
+    factor: np.ndarray,
+    mask: np.ndarray,
+    epsilon: float = 0.01,
+    *,
+    chunk_size: int = 64,
+) -> np.ndarray:
+    """Propensities by definition, float64 (n_rows, n_arms): each row's net-value draws from its scaled rates,
+    then ``bank_probabilities`` of that row alone."""
+    n_rows, n_arms = mask.shape
+    probs = np.zeros((n_rows, n_arms))
+    for i in range(n_rows):
+        scaled = np.where(mask[i], rates[bank_idx[i]], 0.0) * factor[i][None]  # (n_draws, n_outcomes, n_arms)
+        net = np.zeros(scaled.shape[::2])
+        for o in range(value.shape[0]):
+            net = net + value[o] * scaled[:, o]
+        net = np.where(mask[i][None], net - cost[cost_row_idx[i]], -np.inf)
+        probs[i] = bank_probabilities(net[None], np.zeros(1, np.int64), mask[i:i + 1], epsilon)[0]
+    return probs
+
+
 def customer_rates(
     channel_scale: np.ndarray,
     unsubscribe_rate: np.ndarray,

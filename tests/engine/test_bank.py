@@ -439,3 +439,81 @@ def test_wrappers_reject_bad_input_with_exact_messages(wrapper: str, spoiled: di
     fn(**kwargs)  # the unspoiled arguments are accepted
     with pytest.raises(err, match=f"^{re.escape(msg)}$"):
         fn(**(kwargs | spoiled))
+
+
+@st.composite
+def scaled_cases(draw: st.DrawFn) -> tuple[np.ndarray, ...]:
+    """Rate draws of ``rate_bank``, economics, rows with their banks, cost rows, factors and masks."""
+    n_cells, n_outcomes, n_arms = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(2, 7))
+    n_banks, n_rows = draw(st.integers(1, 4)), draw(st.integers(1, 8))
+    shape = (n_cells, n_outcomes, n_arms)
+    alpha, beta = (draw(arrays(np.float64, shape, elements=BETA_PARAM)) for _ in range(2))
+    null_arm = n_arms - 1
+    rates = engine.rate_bank(alpha, beta, draw(arrays(np.int64, n_banks, elements=st.integers(0, n_cells - 1))),
+                             np.ones((n_banks, n_arms), np.bool_), draw(st.integers(1, 10)),
+                             np.arange(n_outcomes), null_arm, draw(st.integers(0, 2**32)))
+    value = draw(arrays(np.float64, n_outcomes, elements=st.floats(-5.0, 5.0)))
+    cost = draw(arrays(np.float64, (2, n_arms), elements=st.floats(0.0, 1.0)))
+    cost[:, null_arm] = 0.0
+    bank_idx = draw(arrays(np.int64, n_rows, elements=st.integers(0, n_banks - 1)))
+    cost_row_idx = draw(arrays(np.int64, n_rows, elements=st.integers(0, 1)))
+    factor = draw(arrays(np.float64, (n_rows, n_outcomes, n_arms), elements=st.floats(0.05, 20.0)))
+    return rates, value, cost, cost_row_idx, bank_idx, factor, allowing_one_per_row(draw, n_rows, n_arms)
+
+
+@PROPERTY
+@given(scaled_cases(), EPSILONS)
+def test_scaled_bank_probabilities_match_their_twin_and_sum_to_one(case: tuple, epsilon: float) -> None:
+    probs = engine.scaled_bank_probabilities(*case, epsilon, chunk_size=3)
+    npt.assert_allclose(probs, reference.scaled_bank_probabilities(*case, epsilon), rtol=0, atol=1e-12)
+    npt.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-12)
+    assert np.all(probs[~case[-1]] == 0.0)
+
+
+@PROPERTY
+@given(scaled_cases())
+def test_unit_factors_give_the_bank_probabilities_of_the_net_values(case: tuple) -> None:
+    rates, value, cost, cost_row_idx, bank_idx, factor, mask = case
+    unit = np.ones_like(factor)
+    rows = np.arange(bank_idx.size)  # one bank of net-value draws per row: its own cost row
+    net = np.einsum("o,rmoa->rma", value, rates[bank_idx]) - cost[cost_row_idx][:, None, :]
+    net[:, :, -1] = 0.0
+    expected = engine.bank_probabilities(net, rows, mask, epsilon=0.0, null_arm=mask.shape[1] - 1)
+    got = engine.scaled_bank_probabilities(rates, value, cost, cost_row_idx, bank_idx, unit, mask, 0.0)
+    npt.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_a_larger_factor_on_an_arm_never_lowers_its_probability() -> None:
+    rng = np.random.default_rng(5)
+    alpha, beta = rng.uniform(1, 30, (2, 1, 6)), rng.uniform(50, 300, (2, 1, 6))
+    rates = engine.rate_bank(alpha, beta, [0, 1], np.ones((2, 6), np.bool_), 200, [0], null_arm=5, rng=1)
+    factor = np.ones((2, 1, 6))
+    mask = np.ones((2, 6), np.bool_)
+    args = (np.array([1.0]), np.full((1, 6), 0.01), np.zeros(2, np.int64), np.array([0, 1]))
+    before = engine.scaled_bank_probabilities(rates, *args, factor, mask, 0.0)
+    factor[0, 0, 2] = 3.0
+    after = engine.scaled_bank_probabilities(rates, *args, factor, mask, 0.0)
+    assert after[0, 2] >= before[0, 2] and after[0, 2] > 0.5
+    npt.assert_array_equal(after[1], before[1])  # another row's choice does not move
+
+
+def test_rate_bank_matches_its_twin_and_draws_rates_of_each_outcome() -> None:
+    rng = np.random.default_rng(2)
+    alpha, beta = rng.uniform(0.5, 4, (3, 2, 5)), rng.uniform(0.5, 4, (3, 2, 5))
+    needed = rng.random((4, 5)) < 0.7
+    args = (alpha, beta, np.array([0, 2, 1, 0]), needed, 6, np.array([1, 0]), 4, 9)
+    rates = engine.rate_bank(*args)
+    npt.assert_array_equal(rates, reference.rate_bank(*args))
+    assert rates.shape == (4, 6, 2, 5)
+    sampled = needed.copy()
+    sampled[:, 4] = False
+    assert np.all((rates[:, :, :, :4] >= 0) | ~sampled[:, None, None, :4])
+    assert np.all(np.isneginf(rates).all(axis=(1, 2)) == (~needed & (np.arange(5) != 4)))
+    assert np.all(rates[:, :, :, 4] == 0.0)
+
+
+def test_scaled_bank_probabilities_name_a_bad_factor() -> None:
+    rates = engine.rate_bank(np.ones((1, 1, 3)), np.ones((1, 1, 3)), [0], np.ones((1, 3), np.bool_), 2, [0], 2, 0)
+    with pytest.raises(ValueError, match="`factor`"):
+        engine.scaled_bank_probabilities(rates, [1.0], np.zeros((1, 3)), [0], [0], np.zeros((1, 1, 3)),
+                                         np.ones((1, 3), np.bool_))
