@@ -10,10 +10,12 @@ kernel) and, when installed, Vowpal Wabbit (``--cb_explore_adf --squarecb -q sa`
 
 Seed world (``seed_world_quality``): every policy through ``sendwise.models.sim.simulate``; each policy's
 net value over the last 14 days as a share of the segment oracle's, with 95% intervals over seeds.
-``hier_ts`` runs twice: from the flat cold start, and from an informative prior built from a noisy,
-hour-blind copy of the world's rates (``world_prior(source="perturbed")``), never from the truth.
+``hier_ts`` runs three times: as defaulted (context and personal factors), from an informative prior
+built from a noisy, hour-blind copy of the world's rates (``world_prior(source="perturbed")``, never
+the truth), and knowing nothing beyond the segment (no context, no personal factors), the baseline.
 
-    python benchmarks/learning.py [--runs 5] [--json FILE] [--quick] [--skip-seed-world]
+    python benchmarks/learning.py [--runs 5] [--json FILE] [--quick] [--skip-seed-world | --skip-contextual]
+        [--policies hier_ts,segment_oracle] [--customers 20000] [--days 42] [--seeds 5] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from sendwise import engine
-from sendwise.models import POLICIES, Catalog, DecisionBatch, HierarchicalThompsonPolicy
+from sendwise.models import POLICIES, Catalog, DecisionBatch, HierarchicalThompsonPolicy, Learner
 from sendwise.models.intervals import mean_interval
+from sendwise.models.policies import Resolved, Sends
 from sendwise.models.policies.thompson import hierarchy_levels
 from sendwise.models.sim.bandit_runs import pseudo_regret, reference_rates, reference_streams, run_bandit
 from sendwise.models.sim.simulate import simulate
@@ -39,6 +42,7 @@ CHECKPOINTS = (50_000, 500_000)
 REGIONS, INDUSTRIES = ("r0", "r1", "r2", "r3"), ("i0", "i1", "i2", "i3")  # segment s = region s // 4, industry s % 4
 FIRST_RUN = 1  # runs 1.. are reported; the default hyper-parameters were chosen on runs 101-105
 PERTURBED_PRIOR = "hier_ts (perturbed prior)"  # hier_ts with an informative cold start not taken from the truth
+SEGMENT_ONLY = "hier_ts (segment only)"  # hier_ts without context or personal factors: the default before them
 
 # ---------------------------------------------------------------- contextual reference case
 
@@ -123,48 +127,96 @@ def seed_world_quality(policies: Sequence[str], *, n_customers: int, n_days: int
                        n_jobs: int = 1) -> dict[str, Any]:
     """Each policy's last-14-day net value as a share of the segment oracle's, mean and 95% interval over seeds.
 
-    Also the simulator's throughput (decisions per second of wall time, all policies together) next to
-    the engine's: ``hier_ts`` deciding one batch of the seed world's cells with every arm allowed.
+    Beside the policies: ``hier_ts`` from an informative prior (``PERTURBED_PRIOR``) and ``hier_ts`` that
+    knows nothing beyond the segment (``SEGMENT_ONLY``: no context, no personal factors, the default
+    before them), both measured in the same run. The first week's share (every customer is new then)
+    shows what a customer without history gets. Also the simulator's throughput (decisions per second of
+    wall time) of the default and of the segment-only ``hier_ts``, the engine's, and the bytes of
+    per-customer state.
     """
     names = list(dict.fromkeys([*policies, "segment_oracle"]))
+    common = {"n_customers": n_customers, "n_days": n_days, "seeds": list(seeds), "n_jobs": n_jobs, "progress": False}
     start = time.perf_counter()
-    result = simulate("seed", names, n_customers=n_customers, n_days=n_days, seeds=list(seeds), n_jobs=n_jobs,
-                      progress=False)
+    result = simulate("seed", names, **common)
+    elapsed = time.perf_counter() - start
     # The informative cold start, from a noisy hour-blind copy of this world's rates: a prior taken from
     # the world itself would hand the benchmark the truth it is scored on.
-    informed = simulate("seed", ["hier_ts"], n_customers=n_customers, n_days=n_days, seeds=list(seeds),
-                        n_jobs=n_jobs, progress=False, policy_params={"hier_ts": {"prior": "perturbed"}})
-    elapsed = time.perf_counter() - start
-    last14 = {(r.policy, r.seed): r.totals["net_value_last14"] for r in result.runs}
-    last14 |= {(PERTURBED_PRIOR, r.seed): r.totals["net_value_last14"] for r in informed.runs}
-    oracle = np.array([last14["segment_oracle", s] for s in seeds])
-    share, versus_hier = {}, {}
-    for name in [*names, PERTURBED_PRIOR]:
-        values = np.array([last14[name, s] for s in seeds])
-        share[name] = [float(x) for x in mean_interval(values / oracle)]
-        if name != "hier_ts" and "hier_ts" in names:
-            hier = np.array([last14["hier_ts", s] for s in seeds])
-            versus_hier[name] = [float(x) for x in mean_interval((hier - values) / oracle)]
-    n_decisions = sum(r.totals["decisions"] for r in [*result.runs, *informed.runs])
-    summaries = {**result.summary, PERTURBED_PRIOR: informed.summary["hier_ts"]}
+    informed = simulate("seed", ["hier_ts"], **common, policy_params={"hier_ts": {"prior": "perturbed"}})
+    start = time.perf_counter()
+    segment_only = simulate("seed", ["hier_ts"], **common,
+                            policy_params={"hier_ts": {"context": False, "personal": False}})
+    segment_elapsed = time.perf_counter() - start
+    variants = {PERTURBED_PRIOR: informed, SEGMENT_ONLY: segment_only}
+    runs = {(r.policy, r.seed): r for r in result.runs}
+    runs |= {(name, r.seed): r for name, variant in variants.items() for r in variant.runs}
+
+    def shares(metric: Callable[[Any], float]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+        oracle = np.array([metric(runs["segment_oracle", s]) for s in seeds])
+        share, versus_hier = {}, {}
+        for name in [*names, *variants]:
+            values = np.array([metric(runs[name, s]) for s in seeds])
+            share[name] = [float(x) for x in mean_interval(values / oracle)]
+            if name != "hier_ts" and "hier_ts" in names:
+                hier = np.array([metric(runs["hier_ts", s]) for s in seeds])
+                versus_hier[name] = [float(x) for x in mean_interval((hier - values) / oracle)]
+        return share, versus_hier
+
+    last14, versus_hier = shares(lambda r: r.totals["net_value_last14"])
+    first_week, first_week_versus = shares(lambda r: float(r.daily["net_value"][:7].sum()))
+    summaries = {**result.summary, **{name: v.summary["hier_ts"] for name, v in variants.items()}}
+    decisions = {name: sum(r.totals["decisions"] for r in v.runs) for name, v in (("all", result),
+                                                                                  (SEGMENT_ONLY, segment_only))}
     return {"n_customers": n_customers, "n_days": n_days, "seeds": list(seeds),
-            "share_of_segment_oracle_last14": share, "hier_ts_minus_policy_share": versus_hier,
+            "share_of_segment_oracle_last14": last14, "hier_ts_minus_policy_share": versus_hier,
+            "share_of_segment_oracle_first_week": first_week, "hier_ts_minus_policy_first_week": first_week_versus,
             "net_value_last14": {n: [float(x) for x in summaries[n]["net_value_last14"]] for n in summaries},
-            "sim_decisions_per_s": n_decisions / elapsed,
-            "engine_decisions_per_s": engine_decisions_per_s(result.world)}
+            "sim_decisions_per_s": decisions["all"] / elapsed,
+            "sim_decisions_per_s_segment_only": decisions[SEGMENT_ONLY] / segment_elapsed,
+            "engine_decisions_per_s": engine_decisions_per_s(result.world),
+            "engine_decisions_per_s_segment_only": engine_decisions_per_s(result.world, customers=False),
+            "personal_state_bytes_per_customer": personal_state_bytes(result.world)}
 
 
-def engine_decisions_per_s(world: Any, n_rows: int = 100_000) -> float:
-    """Decisions per second of ``hier_ts`` on one batch over the world's cells, every arm allowed (warm)."""
-    policy = POLICIES["hier_ts"](world.catalog, world.value, world.cost, random_state=0)
+def engine_decisions_per_s(world: Any, n_rows: int = 100_000, *, customers: bool = True) -> float:
+    """Decisions per second of ``hier_ts`` on one batch over the world's cells, every arm allowed (warm).
+
+    With ``customers`` every row is a customer with recent messages and evidence of their own (the
+    default policy's path); without, rows decide as their segment (``SEGMENT_ONLY``'s path).
+    """
     rng = np.random.default_rng(0)
+    learner = Learner(POLICIES["hier_ts"](world.catalog, world.value, world.cost, random_state=0,
+                                          **({} if customers else {"context": False, "personal": False})))
     batch = DecisionBatch(cell_idx=rng.integers(0, world.catalog.n_cells, n_rows),
                           cost_row_idx=rng.integers(0, world.cost.shape[0], n_rows),
-                          mask=np.ones((n_rows, world.catalog.n_arms), dtype=np.bool_))
-    policy.decide(DecisionBatch(batch.cell_idx[:10], batch.cost_row_idx[:10], batch.mask[:10]))  # compile
+                          mask=np.ones((n_rows, world.catalog.n_arms), dtype=np.bool_),
+                          customer_idx=np.arange(n_rows) if customers else None)
+    if customers:  # a week of history: two messages per customer, every tenth with a click
+        learner.advance(0.0)
+        arm = rng.integers(0, world.catalog.null_arm, 2 * n_rows)
+        who, key = np.tile(np.arange(n_rows), 2), np.arange(2 * n_rows)
+        learner.sent(Sends(key=key, cell_idx=batch.cell_idx[who], arm=arm, sent_at=rng.uniform(0, 100, 2 * n_rows),
+                           customer_idx=who))
+        clicked = (key % 10 == 0).astype(np.float64)
+        learner.resolve(Resolved(key=key, cell_idx=batch.cell_idx[who], arm=arm, outcome_idx=np.zeros_like(key),
+                                 successes=clicked, failures=1.0 - clicked, sent_at=np.zeros(2 * n_rows),
+                                 resolved_at=np.full(2 * n_rows, 150.0), arrived=clicked > 0, customer_idx=who))
+        learner.advance(7 * 24.0)
+    small = DecisionBatch(batch.cell_idx[:10], batch.cost_row_idx[:10], batch.mask[:10],
+                          None if batch.customer_idx is None else batch.customer_idx[:10])
+    learner.decide(small)  # compile
     start = time.perf_counter()
-    policy.decide(batch)
+    learner.decide(batch)
     return n_rows / (time.perf_counter() - start)
+
+
+def personal_state_bytes(world: Any, n_customers: int = 10_000) -> float:
+    """Bytes per customer of what the default ``hier_ts`` and its loop keep per customer, as allocated."""
+    learner = Learner(POLICIES["hier_ts"](world.catalog, world.value, world.cost, random_state=0))
+    customers = np.arange(n_customers)
+    learner.policy.personal_factors(customers)  # grows the policy's per-customer arrays
+    learner.recent_sends.counts(customers, 0.0)  # grows the loop's recent messages
+    policy_bytes = sum(getattr(learner.policy, name).nbytes for name in learner.policy.customer_state)
+    return (policy_bytes + learner.recent_sends.nbytes) / n_customers
 
 
 # ---------------------------------------------------------------- report
@@ -185,15 +237,28 @@ def print_seed_world(block: dict[str, Any]) -> None:
         print(f"seed world: {block['skipped']}")
         return
     print(f"\nseed world, {block['n_customers']:,} customers × {block['n_days']} days, seeds {block['seeds']}: "
-          "last-14-day net value as a share of the segment oracle's (mean [95% interval])")
-    print("| policy | share | hier_ts − policy |")
-    print("|---|---:|---:|")
-    for name, (mean, lo, hi) in sorted(block["share_of_segment_oracle_last14"].items(), key=lambda kv: -kv[1][0]):
-        diff = block["hier_ts_minus_policy_share"].get(name)
-        diff_text = f"{diff[0]:+.3f} [{diff[1]:+.3f}, {diff[2]:+.3f}]" if diff else "-"
-        print(f"| {name} | {mean:.3f} [{lo:.3f}, {hi:.3f}] | {diff_text} |")
-    print(f"simulator: {block['sim_decisions_per_s']:,.0f} decisions/s; "
-          f"engine (hier_ts, one batch): {block['engine_decisions_per_s']:,.0f} decisions/s")
+          "net value as a share of the segment oracle's (mean [95% interval]), last 14 days and first week")
+    print("| policy | share, last 14 days | hier_ts − policy | share, first week | hier_ts − policy |")
+    print("|---|---:|---:|---:|---:|")
+    shown = sorted(block["share_of_segment_oracle_last14"].items(), key=lambda kv: -kv[1][0])
+    for name, (mean, lo, hi) in shown:
+        first = block["share_of_segment_oracle_first_week"][name]
+        cells = [_interval(block["hier_ts_minus_policy_share"].get(name), signed=True),
+                 f"{first[0]:.3f} [{first[1]:.3f}, {first[2]:.3f}]",
+                 _interval(block["hier_ts_minus_policy_first_week"].get(name), signed=True)]
+        print(f"| {name} | {mean:.3f} [{lo:.3f}, {hi:.3f}] | {' | '.join(cells)} |")
+    print(f"simulator: {block['sim_decisions_per_s']:,.0f} decisions/s (every policy), "
+          f"{block['sim_decisions_per_s_segment_only']:,.0f} ({SEGMENT_ONLY}); engine, one batch of 100,000: "
+          f"{block['engine_decisions_per_s']:,.0f} decisions/s (hier_ts with customers), "
+          f"{block['engine_decisions_per_s_segment_only']:,.0f} ({SEGMENT_ONLY}); per-customer state: "
+          f"{block['personal_state_bytes_per_customer']:,.0f} bytes")
+
+
+def _interval(values: Sequence[float] | None, *, signed: bool = False) -> str:
+    if not values:
+        return "-"
+    form = "+.3f" if signed else ".3f"
+    return f"{values[0]:{form}} [{values[1]:{form}}, {values[2]:{form}}]"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -207,19 +272,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=42, help="seed-world days (default 42)")
     parser.add_argument("--jobs", type=int, default=1, help="processes for the seed world (default 1)")
     parser.add_argument("--skip-seed-world", action="store_true", help="run the contextual case only")
+    parser.add_argument("--skip-contextual", action="store_true", help="run the seed world only")
+    parser.add_argument("--policies", help="comma-separated seed-world policies (default: every policy)")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny horizons, one run, no peers")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
     n_steps = (2_000, 5_000) if args.quick else CHECKPOINTS
     runs, peer_runs = (1, 1) if args.quick else (args.runs, args.peer_runs)
-    table = contextual_regret(n_steps, runs, peer_runs, with_peers=not (args.quick or args.no_peers))
-    print(f"contextual reference case, 16 segments × 168 arms, median pseudo-regret over runs {FIRST_RUN}..")
-    print_contextual(table, n_steps)
+    table: dict[str, Any] = {}
+    if not args.skip_contextual:
+        table = contextual_regret(n_steps, runs, peer_runs, with_peers=not (args.quick or args.no_peers))
+        print(f"contextual reference case, 16 segments × 168 arms, median pseudo-regret over runs {FIRST_RUN}..")
+        print_contextual(table, n_steps)
     seed_world: dict[str, Any] = {"skipped": "--skip-seed-world"}
     if not args.skip_seed_world:
         size = {"n_customers": 500, "n_days": 15, "seeds": [0, 1]} if args.quick else \
             {"n_customers": args.customers, "n_days": args.days, "seeds": list(range(args.seeds))}
-        seed_world = seed_world_quality(sorted(POLICIES), n_jobs=args.jobs, **size)
+        chosen = args.policies.split(",") if args.policies else sorted(POLICIES)
+        unknown = sorted(set(chosen) - set(POLICIES))
+        if unknown:
+            parser.error(f"unknown policies {unknown}; known: {', '.join(sorted(POLICIES))}")
+        seed_world = seed_world_quality(chosen, n_jobs=args.jobs, **size)
         print_seed_world(seed_world)
     if args.json:
         result = {

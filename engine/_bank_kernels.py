@@ -158,19 +158,21 @@ def _bank_probabilities(scores, bank_idx, mask, epsilon, out):
 
 
 @njit(**JIT)
-def _scaled_bank_probabilities(rates, value, cost, cost_row_idx, bank_idx, factor, mask, epsilon, out):
-    """Like ``_bank_probabilities``, but every row scales its bank's drawn rates by its own factors.
+def _scaled_bank_probabilities(rates, value, cost, cost_row_idx, bank_idx, factor, arm_channel, mask, epsilon, out):
+    """Like ``_bank_probabilities``, but every row scales its bank's drawn rates by its own channel factors.
 
     ``rates``: float64 (n_banks, n_draws, n_outcomes, n_arms), Thompson draws of each outcome's rate;
     ``value``: (n_outcomes,); ``cost``: (n_cost_rows, n_arms), ``cost_row_idx``: int64 (n_rows,);
-    ``factor``: float64 (n_rows, n_outcomes, n_arms) > 0. In a draw, arm a of row i scores
-    Σ_o value[o]·rates[b, m, o, a]·factor[i, o, a] − cost[r, a] (the no-message arm: rates and cost 0);
-    the allowed arm with the highest score wins and ties split the draw. ``out`` as ``_bank_probabilities``.
+    ``factor``: float64 (n_rows, n_outcomes, n_channels) > 0; ``arm_channel``: int64 (n_arms,), -1 for
+    an arm without a channel (factor 1). In a draw, arm a of row i scores Σ_o value[o]·rates[b, m, o, a]
+    ·factor[i, o, arm_channel[a]] − cost[r, a]; the allowed arm with the highest score wins and ties
+    split the draw. ``out`` as ``_bank_probabilities``.
     """
     n_draws, n_outcomes, n_arms = rates.shape[1], rates.shape[2], rates.shape[3]
     allowed = np.empty(n_arms, np.int64)
     share = np.empty(n_arms)
     scores = np.empty(n_arms)
+    weight = np.empty((n_outcomes, n_arms))  # value × factor of each allowed arm, for this row
     for i in range(bank_idx.shape[0]):
         n_allowed = 0
         for a in range(n_arms):
@@ -179,6 +181,9 @@ def _scaled_bank_probabilities(rates, value, cost, cost_row_idx, bank_idx, facto
             if mask[i, a]:
                 allowed[n_allowed] = a
                 n_allowed += 1
+                c = arm_channel[a]
+                for o in range(n_outcomes):
+                    weight[o, a] = value[o] * (factor[i, o, c] if c >= 0 else 1.0)
         share[:n_allowed] = 0.0
         draws, cost_row = rates[bank_idx[i]], cost[cost_row_idx[i]]
         for m in range(n_draws):
@@ -186,7 +191,7 @@ def _scaled_bank_probabilities(rates, value, cost, cost_row_idx, bank_idx, facto
                 a = allowed[k]
                 total = -cost_row[a]
                 for o in range(n_outcomes):
-                    total += value[o] * draws[m, o, a] * factor[i, o, a]
+                    total += weight[o, a] * draws[m, o, a]
                 scores[a] = total
             _add_tie_shares(scores, allowed[:n_allowed], share)
         for k in range(n_allowed):

@@ -14,6 +14,7 @@ from .validation import (
     as_at_least,
     as_float_array,
     as_index_array,
+    as_int_range,
     as_mask,
     as_row_mask,
     as_value_and_cost,
@@ -162,6 +163,7 @@ def scaled_bank_probabilities(
     cost_row_idx: np.ndarray,
     bank_idx: np.ndarray,
     factor: np.ndarray,
+    arm_channel: np.ndarray,
     mask: np.ndarray,
     epsilon: float = 0.01,
     *,
@@ -182,8 +184,8 @@ def scaled_bank_probabilities(
     --------
     >>> import numpy as np
     >>> rates = np.array([[[[0.2, 0.5, 0.0]], [[0.7, 0.1, 0.0]]]])  # 1 bank, 2 draws, 1 outcome, 3 arms
-    >>> factor = np.array([[[1.0, 1.0, 1.0]], [[1.0, 8.0, 1.0]]])
-    >>> scaled_bank_probabilities(rates, [1.0], np.zeros((1, 3)), [0, 0], [0, 0], factor,
+    >>> factor = np.array([[[1.0, 1.0]], [[1.0, 8.0]]])  # 2 rows, 1 outcome, 2 channels
+    >>> scaled_bank_probabilities(rates, [1.0], np.zeros((1, 3)), [0, 0], [0, 0], factor, [0, 1, -1],
     ...                           np.ones((2, 3), bool), epsilon=0.0).tolist()
     [[0.5, 0.5, 0.0], [0.0, 1.0, 0.0]]
     """
@@ -200,8 +202,11 @@ def scaled_bank_probabilities(
     bank_idx = as_index_array("bank_idx", bank_idx, n_banks)
     cost_row_idx = as_index_array("cost_row_idx", cost_row_idx, cost.shape[0])
     factor = as_float_array("factor", factor, 3)
-    check_shape("factor", factor, (n_rows, n_outcomes, n_arms))
+    if factor.shape[:2] != (n_rows, n_outcomes):
+        raise ValueError(f"`factor` must have shape ({n_rows}, {n_outcomes}, n_channels); got {factor.shape}")
     check_positive("factor", factor)
+    arm_channel = as_int_range("arm_channel", arm_channel, -1, factor.shape[2])
+    check_shape("arm_channel", arm_channel, (n_arms,))
     check_same_length(mask=mask, bank_idx=bank_idx, cost_row_idx=cost_row_idx)
     check_rows_allow_an_arm("mask", mask)
     unsampled = np.isneginf(rates).all(axis=1).any(axis=1)[bank_idx] & mask
@@ -213,8 +218,8 @@ def scaled_bank_probabilities(
     out = np.empty((n_rows, n_arms))
 
     def run(sl: slice) -> None:
-        _scaled_bank_probabilities(rates, value, cost, cost_row_idx[sl], bank_idx[sl], factor[sl], mask[sl],
-                                   epsilon, out[sl])
+        _scaled_bank_probabilities(rates, value, cost, cost_row_idx[sl], bank_idx[sl], factor[sl], arm_channel,
+                                   mask[sl], epsilon, out[sl])
 
     _run_split(run, n_rows, chunk_size)
     return out

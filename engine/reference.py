@@ -230,6 +230,7 @@ def scaled_bank_probabilities(
     cost_row_idx: np.ndarray,
     bank_idx: np.ndarray,
     factor: np.ndarray,
+    arm_channel: np.ndarray,
     mask: np.ndarray,
     epsilon: float = 0.01,
     *,
@@ -240,7 +241,8 @@ def scaled_bank_probabilities(
     n_rows, n_arms = mask.shape
     probs = np.zeros((n_rows, n_arms))
     for i in range(n_rows):
-        scaled = np.where(mask[i], rates[bank_idx[i]], 0.0) * factor[i][None]  # (n_draws, n_outcomes, n_arms)
+        by_arm = np.where(arm_channel >= 0, factor[i][:, arm_channel], 1.0)  # (n_outcomes, n_arms)
+        scaled = np.where(mask[i], rates[bank_idx[i]], 0.0) * by_arm[None]  # (n_draws, n_outcomes, n_arms)
         net = np.zeros(scaled.shape[::2])
         for o in range(value.shape[0]):
             net = net + value[o] * scaled[:, o]

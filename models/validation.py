@@ -119,7 +119,17 @@ class Count:
         return check_count(name, value, self.low)
 
 
-Constraint = Interval | Count
+@dataclass(frozen=True)
+class Flag:
+    """A switch: ``True`` or ``False`` (not 0, 1 or a string)."""
+
+    def check(self, name: str, value: Any) -> bool:
+        if not isinstance(value, bool | np.bool_):
+            raise TypeError(f"`{name}` must be true or false; got {value!r}")
+        return bool(value)
+
+
+Constraint = Interval | Count | Flag
 
 
 def checked_parameters(constraints: dict[str, Constraint], **params: Any) -> dict[str, Any]:

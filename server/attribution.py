@@ -1,11 +1,13 @@
 """Joining feedback to decisions: what an event does to a decision, the customer and the posterior.
 
-Each decision is one Bernoulli trial per outcome of the model (``click``, ``unsubscribe``). A
+Each decision is one Bernoulli trial per outcome of the model (``click``, ``unsubscribe``, and ``open``
+for a model whose world reports opens). A
 positive outcome reaches the learning loop at once, as an ``ARRIVED`` input (at most once per
 decision); when the attribution window closes, every outcome that did not happen reaches it once as
 a ``CLOSED`` input with one failure. Rules:
 
-- ``clicked`` and ``converted`` are the ``click`` outcome; ``unsubscribed`` is the ``unsubscribe``
+- ``opened`` is the ``open`` outcome; ``clicked`` and ``converted`` are the ``click`` outcome and, since
+  nobody clicks what they did not open, the ``open`` one too; ``unsubscribed`` is the ``unsubscribe``
   outcome of the decision's channel and also blocks that channel (or the one the event names) for
   the customer until a ``consent`` for it that is unambiguously later (``server.consent``); an
   unsubscribe that names no channel, about a decision that sent no message, opts out of every
@@ -37,7 +39,10 @@ from .schemas import EventStatus, FeedbackEvent
 from .store import DecisionRecord, InputKind, LoopInput
 
 SECONDS_PER_HOUR = 3600.0
-EVENT_OUTCOME = {"clicked": "click", "converted": "click", "unsubscribed": "unsubscribe"}
+# The outcomes an event shows, in a catalog that has them: a click is also an open (whether or not the
+# messaging system posts the open), and ``open`` exists only for models whose world reports opens.
+EVENT_OUTCOMES = {"opened": ("open",), "clicked": ("click", "open"), "converted": ("click", "open"),
+                  "unsubscribed": ("unsubscribe",)}
 DELIVERY_EVIDENCE = frozenset({"delivered", "opened", "clicked", "converted", "unsubscribed"})
 
 
@@ -81,12 +86,12 @@ def apply_event(decision: DecisionRecord, event: FeedbackEvent, catalog: Catalog
     elif event.type == "failed" and decision.delivery == "unknown":
         updated = replace(updated, delivery="failed")
     inputs: list[LoopInput] = []
-    outcome = EVENT_OUTCOME.get(event.type)
     same_channel = event.type != "unsubscribed" or (event.channel or decision.channel) == decision.channel
     learned = _successes(decision)
-    if outcome is not None and same_channel and outcome not in learned:
-        updated = replace(updated, successes=",".join(sorted({*learned, outcome})))
-        inputs = _inputs(decision, catalog, InputKind.ARRIVED, {outcome: (1.0, 0.0)}, at, customer)
+    new = [o for o in EVENT_OUTCOMES.get(event.type, ()) if o in catalog.outcomes and o not in learned]
+    if new and same_channel:
+        updated = replace(updated, successes=",".join(sorted({*learned, *new})))
+        inputs = _inputs(decision, catalog, InputKind.ARRIVED, dict.fromkeys(new, (1.0, 0.0)), at, customer)
     return EventEffect(updated, "applied", inputs, consent)
 
 

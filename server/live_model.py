@@ -24,7 +24,7 @@ from sendwise.models.policies.loop import Choices, Resolved, Sends
 from .guardrails import ServingRules
 from .store import InputKind, LoggedInput, Store
 
-UNKNOWN_CUSTOMER = 0  # personal row of customers the log has not seen yet: no counts of their own
+NO_CUSTOMER = 0  # personal row of inputs without a pseudonym (erased customers'); nobody decides with it
 
 
 class LiveModel:
@@ -84,10 +84,9 @@ class LiveModel:
     def decide(self, batch: DecisionBatch, seed: int, customers: list[str] | None = None) -> Choices:
         """Choices for a batch with the policy reseeded by ``seed`` (same seed and state: same choices)."""
         with self._lock:
-            if self.personal and customers is not None:
+            if self.personal and customers is not None:  # a customer new to the log gets a fresh row
                 batch = DecisionBatch(batch.cell_idx, batch.cost_row_idx, batch.mask,
-                                      customer_idx=np.array([self._customers.get(c, UNKNOWN_CUSTOMER)
-                                                             for c in customers], dtype=np.int64))
+                                      customer_idx=self._customer_index(customers))
             self.policy.reseed(seed)
             return self.learner.decide(batch)
 
@@ -120,12 +119,28 @@ class LiveModel:
             sent_at=sent_at, resolved_at=np.array([i.at for i in inputs], dtype=np.float64),
             arrived=np.array([i.kind == InputKind.ARRIVED for i in inputs]), customer_idx=customer))
 
+    def forget_customer(self, pseudonym: str) -> bool:
+        """Erase what the model keeps of one customer (personal state, recent messages); True if it had any.
+
+        The store blanks the customer's pseudonym in the input log, so a replay never rebuilds it.
+        """
+        with self._lock:
+            row = self._customers.pop(pseudonym, None)
+            if row is None:
+                return False
+            self.learner.forget(np.array([row], dtype=np.int64))
+            return True
+
     def _customer_index(self, pseudonyms: list[str]) -> np.ndarray:
-        """Dense ids in order of first appearance in the log (the same in every replay); 0 for none."""
+        """Dense ids in order of first appearance (in the log or in a decision); 0 for no pseudonym.
+
+        The ids are private to this process: another worker numbers the same pseudonyms its own way and
+        reaches the same state, since every state keyed by them comes from the same inputs.
+        """
         for p in pseudonyms:
             if p and p not in self._customers:
                 self._customers[p] = len(self._customers) + 1
-        return np.array([self._customers.get(p, UNKNOWN_CUSTOMER) for p in pseudonyms], dtype=np.int64)
+        return np.array([self._customers.get(p, NO_CUSTOMER) for p in pseudonyms], dtype=np.int64)
 
 
 def _step(kind: int) -> str:

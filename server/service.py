@@ -369,6 +369,8 @@ class SendwiseService:
             for channel, at in opt_outs.items():
                 tx.update_suppression(customer, self.pseudonymize.suppression_key(customer, channel),
                                       ConsentState(True, at))
+        if self.model is not None:
+            self.model.forget_customer(customer)  # the state this worker keeps of them
         log.info("erased a customer: %d decisions, %d events, %d channel states", *erased)
         note = self.store.purge_erased()
         if note is not None:

@@ -24,6 +24,8 @@ class DecisionBatch:
         right now; only the simulator sets it and only the customer oracle reads it.
     segment_rates : float64 (n_rows, n_outcomes, n_arms) or None, the true expected rates of the row's
         segment (cell); only the simulator sets it and only the segment oracle reads it.
+    recent_sends : int64 (n_rows, n_channels) or None, messages the customer got on each channel in the
+        trailing week, known at decision time; the ``Learner`` sets it from the sends it heard of.
     """
 
     cell_idx: np.ndarray
@@ -32,9 +34,11 @@ class DecisionBatch:
     customer_idx: np.ndarray | None = None
     true_rates: np.ndarray | None = None
     segment_rates: np.ndarray | None = None
+    recent_sends: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        check_same_rows(self, ("mask", "cell_idx", "cost_row_idx", "customer_idx", "true_rates", "segment_rates"))
+        check_same_rows(self, ("mask", "cell_idx", "cost_row_idx", "customer_idx", "true_rates", "segment_rates",
+                               "recent_sends"))
 
     @property
     def n_rows(self) -> int:
@@ -46,7 +50,9 @@ class Outcomes:
     """Resolved outcomes to learn from, one row per (decision, outcome) pair.
 
     A positive outcome arrives as ``successes=1, failures=0``; a decision whose attribution window
-    closed without it as ``successes=0, failures=1``. Weights may be fractional.
+    closed without it as ``successes=0, failures=1``. Weights may be fractional. ``recent_sends``
+    (int64 (n_rows, n_channels) or None) is what ``DecisionBatch.recent_sends`` was when the message
+    went out, -1 in rows whose message the ``Learner`` did not hear of.
     """
 
     cell_idx: np.ndarray
@@ -55,9 +61,11 @@ class Outcomes:
     successes: np.ndarray
     failures: np.ndarray
     customer_idx: np.ndarray | None = None
+    recent_sends: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        check_same_rows(self, ("arm", "cell_idx", "outcome_idx", "successes", "failures", "customer_idx"))
+        check_same_rows(self, ("arm", "cell_idx", "outcome_idx", "successes", "failures", "customer_idx",
+                               "recent_sends"))
 
     @property
     def n_rows(self) -> int:

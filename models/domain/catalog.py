@@ -24,6 +24,7 @@ N_HOURS = 24
 NO_MESSAGE = "none"
 DEFAULT_CHANNELS = ("email", "push", "in_app", "app_inbox", "sms", "whatsapp", "web_push")
 DEFAULT_OUTCOMES = ("click", "unsubscribe")
+OPEN = "open"  # an outcome of worlds that report opens: worth nothing itself, a frequent sign of interest
 
 
 @dataclass(frozen=True)

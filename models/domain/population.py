@@ -105,9 +105,10 @@ def customer_rates(world: World, population: Population, customers: np.ndarray, 
                    recent: np.ndarray, weekday: int) -> tuple[np.ndarray, np.ndarray]:
     """Each customer's true rates right now and the value weight of a click on each channel.
 
-    Returns ``rates`` float64 (n_rows, 2, n_arms): outcome 0 is the click rate weighted by the click's
-    value (``click_value_multiplier``, capped at 1), outcome 1 the unsubscribe probability; and
-    ``click_weight`` float64 (n_rows, n_channels), so the click probability is ``rates[:, 0] / weight``.
+    Returns ``rates`` float64 (n_rows, n_outcomes, n_arms): outcome 0 is the click rate weighted by the
+    click's value (``click_value_multiplier``, capped at 1), outcome 1 the unsubscribe probability and, in
+    a world that reports opens, outcome 2 the open probability (``with_opens``); and ``click_weight``
+    float64 (n_rows, n_channels), so the click probability is ``rates[:, 0] / weight``.
     """
     region, industry = population.region_idx[customers], population.industry_idx[customers]
     click_fatigue, unsubscribe_fatigue = engine.fatigue_multipliers(
@@ -118,11 +119,28 @@ def customer_rates(world: World, population: Population, customers: np.ndarray, 
     unsubscribe = np.minimum(1.0, world.unsubscribe_hazard[industry] * unsubscribe_fatigue)
     rates = engine.customer_rates(scale, unsubscribe, world.hour_curves, region, population.hour_shift[customers],
                                   world.catalog.arm_channels(), world.catalog.arm_hours())
-    return rates, world.click_value_multiplier[industry]
+    click_weight = world.click_value_multiplier[industry]
+    return with_opens(world, rates, click_weight), click_weight
+
+
+def with_opens(world: World, rates: np.ndarray, click_weight: np.ndarray) -> np.ndarray:
+    """``rates`` (n_rows, 2, n_arms) with the open probability appended when the world reports opens.
+
+    An open is as likely as ``open_per_click`` clicks (capped at 1): the same customer, hour, fatigue and
+    affinity move both, and every click is an open (``_WorldRun`` draws them nested).
+    """
+    if world.open_per_click is None:
+        return rates
+    channel = world.catalog.arm_channels()
+    sends = channel >= 0
+    opens = np.zeros((rates.shape[0], 1, rates.shape[2]))
+    clicks = rates[:, 0, sends] / click_weight[:, channel[sends]]
+    opens[:, 0, sends] = np.minimum(1.0, clicks * world.open_per_click[channel[sends]])
+    return np.concatenate([rates, opens], axis=1)
 
 
 def segment_rate_table(world: World) -> np.ndarray:
-    """Expected rates of a fresh customer in each cell on each weekday, float64 (n_cells, 7, 2, n_arms).
+    """Expected rates of a fresh customer in each cell on each weekday, float64 (n_cells, 7, n_outcomes, n_arms).
 
     Averages over RFM segments, channel affinity (mean 1) and preferred-hour shifts; no fatigue yet.
     This is what the segment oracle knows.
@@ -140,7 +158,8 @@ def segment_rate_table(world: World) -> np.ndarray:
     scale = _segment_scale(world, region, industry, campaign, weekday) * mean_responsiveness * click_fatigue
     rates = engine.customer_rates(scale, world.unsubscribe_hazard[industry], world.expected_hour_curves(), region,
                                   np.zeros(cell.size, np.int64), catalog.arm_channels(), catalog.arm_hours())
-    return rates.reshape(catalog.n_cells, N_WEEKDAYS, 2, catalog.n_arms)
+    rates = with_opens(world, rates, world.click_value_multiplier[industry])
+    return rates.reshape(catalog.n_cells, N_WEEKDAYS, len(catalog.outcomes), catalog.n_arms)
 
 
 def _segment_scale(world: World, region: np.ndarray, industry: np.ndarray, campaign: np.ndarray,
@@ -156,7 +175,7 @@ PriorSource = Literal["world", "perturbed"]
 
 def world_prior(world: World, trials: float, *, source: PriorSource = "world",
                 seed: int = 0, sigma: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Informative prior pseudo-counts (successes, failures), float64 (n_cells, 2, n_arms), for a cold start.
+    """Informative prior pseudo-counts (successes, failures), float64 (n_cells, n_outcomes, n_arms), for a cold start.
 
     ``trials`` fresh-customer sends per cell and arm at the world's expected rates (``segment_rate_table``
     averaged over weekdays), so a new server prices every option by the world file's sourced numbers
@@ -175,7 +194,7 @@ def world_prior(world: World, trials: float, *, source: PriorSource = "world",
     rates = segment_rate_table(world).mean(axis=1)
     if source == "perturbed":
         n_channels = len(catalog.channels)
-        by_channel = rates[:, :, :-1].reshape(catalog.n_cells, 2, n_channels, N_HOURS).mean(axis=3)
+        by_channel = rates[:, :, :-1].reshape(*rates.shape[:2], n_channels, N_HOURS).mean(axis=3)
         noise = np.random.default_rng([seed, 11]).lognormal(0.0, sigma, by_channel.shape)
         rates = np.concatenate([np.repeat(by_channel * noise, N_HOURS, axis=2), rates[:, :, -1:]], axis=2)
     rates = np.clip(rates, 0.0, 1.0)

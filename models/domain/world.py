@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from .catalog import DEFAULT_OUTCOMES, N_HOURS, NO_MESSAGE, Catalog
+from .catalog import DEFAULT_OUTCOMES, N_HOURS, NO_MESSAGE, OPEN, Catalog
 from .economics import Economics, parse_budgets
 
 WORLDS_DIR = Path(__file__).parent / "worlds"
@@ -40,7 +40,7 @@ class World:
     path: Path
     description: str
     catalog: Catalog
-    value: np.ndarray                   # (n_outcomes,): click value, unsubscribe value (negative)
+    value: np.ndarray                   # (n_outcomes,): click value, unsubscribe value (negative)[, open value]
     cost: np.ndarray                    # (R, A): per-message cost; 0 on the no-message arm
     fixed_monthly_cost: np.ndarray      # (C,): charged once a channel is used in a month
     region_timezones: dict[str, str]    # region -> IANA time zone
@@ -81,11 +81,12 @@ class World:
     playbook: dict[str, list[Any]]      # industry -> [channel, hour]
     start_weekday: int                  # weekday of day 0, 0 = Monday
     budgets: dict[str, float]           # channel -> USD per 30-day month in simulations (``[budget]``)
+    open_per_click: np.ndarray | None = None  # (C,): opens per click (>= 1); None: the world reports no opens
 
     def __post_init__(self) -> None:
-        for name, field in self.__dataclass_fields__.items():
+        for name in self.__dataclass_fields__:
             arr = getattr(self, name)
-            if field.type == "np.ndarray":
+            if isinstance(arr, np.ndarray):
                 arr.flags.writeable = False
 
     @property
@@ -164,6 +165,7 @@ class _Reader:
         "exponent": (lambda x: x >= 0.0, "exponent must be a number >= 0"),
         "hours": (lambda x: x > 0.0, "hours must be a number > 0"),
         "value": (lambda x: True, "value must be a finite number"),
+        "per_click": (lambda x: x >= 1.0, "opens per click must be a number >= 1 (every click is an open)"),
     }
 
     def __init__(self, path: Path, data: dict[str, Any]) -> None:
@@ -246,7 +248,8 @@ class _Reader:
         self.table((), ("world", "catalog", "regions", "value", "cost", "reach", "delivery", "engagement",
                         "region_multiplier", "click_value_multiplier", "hour_curve", "hour_curve_by_region",
                         "day_of_week", "quiet_hours", "population", "heterogeneity", "campaigns", "fatigue",
-                        "unsubscribe", "delay", "lift", "frequency_caps", "playbook", "budget"), complete=False)
+                        "unsubscribe", "delay", "lift", "frequency_caps", "playbook", "budget", "open_per_click"),
+                   complete=False)
         head = self.table(("world",), ("description", "start_weekday", "timezone_reference_date"))
         self.table(("catalog",), ("channels", "industries"))
         channels, industries = self.names(("catalog",), "channels"), self.names(("catalog",), "industries")
@@ -263,8 +266,12 @@ class _Reader:
                 self.fail(where, "must name at least one entry")
             for name in names:
                 self.table((*where, name), fields)
+        open_per_click = None
+        if "open_per_click" in self.data:
+            open_per_click = self.vector(("open_per_click",), channels, "per_click")
+        outcomes = DEFAULT_OUTCOMES if open_per_click is None else (*DEFAULT_OUTCOMES, OPEN)
         catalog = Catalog(channels=channels, regions=regions, industries=industries, campaign_types=campaigns,
-                          outcomes=DEFAULT_OUTCOMES)
+                          outcomes=outcomes)
         fatigue = self.table(("fatigue",), ("cross_channel_scale", "cross_channel_power", "click_power",
                                             "unsubscribe_power"))
         hetero = self.table(("heterogeneity",), ("affinity_sigma", "hour_shift_sd", "max_hour_shift"))
@@ -278,7 +285,7 @@ class _Reader:
             path=self.path,
             description=str(head["description"]),
             catalog=catalog,
-            value=self.vector(("value",), DEFAULT_OUTCOMES, "value"),
+            value=self.values(outcomes),
             cost=self.cost(regions, channels),
             fixed_monthly_cost=self.vector(("cost", "fixed_monthly"), channels, "cost"),
             region_timezones=timezones,
@@ -326,7 +333,16 @@ class _Reader:
             playbook=self.playbook(industries, channels),
             start_weekday=self.integer(("world",), "start_weekday", head["start_weekday"], 0, N_WEEKDAYS - 1),
             budgets=self.budgets(catalog),
+            open_per_click=open_per_click,
         )
+
+    def values(self, outcomes: tuple[str, ...]) -> np.ndarray:
+        """``[value]``: click and unsubscribe, and ``open`` (default 0) in a world that reports opens."""
+        node = self.table(("value",), outcomes, complete=False)
+        for key in DEFAULT_OUTCOMES:
+            if key not in node:
+                self.fail(("value",), f"missing key {key!r}; expected: {', '.join(outcomes)}")
+        return np.array([self.number(("value",), k, node.get(k, 0.0), "value") for k in outcomes])
 
     def budgets(self, catalog: Catalog) -> dict[str, float]:
         """The optional ``[budget.<channel>] per_month = USD`` tables, checked by ``parse_budgets``."""

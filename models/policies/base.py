@@ -23,7 +23,7 @@ from ..domain import Catalog, DecisionBatch, Outcomes
 from ..validation import Constraint, Interval, check_index, checked_parameters, signature_params
 from .loop import Choices
 
-FORMAT_VERSION = 3  # 3: hier_ts keeps its informative prior; decisions come from a bank of draws
+FORMAT_VERSION = 4  # 4: hier_ts learns context and personal factors; 3: informative prior, a bank of draws
 POLICIES: dict[str, type[Policy]] = {}
 
 
@@ -37,12 +37,10 @@ class Posterior(NamedTuple):
 class OpenCounts(NamedTuple):
     """Weighted counts of messages still open, as provisional failures (set by the ``Learner``).
 
-    cells : float64 (n_cells, n_outcomes, n_arms). customers : float64 (n_customers, n_outcomes,
-    n_channels) or None, the same per customer and channel, for policies that personalise.
+    cells : float64 (n_cells, n_outcomes, n_arms).
     """
 
     cells: np.ndarray
-    customers: np.ndarray | None = None
 
 
 class Policy(ABC):
@@ -146,6 +144,11 @@ class Policy(ABC):
         """Whether decisions depend on each customer's own history (``DecisionBatch.customer_idx``)."""
         return bool(self.customer_state)
 
+    @property
+    def contextual(self) -> bool:
+        """Whether decisions read the customer's recent messages (``DecisionBatch.recent_sends``)."""
+        return False
+
     def update(self, outcomes: Outcomes) -> Policy:
         """Learn from resolved outcomes; policies that do not learn ignore them."""
         return self
@@ -176,6 +179,14 @@ class Policy(ABC):
                 fill = -1 if np.issubdtype(arr.dtype, np.integer) else 0
                 extra = np.full((n_customers - arr.shape[0], *arr.shape[1:]), fill, dtype=arr.dtype)
                 setattr(self, name, np.concatenate([arr, extra]))
+
+    def forget(self, customer_idx: np.ndarray) -> Policy:
+        """Reset every ``customer_state`` row of ``customer_idx`` to a new customer's (erasure)."""
+        for name in self.customer_state:
+            arr = getattr(self, name)
+            rows = customer_idx[customer_idx < arr.shape[0]]
+            arr[rows] = -1 if np.issubdtype(arr.dtype, np.integer) else 0
+        return self
 
     def save(self, path: str | Path) -> Path:
         """Write the policy to one ``.npz`` (format version, name, parameters, catalog, learned arrays)."""
@@ -307,9 +318,26 @@ class BankSampling(OpenMessagesPolicy):
         alpha, beta = self.posterior()
         return alpha, beta, batch.cell_idx
 
+    def channel_factors(self, batch: DecisionBatch) -> np.ndarray | None:
+        """Multipliers of each row's drawn rates per channel, float64 (n_rows, n_outcomes, n_channels) > 0, for
+        what a row knows beyond its cell (``engine.scaled_bank_probabilities``); None: rows decide as their cell."""
+        return None
+
     def exploitation_probabilities(self, batch: DecisionBatch, *, bank_draws: int | None = None) -> np.ndarray:
         mask = checked_mask(batch, self.catalog.n_arms)
         alpha, beta, posterior_row = self.sampling_posterior(batch)
+        factor = self.channel_factors(batch)
+        if factor is not None:  # one bank of rate draws per posterior; each row scores them its own way
+            banks, bank_idx = np.unique(posterior_row, return_inverse=True)
+            bank_idx = bank_idx.reshape(-1).astype(np.int64)
+            needed = np.zeros((banks.size, self.catalog.n_arms), dtype=np.bool_)
+            np.logical_or.at(needed, bank_idx, mask)
+            outcomes = np.flatnonzero(self.value)
+            rates = engine.rate_bank(alpha, beta, banks, needed, bank_draws or self.bank_draws, outcomes,
+                                     null_arm=self.catalog.null_arm, rng=self._rng)
+            return engine.scaled_bank_probabilities(rates, self.value[outcomes], self.cost, batch.cost_row_idx,
+                                                    bank_idx, factor[:, outcomes], self.catalog.arm_channels(),
+                                                    mask, epsilon=0.0)
         pairs = np.stack([posterior_row, batch.cost_row_idx], axis=1)
         banks, bank_idx = np.unique(pairs, axis=0, return_inverse=True)
         bank_idx = bank_idx.reshape(-1).astype(np.int64)
@@ -325,10 +353,15 @@ def add_counts(successes: np.ndarray, failures: np.ndarray, index: dict[str, np.
                keep: np.ndarray) -> None:
     """Add the ``keep`` rows of ``outcomes`` to count arrays at ``index`` (name -> int array per axis)."""
     check_index(successes.shape, index)
+    check_weights(outcomes, keep)
+    at = tuple(index.values())
+    np.add.at(successes, at, outcomes.successes[keep])
+    np.add.at(failures, at, outcomes.failures[keep])
+
+
+def check_weights(outcomes: Outcomes, keep: np.ndarray) -> None:
+    """The ``keep`` rows' successes and failures are finite and >= 0, or ``ValueError``."""
     for name in ("successes", "failures"):
         weights = getattr(outcomes, name)[keep]
         if not np.all(np.isfinite(weights) & (weights >= 0)):
             raise ValueError(f"`outcomes.{name}` must be finite and >= 0")
-    at = tuple(index.values())
-    np.add.at(successes, at, outcomes.successes[keep])
-    np.add.at(failures, at, outcomes.failures[keep])

@@ -16,10 +16,15 @@ what the server serves. The learner owns what a policy cannot know by itself:
 - **Response delays**, learned from what the loop observes: arrival time minus send time, per channel
   and outcome.
 - **The clock**: ``advance`` passes the elapsed days to the policy (discounting) and ages open messages.
+- **Each customer's recent messages** (``RecentSends``), from the sends the loop hears of: a contextual
+  policy decides with them (``DecisionBatch.recent_sends``) and learns, from each resolved outcome, what
+  they were when its message went out (``Outcomes.recent_sends``). Nothing beyond the loop's inputs is
+  needed, so a server that replays its inputs has the same recent messages as the simulator.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
@@ -31,6 +36,7 @@ from .loop import Choices, Resolved, Sends
 from .pacing import Pacer
 
 HOURS_PER_DAY = 24.0
+RECENT_WINDOW_HOURS = 7 * HOURS_PER_DAY  # what "recent messages" covers: the trailing week
 MAX_DELAY_HOURS = 31 * 24  # delays are binned by the hour up to a month; longer ones fall in the last bin
 OpenWeight = Literal["arrival", "full"]
 
@@ -72,6 +78,65 @@ class DelayModel:
         return (self.prior_weight * prior + observed) / (self.prior_weight + total)
 
 
+class RecentSends:
+    """Each customer's last ``depth`` messages (send time, channel): counts per channel over a trailing window.
+
+    Rows grow as customers appear; a customer sent more than ``depth`` messages within a window is
+    counted as ``depth`` (frequency caps keep real counts far below the default 16).
+    """
+
+    def __init__(self, n_channels: int, depth: int = 16) -> None:
+        self.n_channels = n_channels
+        self.sent_at = np.full((0, depth), -np.inf)
+        self.channel = np.zeros((0, depth), np.int64)
+        self._written = np.zeros(0, np.int64)  # messages recorded per customer; the next goes to slot written % depth
+
+    @property
+    def nbytes(self) -> int:
+        return self.sent_at.nbytes + self.channel.nbytes + self._written.nbytes
+
+    def record(self, customer: np.ndarray, channel: np.ndarray, sent_at: np.ndarray) -> None:
+        """Remember one message per row, in row order for a customer who appears more than once."""
+        self._grow(customer)
+        depth = self.sent_at.shape[1]
+        left = np.arange(customer.size)
+        while left.size:  # each pass writes the first remaining message of every customer
+            _, first = np.unique(customer[left], return_index=True)
+            rows, left = left[first], np.delete(left, first)
+            who = customer[rows]
+            slot = self._written[who] % depth
+            self.sent_at[who, slot] = sent_at[rows]
+            self.channel[who, slot] = channel[rows]
+            self._written[who] += 1
+
+    def counts(self, customer: np.ndarray, until: float | np.ndarray,
+               window_hours: float = RECENT_WINDOW_HOURS) -> np.ndarray:
+        """Messages per channel sent in [until − window, until), int64 (n_rows, n_channels)."""
+        self._grow(customer)
+        until = np.broadcast_to(np.asarray(until, dtype=np.float64), customer.shape)[:, None]
+        sent_at = self.sent_at[customer]
+        inside = (sent_at >= until - window_hours) & (sent_at < until)
+        out = np.zeros((customer.size, self.n_channels), np.int64)
+        rows = np.broadcast_to(np.arange(customer.size)[:, None], inside.shape)
+        np.add.at(out, (rows[inside], self.channel[customer][inside]), 1)
+        return out
+
+    def forget(self, customer: np.ndarray) -> None:
+        """Drop the recorded messages of ``customer`` (erasure)."""
+        rows = customer[customer < self.sent_at.shape[0]]
+        self.sent_at[rows] = -np.inf
+        self.channel[rows] = 0
+        self._written[rows] = 0
+
+    def _grow(self, customer: np.ndarray) -> None:
+        n = int(customer.max()) + 1 if customer.size else 0
+        if n > self.sent_at.shape[0]:
+            extra = n - self.sent_at.shape[0]
+            self.sent_at = np.concatenate([self.sent_at, np.full((extra, self.sent_at.shape[1]), -np.inf)])
+            self.channel = np.concatenate([self.channel, np.zeros((extra, self.channel.shape[1]), np.int64)])
+            self._written = np.concatenate([self._written, np.zeros(extra, np.int64)])
+
+
 class OpenMessages:
     """Messages sent and not fully resolved: one row per message, one open flag per outcome.
 
@@ -82,16 +147,16 @@ class OpenMessages:
     the running sum is exactly what summing the table again would give).
     """
 
-    def __init__(self, n_outcomes: int, n_cells: int, n_arms: int) -> None:
+    def __init__(self, n_outcomes: int, n_cells: int, n_arms: int, n_channels: int) -> None:
         self.n_outcomes = n_outcomes
         self.n_arms = n_arms
         self.by_cell = np.zeros((n_cells, n_outcomes, n_arms))
         self._n = 0  # rows in use; the arrays below have room for more, grown by doubling
         self._cell = np.zeros(0, np.int64)
         self._arm = np.zeros(0, np.int64)
-        self._customer = np.zeros(0, np.int64)
         self._sent_at = np.zeros(0)
         self._open = np.zeros((0, n_outcomes), np.bool_)
+        self._recent = np.zeros((0, n_channels), np.int16)  # recent messages when it went out; -1: not known
         self._row: dict[object, int] = {}
         self._keys: list[object] = []
 
@@ -102,10 +167,6 @@ class OpenMessages:
     @property
     def arm(self) -> np.ndarray:
         return self._arm[:self._n]
-
-    @property
-    def customer(self) -> np.ndarray:
-        return self._customer[:self._n]
 
     @property
     def sent_at(self) -> np.ndarray:
@@ -120,7 +181,8 @@ class OpenMessages:
         """Open (message, outcome) pairs."""
         return int(self.open.sum())
 
-    def add(self, sends: Sends) -> None:
+    def add(self, sends: Sends, recent: np.ndarray | None = None) -> None:
+        """Open every outcome of ``sends``, with each customer's ``recent`` messages (None: not known)."""
         n = sends.n_rows
         keys = sends.key.tolist()
         for i, key in enumerate(keys):
@@ -132,12 +194,20 @@ class OpenMessages:
         rows = slice(self._n, self._n + n)
         self._cell[rows] = sends.cell_idx
         self._arm[rows] = sends.arm
-        self._customer[rows] = -1 if sends.customer_idx is None else sends.customer_idx
         self._sent_at[rows] = sends.sent_at
         self._open[rows] = True
+        self._recent[rows] = -1 if recent is None else np.minimum(recent, np.iinfo(np.int16).max)
         self._n += n
         np.add.at(self.by_cell, (np.repeat(sends.cell_idx, self.n_outcomes),
                                  np.tile(np.arange(self.n_outcomes), n), np.repeat(sends.arm, self.n_outcomes)), 1.0)
+
+    def recent_of(self, keys: np.ndarray) -> np.ndarray:
+        """The recent messages recorded with each key's send, int64 (n, n_channels); -1 for unknown keys."""
+        rows = np.array([self._row.get(k, -1) for k in keys.tolist()], dtype=np.int64)
+        recent = np.full((rows.size, self._recent.shape[1]), -1, np.int64)
+        known = rows >= 0
+        recent[known] = self._recent[rows[known]]
+        return recent
 
     def close(self, keys: np.ndarray, outcome_idx: np.ndarray) -> None:
         """Mark (key, outcome) resolved; keys never reported as sent are ignored (e.g. an older model's)."""
@@ -157,7 +227,7 @@ class OpenMessages:
         if size <= self._cell.shape[0]:
             return
         capacity = max(size, 2 * self._cell.shape[0], 256)
-        for name in ("_cell", "_arm", "_customer", "_sent_at", "_open"):
+        for name in ("_cell", "_arm", "_sent_at", "_open", "_recent"):
             old = getattr(self, name)
             grown = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
             grown[:self._n] = old[:self._n]
@@ -167,7 +237,7 @@ class OpenMessages:
         keep = np.flatnonzero(self.open.any(axis=1))
         self._keys = [self._keys[i] for i in keep.tolist()]
         self._row = {k: i for i, k in enumerate(self._keys)}
-        for name in ("_cell", "_arm", "_customer", "_sent_at", "_open"):
+        for name in ("_cell", "_arm", "_sent_at", "_open", "_recent"):
             setattr(self, name, getattr(self, name)[keep])
         self._n = keep.size
 
@@ -193,7 +263,9 @@ class Learner:
         self.policy = policy
         self.open_weight = open_weight
         self.delays = delays or DelayModel(len(catalog.channels), len(catalog.outcomes))
-        self.open_messages = OpenMessages(len(catalog.outcomes), catalog.n_cells, catalog.n_arms)
+        self.open_messages = OpenMessages(len(catalog.outcomes), catalog.n_cells, catalog.n_arms,
+                                          len(catalog.channels))
+        self.recent_sends = RecentSends(len(catalog.channels))
         self.clock: float | None = None
         self.pacer = pacer
         self._arm_channel = catalog.arm_channels()
@@ -209,6 +281,7 @@ class Learner:
         ``now`` is accepted for the ``Loop`` protocol; time moves only through ``advance`` (an input).
         """
         self._refresh()
+        batch = self._with_context(batch)
         if self.pacer is None:
             return self.policy.decide(batch)
         with self.pacer.pricing(self.policy) as policy:
@@ -217,10 +290,17 @@ class Learner:
     def propensities(self, batch: DecisionBatch, *, bank_draws: int | None = None) -> np.ndarray:
         """Every arm's probability per row under the current posterior (see ``Policy.propensities``)."""
         self._refresh()
+        batch = self._with_context(batch)
         if self.pacer is None:
             return self.policy.propensities(batch, bank_draws=bank_draws)
         with self.pacer.pricing(self.policy) as policy:
             return policy.propensities(self.pacer.restrict(batch), bank_draws=bank_draws)
+
+    def _with_context(self, batch: DecisionBatch) -> DecisionBatch:
+        """``batch`` with each customer's messages of the trailing week, for a contextual policy."""
+        if not self.policy.contextual or batch.customer_idx is None or self.clock is None:
+            return batch
+        return replace(batch, recent_sends=self.recent_sends.counts(batch.customer_idx, self.clock))
 
     def posterior(self) -> Posterior | None:
         """The policy's posterior with the open messages weighted as of the learner's clock."""
@@ -232,7 +312,12 @@ class Learner:
         if np.any(sends.arm == self.catalog.null_arm):
             raise ValueError("the no-message arm sends nothing: report only messages that went out")
         if sends.n_rows:
-            self.open_messages.add(sends)
+            recent = None
+            if self.policy.contextual and sends.customer_idx is not None:
+                channel = self._arm_channel[sends.arm]
+                recent = self.recent_sends.counts(sends.customer_idx, sends.sent_at)
+                self.recent_sends.record(sends.customer_idx, channel, sends.sent_at)
+            self.open_messages.add(sends, recent)
             if self.pacer is not None:
                 self.pacer.record(sends, self.policy.cost)
             self._stale = True
@@ -245,11 +330,21 @@ class Learner:
         if arrived.size:
             self.delays.observe(self._arm_channel[resolved.arm[arrived]], resolved.outcome_idx[arrived],
                                 resolved.resolved_at[arrived] - resolved.sent_at[arrived])
+        recent = self.open_messages.recent_of(resolved.key) if self.policy.contextual else None
         self.policy.update(Outcomes(cell_idx=resolved.cell_idx, arm=resolved.arm, outcome_idx=resolved.outcome_idx,
                                     successes=resolved.successes, failures=resolved.failures,
-                                    customer_idx=resolved.customer_idx))
+                                    customer_idx=resolved.customer_idx, recent_sends=recent))
         self.open_messages.close(resolved.key, resolved.outcome_idx)
         self._stale = True
+
+    def forget(self, customer_idx: np.ndarray) -> None:
+        """Erase what the loop keeps of these customers: the policy's personal state and their recent messages.
+
+        Their open messages still resolve, into the aggregates only (the policy has no row to add them to
+        until the same index is used again).
+        """
+        self.policy.forget(customer_idx)
+        self.recent_sends.forget(customer_idx)
 
     def advance(self, now: float) -> None:
         """Move the clock to ``now`` (hours); the policy sees the days passed (a clock never goes back)."""
@@ -269,7 +364,6 @@ class Learner:
         table, catalog = self.open_messages, self.catalog
         n_outcomes = len(catalog.outcomes)
         outcome = np.broadcast_to(np.arange(n_outcomes), table.open.shape)
-        weight: np.ndarray | None = None  # per open pair; whole failures need it only per customer, below
         if self.open_weight == "full":
             cells = table.by_cell.copy()  # running sums of the whole failures; the policy keeps a copy
         else:
@@ -280,16 +374,5 @@ class Learner:
             flat = (table.cell[:, None] * n_outcomes + outcome) * catalog.n_arms + table.arm[:, None]
             size = catalog.n_cells * n_outcomes * catalog.n_arms
             cells = np.bincount(flat.ravel(), weights=weight.ravel(), minlength=size)
-        customers = None  # per customer only for a policy that decides from it
-        if self.policy.personalised and table.customer.size and table.customer.max() >= 0:
-            known = table.customer >= 0
-            n_channels = len(catalog.channels)
-            personal = (table.customer[known, None] * n_outcomes + outcome[known]) * n_channels \
-                + self._arm_channel[table.arm[known]][:, None]
-            size = (int(table.customer.max()) + 1) * n_outcomes * n_channels
-            if weight is None:
-                weight = table.open.astype(np.float64)
-            customers = np.bincount(personal.ravel(), weights=weight[known].ravel(), minlength=size).reshape(
-                -1, n_outcomes, n_channels)
-        self.policy.set_open(OpenCounts(cells.reshape(catalog.n_cells, n_outcomes, catalog.n_arms), customers))
+        self.policy.set_open(OpenCounts(cells.reshape(catalog.n_cells, n_outcomes, catalog.n_arms)))
         self._stale = False

@@ -13,8 +13,8 @@ import numpy as np
 from sendwise import engine
 
 from ..domain import Catalog, DecisionBatch, Outcomes
-from ..validation import Constraint, Count, Interval, check_range
-from .base import BankSampling, OpenCounts, Posterior, add_counts
+from ..validation import Constraint, Count, Flag, Interval, check_index, check_range
+from .base import BankSampling, OpenCounts, Posterior, add_counts, check_weights
 
 DEFAULT_BANK_DRAWS = 64
 PRIOR_FLOOR = 1e-3  # added to informative prior pseudo-counts, so a zero rate still gives a valid Beta
@@ -105,6 +105,33 @@ def hierarchy_levels(catalog: Catalog) -> list[np.ndarray]:
     return kept
 
 
+N_CONTEXTS = 12  # per channel: its messages in the window 0, 1, 2, 3+ × channels touched with this one 1, 2, 3+
+
+
+def context_keys(recent_sends: np.ndarray) -> np.ndarray:
+    """Each channel's context for one more message, int64 (n_rows, n_channels) in [0, ``N_CONTEXTS``).
+
+    ``recent_sends``: int (n_rows, n_channels), messages per channel in the trailing window. The key
+    of channel c is 3 × min(messages on c, 3) + min(channels touched counting c, 3) − 1: the two
+    mechanics the same everywhere, a channel's own fatigue and the lift of combining channels.
+    """
+    recent = np.asarray(recent_sends, dtype=np.int64)
+    touched = recent > 0
+    others = touched.sum(axis=1, keepdims=True) - touched
+    return 3 * np.minimum(recent, 3) + np.minimum(others + 1, 3) - 1
+
+
+def shrunk_ratios(observed: np.ndarray, expected: np.ndarray, prior: float, axis: int) -> np.ndarray:
+    """Observed over expected outcomes, each shrunk toward the mean ratio along ``axis`` by ``prior``
+    expected outcomes, then divided by that mean (itself shrunk toward 1): multipliers around 1.
+
+    The policy's own rates absorb any common bias (open messages counted as failures make every
+    expectation a little low), so only the differences between entries are kept.
+    """
+    mean = (observed.sum(axis=axis, keepdims=True) + prior) / (expected.sum(axis=axis, keepdims=True) + prior)
+    return (observed + prior * mean) / (expected + prior) / mean
+
+
 class HierarchicalThompsonPolicy(BankSampling):
     """Hierarchical cost-aware Thompson sampling: the product's default policy.
 
@@ -115,40 +142,56 @@ class HierarchicalThompsonPolicy(BankSampling):
     world's sourced rates, ``world_prior``) or, without one, about Beta(1, 1). Draws come from
     Beta(sharpness·α, sharpness·β): the same means with about 1/sharpness of the variance, which curbs
     the over-exploration of plain Thompson sampling over many arms (posterior reshaping, Chapelle & Li
-    2011). With ``personal_weight > 0`` a customer's own outcomes on a channel are added, with that
-    weight, to the posterior of the channel's arms; with ``discount < 1`` every count is multiplied by
-    ``discount`` per day passed to ``advance``. Open messages count as failures
-    (``OpenMessagesPolicy``), in the pooled counts and, per channel, in the customer's own.
+    2011). With ``discount < 1`` every count is multiplied by ``discount`` per day passed to ``advance``.
+    Open messages count as failures (``OpenMessagesPolicy``).
+
+    Beyond the segment, each row's drawn rates are multiplied by what the policy knows of the customer
+    (``engine.scaled_bank_probabilities``), factors learned as observed over expected outcomes, where
+    expected is the pooled rate of the arm sent:
+
+    - ``context``: the customer's messages of the trailing week (``DecisionBatch.recent_sends``), as a
+      channel's fatigue and the lift of combining channels (``context_keys``), learned once for all
+      cells per outcome and channel, shrunk toward no effect by ``context_prior`` expected outcomes;
+    - ``personal``: the customer's own affinity to each channel (``personal_observed_`` over
+      ``personal_expected_``), shrunk toward their segment by ``personal_prior`` expected outcomes, so a
+      customer with two email clicks and none on push is more of an email person by as much as that
+      evidence supports, and a new customer decides as their segment. Outcomes of value >= 0 (a click,
+      an open) are signs of one interest and pool their evidence, so frequent opens teach what rare
+      clicks cannot; a harm (an unsubscribe) keeps its own factor.
     """
 
     name = "hier_ts"
     state_names = ("successes_", "failures_", "pending_", "prior_successes_", "prior_failures_",
-                   "personal_successes_", "personal_failures_", "personal_pending_")
-    customer_state = ("personal_successes_", "personal_failures_", "personal_pending_")
-    evidence: ClassVar[tuple[str, ...]] = ("successes_", "failures_", "personal_successes_",
-                                           "personal_failures_")  # what ``advance`` fades; prior and open stay
+                   "context_observed_", "context_expected_", "personal_observed_", "personal_expected_")
+    customer_state = ("personal_observed_", "personal_expected_")
+    evidence: ClassVar[tuple[str, ...]] = ("successes_", "failures_", "context_observed_", "context_expected_",
+                                           "personal_observed_", "personal_expected_")  # what ``advance`` fades
     parameter_constraints: ClassVar[dict[str, Constraint]] = {
         **BankSampling.parameter_constraints, "prior_strength": Interval(0.0, open_low=True),
-        "sharpness": Interval(0.0, open_low=True), "personal_weight": Interval(0.0),
-        "discount": Interval(0.0, 1.0, open_low=True), "bank_draws": Count(1)}
+        "sharpness": Interval(0.0, open_low=True), "discount": Interval(0.0, 1.0, open_low=True),
+        "bank_draws": Count(1), "context": Flag(), "context_prior": Interval(0.0, open_low=True),
+        "personal": Flag(), "personal_prior": Interval(0.0, open_low=True)}
 
     def __init__(self, catalog: Catalog, value: np.ndarray, cost: np.ndarray, *, epsilon: float = 0.01,
-                 prior_strength: float = 160.0, sharpness: float = 4.0, personal_weight: float = 0.0,
-                 discount: float = 1.0, bank_draws: int = DEFAULT_BANK_DRAWS,
+                 prior_strength: float = 160.0, sharpness: float = 4.0, discount: float = 1.0,
+                 bank_draws: int = DEFAULT_BANK_DRAWS, context: bool = True, context_prior: float = 30.0,
+                 personal: bool = True, personal_prior: float = 3.0,
                  prior: tuple[np.ndarray, np.ndarray] | None = None,
                  random_state: np.random.Generator | int | None = None) -> None:
         super().__init__(catalog, value, cost, epsilon=epsilon, random_state=random_state)
-        self._set_params(prior_strength=prior_strength, sharpness=sharpness, personal_weight=personal_weight,
-                         discount=discount, bank_draws=bank_draws)
-        n_outcomes = len(catalog.outcomes)
+        self._set_params(prior_strength=prior_strength, sharpness=sharpness, discount=discount,
+                         bank_draws=bank_draws, context=context, context_prior=context_prior, personal=personal,
+                         personal_prior=personal_prior)
+        n_outcomes, n_channels = len(catalog.outcomes), len(catalog.channels)
         shape = (catalog.n_cells, n_outcomes, catalog.n_arms)
         self.successes_ = np.zeros(shape)
         self.failures_ = np.zeros(shape)
         self.pending_ = np.zeros(shape)
         self.prior_successes_, self.prior_failures_ = checked_prior(prior, shape)
-        self.personal_successes_ = np.zeros((0, n_outcomes, len(catalog.channels)))
-        self.personal_failures_ = np.zeros_like(self.personal_successes_)
-        self.personal_pending_ = np.zeros_like(self.personal_successes_)
+        self.context_observed_ = np.zeros((n_outcomes, n_channels, N_CONTEXTS))
+        self.context_expected_ = np.zeros_like(self.context_observed_)
+        self.personal_observed_ = np.zeros((0, n_outcomes, n_channels))
+        self.personal_expected_ = np.zeros_like(self.personal_observed_)
         self._levels = hierarchy_levels(catalog)
         self._arm_channel = catalog.arm_channels()
         self._counts_changed()
@@ -186,7 +229,11 @@ class HierarchicalThompsonPolicy(BankSampling):
 
     @property
     def personalised(self) -> bool:
-        return self.personal_weight > 0
+        return self.personal
+
+    @property
+    def contextual(self) -> bool:
+        return self.context
 
     def untried_arms(self) -> np.ndarray:
         """Arms without a count of their own in each cell, open messages included: bool (n_cells, n_arms).
@@ -196,46 +243,83 @@ class HierarchicalThompsonPolicy(BankSampling):
         return ((self.successes_ == 0) & (self.failures_ == 0) & (self.pending_ == 0)).all(axis=1)
 
     def sampling_posterior(self, batch: DecisionBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Sharpened pooled posteriors; with personalisation, one per row with the customer's own counts."""
+        """Sharpened pooled posteriors of the batch's cells, and each row's."""
         cells, row = np.unique(batch.cell_idx, return_inverse=True)
         alpha, beta = self.cell_posteriors(cells)
-        row = row.reshape(-1).astype(np.int64)
-        if self.personal_weight == 0 or batch.customer_idx is None:
-            return alpha * self.sharpness, beta * self.sharpness, row
-        self._grow_customers(batch.customer_idx)
-        weight = self.personal_weight  # sharpened with the pooled part below
-        has_channel = self._arm_channel >= 0
-        channel = np.where(has_channel, self._arm_channel, 0)
-        customers = batch.customer_idx
-        row_alpha = alpha[row] + weight * self.personal_successes_[customers][:, :, channel] * has_channel
-        row_beta = beta[row] + weight * (self.personal_failures_ + self.personal_pending_)[customers][
-            :, :, channel] * has_channel
-        return row_alpha * self.sharpness, row_beta * self.sharpness, np.arange(batch.n_rows, dtype=np.int64)
+        return alpha * self.sharpness, beta * self.sharpness, row.reshape(-1).astype(np.int64)
+
+    def context_factors(self) -> np.ndarray:
+        """Multiplier of each outcome's rate per channel and context key, float64 (n_outcomes, n_channels,
+        ``N_CONTEXTS``): 1 everywhere without ``context``."""
+        if not self.context:
+            return np.ones_like(self.context_observed_)
+        return shrunk_ratios(self.context_observed_, self.context_expected_, self.context_prior, axis=2)
+
+    def personal_factors(self, customers: np.ndarray) -> np.ndarray:
+        """Each customer's multiplier of each outcome's rate per channel, float64 (len(customers), n_outcomes,
+        n_channels): 1 for a customer without evidence of their own, or without ``personal``. Only the
+        customer's own evidence enters, so nobody else's outcomes move it."""
+        if not self.personal:
+            return np.ones((customers.size, *self.personal_observed_.shape[1:]))
+        self._grow_customers(customers)
+        interest = self.value >= 0  # clicks, opens: signs of one interest in a channel, pooled
+        shared = (np.equal.outer(interest, interest) & interest) | np.eye(interest.size, dtype=np.bool_)
+        observed, expected = (np.einsum("nkc,ok->noc", x[customers], shared.astype(np.float64))
+                              for x in (self.personal_observed_, self.personal_expected_))
+        return (observed + self.personal_prior) / (expected + self.personal_prior)
+
+    def channel_factors(self, batch: DecisionBatch) -> np.ndarray | None:
+        """What the batch's customers' own state does to each channel's rates, float64 (n_rows, n_outcomes,
+        n_channels), or None when the policy knows nothing beyond the segment for this batch."""
+        if batch.customer_idx is None or not (self.context or self.personal):
+            return None
+        factor = self.personal_factors(batch.customer_idx)
+        if self.context and batch.recent_sends is not None:
+            keys = context_keys(batch.recent_sends)
+            factor *= self.context_factors()[:, np.arange(keys.shape[1]), keys].transpose(1, 0, 2)
+        return factor
 
     def set_open(self, open_counts: OpenCounts) -> HierarchicalThompsonPolicy:
         super().set_open(open_counts)
-        if open_counts.customers is not None:
-            customers = np.asarray(open_counts.customers, dtype=np.float64)
-            self._grow_customers(np.array([customers.shape[0] - 1]) if customers.shape[0] else None)
-            personal = np.zeros_like(self.personal_pending_)
-            personal[:customers.shape[0]] = customers
-            self.personal_pending_ = personal
         self._counts_changed()
         return self
 
     def update(self, outcomes: Outcomes) -> HierarchicalThompsonPolicy:
-        """Add resolved outcomes to the counts (and, when personalising, to the customer's own)."""
-        keep = outcomes.arm != self.catalog.null_arm  # the no-message arm has nothing to learn
-        arm, outcome_idx = outcomes.arm[keep], outcomes.outcome_idx[keep]
-        index = {"cell_idx": outcomes.cell_idx[keep], "outcome_idx": outcome_idx, "arm": arm}
+        """Add resolved outcomes to the counts, and to the context and personal factors' evidence."""
+        keep = (outcomes.arm != self.catalog.null_arm) & (outcomes.successes + outcomes.failures > 0)
+        index = {"cell_idx": outcomes.cell_idx[keep], "outcome_idx": outcomes.outcome_idx[keep],
+                 "arm": outcomes.arm[keep]}
+        if outcomes.customer_idx is not None and (self.context or self.personal):
+            check_weights(outcomes, keep)
+            self._learn_factors(outcomes, np.flatnonzero(keep))  # against the rates before this evidence
         add_counts(self.successes_, self.failures_, index, outcomes, keep)
-        if self.personal_weight > 0 and outcomes.customer_idx is not None:
-            customer_idx = outcomes.customer_idx[keep]
-            self._grow_customers(customer_idx)
-            personal = {"customer_idx": customer_idx, "outcome_idx": outcome_idx, "channel": self._arm_channel[arm]}
-            add_counts(self.personal_successes_, self.personal_failures_, personal, outcomes, keep)
         self._counts_changed()
         return self
+
+    def _learn_factors(self, outcomes: Outcomes, rows: np.ndarray) -> None:
+        """Observed and expected outcomes by context and by customer; each expectation is the pooled rate
+        of the arm times the other factor, so the two learn what the other does not explain."""
+        cell, arm, outcome = outcomes.cell_idx[rows], outcomes.arm[rows], outcomes.outcome_idx[rows]
+        check_index(self.successes_.shape, {"cell_idx": cell, "outcome_idx": outcome, "arm": arm})
+        customer, observed = outcomes.customer_idx[rows], outcomes.successes[rows]
+        channel = self._arm_channel[arm]
+        cells, inverse = np.unique(cell, return_inverse=True)
+        alpha, beta = self.cell_posteriors(cells)
+        expected = (alpha / (alpha + beta))[inverse.reshape(-1), outcome, arm]
+        by_customer = self.personal_factors(customer)[np.arange(rows.size), outcome, channel]
+        by_context = np.ones(rows.size)
+        if self.context and outcomes.recent_sends is not None:
+            recent = outcomes.recent_sends[rows]
+            heard = np.flatnonzero((recent >= 0).all(axis=1))
+            key = context_keys(recent[heard])[np.arange(heard.size), channel[heard]]
+            at = (outcome[heard], channel[heard], key)
+            by_context[heard] = self.context_factors()[at]
+            np.add.at(self.context_observed_, at, observed[heard])
+            np.add.at(self.context_expected_, at, expected[heard] * by_customer[heard])
+        if self.personal:
+            at = (customer, outcome, channel)
+            np.add.at(self.personal_observed_, at, observed)
+            np.add.at(self.personal_expected_, at, expected * by_context)
 
     def advance(self, days: float = 1.0) -> HierarchicalThompsonPolicy:
         """Multiply every count by ``discount ** days``, so old evidence fades (non-stationarity).

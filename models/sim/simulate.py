@@ -67,7 +67,7 @@ from ..policies import (
 )
 from .progress import DayBar
 
-TOTAL_METRICS = ("net_value", "clicks", "unsubscribes", "cost", "sends", "regret", "decisions")
+TOTAL_METRICS = ("net_value", "clicks", "unsubscribes", "opens", "cost", "sends", "regret", "decisions")
 LAST_DAYS = 14
 FEEDBACK_DTYPE = np.dtype([("decision_id", np.int64), ("customer_idx", np.int64), ("cell_idx", np.int64),
                            ("arm", np.int64), ("outcome_idx", np.int64), ("successes", np.float64),
@@ -277,12 +277,16 @@ class _WorldRun:
         weight = np.where(sent, click_weight[rows, channel], 1.0)
         clicked = sent & (uniforms[:, 0] * weight < batch.true_rates[rows, 0, arm])
         unsubscribed = sent & (uniforms[:, 1] < batch.true_rates[rows, 1, arm])
+        happened = [clicked, unsubscribed]
+        if batch.true_rates.shape[1] > 2:  # opens, nested around the clicks; their own stream keeps the clicks'
+            happened.append(self._opens(day, batch, arm, clicked, weight))
         cost = world.cost[batch.cost_row_idx, arm]
         stats = self.daily
         stats["decisions"][day] = batch.n_rows
         stats["sends"][day] = sent.sum()
         stats["clicks"][day] = clicked.sum()
         stats["unsubscribes"][day] = unsubscribed.sum()
+        stats["opens"][day] = happened[2].sum() if len(happened) > 2 else 0.0
         stats["cost"][day] = cost.sum()
         stats["net_value"][day] = (world.value[0] * np.sum(weight * clicked) + world.value[1] * unsubscribed.sum()
                                    - cost.sum())
@@ -296,7 +300,18 @@ class _WorldRun:
             stats[f"cost_{name}"][day] = amount
         np.add.at(self.clicks_by_customer, batch.customer_idx, weight * clicked)
         self.history.record(day, batch.customer_idx[sent], channel[sent])
-        return self._schedule(day, batch, arm, sent, np.stack([clicked, unsubscribed], axis=1), weight, normals)
+        return self._schedule(day, batch, arm, sent, np.stack(happened, axis=1), weight, normals)
+
+    def _opens(self, day: int, batch: DecisionBatch, arm: np.ndarray, clicked: np.ndarray,
+               weight: np.ndarray) -> np.ndarray:
+        """Which messages were opened: every clicked one, and the others with the probability that makes
+        the open rate ``true_rates[:, 2]`` (P(open | no click) = (P(open) − P(click)) / (1 − P(click)))."""
+        rows = np.arange(batch.n_rows)
+        uniforms = np.random.default_rng([self.seed, 5, day]).random(batch.n_rows)
+        click = np.minimum(batch.true_rates[rows, 0, arm] / weight, 1.0)
+        open_rate = np.maximum(batch.true_rates[rows, 2, arm], click)
+        without_click = np.divide(open_rate - click, 1.0 - click, out=np.ones_like(click), where=click < 1.0)
+        return (self.arm_channel[arm] >= 0) & (clicked | (uniforms < without_click))
 
     def _schedule(self, day: int, batch: DecisionBatch, arm: np.ndarray, sent: np.ndarray, happened: np.ndarray,
                   weight: np.ndarray, normals: np.ndarray) -> Sends:
@@ -305,14 +320,22 @@ class _WorldRun:
         idx = np.flatnonzero(sent)
         channel, region = self.arm_channel[arm[idx]], batch.cost_row_idx[idx]
         send_time = N_HOURS * day + (self.arm_hour[arm[idx]] - world.utc_offset_hours[region]) % N_HOURS
+        n_outcomes = happened.shape[1]
+        if n_outcomes > 2:  # an open's delay has its own draw, and an open comes no later than its click
+            normals = np.concatenate([normals, np.random.default_rng([self.seed, 6, day]).standard_normal(
+                (normals.shape[0], 1))], axis=1)
         arrival = send_time[:, None] + np.exp(np.log(world.delay_median_hours[channel])[:, None]
                                               + world.delay_sigma[channel][:, None] * normals[idx])
+        if n_outcomes > 2:
+            arrival[:, 2] = np.where(happened[idx, 0], np.minimum(arrival[:, 2], arrival[:, 0]), arrival[:, 2])
         closes = send_time + world.attribution_window_hours[channel]
         attributed = happened[idx] & (arrival <= closes[:, None])
+        success_weight = np.ones((idx.size, n_outcomes))  # a click counts its value; others count once
+        success_weight[:, 0] = weight[idx]
         resolved_at = np.where(attributed, arrival, closes[:, None])
         if self.log is not None:  # what each row of the batch earned, and when its last outcome resolved
-            earned = np.zeros((batch.n_rows, 2))
-            earned[idx] = attributed * np.stack([weight[idx], np.ones(idx.size)], axis=1)
+            earned = np.zeros((batch.n_rows, n_outcomes))
+            earned[idx] = attributed * success_weight
             settled = np.full(batch.n_rows, N_HOURS * float(day))
             settled[idx] = resolved_at.max(axis=1)
             if self.arms is not None:  # one cut for every group, by the day, or groups lose customers unevenly
@@ -321,13 +344,13 @@ class _WorldRun:
             rates = batch.true_rates[idx, :, arm[idx]]
             expected[idx] = rates @ world.value * self.attributed_share[channel] - world.cost[region, arm[idx]]
             self._last_outcomes = (earned, settled, world.cost[batch.cost_row_idx, arm], expected)
-        records = np.empty((idx.size, 2), FEEDBACK_DTYPE)
+        records = np.empty((idx.size, n_outcomes), FEEDBACK_DTYPE)
         records["decision_id"] = (self.n_decisions + idx)[:, None]
         records["customer_idx"] = batch.customer_idx[idx, None]
         records["cell_idx"] = batch.cell_idx[idx, None]
         records["arm"] = arm[idx, None]
-        records["outcome_idx"] = np.arange(2)
-        records["successes"] = attributed * np.stack([weight[idx], np.ones(idx.size)], axis=1)
+        records["outcome_idx"] = np.arange(n_outcomes)
+        records["successes"] = attributed * success_weight
         records["failures"] = ~attributed
         records["sent_at"] = send_time[:, None]
         records["resolved_at"] = resolved_at

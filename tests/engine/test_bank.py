@@ -457,8 +457,12 @@ def scaled_cases(draw: st.DrawFn) -> tuple[np.ndarray, ...]:
     cost[:, null_arm] = 0.0
     bank_idx = draw(arrays(np.int64, n_rows, elements=st.integers(0, n_banks - 1)))
     cost_row_idx = draw(arrays(np.int64, n_rows, elements=st.integers(0, 1)))
-    factor = draw(arrays(np.float64, (n_rows, n_outcomes, n_arms), elements=st.floats(0.05, 20.0)))
-    return rates, value, cost, cost_row_idx, bank_idx, factor, allowing_one_per_row(draw, n_rows, n_arms)
+    n_channels = draw(st.integers(1, 3))
+    factor = draw(arrays(np.float64, (n_rows, n_outcomes, n_channels), elements=st.floats(0.05, 20.0)))
+    arm_channel = draw(arrays(np.int64, n_arms, elements=st.integers(0, n_channels - 1)))
+    arm_channel[null_arm] = -1
+    return (rates, value, cost, cost_row_idx, bank_idx, factor, arm_channel,
+            allowing_one_per_row(draw, n_rows, n_arms))
 
 
 @PROPERTY
@@ -473,13 +477,13 @@ def test_scaled_bank_probabilities_match_their_twin_and_sum_to_one(case: tuple, 
 @PROPERTY
 @given(scaled_cases())
 def test_unit_factors_give_the_bank_probabilities_of_the_net_values(case: tuple) -> None:
-    rates, value, cost, cost_row_idx, bank_idx, factor, mask = case
+    rates, value, cost, cost_row_idx, bank_idx, factor, arm_channel, mask = case
     unit = np.ones_like(factor)
     rows = np.arange(bank_idx.size)  # one bank of net-value draws per row: its own cost row
     net = np.einsum("o,rmoa->rma", value, rates[bank_idx]) - cost[cost_row_idx][:, None, :]
     net[:, :, -1] = 0.0
     expected = engine.bank_probabilities(net, rows, mask, epsilon=0.0, null_arm=mask.shape[1] - 1)
-    got = engine.scaled_bank_probabilities(rates, value, cost, cost_row_idx, bank_idx, unit, mask, 0.0)
+    got = engine.scaled_bank_probabilities(rates, value, cost, cost_row_idx, bank_idx, unit, arm_channel, mask, 0.0)
     npt.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
@@ -487,12 +491,12 @@ def test_a_larger_factor_on_an_arm_never_lowers_its_probability() -> None:
     rng = np.random.default_rng(5)
     alpha, beta = rng.uniform(1, 30, (2, 1, 6)), rng.uniform(50, 300, (2, 1, 6))
     rates = engine.rate_bank(alpha, beta, [0, 1], np.ones((2, 6), np.bool_), 200, [0], null_arm=5, rng=1)
-    factor = np.ones((2, 1, 6))
-    mask = np.ones((2, 6), np.bool_)
+    factor = np.ones((2, 1, 5))  # one channel per arm but the no-message one
+    mask, arm_channel = np.ones((2, 6), np.bool_), np.array([0, 1, 2, 3, 4, -1])
     args = (np.array([1.0]), np.full((1, 6), 0.01), np.zeros(2, np.int64), np.array([0, 1]))
-    before = engine.scaled_bank_probabilities(rates, *args, factor, mask, 0.0)
+    before = engine.scaled_bank_probabilities(rates, *args, factor, arm_channel, mask, 0.0)
     factor[0, 0, 2] = 3.0
-    after = engine.scaled_bank_probabilities(rates, *args, factor, mask, 0.0)
+    after = engine.scaled_bank_probabilities(rates, *args, factor, arm_channel, mask, 0.0)
     assert after[0, 2] >= before[0, 2] and after[0, 2] > 0.5
     npt.assert_array_equal(after[1], before[1])  # another row's choice does not move
 
@@ -515,5 +519,5 @@ def test_rate_bank_matches_its_twin_and_draws_rates_of_each_outcome() -> None:
 def test_scaled_bank_probabilities_name_a_bad_factor() -> None:
     rates = engine.rate_bank(np.ones((1, 1, 3)), np.ones((1, 1, 3)), [0], np.ones((1, 3), np.bool_), 2, [0], 2, 0)
     with pytest.raises(ValueError, match="`factor`"):
-        engine.scaled_bank_probabilities(rates, [1.0], np.zeros((1, 3)), [0], [0], np.zeros((1, 1, 3)),
-                                         np.ones((1, 3), np.bool_))
+        engine.scaled_bank_probabilities(rates, [1.0], np.zeros((1, 3)), [0], [0], np.zeros((1, 1, 2)),
+                                         [0, 1, -1], np.ones((1, 3), np.bool_))

@@ -102,13 +102,14 @@ def test_tune_finds_a_configuration_and_tracks_every_trial(ray_cluster: ModuleTy
 
 BAD_SEARCHES = [
     pytest.param("", "the search space is empty; give name=lo..hi[,log] or name=a|b|c pieces joined by ';' for "
-                 "hyper-parameters of 'hier_ts': bank_draws, discount, epsilon, personal_weight, prior_strength, "
-                 "sharpness",
+                 "hyper-parameters of 'hier_ts': bank_draws, context, context_prior, discount, epsilon, personal, "
+                 "personal_prior, prior_strength, sharpness",
                  id="empty"),
     pytest.param("epsilon", "bad search piece 'epsilon': expected name=lo..hi, name=lo..hi,log or name=a|b|c",
                  id="no-equals"),
     pytest.param("foo=1..2", "bad search piece 'foo=1..2': 'hier_ts' has no hyper-parameter 'foo'; known: "
-                 "bank_draws, discount, epsilon, personal_weight, prior_strength, sharpness", id="unknown-name"),
+                 "bank_draws, context, context_prior, discount, epsilon, personal, personal_prior, prior_strength, "
+                 "sharpness", id="unknown-name"),
     pytest.param("epsilon=a..b", "bad search piece 'epsilon=a..b': a range must be two finite numbers, lo..hi "
                  "(e.g. 0.001..0.05)", id="not-numbers"),
     pytest.param("epsilon=0.01", "bad search piece 'epsilon=0.01': a range must be two finite numbers, lo..hi "

@@ -121,7 +121,8 @@ def test_the_same_inputs_give_the_same_arrays_bit_for_bit(open_weight):
         drive(learner, 12, seed=5)
         posterior = learner.posterior()
         runs.append((posterior.alpha.copy(), posterior.beta.copy(), learner.policy.pending_.copy(),
-                     learner.policy.personal_pending_.copy(), learner.delays.counts.copy()))
+                     learner.policy.personal_expected_.copy(), learner.policy.context_expected_.copy(),
+                     learner.recent_sends.sent_at.copy(), learner.delays.counts.copy()))
     for first, second in zip(*runs, strict=True):
         assert first.tobytes() == second.tobytes()
 
@@ -155,13 +156,12 @@ def test_the_clock_passes_days_to_the_policy_and_never_goes_back():
 
 def test_in_the_simulator_the_open_messages_are_the_feedback_still_due():
     world = load_world("seed")
-    learner = Learner(make_world_policy("hier_ts", world, seed=0, personal_weight=1.0), open_weight="full")
+    learner = Learner(make_world_policy("hier_ts", world, seed=0), open_weight="full")
     run = run_loop(world, learner, n_customers=500, n_days=6, seed=2, name="hier_ts")
     assert learner.clock == 6 * 24
     assert run.totals["feedback_open"] > 0
     learner.posterior()
-    policy = learner.policy
-    assert policy.pending_.sum() == policy.personal_pending_.sum() == run.totals["feedback_open"]
+    assert learner.policy.pending_.sum() == learner.open_messages.n_open == run.totals["feedback_open"]
 
 
 def test_bad_loop_inputs_are_refused_clearly():

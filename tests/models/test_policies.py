@@ -26,7 +26,7 @@ VALUE = np.array([1.0, -2.0])
 COST = np.tile(np.append(np.repeat([0.001, 0.0002, 0.03], 24), 0.0), (2, 1))
 PLAYBOOK = {"retail": ["push", 19], "gaming": ["email", 10]}
 PARAMS: dict[str, dict] = {"static": {"playbook": PLAYBOOK}, "random_hour": {"playbook": PLAYBOOK},
-                           "hier_ts": {"personal_weight": 0.5, "discount": 0.9}}
+                           "hier_ts": {"discount": 0.9}}
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -211,18 +211,17 @@ def test_update_conserves_counts(name, counts):
     assert after[1] - before[1] == pytest.approx(outcomes.failures[learned].sum())
 
 
-def test_hier_ts_personal_counts_grow_and_discount_but_open_messages_do_not_fade():
+def test_hier_ts_personal_evidence_grows_per_customer_and_discounts_but_open_messages_do_not_fade():
     policy = make_policy("hier_ts")
     batch = make_batch(4)
     policy.update(outcomes_of(batch, policy.decide(batch).arm, 1))
-    assert policy.personal_successes_.shape == (batch.customer_idx.max() + 1, 2, 3)
-    policy.set_open(OpenCounts(np.full(policy.pending_.shape, 0.5), np.full((40, 2, 3), 0.25)))
-    assert policy.personal_pending_.shape == (40, 2, 3)
-    total = policy.successes_.sum() + policy.personal_failures_.sum()
-    open_messages = policy.pending_.sum(), policy.personal_pending_.sum()
+    assert policy.personal_observed_.shape == (batch.customer_idx.max() + 1, 2, 3)
+    assert policy.personal_expected_.sum() > 0
+    policy.set_open(OpenCounts(np.full(policy.pending_.shape, 0.5)))
+    total = policy.successes_.sum() + policy.personal_expected_.sum()
     policy.advance(2.0)
-    assert policy.successes_.sum() + policy.personal_failures_.sum() == pytest.approx(0.81 * total)
-    assert (policy.pending_.sum(), policy.personal_pending_.sum()) == open_messages
+    assert policy.successes_.sum() + policy.personal_expected_.sum() == pytest.approx(0.81 * total)
+    assert policy.pending_.sum() == pytest.approx(0.5 * policy.pending_.size)
 
 
 def test_open_counts_of_the_wrong_shape_are_refused():
@@ -250,8 +249,10 @@ BAD_PARAMS = [
                  id="negative-sharpness"),
     pytest.param("hier_ts", {"discount": 0.0}, ValueError,
                  "`discount` must be a finite number > 0 and <= 1; got 0.0", id="zero-discount"),
-    pytest.param("hier_ts", {"personal_weight": float("nan")}, ValueError,
-                 "`personal_weight` must be a finite number >= 0; got nan", id="nan-weight"),
+    pytest.param("hier_ts", {"personal_prior": float("nan")}, ValueError,
+                 "`personal_prior` must be a finite number > 0; got nan", id="nan-personal-prior"),
+    pytest.param("hier_ts", {"context": "yes"}, TypeError, "`context` must be true or false; got 'yes'",
+                 id="string-switch"),
     pytest.param("hier_ts", {"prior_strength": "big"}, TypeError, "`prior_strength` must be a number; got 'big'",
                  id="string-strength"),
     pytest.param("static", {"playbook": {"retail": ["push", 19]}}, ValueError,

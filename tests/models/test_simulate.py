@@ -148,7 +148,8 @@ def test_every_sent_decision_resolves_once_per_outcome(tight_world) -> None:
     assert np.all((rows["successes"] > 0) != (rows["failures"] == 1)), "each row is a success or a failure"
     per_outcome = np.bincount(rows["outcome_idx"], minlength=2)
     assert rows["arm"].size == run.totals["feedback_delivered"]
-    assert run.totals["feedback_delivered"] + run.totals["feedback_open"] == 2 * run.totals["sends"]
+    n_outcomes = len(tight_world.catalog.outcomes)
+    assert run.totals["feedback_delivered"] + run.totals["feedback_open"] == n_outcomes * run.totals["sends"]
     # Windows that closed before the horizon must have resolved; a click may resolve one earlier.
     offsets, windows = tight_world.utc_offset_hours, tight_world.attribution_window_hours
     closed = sum(int(np.sum(24 * day + (arm[arm < 168] % 24 - offsets[b.cost_row_idx[arm < 168]]) % 24

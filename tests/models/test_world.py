@@ -37,9 +37,9 @@ def test_seed_world_is_ready_for_the_engine() -> None:
     catalog = world.catalog
     assert isinstance(catalog, Catalog)
     assert catalog.regions == ("NA", "EU", "CN", "LATAM", "ASIA", "IN", "ME")
-    assert catalog.outcomes == ("click", "unsubscribe")
+    assert catalog.outcomes == ("click", "unsubscribe", "open")  # the seed world reports opens
     assert catalog.n_cells <= 400, "keep the cell count modest"
-    assert world.value.shape == (2,) and world.value[0] > 0 > world.value[1]
+    assert world.value.shape == (3,) and world.value[0] > 0 > world.value[1] and world.value[2] == 0
     assert world.cost.shape == (len(catalog.regions), catalog.n_arms)
     assert np.all(world.cost[:, catalog.null_arm] == 0) and np.all(world.cost >= 0)
     assert world.cost[catalog.region_index("EU"), catalog.arm("sms", 12)] == pytest.approx(0.06)

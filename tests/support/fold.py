@@ -22,7 +22,8 @@ from .api import decide
 from .app import app_client, posterior
 from .catalogs import seed_world
 
-EVENT_OUTCOME = {"clicked": "click", "converted": "click", "unsubscribed": "unsubscribe"}
+EVENT_OUTCOMES = {"opened": ("open",), "clicked": ("click", "open"), "converted": ("click", "open"),
+                  "unsubscribed": ("unsubscribe",)}  # a click is an open too
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def base_posterior() -> tuple[np.ndarray, np.ndarray]:
 def reference_successes(placed: dict[str, Placed], events: Iterable[dict[str, Any]]) -> np.ndarray:
     """Successes (n_cells, n_outcomes, n_arms) that applying ``events`` in any order and multiplicity adds."""
     catalog = seed_world().catalog
-    learned = {(e["decision_id"], EVENT_OUTCOME[e["type"]]) for e in events if e["type"] in EVENT_OUTCOME}
+    learned = {(e["decision_id"], o) for e in events for o in EVENT_OUTCOMES.get(e["type"], ())}
     counts = np.zeros((catalog.n_cells, len(catalog.outcomes), catalog.n_arms))
     for decision_id, outcome in learned:
         where = placed[decision_id]
