@@ -22,7 +22,7 @@ Per call of the protocol:
   is counted (``mask_mismatches``) and is reported to the server as undelivered (a ``failed`` event),
   so it teaches the served model nothing.
 - ``sent``: checks that each message's send time is the server's ``send_at``.
-- ``resolve``: every outcome that happened is POSTed to /v1/feedback (``clicked``, ``unsubscribed``)
+- ``resolve``: every outcome that happened is POSTed to /v1/feedback (``clicked``, ``unsubscribed``, ``opened``)
   at its arrival time, with the clock at the end of the simulated day; windows are not posted.
 - ``advance``: moves the clock and closes the attribution windows due by it.
 """
@@ -51,7 +51,7 @@ API_KEY = "served-loop-key-0123456789abcdef"
 CHUNK = 1000  # the API's largest decision request and feedback request
 NEVER_SECONDS = 1e9  # timer period that outlives any run: the loop closes windows itself
 WINTER_MONDAY = datetime(2024, 11, 4, tzinfo=UTC)  # no DST change in the seed world's zones until 2025-03-09
-EVENT_TYPE = {"click": "clicked", "unsubscribe": "unsubscribed"}
+EVENT_TYPE = {"click": "clicked", "unsubscribe": "unsubscribed", "open": "opened"}
 ONE_SECOND = timedelta(seconds=1)
 
 

@@ -119,6 +119,14 @@ class LiveModel:
             sent_at=sent_at, resolved_at=np.array([i.at for i in inputs], dtype=np.float64),
             arrived=np.array([i.kind == InputKind.ARRIVED for i in inputs]), customer_idx=customer))
 
+    def personal_factors(self, pseudonym: str) -> np.ndarray | None:
+        """What the customer's own evidence does to each channel's rates, float64 (n_outcomes, n_channels),
+        or None for a policy that keeps nothing per customer or a customer it never heard of."""
+        with self._lock:
+            row = self._customers.get(pseudonym)
+            factors = None if row is None else self.policy.personal_factors(np.array([row]))
+            return None if factors is None else factors[0]
+
     def forget_customer(self, pseudonym: str) -> bool:
         """Erase what the model keeps of one customer (personal state, recent messages); True if it had any.
 

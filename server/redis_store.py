@@ -15,8 +15,9 @@ Layout (every key under ``sendwise:``; one logical database of a standalone Redi
   (the opt-outs erasure leaves, ``server.consent``), ``suppression_log`` stream: their keys;
 - ``inputs:{model version}`` stream: one entry per transaction that drives the learning loop (sends,
   arrivals, window closes, ticks), its id ``<seq>-0`` where ``seq`` (from the ``seq`` counter) numbers
-  the transaction's last input; ``models`` hash. Erasure does not rewrite this stream: it holds
-  pseudonyms only for policies that personalise;
+  the transaction's last input; ``models`` hash. The stream holds pseudonyms only for policies that
+  personalise, and erasure cannot rewrite its entries: it adds the pseudonym to the ``erased`` set
+  instead, and ``input_log`` reads the erased customers' inputs without them (as SQLite blanks them);
 - ``rate:{key}:{window start}`` counters of the rate limits (``key`` a keyed hash, never an API key
   or address), each expiring when two of its windows have passed;
 - the dashboard's indexes, written and erased in the same commit as what they index, so that
@@ -232,6 +233,7 @@ for _, customer in ipairs(plan.erase) do
     redis.call('XDEL', p .. 'consent_log', string.match(value, '|([^|]*)$'))
   end
   redis.call('DEL', c .. ':decisions', c .. ':sends', c .. ':events', c .. ':consent')
+  redis.call('SADD', p .. 'erased', customer)
 end
 redis.set_repl(redis.REPL_NONE)
 for _, key in ipairs(plan.locks) do redis.call('DEL', key) end
@@ -765,12 +767,15 @@ class RedisStore(Store):
         return rows
 
     def _read_outcomes(self, model_version: str, after_seq: int) -> list[LoggedInput]:
+        """The inputs after ``after_seq``, erased customers' without their pseudonym."""
         rows: list[LoggedInput] = []
         start = f"({after_seq}-0"
+        erased = self.redis.smembers(f"{PREFIX}erased")
         while entries := self.redis.xrange(f"{PREFIX}inputs:{model_version}", min=start, count=CHUNK):
             for entry_id, entry in entries:
                 last, inputs = int(entry_id.split("-")[0]), json.loads(entry["rows"])
-                rows += [LoggedInput(last - len(inputs) + 1 + i, last, LoopInput(*row)) for i, row in enumerate(inputs)]
+                rows += [LoggedInput(last - len(inputs) + 1 + i, last, _without(LoopInput(*row), erased))
+                         for i, row in enumerate(inputs)]
             start = f"({entries[-1][0]}"
         return rows
 
@@ -973,3 +978,8 @@ class RedisStore(Store):
     def replica_any_suppressed(self) -> bool:
         with self._lock:
             return bool(self._suppressed)
+
+
+def _without(row: LoopInput, erased: set[str]) -> LoopInput:
+    """``row`` without its customer's pseudonym if that customer was erased."""
+    return row._replace(customer="") if row.customer and row.customer in erased else row

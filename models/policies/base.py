@@ -180,6 +180,11 @@ class Policy(ABC):
                 extra = np.full((n_customers - arr.shape[0], *arr.shape[1:]), fill, dtype=arr.dtype)
                 setattr(self, name, np.concatenate([arr, extra]))
 
+    def personal_factors(self, customers: np.ndarray) -> np.ndarray | None:
+        """What each customer's own evidence does to each channel's rates, float64 (len(customers), n_outcomes,
+        n_channels); None for a policy without such factors."""
+        return None
+
     def forget(self, customer_idx: np.ndarray) -> Policy:
         """Reset every ``customer_state`` row of ``customer_idx`` to a new customer's (erasure)."""
         for name in self.customer_state:
