@@ -31,7 +31,7 @@ from .activity import Activity
 from .auth import ApiKeys
 from .errors import InputError, ModelUnavailableError
 from .limits import bounded_decimal
-from .live_model import LiveModel
+from .live_model import LiveModel, OwnHistory
 from .model_loader import configured_registry_uri
 from .privacy import read_or_create_private
 from .schemas import CustomerRequest, Decision, DecisionRequest, DecisionRows
@@ -173,6 +173,7 @@ class Explanation:
     decision: Decision
     options: list[PosteriorCell]  # allowed options by posterior mean, best first, at most TOP_OPTIONS
     n_allowed: int
+    own_history: OwnHistory | None = None  # how the customer's own history moves each channel
 
 
 def explain(service: SendwiseService, customer: CustomerRequest, now: datetime) -> Explanation:
@@ -183,7 +184,8 @@ def explain(service: SendwiseService, customer: CustomerRequest, now: datetime) 
     allowed = [c for c in posterior.cells if c.channel in customer.channels
                and (c.channel, c.hour) not in removed and (None, c.hour) not in removed]
     ranked = sorted(allowed, key=lambda c: -c.net_value)
-    return Explanation(customer, decision, ranked[:TOP_OPTIONS], len(ranked))
+    own = None if service.model is None else service.model.own_history(service.pseudonymize(customer.customer_id))
+    return Explanation(customer, decision, ranked[:TOP_OPTIONS], len(ranked), own)
 
 
 def dry_run_decide(service: SendwiseService, request: DecisionRequest, now: datetime) -> DecisionRows:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import groupby
 
 import numpy as np
@@ -25,6 +26,21 @@ from .guardrails import ServingRules
 from .store import InputKind, LoggedInput, Store
 
 NO_CUSTOMER = 0  # personal row of inputs without a pseudonym (erased customers'); nobody decides with it
+
+
+@dataclass(frozen=True)
+class OwnHistory:
+    """What one customer's own history does to their decision, per channel of the catalog.
+
+    ``recent`` : int, their messages of the trailing week; ``personal`` : float, the multiplier of each
+    channel's click rate from their own clicks and opens (None: the policy keeps none); ``combined`` :
+    float, that times what this week's messages do (fatigue, the lift of combined channels).
+    """
+
+    channels: tuple[str, ...]
+    recent: tuple[int, ...]
+    personal: tuple[float, ...] | None
+    combined: tuple[float, ...] | None
 
 
 class LiveModel:
@@ -126,6 +142,26 @@ class LiveModel:
             row = self._customers.get(pseudonym)
             factors = None if row is None else self.policy.personal_factors(np.array([row]))
             return None if factors is None else factors[0]
+
+    def own_history(self, pseudonym: str) -> OwnHistory | None:
+        """The customer's recent messages and the factors their history puts on each channel's click rate;
+        None for a customer without messages or evidence of their own."""
+        with self._lock:
+            row = self._customers.get(pseudonym)
+            if row is None:
+                return None
+            customer = np.array([row])
+            clock = self.learner.clock
+            recent = self.learner.recent_sends.counts(customer, clock if clock is not None else 0.0)
+            one = DecisionBatch(np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones((1, self.catalog.n_arms), bool),
+                                customer_idx=customer, recent_sends=recent if self.policy.contextual else None)
+            click = self.catalog.outcomes.index("click") if "click" in self.catalog.outcomes else 0
+            personal, combined = self.policy.personal_factors(customer), self.policy.channel_factors(one)
+            if not recent.any() and (personal is None or np.all(personal == 1.0)):
+                return None  # decided for, perhaps, but nothing of their own learned yet
+            return OwnHistory(self.catalog.channels, tuple(int(n) for n in recent[0]),
+                              None if personal is None else tuple(personal[0, click].tolist()),
+                              None if combined is None else tuple(combined[0, click].tolist()))
 
     def forget_customer(self, pseudonym: str) -> bool:
         """Erase what the model keeps of one customer (personal state, recent messages); True if it had any.

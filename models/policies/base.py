@@ -180,6 +180,11 @@ class Policy(ABC):
                 extra = np.full((n_customers - arr.shape[0], *arr.shape[1:]), fill, dtype=arr.dtype)
                 setattr(self, name, np.concatenate([arr, extra]))
 
+    def channel_factors(self, batch: DecisionBatch) -> np.ndarray | None:
+        """Multipliers of each row's drawn rates per channel, float64 (n_rows, n_outcomes, n_channels) > 0, for
+        what a row knows beyond its cell (``engine.scaled_bank_probabilities``); None: rows decide as their cell."""
+        return None
+
     def personal_factors(self, customers: np.ndarray) -> np.ndarray | None:
         """What each customer's own evidence does to each channel's rates, float64 (len(customers), n_outcomes,
         n_channels); None for a policy without such factors."""
@@ -322,11 +327,6 @@ class BankSampling(OpenMessagesPolicy):
         """Beta parameters to draw from, float64 (n_banks, n_outcomes, n_arms), and each row's bank."""
         alpha, beta = self.posterior()
         return alpha, beta, batch.cell_idx
-
-    def channel_factors(self, batch: DecisionBatch) -> np.ndarray | None:
-        """Multipliers of each row's drawn rates per channel, float64 (n_rows, n_outcomes, n_channels) > 0, for
-        what a row knows beyond its cell (``engine.scaled_bank_probabilities``); None: rows decide as their cell."""
-        return None
 
     def exploitation_probabilities(self, batch: DecisionBatch, *, bank_draws: int | None = None) -> np.ndarray:
         mask = checked_mask(batch, self.catalog.n_arms)

@@ -49,3 +49,23 @@ def test_personal_state_follows_feedback_survives_a_restart_and_is_erased(
         assert factors_of(client, "c-fan") is None  # this worker forgot them at once
     with serve(settings, clock) as client:  # and a replay does not bring them back
         assert factors_of(client, "c-fan") is None
+
+
+def test_the_dashboard_shows_how_a_customers_own_history_moved_the_choice(
+        make_settings: Callable[..., Settings], clock: Clock, tmp_path: Path) -> None:
+    shape = (CATALOG.n_cells, len(CATALOG.outcomes), CATALOG.n_arms)
+    rates = np.broadcast_to(np.array([0.1, 0.001])[:, None], shape)
+    policy = HierarchicalThompsonPolicy(CATALOG, np.array([1.0, -2.0]), np.full((2, CATALOG.n_arms), 0.001),
+                                        prior=(100 * rates, 100 * (1 - rates)))
+    with serve(make_settings(model_uri=str(policy.save(tmp_path / "hier_ts.npz"))), clock) as client:
+        (decision,) = decide(client, customer("c-fan", channels=["email"]))
+        clock.advance(hours=2)
+        feedback(client, event(decision, "clicked", "k-1", clock.now))
+        asked = {"region": "NA", "industry": "ecommerce", "campaign_type": "broadcast", "timezone": "America/New_York",
+                 "channels": ["email", "push"]}
+        page = client.get("/dashboard", params={**asked, "customer_id": "c-fan"})
+        assert page.status_code == 200 and 'id="own-history"' in page.text
+        own = page.text[page.text.index('id="own-history"'):]
+        assert own[:own.index("</table>")].count("<tr data-channel") == len(CATALOG.channels), own[:1500]
+        new = client.get("/dashboard", params={**asked, "customer_id": "c-unknown"})
+        assert "No history of their own yet" in new.text
