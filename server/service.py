@@ -55,6 +55,7 @@ from .store import (
     LoggedInput,
     LoopInput,
     Reader,
+    StaleReadError,
     Store,
     StoreUnavailableError,
     SuppressionKeys,
@@ -128,8 +129,10 @@ class SendwiseService:
         of the customers' consent and recent sends; the transaction then re-reads just those and plans
         again only if they changed meanwhile (another request decided for or opted out one of these
         customers), so two requests for one customer never both pass its frequency cap, and a long
-        batch never holds up feedback. ``dry_run`` answers the same way and logs and counts nothing:
-        what the dashboard's explanation shows.
+        batch never holds up feedback. A store whose locks are per customer plans inside the
+        transaction from its one read instead (``Store.plans_in_transaction``), and reads and plans
+        again if its commit finds that read changed (``StaleReadError``). ``dry_run`` answers the same
+        way and logs and counts nothing: what the dashboard's explanation shows.
         """
         live = self._live()
         people = request.customers
@@ -138,19 +141,27 @@ class SendwiseService:
         # Made once, and only if the suppression list holds anything: both reads below may use them.
         keys = cache(lambda: self._suppression_keys(people, customers, live.catalog))
         live.catch_up(self.store)  # answer with everything committed so far, by any worker
-        with self.store.snapshot() as view:
-            state = self._customer_state(customers, keys, now, view)
-        plan = self._plan(people, customers, region_idx, cell_idx, state, now, live)
-        if dry_run:
-            return plan.decisions
+        state: CustomerState | None = None
+        plan: DecisionPlan | None = None
+        if dry_run or not self.store.plans_in_transaction:
+            with self.store.snapshot() as view:
+                state = self._customer_state(customers, keys, now, view)
+            plan = self._plan(people, customers, region_idx, cell_idx, state, now, live)
+            if dry_run:
+                return plan.decisions
         # Decisions survive a killed process; a power cut may lose the last few, whose feedback then
         # reports unknown_decision. Feedback, consent and learning always commit durably.
-        with self.store.transaction(durable=False) as tx:
-            current = self._customer_state(customers, keys, now, tx)
-            if current != state:
-                plan = self._plan(people, customers, region_idx, cell_idx, current, now, live)
-            check_deadline("logging the decisions")
-            logged = self._commit(plan, live, tx)
+        while True:
+            try:
+                with self.store.transaction(durable=False) as tx:
+                    current = self._customer_state(customers, keys, now, tx)
+                    if plan is None or current != state:
+                        plan, state = self._plan(people, customers, region_idx, cell_idx, current, now, live), current
+                    check_deadline("logging the decisions")
+                    logged = self._commit(plan, live, tx)
+                break
+            except StaleReadError:
+                continue  # the next read differs from ``state``: planned again
         live.catch_up(self.store, committed=logged)
         for channel, count in Counter(r.channel for r in plan.records).items():
             self.metrics.decisions.labels(channel).inc(count)
