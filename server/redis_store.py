@@ -154,11 +154,14 @@ elseif read == 'decisions' then
   end
 end
 if all then
+  local taken = {}
   for _, key in ipairs(keys) do
-    local holder = redis.call('GET', key)
-    if holder and holder ~= token then return {0, {}, 0} end
+    if redis.call('SET', key, token, 'NX', 'PX', ttl) then taken[#taken + 1] = key
+    elseif redis.call('GET', key) ~= token then
+      for _, mine in ipairs(taken) do redis.call('DEL', mine) end
+      return {0, {}, 0}
+    end
   end
-  for _, key in ipairs(keys) do redis.call('SET', key, token, 'PX', ttl) end
   return {1, extra, reply}
 end
 local taken = {}
@@ -176,7 +179,8 @@ end
 return 0
 """
 
-# Commits a transaction: ARGV = token, plan (JSON; every value a string). Changes nothing and fails with
+# Commits a transaction: ARGV = token, plan (JSON; every value a string), then the record (JSON) of each of
+# ``plan.decisions``, in order, apart so that it is not escaped into the plan. Changes nothing and fails with
 # LOCKLOST if a lock of the transaction is gone (releasing the locks makes a repeated commit fail the same
 # way), or with CHANGED, keeping the locks, if a customer of ``plan.watch`` ({customer, its opted-out channels
 # sorted and joined by commas} as the transaction read them) has opted out or in since: consent changes take
@@ -184,8 +188,21 @@ return 0
 _COMMIT = """
 local token, plan = ARGV[1], cjson.decode(ARGV[2])
 local p = plan.prefix
-for _, key in ipairs(plan.locks) do
-  if redis.call('GET', key) ~= token then return redis.error_reply('LOCKLOST ' .. key) end
+-- ``redis.call(command, key, ...)`` with the items of ``list`` as arguments, up to 1000 a call (``unpack`` has a
+-- bounded stack); the replies, in order, as one list.
+local function batched(command, key, list)
+  local out = {}
+  for i = 1, #list, 1000 do
+    local args = {unpack(list, i, math.min(i + 999, #list))}
+    if key then table.insert(args, 1, key) end
+    local reply = redis.call(command, unpack(args))
+    if type(reply) == 'table' then for j = 1, #reply do out[#out + 1] = reply[j] end end
+  end
+  return out
+end
+local holders = batched('MGET', nil, plan.locks)
+for i, key in ipairs(plan.locks) do
+  if holders[i] ~= token then return redis.error_reply('LOCKLOST ' .. key) end
 end
 for _, w in ipairs(plan.watch) do
   local flat, blocked = redis.call('HGETALL', p .. 'customer:' .. w[1] .. ':consent'), {}
@@ -217,19 +234,30 @@ local function event_index(id, record)
   local e = cjson.decode(record)
   return string.format('%.17g', e.received_at), e.type .. '|' .. e.status .. '|' .. id
 end
-for _, d in ipairs(plan.decisions) do
-  local key = p .. 'decision:' .. d.id
+-- Sorted-set members to add, (score, member) pairs by key; ``flush`` writes them, one ZADD per 500 and key.
+local added, order = {}, {}
+local function add(key, score, member)
+  if not added[key] then added[key] = {}; order[#order + 1] = key end
+  local list = added[key]
+  list[#list + 1] = score; list[#list + 1] = member
+end
+local function flush()
+  for _, key in ipairs(order) do batched('ZADD', key, added[key]) end
+  added, order = {}, {}
+end
+for i, d in ipairs(plan.decisions) do
+  local key, record = p .. 'decision:' .. d.id, ARGV[2 + i]
   if redis.call('EXISTS', key) == 0 then
-    redis.call('HSET', key, 'record', d.record, 'delivery', d.delivery, 'successes', d.successes, 'closed', d.closed)
-    local at, entry, served = decision_index(d.id, d.record)
-    redis.call('ZADD', p .. 'created', at, entry)
-    redis.call('ZADD', served, at, d.id)
+    redis.call('HSET', key, 'record', record, 'delivery', d.delivery, 'successes', d.successes, 'closed', d.closed)
+    local at, entry, served = decision_index(d.id, record)
+    add(p .. 'created', at, entry)
+    add(served, at, d.id)
     redis.call('SADD', p .. 'customer:' .. d.customer .. ':decisions', d.id)
     sends(d)
-    if d.closed == '1' then close(key, d.record, d.delivery, d.successes)
-    else redis.call('ZADD', p .. 'open', d.window, d.id) end
+    if d.closed == '1' then close(key, record, d.delivery, d.successes) else add(p .. 'open', d.window, d.id) end
   end
 end
+flush()
 for _, d in ipairs(plan.updates) do
   local key = p .. 'decision:' .. d.id
   local was_closed = redis.call('HGET', key, 'closed')
@@ -245,10 +273,11 @@ end
 for _, e in ipairs(plan.events) do
   if redis.call('HSETNX', p .. 'event_hashes', e.id, e.hash) == 1 then
     redis.call('HSET', p .. 'events', e.id, e.record)
-    redis.call('ZADD', p .. 'received', event_index(e.id, e.record))
+    add(p .. 'received', event_index(e.id, e.record))
     if e.customer then redis.call('SADD', p .. 'customer:' .. e.customer .. ':events', e.id) end
   end
 end
+flush()
 -- Field ``field`` of hash ``key`` holds 'state|entry', ``entry`` its entry in the stream ``log`` (the
 -- replicas' feed); a nil ``state`` removes the field. The transaction decided the state under its locks.
 local function put_state(key, field, state, log, ...)
@@ -296,7 +325,7 @@ for _, customer in ipairs(plan.erase) do
   redis.call('DEL', c .. ':decisions', c .. ':sends', c .. ':events', c .. ':consent')
 end
 redis.set_repl(redis.REPL_NONE)
-for _, key in ipairs(plan.locks) do redis.call('DEL', key) end
+batched('DEL', nil, plan.locks)
 return lasts
 """
 
@@ -379,11 +408,14 @@ class _Plan:
         return any((self.decisions, self.updates, self.events, self.consent, self.suppression, self.outcomes,
                     self.models, self.erase))
 
-    def to_json(self, locks: Iterable[str]) -> str:
-        return json.dumps({"prefix": PREFIX, "locks": list(locks), "decisions": self.decisions,
+    def args(self, token: str, locks: Iterable[str]) -> list[str]:
+        """The commit script's arguments: ``token``, the plan as JSON, then each new decision's record."""
+        rows = [{k: v for k, v in row.items() if k != "record"} for row in self.decisions]
+        plan = json.dumps({"prefix": PREFIX, "locks": list(locks), "decisions": rows,
                            "updates": list(self.updates.values()), "events": self.events, "consent": self.consent,
                            "suppression": self.suppression, "outcomes": self.outcomes, "models": self.models,
                            "erase": self.erase, "watch": list(self.watch.items())})
+        return [token, plan, *(row["record"] for row in self.decisions)]
 
 
 class _Spool:
@@ -675,7 +707,7 @@ class RedisTransaction(Transaction):
             try:
                 with self._store.outage_guard():
                     try:
-                        lasts = self._store.commit_script(args=[self._token, self._plan.to_json(self._held)])
+                        lasts = self._store.commit_script(args=self._plan.args(self._token, self._held))
                     except _import_redis().exceptions.ResponseError as exc:
                         if str(exc).startswith("CHANGED"):
                             raise StaleReadError(f"the commit found the state it read changed: {exc}") from exc
@@ -1010,7 +1042,7 @@ class RedisStore(Store):
         for i in range(0, len(rows), 1000):
             plan = _Plan()
             plan.decisions = rows[i:i + 1000]
-            self.commit_script(args=["", plan.to_json([])])
+            self.commit_script(args=plan.args("", []))
 
     def _flush_orphans(self) -> None:
         for path, rows in self._spool.orphans():
