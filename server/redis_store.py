@@ -91,7 +91,7 @@ LOCK_TTL_MS = 30_000  # longer than any transaction; frees the locks of a killed
 CHUNK = 10_000  # stream entries per read
 REDIS_MISSING = "the Redis state store needs the redis client; install it with: pip install 'sendwise[redis]'"
 _MUTABLE = ("delivery", "successes", "closed")
-_STORED = ("record", *_MUTABLE)  # a decision's hash fields, as ``_LOCK``'s "decisions" read returns them
+_STORED = ("record", *_MUTABLE)  # a decision's hash fields, as ``_LOCK``'s "feedback" read returns them
 _IMMUTABLE = tuple(f.name for f in fields(DecisionRecord) if f.name not in _MUTABLE)
 _EVENT_FIELDS = tuple(f.name for f in fields(EventRecord))
 log = logging.getLogger("sendwise.server")
@@ -109,9 +109,9 @@ return hits
 # - "customers", "1" to read consent, since ("" for no sends: else a ZRANGEBYSCORE bound), customers...: reply
 #   {{i, channel, ...} each opted-out channel, {i, channel, send_at, ...} each send after since (not failed),
 #   1 if the suppression list holds any entry}, i the 0-based position of the customer among the arguments;
-# - "hashes", hash, fields...: reply the HMGET of the fields;
-# - "decisions", ids...: reply record, delivery, successes, closed of each (false for an unknown id); the
-#   consent locks of their customers are taken with the others (all-or-nothing only).
+# - "feedback", n, n event ids, decision ids...: reply {the stored payload hash of each event id, record,
+#   delivery, successes, closed of each decision id} (false for unknown ones); the consent locks of the
+#   decisions' customers are taken with the others (all-or-nothing only).
 # A lock this transaction already holds counts as free. Returns {1, the keys taken (all-or-nothing: those
 # beyond the n asked), the reply}, or {0, {}, 0}, taking and reading nothing, when all-or-nothing finds a lock
 # held by another. Lock writes are not propagated: a restarted Redis starts without stale locks.
@@ -139,19 +139,18 @@ if read == 'customers' then
     end
   end
   reply = {blocked, sends, redis.call('EXISTS', p .. 'suppressed')}
-elseif read == 'hashes' then
-  reply = redis.call('HMGET', ARGV[first], unpack(ARGV, first + 1))
-elseif read == 'decisions' then
-  local seen = {}
-  reply = {}
-  for i = first, #ARGV do
+elseif read == 'feedback' then
+  local n_events, hashes, decisions, seen = tonumber(ARGV[first]), {}, {}, {}
+  if n_events > 0 then hashes = redis.call('HMGET', p .. 'event_hashes', unpack(ARGV, first + 1, first + n_events)) end
+  for i = first + 1 + n_events, #ARGV do
     local row = redis.call('HMGET', p .. 'decision:' .. ARGV[i], 'record', 'delivery', 'successes', 'closed')
-    for j = 1, 4 do reply[#reply + 1] = row[j] end
+    for j = 1, 4 do decisions[#decisions + 1] = row[j] end
     if row[1] and all then
       local key = p .. 'lock:consent:' .. cjson.decode(row[1]).customer
       if not seen[key] then seen[key] = true; keys[#keys + 1] = key; extra[#extra + 1] = key end
     end
   end
+  reply = {hashes, decisions}
 end
 if all then
   local taken = {}
@@ -351,15 +350,20 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
-def _decision_row(record: DecisionRecord) -> dict[str, str]:
-    """What the commit script needs of a decision: all strings, the immutable part as one JSON value."""
+def _update_row(record: DecisionRecord) -> dict[str, str]:
+    """What the commit script needs to update a stored decision: its mutable fields and its send, as strings."""
     row = {"id": record.decision_id, "customer": record.customer, "channel": record.channel,
-           "record": json.dumps({name: getattr(record, name) for name in _IMMUTABLE}),
-           "delivery": record.delivery, "successes": record.successes, "closed": "1" if record.closed else "0",
-           "window": _number(float("inf") if record.window_closes_at is None else record.window_closes_at)}
+           "delivery": record.delivery, "successes": record.successes, "closed": "1" if record.closed else "0"}
     if record.send_at is not None:
         row["send_at"] = _number(record.send_at)
     return row
+
+
+def _decision_row(record: DecisionRecord) -> dict[str, str]:
+    """What the commit script needs to insert a decision: all strings, the immutable part as one JSON value."""
+    return _update_row(record) | {
+        "record": json.dumps({name: getattr(record, name) for name in _IMMUTABLE}),
+        "window": _number(float("inf") if record.window_closes_at is None else record.window_closes_at)}
 
 
 def _decision(raw: dict[str, str]) -> DecisionRecord:
@@ -507,22 +511,27 @@ class RedisTransaction(Transaction):
 
     def _lock(self, kind: str, ids: Iterable[str], wait: bool = True,
               read: Sequence[str] = ()) -> tuple[list[str], Any]:
-        """Lock ``ids`` of ``kind`` and run ``read`` (one of ``_LOCK``'s) under the locks, one round trip a try.
-
-        All of them, waiting up to the busy timeout, or without ``wait`` the free ones. Returns the ids
-        locked and the read's reply (None without a read).
-        """
+        """Lock ``ids`` of ``kind`` and run ``read`` under the locks (``_take``); the ids locked, the read's reply."""
         keys = {f"{PREFIX}lock:{kind}:{i}": i for i in ids}
+        reply = self._take(list(keys), kind, wait, read)
+        return [keys[k] for k in keys if k in self._held or not self._locking], reply
+
+    def _take(self, keys: Sequence[str], kind: str, wait: bool = True, read: Sequence[str] = ()) -> Any:
+        """Take the lock ``keys`` and run ``read`` (one of ``_LOCK``'s) under them, one round trip a try.
+
+        All of them, waiting up to the busy timeout, or without ``wait`` the free ones; ``kind`` names
+        them in the error of a wait that ran out. Returns the read's reply (None without a read).
+        """
         wanted = [k for k in keys if k not in self._held] if self._locking else []  # a snapshot takes no lock
         if not wanted and not read:
-            return [keys[k] for k in keys if k in self._held or not self._locking], None
+            return None
         deadline, delay = time.monotonic() + wait_budget(BUSY_TIMEOUT_MS / 1000), 0.001
         while True:
             done, taken, reply = self._store.lock_script(
                 args=[self._token, LOCK_TTL_MS, "1" if wait else "0", len(wanted), *wanted, PREFIX, *read])
             if done:
                 self._held.update(taken, wanted if wait else ())
-                return [keys[k] for k in keys if k in self._held or not self._locking], reply
+                return reply
             if time.monotonic() > deadline:
                 raise StoreUnavailableError(f"state store busy: another transaction held a {kind} lock past the "
                                             f"busy timeout ({BUSY_TIMEOUT_MS / 1000:.0f} s) or the request's "
@@ -598,12 +607,19 @@ class RedisTransaction(Transaction):
         self._new += records
 
     def decisions(self, decision_ids: Iterable[str]) -> dict[str, DecisionRecord]:
-        """The decisions, locked, and their customers' consent, which feedback may change (locked last, at once)."""
-        ids = list(set(decision_ids))
+        return self.feedback_reads((), decision_ids)[1]
+
+    def feedback_reads(self, event_ids: Iterable[str],
+                       decision_ids: Iterable[str]) -> tuple[dict[str, str], dict[str, DecisionRecord]]:
+        """The events' stored hashes and the decisions, all locked, and the decisions' customers' consent, which
+        feedback may change: every lock taken at once, in one round trip with the reads."""
+        events, ids = list(set(event_ids)), list(set(decision_ids))
+        keys = [*(f"{PREFIX}lock:event:{i}" for i in events), *(f"{PREFIX}lock:decision:{i}" for i in ids)]
         with self._store.outage_guard():
-            _, reply = self._lock("decision", ids, read=["decisions", *ids])
-        return {i: _decision(dict(zip(_STORED, reply[4 * k:4 * k + 4], strict=True)))
-                for k, i in enumerate(ids) if reply[4 * k] is not None}
+            hashes, rows = self._take(keys, "event or decision", read=["feedback", str(len(events)), *events, *ids])
+        return ({i: h for i, h in zip(events, hashes, strict=True) if h is not None},
+                {i: _decision(dict(zip(_STORED, rows[4 * k:4 * k + 4], strict=True)))
+                 for k, i in enumerate(ids) if rows[4 * k] is not None})
 
     def _read_decisions(self, ids: Sequence[str]) -> dict[str, DecisionRecord]:
         pipe = self._redis.pipeline(transaction=False)
@@ -613,17 +629,10 @@ class RedisTransaction(Transaction):
 
     def update_decisions(self, records: Iterable[DecisionRecord]) -> None:
         for record in records:
-            row = _decision_row(record)
-            self._plan.updates[record.decision_id] = {k: row[k] for k in ("id", "customer", "channel", "send_at",
-                                                                           *_MUTABLE) if k in row}
+            self._plan.updates[record.decision_id] = _update_row(record)
 
     def event_hashes(self, event_ids: Iterable[str]) -> dict[str, str]:
-        ids = list(set(event_ids))
-        if not ids:
-            return {}
-        with self._store.outage_guard():
-            _, found = self._lock("event", ids, read=["hashes", f"{PREFIX}event_hashes", *ids])
-        return {i: h for i, h in zip(ids, found, strict=True) if h is not None}
+        return self.feedback_reads(event_ids, ())[0]
 
     def add_events(self, records: Iterable[EventRecord]) -> None:
         self._plan.events += [

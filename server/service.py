@@ -267,12 +267,11 @@ class SendwiseService:
         def apply(tx: Transaction) -> tuple[list[EventResult], list[LoggedInput] | None]:
             """The request's events in one unit of work; a 409 undoes this request's unit alone."""
             results, records = [], []
-            stored = tx.event_hashes(first_hash)
+            stored, decisions = tx.feedback_reads(first_hash, decision_ids)
             for event_id, digest in first_hash.items():
                 if stored.get(event_id, digest) != digest:
                     raise ConflictError(f"event_id {event_id!r} was already recorded with different content; "
                                         "nothing in this request was applied")
-            decisions = tx.decisions(decision_ids)
             changed, inputs, seen = set(), [], set(stored)
             personal, received_at = live.personal, now.timestamp()
             for event, digest, decision_id in zip(events, hashes, decision_ids, strict=True):
