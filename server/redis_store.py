@@ -109,9 +109,9 @@ return hits
 # - "customers", "1" to read consent, since ("" for no sends: else a ZRANGEBYSCORE bound), customers...: reply
 #   {{i, channel, ...} each opted-out channel, {i, channel, send_at, ...} each send after since (not failed),
 #   1 if the suppression list holds any entry}, i the 0-based position of the customer among the arguments;
-# - "feedback", n, n event ids, decision ids...: reply {the stored payload hash of each event id, record,
-#   delivery, successes, closed of each decision id} (false for unknown ones); the consent locks of the
-#   decisions' customers are taken with the others (all-or-nothing only).
+# - "feedback", n, n event ids, then decision id, "1" to lock its customer's consent, ...: reply {the stored
+#   payload hash of each event id, record, delivery, successes, closed of each decision id} (false for
+#   unknown ones); the consent locks asked for are taken with the others (all-or-nothing only).
 # A lock this transaction already holds counts as free. Returns {1, the keys taken (all-or-nothing: those
 # beyond the n asked), the reply}, or {0, {}, 0}, taking and reading nothing, when all-or-nothing finds a lock
 # held by another. Lock writes are not propagated: a restarted Redis starts without stale locks.
@@ -142,10 +142,10 @@ if read == 'customers' then
 elseif read == 'feedback' then
   local n_events, hashes, decisions, seen = tonumber(ARGV[first]), {}, {}, {}
   if n_events > 0 then hashes = redis.call('HMGET', p .. 'event_hashes', unpack(ARGV, first + 1, first + n_events)) end
-  for i = first + 1 + n_events, #ARGV do
+  for i = first + 1 + n_events, #ARGV, 2 do
     local row = redis.call('HMGET', p .. 'decision:' .. ARGV[i], 'record', 'delivery', 'successes', 'closed')
     for j = 1, 4 do decisions[#decisions + 1] = row[j] end
-    if row[1] and all then
+    if row[1] and all and ARGV[i + 1] == '1' then
       local key = p .. 'lock:consent:' .. cjson.decode(row[1]).customer
       if not seen[key] then seen[key] = true; keys[#keys + 1] = key; extra[#extra + 1] = key end
     end
@@ -607,16 +607,20 @@ class RedisTransaction(Transaction):
         self._new += records
 
     def decisions(self, decision_ids: Iterable[str]) -> dict[str, DecisionRecord]:
-        return self.feedback_reads((), decision_ids)[1]
+        """The decisions, locked, and their customers' consent, which feedback may change."""
+        ids = set(decision_ids)
+        return self.feedback_reads((), ids, ids)[1]
 
-    def feedback_reads(self, event_ids: Iterable[str],
-                       decision_ids: Iterable[str]) -> tuple[dict[str, str], dict[str, DecisionRecord]]:
-        """The events' stored hashes and the decisions, all locked, and the decisions' customers' consent, which
-        feedback may change: every lock taken at once, in one round trip with the reads."""
+    def feedback_reads(self, event_ids: Iterable[str], decision_ids: Iterable[str],
+                       consent_ids: Collection[str] = ()) -> tuple[dict[str, str], dict[str, DecisionRecord]]:
+        """The events' stored hashes and the decisions, locked, and the consent of the customers of
+        ``consent_ids``: every lock taken at once, in one round trip with the reads. A consent lock not
+        taken here is taken when the transaction changes that consent (``_change``)."""
         events, ids = list(set(event_ids)), list(set(decision_ids))
         keys = [*(f"{PREFIX}lock:event:{i}" for i in events), *(f"{PREFIX}lock:decision:{i}" for i in ids)]
+        flagged = [arg for i in ids for arg in (i, "1" if i in consent_ids else "0")]
         with self._store.outage_guard():
-            hashes, rows = self._take(keys, "event or decision", read=["feedback", str(len(events)), *events, *ids])
+            hashes, rows = self._take(keys, "event or decision", read=["feedback", str(len(events)), *events, *flagged])
         return ({i: h for i, h in zip(events, hashes, strict=True) if h is not None},
                 {i: _decision(dict(zip(_STORED, rows[4 * k:4 * k + 4], strict=True)))
                  for k, i in enumerate(ids) if rows[4 * k] is not None})

@@ -23,7 +23,7 @@ import numpy as np
 from sendwise.engine import as_generator
 from sendwise.models import N_HOURS, NO_MESSAGE, Catalog, DecisionBatch
 
-from .attribution import SECONDS_PER_HOUR, ConsentChange, apply_event, close_decision, sent_inputs
+from .attribution import CONSENT_EVENTS, SECONDS_PER_HOUR, ConsentChange, apply_event, close_decision, sent_inputs
 from .consent import MAX_CLOCK_SKEW, ConsentState
 from .deadline import check_deadline
 from .errors import ConflictError, InputError, ModelUnavailableError
@@ -259,6 +259,7 @@ class SendwiseService:
             raise InputError(channel_errors)
         hashes = [_payload_hash(e) for e in events]
         decision_ids = [str(e.decision_id) for e in events]  # once per event: the lookup and the log use them
+        consent_ids = {i for e, i in zip(events, decision_ids, strict=True) if e.type in CONSENT_EVENTS}
         first_hash: dict[str, str] = {}
         for event, digest in zip(events, hashes, strict=True):
             if first_hash.setdefault(event.event_id, digest) != digest:
@@ -267,7 +268,7 @@ class SendwiseService:
         def apply(tx: Transaction) -> tuple[list[EventResult], list[LoggedInput] | None]:
             """The request's events in one unit of work; a 409 undoes this request's unit alone."""
             results, records = [], []
-            stored, decisions = tx.feedback_reads(first_hash, decision_ids)
+            stored, decisions = tx.feedback_reads(first_hash, decision_ids, consent_ids)
             for event_id, digest in first_hash.items():
                 if stored.get(event_id, digest) != digest:
                     raise ConflictError(f"event_id {event_id!r} was already recorded with different content; "

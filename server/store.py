@@ -212,10 +212,11 @@ class Transaction(Reader):
     def event_hashes(self, event_ids: Iterable[str]) -> dict[str, str]:
         """Payload hash of each already stored event id."""
 
-    def feedback_reads(self, event_ids: Iterable[str],
-                       decision_ids: Iterable[str]) -> tuple[dict[str, str], dict[str, DecisionRecord]]:
+    def feedback_reads(self, event_ids: Iterable[str], decision_ids: Iterable[str],
+                       consent_ids: Collection[str] = ()) -> tuple[dict[str, str], dict[str, DecisionRecord]]:
         """``event_hashes`` and ``decisions``: what applying feedback reads first. A store that can read both
-        at once (Redis: one round trip, every lock with it) does so."""
+        at once (Redis: one round trip, every lock with it, the consent of the customers of ``consent_ids``,
+        the decisions whose events may change it, included) does so."""
         return self.event_hashes(event_ids), self.decisions(decision_ids)
 
     @abstractmethod
