@@ -27,14 +27,15 @@ Layout (every key under ``sendwise:``; one logical database of a standalone Redi
   them: they are missing from the activity counts and ``first_served`` (open windows, from ``open``,
   are complete).
 
-Atomicity: a transaction locks what it reads before reading it (customers for a decision, event ids
-then decision ids for feedback, decision ids for closing windows and erasure, then the consent of
-their customers; ``SET PX``, kept out of the AOF), taking the locks and reading in one script, and
-buffers its writes; the rule of ``server.consent`` is applied in Python under those locks. The commit
-is one Lua script that first checks that every lock is still its own and, for a decision, that the
-consent of its customers is as it read it (feedback changes consent under the consent lock alone), then
-writes everything and releases the locks, so a commit is all or nothing and never runs twice. Lock
-order (customers, events, decisions, consent) rules out deadlocks.
+Atomicity: a transaction locks what it reads before reading it (customers for a decision; event and
+decision ids for feedback, with the consent of the customers whose events may change it; decision ids
+for closing windows and erasure, then the consent of their customers; ``SET PX``, kept out of the AOF),
+taking the locks and reading in one script, and buffers its writes; the rule of ``server.consent`` is
+applied in Python under those locks. The commit is one Lua script that first checks that every lock is
+still its own and, for a decision, that the consent of its customers is as it read it (feedback changes
+consent under the consent lock alone), then writes everything and releases the locks, so a commit is
+all or nothing and never runs twice. Lock order (customers, events, decisions, consent) rules out
+deadlocks.
 
 Snapshot: the counts a worker serves are its base model driven through the ``inputs`` stream in
 order. ``input_log`` reads the stream (from the last entry this worker has) at most once per
