@@ -43,6 +43,7 @@ SECONDS_PER_HOUR = 3600.0
 # messaging system posts the open), and ``open`` exists only for models whose world reports opens.
 EVENT_OUTCOMES = {"opened": ("open",), "clicked": ("click", "open"), "converted": ("click", "open"),
                   "unsubscribed": ("unsubscribe",)}
+CONSENT_EVENTS = frozenset({"unsubscribed", "consent"})  # the event types that change a customer's consent
 DELIVERY_EVIDENCE = frozenset({"delivered", "opened", "clicked", "converted", "unsubscribed"})
 
 
@@ -70,7 +71,7 @@ def apply_event(decision: DecisionRecord, event: FeedbackEvent, catalog: Catalog
     customer = decision.customer if personal else ""
     late = decision.closed or (decision.window_closes_at is not None and at > decision.window_closes_at)
     consent: tuple[ConsentChange, ...] = ()
-    if event.type in ("unsubscribed", "consent"):
+    if event.type in CONSENT_EVENTS:
         channel = event.channel or decision.channel
         channels = catalog.channels if channel == NO_MESSAGE else (channel,)
         consent = tuple(ConsentChange(decision.customer, c, event.type == "unsubscribed", at) for c in channels)

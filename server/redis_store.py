@@ -28,12 +28,15 @@ Layout (every key under ``sendwise:``; one logical database of a standalone Redi
   them: they are missing from the activity counts and ``first_served`` (open windows, from ``open``,
   are complete).
 
-Atomicity: a transaction locks what it reads before reading it (customers for a decision, event ids
-then decision ids for feedback, decision ids for closing windows and erasure, then the consent of
-their customers; ``SET NX PX``, kept out of the AOF) and buffers its writes; the rule of
-``server.consent`` is applied in Python under those locks. The commit is one Lua script that first
-checks that every lock is still its own, then writes everything and releases the locks, so a commit is
-all or nothing and never runs twice. Lock order (customers, events, decisions, consent) rules out deadlocks.
+Atomicity: a transaction locks what it reads before reading it (customers for a decision; event and
+decision ids for feedback, with the consent of the customers whose events may change it; decision ids
+for closing windows and erasure, then the consent of their customers; ``SET PX``, kept out of the AOF),
+taking the locks and reading in one script, and buffers its writes; the rule of ``server.consent`` is
+applied in Python under those locks. The commit is one Lua script that first checks that every lock is
+still its own and, for a decision, that the consent of its customers is as it read it (feedback changes
+consent under the consent lock alone), then writes everything and releases the locks, so a commit is
+all or nothing and never runs twice. Lock order (customers, events, decisions, consent) rules out
+deadlocks.
 
 Snapshot: the counts a worker serves are its base model driven through the ``inputs`` stream in
 order. ``input_log`` reads the stream (from the last entry this worker has) at most once per
@@ -77,6 +80,7 @@ from .store import (
     LoggedInput,
     LoopInput,
     ModelInfo,
+    StaleReadError,
     Store,
     StoreUnavailableError,
     SuppressionKeys,
@@ -89,6 +93,7 @@ LOCK_TTL_MS = 30_000  # longer than any transaction; frees the locks of a killed
 CHUNK = 10_000  # stream entries per read
 REDIS_MISSING = "the Redis state store needs the redis client; install it with: pip install 'sendwise[redis]'"
 _MUTABLE = ("delivery", "successes", "closed")
+_STORED = ("record", *_MUTABLE)  # a decision's hash fields, as ``_LOCK``'s "feedback" read returns them
 _IMMUTABLE = tuple(f.name for f in fields(DecisionRecord) if f.name not in _MUTABLE)
 _EVENT_FIELDS = tuple(f.name for f in fields(EventRecord))
 log = logging.getLogger("sendwise.server")
@@ -100,21 +105,71 @@ if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) 
 return hits
 """
 
-# Takes locks for a transaction: ARGV = token, ttl in ms, "1" for all-or-nothing (else the free ones), keys...
-# Returns the keys taken. Lock writes are not propagated: a restarted Redis starts without stale locks.
+# Takes locks for a transaction and reads what it locked them for, in one round trip. ARGV = token, ttl in ms,
+# "1" for all-or-nothing (else the free ones), n, n lock keys, prefix, the read and its arguments:
+# - "" reads nothing (reply 0);
+# - "customers", "1" to read consent, since ("" for no sends: else a ZRANGEBYSCORE bound), customers...: reply
+#   {{i, channel, ...} each opted-out channel, {i, channel, send_at, ...} each send after since (not failed),
+#   1 if the suppression list holds any entry}, i the 0-based position of the customer among the arguments;
+# - "feedback", n, n event ids, then decision id, "1" to lock its customer's consent, ...: reply {the stored
+#   payload hash of each event id, record, delivery, successes, closed of each decision id} (false for
+#   unknown ones); the consent locks asked for are taken with the others (all-or-nothing only).
+# A lock this transaction already holds counts as free. Returns {1, the keys taken (all-or-nothing: those
+# beyond the n asked), the reply}, or {0, {}, 0}, taking and reading nothing, when all-or-nothing finds a lock
+# held by another. Lock writes are not propagated: a restarted Redis starts without stale locks.
 _LOCK = """
 redis.set_repl(redis.REPL_NONE)
-local token, ttl, all = ARGV[1], ARGV[2], ARGV[3] == '1'
-if all then
-  for i = 4, #ARGV do
-    if redis.call('EXISTS', ARGV[i]) == 1 then return {} end
+local token, ttl, all, n = ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(ARGV[4])
+local p, read, first = ARGV[5 + n], ARGV[6 + n], 7 + n
+local keys, extra, reply = {}, {}, 0
+for i = 5, 4 + n do keys[#keys + 1] = ARGV[i] end
+if read == 'customers' then
+  local consent, since, blocked, sends = ARGV[first] == '1', ARGV[first + 1], {}, {}
+  for i = first + 2, #ARGV do
+    local c, at = p .. 'customer:' .. ARGV[i], i - first - 2
+    if consent then
+      local flat = redis.call('HGETALL', c .. ':consent')
+      for j = 1, #flat, 2 do
+        if string.sub(flat[j + 1], 1, 2) == '1|' then blocked[#blocked + 1] = at; blocked[#blocked + 1] = flat[j] end
+      end
+    end
+    if since ~= '' then
+      local flat = redis.call('ZRANGEBYSCORE', c .. ':sends', since, '+inf', 'WITHSCORES')
+      for j = 1, #flat, 2 do
+        sends[#sends + 1] = at; sends[#sends + 1] = string.match(flat[j], '^(.*)|'); sends[#sends + 1] = flat[j + 1]
+      end
+    end
   end
+  reply = {blocked, sends, redis.call('EXISTS', p .. 'suppressed')}
+elseif read == 'feedback' then
+  local n_events, hashes, decisions, seen = tonumber(ARGV[first]), {}, {}, {}
+  if n_events > 0 then hashes = redis.call('HMGET', p .. 'event_hashes', unpack(ARGV, first + 1, first + n_events)) end
+  for i = first + 1 + n_events, #ARGV, 2 do
+    local row = redis.call('HMGET', p .. 'decision:' .. ARGV[i], 'record', 'delivery', 'successes', 'closed')
+    for j = 1, 4 do decisions[#decisions + 1] = row[j] end
+    if row[1] and all and ARGV[i + 1] == '1' then
+      local key = p .. 'lock:consent:' .. cjson.decode(row[1]).customer
+      if not seen[key] then seen[key] = true; keys[#keys + 1] = key; extra[#extra + 1] = key end
+    end
+  end
+  reply = {hashes, decisions}
+end
+if all then
+  local taken = {}
+  for _, key in ipairs(keys) do
+    if redis.call('SET', key, token, 'NX', 'PX', ttl) then taken[#taken + 1] = key
+    elseif redis.call('GET', key) ~= token then
+      for _, mine in ipairs(taken) do redis.call('DEL', mine) end
+      return {0, {}, 0}
+    end
+  end
+  return {1, extra, reply}
 end
 local taken = {}
-for i = 4, #ARGV do
-  if redis.call('SET', ARGV[i], token, 'NX', 'PX', ttl) then taken[#taken + 1] = ARGV[i] end
+for _, key in ipairs(keys) do
+  if redis.call('SET', key, token, 'NX', 'PX', ttl) then taken[#taken + 1] = key end
 end
-return taken
+return {1, taken, reply}
 """
 
 _UNLOCK = """
@@ -125,14 +180,38 @@ end
 return 0
 """
 
-# Commits a transaction: ARGV = token, plan (JSON; every value a string). Changes nothing and fails with
-# LOCKLOST if a lock of the transaction is gone; releasing the locks makes a repeated commit fail the same way.
-# Returns the seq of the last input of each group of ``plan.outcomes``, in order.
+# Commits a transaction: ARGV = token, plan (JSON; every value a string), then the record (JSON) of each of
+# ``plan.decisions``, in order, apart so that it is not escaped into the plan. Changes nothing and fails with
+# LOCKLOST if a lock of the transaction is gone (releasing the locks makes a repeated commit fail the same
+# way), or with CHANGED, keeping the locks, if a customer of ``plan.watch`` ({customer, its opted-out channels
+# sorted and joined by commas} as the transaction read them) has opted out or in since: consent changes take
+# the consent lock, not the customer's. Returns the seq of the last input of each group of ``plan.outcomes``.
 _COMMIT = """
 local token, plan = ARGV[1], cjson.decode(ARGV[2])
 local p = plan.prefix
-for _, key in ipairs(plan.locks) do
-  if redis.call('GET', key) ~= token then return redis.error_reply('LOCKLOST ' .. key) end
+-- ``redis.call(command, key, ...)`` with the items of ``list`` as arguments, up to 1000 a call (``unpack`` has a
+-- bounded stack); the replies, in order, as one list.
+local function batched(command, key, list)
+  local out = {}
+  for i = 1, #list, 1000 do
+    local args = {unpack(list, i, math.min(i + 999, #list))}
+    if key then table.insert(args, 1, key) end
+    local reply = redis.call(command, unpack(args))
+    if type(reply) == 'table' then for j = 1, #reply do out[#out + 1] = reply[j] end end
+  end
+  return out
+end
+local holders = batched('MGET', nil, plan.locks)
+for i, key in ipairs(plan.locks) do
+  if holders[i] ~= token then return redis.error_reply('LOCKLOST ' .. key) end
+end
+for _, w in ipairs(plan.watch) do
+  local flat, blocked = redis.call('HGETALL', p .. 'customer:' .. w[1] .. ':consent'), {}
+  for j = 1, #flat, 2 do
+    if string.sub(flat[j + 1], 1, 2) == '1|' then blocked[#blocked + 1] = flat[j] end
+  end
+  table.sort(blocked)
+  if table.concat(blocked, ',') ~= w[2] then return redis.error_reply('CHANGED consent of a customer') end
 end
 local function close(key, record, delivery, successes)
   local log_id = redis.call('XADD', p .. 'decision_log', '*', 'record', record, 'delivery', delivery,
@@ -156,19 +235,30 @@ local function event_index(id, record)
   local e = cjson.decode(record)
   return string.format('%.17g', e.received_at), e.type .. '|' .. e.status .. '|' .. id
 end
-for _, d in ipairs(plan.decisions) do
-  local key = p .. 'decision:' .. d.id
+-- Sorted-set members to add, (score, member) pairs by key; ``flush`` writes them, one ZADD per 500 and key.
+local added, order = {}, {}
+local function add(key, score, member)
+  if not added[key] then added[key] = {}; order[#order + 1] = key end
+  local list = added[key]
+  list[#list + 1] = score; list[#list + 1] = member
+end
+local function flush()
+  for _, key in ipairs(order) do batched('ZADD', key, added[key]) end
+  added, order = {}, {}
+end
+for i, d in ipairs(plan.decisions) do
+  local key, record = p .. 'decision:' .. d.id, ARGV[2 + i]
   if redis.call('EXISTS', key) == 0 then
-    redis.call('HSET', key, 'record', d.record, 'delivery', d.delivery, 'successes', d.successes, 'closed', d.closed)
-    local at, entry, served = decision_index(d.id, d.record)
-    redis.call('ZADD', p .. 'created', at, entry)
-    redis.call('ZADD', served, at, d.id)
+    redis.call('HSET', key, 'record', record, 'delivery', d.delivery, 'successes', d.successes, 'closed', d.closed)
+    local at, entry, served = decision_index(d.id, record)
+    add(p .. 'created', at, entry)
+    add(served, at, d.id)
     redis.call('SADD', p .. 'customer:' .. d.customer .. ':decisions', d.id)
     sends(d)
-    if d.closed == '1' then close(key, d.record, d.delivery, d.successes)
-    else redis.call('ZADD', p .. 'open', d.window, d.id) end
+    if d.closed == '1' then close(key, record, d.delivery, d.successes) else add(p .. 'open', d.window, d.id) end
   end
 end
+flush()
 for _, d in ipairs(plan.updates) do
   local key = p .. 'decision:' .. d.id
   local was_closed = redis.call('HGET', key, 'closed')
@@ -184,10 +274,11 @@ end
 for _, e in ipairs(plan.events) do
   if redis.call('HSETNX', p .. 'event_hashes', e.id, e.hash) == 1 then
     redis.call('HSET', p .. 'events', e.id, e.record)
-    redis.call('ZADD', p .. 'received', event_index(e.id, e.record))
+    add(p .. 'received', event_index(e.id, e.record))
     if e.customer then redis.call('SADD', p .. 'customer:' .. e.customer .. ':events', e.id) end
   end
 end
+flush()
 -- Field ``field`` of hash ``key`` holds 'state|entry', ``entry`` its entry in the stream ``log`` (the
 -- replicas' feed); a nil ``state`` removes the field. The transaction decided the state under its locks.
 local function put_state(key, field, state, log, ...)
@@ -236,7 +327,7 @@ for _, customer in ipairs(plan.erase) do
   redis.call('SADD', p .. 'erased', customer)
 end
 redis.set_repl(redis.REPL_NONE)
-for _, key in ipairs(plan.locks) do redis.call('DEL', key) end
+batched('DEL', nil, plan.locks)
 return lasts
 """
 
@@ -262,15 +353,20 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
-def _decision_row(record: DecisionRecord) -> dict[str, str]:
-    """What the commit script needs of a decision: all strings, the immutable part as one JSON value."""
+def _update_row(record: DecisionRecord) -> dict[str, str]:
+    """What the commit script needs to update a stored decision: its mutable fields and its send, as strings."""
     row = {"id": record.decision_id, "customer": record.customer, "channel": record.channel,
-           "record": json.dumps({name: getattr(record, name) for name in _IMMUTABLE}),
-           "delivery": record.delivery, "successes": record.successes, "closed": "1" if record.closed else "0",
-           "window": _number(float("inf") if record.window_closes_at is None else record.window_closes_at)}
+           "delivery": record.delivery, "successes": record.successes, "closed": "1" if record.closed else "0"}
     if record.send_at is not None:
         row["send_at"] = _number(record.send_at)
     return row
+
+
+def _decision_row(record: DecisionRecord) -> dict[str, str]:
+    """What the commit script needs to insert a decision: all strings, the immutable part as one JSON value."""
+    return _update_row(record) | {
+        "record": json.dumps({name: getattr(record, name) for name in _IMMUTABLE}),
+        "window": _number(float("inf") if record.window_closes_at is None else record.window_closes_at)}
 
 
 def _decision(raw: dict[str, str]) -> DecisionRecord:
@@ -285,17 +381,6 @@ def _consent_key(customer: str) -> str:
 
 def _sends_key(customer: str) -> str:
     return f"{PREFIX}customer:{customer}:sends"
-
-
-def _unsubscribed(customers: Sequence[str], states: Sequence[dict[str, str]]) -> dict[str, set[str]]:
-    """The opted-out channels of each customer from the replies of its consent hash (``unsubscribed|at|entry``)."""
-    return {c: {ch for ch, v in s.items() if v.startswith("1|")} for c, s in zip(customers, states, strict=True) if s}
-
-
-def _sends(customers: Sequence[str], replies: Sequence[list[tuple[str, float]]]) -> dict[str, list[tuple[str, float]]]:
-    """(channel, send_at) of each customer from the replies of its sends index (members ``channel|id``)."""
-    return {c: [(member.rsplit("|", 1)[0], at) for member, at in r]
-            for c, r in zip(customers, replies, strict=True) if r}
 
 
 SUPPRESSED = f"{PREFIX}suppressed"
@@ -324,16 +409,20 @@ class _Plan:
         self.outcomes: list[dict[str, str]] = []
         self.models: list[dict[str, str]] = []
         self.erase: list[str] = []
+        self.watch: dict[str, str] = {}  # customer → the opted-out channels read under its lock (``_COMMIT``)
 
     def __bool__(self) -> bool:
         return any((self.decisions, self.updates, self.events, self.consent, self.suppression, self.outcomes,
                     self.models, self.erase))
 
-    def to_json(self, locks: Iterable[str]) -> str:
-        return json.dumps({"prefix": PREFIX, "locks": list(locks), "decisions": self.decisions,
+    def args(self, token: str, locks: Iterable[str]) -> list[str]:
+        """The commit script's arguments: ``token``, the plan as JSON, then each new decision's record."""
+        rows = [{k: v for k, v in row.items() if k != "record"} for row in self.decisions]
+        plan = json.dumps({"prefix": PREFIX, "locks": list(locks), "decisions": rows,
                            "updates": list(self.updates.values()), "events": self.events, "consent": self.consent,
                            "suppression": self.suppression, "outcomes": self.outcomes, "models": self.models,
-                           "erase": self.erase})
+                           "erase": self.erase, "watch": list(self.watch.items())})
+        return [token, plan, *(row["record"] for row in self.decisions)]
 
 
 class _Spool:
@@ -423,43 +512,64 @@ class RedisTransaction(Transaction):
             self.offline = True
             self._held = set()
 
-    def _lock(self, kind: str, ids: Iterable[str], wait: bool = True) -> list[str]:
-        """Lock ``ids`` of ``kind``: all of them, waiting up to the busy timeout, or without ``wait`` the free ones."""
+    def _lock(self, kind: str, ids: Iterable[str], wait: bool = True,
+              read: Sequence[str] = ()) -> tuple[list[str], Any]:
+        """Lock ``ids`` of ``kind`` and run ``read`` under the locks (``_take``); the ids locked, the read's reply."""
         keys = {f"{PREFIX}lock:{kind}:{i}": i for i in ids}
-        if not self._locking:  # a snapshot's reads take no lock
-            return list(keys.values())
-        wanted = [k for k in keys if k not in self._held]
+        reply = self._take(list(keys), kind, wait, read)
+        return [keys[k] for k in keys if k in self._held or not self._locking], reply
+
+    def _take(self, keys: Sequence[str], kind: str, wait: bool = True, read: Sequence[str] = ()) -> Any:
+        """Take the lock ``keys`` and run ``read`` (one of ``_LOCK``'s) under them, one round trip a try.
+
+        All of them, waiting up to the busy timeout, or without ``wait`` the free ones; ``kind`` names
+        them in the error of a wait that ran out. Returns the read's reply (None without a read).
+        """
+        wanted = [k for k in keys if k not in self._held] if self._locking else []  # a snapshot takes no lock
+        if not wanted and not read:
+            return None
         deadline, delay = time.monotonic() + wait_budget(BUSY_TIMEOUT_MS / 1000), 0.001
-        while wanted:
-            taken = self._store.lock_script(args=[self._token, LOCK_TTL_MS, "1" if wait else "0", *wanted])
-            self._held.update(taken)
-            if taken or not wait:
-                break
+        while True:
+            done, taken, reply = self._store.lock_script(
+                args=[self._token, LOCK_TTL_MS, "1" if wait else "0", len(wanted), *wanted, PREFIX, *read])
+            if done:
+                self._held.update(taken, wanted if wait else ())
+                return reply
             if time.monotonic() > deadline:
                 raise StoreUnavailableError(f"state store busy: another transaction held a {kind} lock past the "
                                             f"busy timeout ({BUSY_TIMEOUT_MS / 1000:.0f} s) or the request's "
                                             "deadline; retry")
             time.sleep(delay)
             delay = min(2 * delay, 0.05)
-        return [keys[k] for k in keys if k in self._held]
+
+    def _read_customers(self, customers: Sequence[str], consent: bool, sends_since: float | None
+                        ) -> tuple[dict[str, set[str]], dict[str, list[tuple[str, float]]], bool]:
+        """Lock the customers and read, in one round trip, their opted-out channels (if ``consent``), their sends
+        after ``sends_since`` (unless None) and whether the suppression list holds any entry.
+
+        The opted-out channels read under the lock are watched: the commit fails (``StaleReadError``) if
+        feedback changed them meanwhile, as it may without the customer's lock.
+        """
+        since = "" if sends_since is None else f"({_number(sends_since)}"
+        _, (blocked_rows, send_rows, any_suppressed) = self._lock(
+            "customer", customers, read=["customers", "1" if consent else "0", since, *customers])
+        blocked: dict[str, set[str]] = {}
+        for i in range(0, len(blocked_rows), 2):
+            blocked.setdefault(customers[blocked_rows[i]], set()).add(blocked_rows[i + 1])
+        sends: dict[str, list[tuple[str, float]]] = {}
+        for i in range(0, len(send_rows), 3):
+            sends.setdefault(customers[send_rows[i]], []).append((send_rows[i + 1], float(send_rows[i + 2])))
+        if consent and self._locking:
+            self._plan.watch.update((c, ",".join(sorted(blocked.get(c, ())))) for c in customers)
+        return blocked, sends, bool(any_suppressed)
 
     def customer_state(self, customers: Sequence[str], sends_since: float | None,
                        suppression_keys: SuppressionKeys) -> CustomerState:
-        """Consent, sends and whether anything is suppressed in one pipeline (after the customers' lock); the
+        """Consent, sends and whether anything is suppressed in one round trip (``_read_customers``); the
         suppression keys, made only when the list holds any, in a second."""
         with self._online() as online:
             if online:
-                self._lock("customer", customers)
-                pipe = self._redis.pipeline(transaction=False)
-                for customer in customers:
-                    pipe.hgetall(_consent_key(customer))
-                if sends_since is not None:
-                    for customer in customers:
-                        pipe.zrangebyscore(_sends_key(customer), f"({_number(sends_since)}", "+inf", withscores=True)
-                pipe.exists(SUPPRESSED)
-                *replies, any_suppressed = pipe.execute()
-                blocked = _unsubscribed(customers, replies[:len(customers)])
-                sends = {} if sends_since is None else _sends(customers, replies[len(customers):])
+                blocked, sends, any_suppressed = self._read_customers(customers, True, sends_since)
                 if any_suppressed:
                     keys = suppression_keys()
                     wanted = list(keys)
@@ -473,11 +583,7 @@ class RedisTransaction(Transaction):
     def unsubscribed_channels(self, customers: Sequence[str]) -> dict[str, set[str]]:
         with self._online() as online:
             if online:
-                self._lock("customer", customers)
-                pipe = self._redis.pipeline(transaction=False)
-                for customer in customers:
-                    pipe.hgetall(_consent_key(customer))
-                return _unsubscribed(customers, pipe.execute())
+                return self._read_customers(customers, True, None)[0]
         return self._store.replica_unsubscribed(customers)
 
     def suppressed(self, keys: Collection[str]) -> set[str]:
@@ -497,22 +603,30 @@ class RedisTransaction(Transaction):
     def sends_since(self, customers: Sequence[str], since: float) -> dict[str, list[tuple[str, float]]]:
         with self._online() as online:
             if online:
-                self._lock("customer", customers)
-                pipe = self._redis.pipeline(transaction=False)
-                for customer in customers:
-                    pipe.zrangebyscore(_sends_key(customer), f"({_number(since)}", "+inf", withscores=True)
-                return _sends(customers, pipe.execute())
+                return self._read_customers(customers, False, since)[1]
         return self._store.spooled_sends(customers, since)
 
     def add_decisions(self, records: Iterable[DecisionRecord]) -> None:
         self._new += records
 
     def decisions(self, decision_ids: Iterable[str]) -> dict[str, DecisionRecord]:
-        """The decisions, locked, and their customers' consent, which feedback may change (locked last, at once)."""
+        """The decisions, locked, and their customers' consent, which feedback may change."""
+        ids = set(decision_ids)
+        return self.feedback_reads((), ids, ids)[1]
+
+    def feedback_reads(self, event_ids: Iterable[str], decision_ids: Iterable[str],
+                       consent_ids: Collection[str] = ()) -> tuple[dict[str, str], dict[str, DecisionRecord]]:
+        """The events' stored hashes and the decisions, locked, and the consent of the customers of
+        ``consent_ids``: every lock taken at once, in one round trip with the reads. A consent lock not
+        taken here is taken when the transaction changes that consent (``_change``)."""
+        events, ids = list(set(event_ids)), list(set(decision_ids))
+        keys = [*(f"{PREFIX}lock:event:{i}" for i in events), *(f"{PREFIX}lock:decision:{i}" for i in ids)]
+        flagged = [arg for i in ids for arg in (i, "1" if i in consent_ids else "0")]
         with self._store.outage_guard():
-            found = self._read_decisions(self._lock("decision", set(decision_ids)))
-            self._lock("consent", {r.customer for r in found.values()})
-        return found
+            hashes, rows = self._take(keys, "event or decision", read=["feedback", str(len(events)), *events, *flagged])
+        return ({i: h for i, h in zip(events, hashes, strict=True) if h is not None},
+                {i: _decision(dict(zip(_STORED, rows[4 * k:4 * k + 4], strict=True)))
+                 for k, i in enumerate(ids) if rows[4 * k] is not None})
 
     def _read_decisions(self, ids: Sequence[str]) -> dict[str, DecisionRecord]:
         pipe = self._redis.pipeline(transaction=False)
@@ -522,15 +636,10 @@ class RedisTransaction(Transaction):
 
     def update_decisions(self, records: Iterable[DecisionRecord]) -> None:
         for record in records:
-            row = _decision_row(record)
-            self._plan.updates[record.decision_id] = {k: row[k] for k in ("id", "customer", "channel", "send_at",
-                                                                           *_MUTABLE) if k in row}
+            self._plan.updates[record.decision_id] = _update_row(record)
 
     def event_hashes(self, event_ids: Iterable[str]) -> dict[str, str]:
-        with self._store.outage_guard():
-            ids = self._lock("event", set(event_ids))
-            found = self._redis.hmget(f"{PREFIX}event_hashes", ids) if ids else []
-        return {i: h for i, h in zip(ids, found, strict=True) if h is not None}
+        return self.feedback_reads(event_ids, ())[0]
 
     def add_events(self, records: Iterable[EventRecord]) -> None:
         self._plan.events += [
@@ -586,7 +695,7 @@ class RedisTransaction(Transaction):
         """Like SQLite's, except that decisions another transaction holds are left for a later round."""
         with self._store.outage_guard():
             candidates = self._redis.zrangebyscore(f"{PREFIX}open", "-inf", _number(until), start=0, num=limit)
-            records = self._read_decisions(self._lock("decision", candidates, wait=False))
+            records = self._read_decisions(self._lock("decision", candidates, wait=False)[0])
         due = [r for r in records.values() if not r.closed and r.window_closes_at is not None
                and r.window_closes_at <= until]
         return sorted(due, key=lambda r: r.window_closes_at or 0.0)
@@ -613,7 +722,12 @@ class RedisTransaction(Transaction):
         if not self.offline and (self._plan or self._held):
             try:
                 with self._store.outage_guard():
-                    lasts = self._store.commit_script(args=[self._token, self._plan.to_json(self._held)])
+                    try:
+                        lasts = self._store.commit_script(args=self._plan.args(self._token, self._held))
+                    except _import_redis().exceptions.ResponseError as exc:
+                        if str(exc).startswith("CHANGED"):
+                            raise StaleReadError(f"the commit found the state it read changed: {exc}") from exc
+                        raise
                 for (logged, inputs), last in zip(self._logged, lasts, strict=True):
                     logged += [LoggedInput(last - len(inputs) + 1 + i, last, row) for i, row in enumerate(inputs)]
                 self._store.committed(self._plan, [logged for logged, _ in self._logged])
@@ -643,6 +757,8 @@ class RedisStore(Store):
     its host), ``everysec`` at least ``appendfsync everysec`` (the last second may be lost), ``none``
     checks nothing.
     """
+
+    plans_in_transaction = True
 
     def __init__(self, url: str, *, durability: RedisDurability = "everysec", snapshot_seconds: float = 1.0,
                  spool_dir: Path) -> None:
@@ -945,7 +1061,7 @@ class RedisStore(Store):
         for i in range(0, len(rows), 1000):
             plan = _Plan()
             plan.decisions = rows[i:i + 1000]
-            self.commit_script(args=["", plan.to_json([])])
+            self.commit_script(args=plan.args("", []))
 
     def _flush_orphans(self) -> None:
         for path, rows in self._spool.orphans():

@@ -23,7 +23,7 @@ import numpy as np
 from sendwise.engine import as_generator
 from sendwise.models import N_HOURS, NO_MESSAGE, Catalog, DecisionBatch
 
-from .attribution import SECONDS_PER_HOUR, ConsentChange, apply_event, close_decision, sent_inputs
+from .attribution import CONSENT_EVENTS, SECONDS_PER_HOUR, ConsentChange, apply_event, close_decision, sent_inputs
 from .consent import MAX_CLOCK_SKEW, ConsentState
 from .deadline import check_deadline
 from .errors import ConflictError, InputError, ModelUnavailableError
@@ -55,6 +55,7 @@ from .store import (
     LoggedInput,
     LoopInput,
     Reader,
+    StaleReadError,
     Store,
     StoreUnavailableError,
     SuppressionKeys,
@@ -128,8 +129,10 @@ class SendwiseService:
         of the customers' consent and recent sends; the transaction then re-reads just those and plans
         again only if they changed meanwhile (another request decided for or opted out one of these
         customers), so two requests for one customer never both pass its frequency cap, and a long
-        batch never holds up feedback. ``dry_run`` answers the same way and logs and counts nothing:
-        what the dashboard's explanation shows.
+        batch never holds up feedback. A store whose locks are per customer plans inside the
+        transaction from its one read instead (``Store.plans_in_transaction``), and reads and plans
+        again if its commit finds that read changed (``StaleReadError``). ``dry_run`` answers the same
+        way and logs and counts nothing: what the dashboard's explanation shows.
         """
         live = self._live()
         people = request.customers
@@ -138,19 +141,27 @@ class SendwiseService:
         # Made once, and only if the suppression list holds anything: both reads below may use them.
         keys = cache(lambda: self._suppression_keys(people, customers, live.catalog))
         live.catch_up(self.store)  # answer with everything committed so far, by any worker
-        with self.store.snapshot() as view:
-            state = self._customer_state(customers, keys, now, view)
-        plan = self._plan(people, customers, region_idx, cell_idx, state, now, live)
-        if dry_run:
-            return plan.decisions
+        state: CustomerState | None = None
+        plan: DecisionPlan | None = None
+        if dry_run or not self.store.plans_in_transaction:
+            with self.store.snapshot() as view:
+                state = self._customer_state(customers, keys, now, view)
+            plan = self._plan(people, customers, region_idx, cell_idx, state, now, live)
+            if dry_run:
+                return plan.decisions
         # Decisions survive a killed process; a power cut may lose the last few, whose feedback then
         # reports unknown_decision. Feedback, consent and learning always commit durably.
-        with self.store.transaction(durable=False) as tx:
-            current = self._customer_state(customers, keys, now, tx)
-            if current != state:
-                plan = self._plan(people, customers, region_idx, cell_idx, current, now, live)
-            check_deadline("logging the decisions")
-            logged = self._commit(plan, live, tx)
+        while True:
+            try:
+                with self.store.transaction(durable=False) as tx:
+                    current = self._customer_state(customers, keys, now, tx)
+                    if plan is None or current != state:
+                        plan, state = self._plan(people, customers, region_idx, cell_idx, current, now, live), current
+                    check_deadline("logging the decisions")
+                    logged = self._commit(plan, live, tx)
+                break
+            except StaleReadError:
+                continue  # the next read differs from ``state``: planned again
         live.catch_up(self.store, committed=logged)
         for channel, count in Counter(r.channel for r in plan.records).items():
             self.metrics.decisions.labels(channel).inc(count)
@@ -248,6 +259,7 @@ class SendwiseService:
             raise InputError(channel_errors)
         hashes = [_payload_hash(e) for e in events]
         decision_ids = [str(e.decision_id) for e in events]  # once per event: the lookup and the log use them
+        consent_ids = {i for e, i in zip(events, decision_ids, strict=True) if e.type in CONSENT_EVENTS}
         first_hash: dict[str, str] = {}
         for event, digest in zip(events, hashes, strict=True):
             if first_hash.setdefault(event.event_id, digest) != digest:
@@ -256,12 +268,11 @@ class SendwiseService:
         def apply(tx: Transaction) -> tuple[list[EventResult], list[LoggedInput] | None]:
             """The request's events in one unit of work; a 409 undoes this request's unit alone."""
             results, records = [], []
-            stored = tx.event_hashes(first_hash)
+            stored, decisions = tx.feedback_reads(first_hash, decision_ids, consent_ids)
             for event_id, digest in first_hash.items():
                 if stored.get(event_id, digest) != digest:
                     raise ConflictError(f"event_id {event_id!r} was already recorded with different content; "
                                         "nothing in this request was applied")
-            decisions = tx.decisions(decision_ids)
             changed, inputs, seen = set(), [], set(stored)
             personal, received_at = live.personal, now.timestamp()
             for event, digest, decision_id in zip(events, hashes, decision_ids, strict=True):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields
 from enum import IntEnum
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from .activity import CLOSING_SOON_ROWS, DAY, HOUR, Activity, FeedbackCount, HourlyCount, OpenWindow
 from .consent import ConsentState, next_consent
@@ -41,6 +41,11 @@ T = TypeVar("T")
 
 class StoreUnavailableError(RuntimeError):
     """The store cannot be reached or stayed locked past its timeout; the request may be retried."""
+
+
+class StaleReadError(RuntimeError):
+    """A commit found that what its transaction read under its locks was changed by another meanwhile (Redis:
+    consent, which feedback changes without the customer's lock); nothing was written: read and plan again."""
 
 
 @dataclass(frozen=True)
@@ -207,6 +212,13 @@ class Transaction(Reader):
     def event_hashes(self, event_ids: Iterable[str]) -> dict[str, str]:
         """Payload hash of each already stored event id."""
 
+    def feedback_reads(self, event_ids: Iterable[str], decision_ids: Iterable[str],
+                       consent_ids: Collection[str] = ()) -> tuple[dict[str, str], dict[str, DecisionRecord]]:
+        """``event_hashes`` and ``decisions``: what applying feedback reads first. A store that can read both
+        at once (Redis: one round trip, every lock with it, the consent of the customers of ``consent_ids``,
+        the decisions whose events may change it, included) does so."""
+        return self.event_hashes(event_ids), self.decisions(decision_ids)
+
     @abstractmethod
     def add_events(self, records: Iterable[EventRecord]) -> None: ...
 
@@ -250,6 +262,12 @@ class Transaction(Reader):
 
 class Store(ABC):
     """Where the server keeps everything that must outlive the process."""
+
+    # Whether a decision is planned inside its transaction, from the one read it makes there, rather than from
+    # a snapshot that the transaction reads again. Redis: its locks are per customer (a plan holds up only
+    # decisions for the same customers) and each read is a round trip. SQLite: one writer at a time, so a
+    # plan made inside would hold up every write, while a snapshot costs little.
+    plans_in_transaction: ClassVar[bool] = False
 
     @abstractmethod
     def transaction(self, durable: bool = True) -> AbstractContextManager[Transaction]:

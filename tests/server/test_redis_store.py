@@ -27,7 +27,7 @@ from sendwise.server import Settings
 from sendwise.server.app import open_store
 from sendwise.server.consent import ConsentState
 from sendwise.server.export import decision_log
-from sendwise.server.store import Erasure, InputKind, Reader, Store
+from sendwise.server.store import Erasure, InputKind, Reader, StaleReadError, Store
 from tests.support.api import customer, decide, event
 from tests.support.app import Clock, posterior, serve
 from tests.support.catalogs import CATALOG
@@ -262,6 +262,25 @@ def test_locks_serialise_writers_and_closing_skips_what_another_transaction_hold
             assert not seen  # still waiting for the holder's lock
         waiting.join(timeout=5)
         assert seen == ["delivered"]  # ran after the holder committed
+    finally:
+        store.close()
+
+
+def test_a_commit_after_an_opt_out_of_a_customer_it_read_writes_nothing_and_says_so(redis_url: str,
+                                                                                 tmp_path: Path) -> None:
+    store = redis_store(redis_url, tmp_path)
+    try:
+        with pytest.raises(StaleReadError), store.transaction(durable=False) as decision:
+            assert decision.customer_state(["p-1", "p-2"], 60.0, dict).blocked == {}
+            with store.transaction() as feedback:  # consent takes the consent lock, not the customer's
+                feedback.set_consent("p-2", "email", True, 10.0)
+            decision.add_decisions([record("d-1", customer="p-1")])
+        with store.transaction(durable=False) as decision:
+            assert decision.customer_state(["p-1", "p-2"], 60.0, dict) == ({"p-2": {"email"}}, {})
+            assert decision.decisions(["d-1"]) == {}  # the stale commit wrote nothing
+            decision.add_decisions([record("d-1", customer="p-1")])
+        with store.transaction() as tx:
+            assert set(tx.decisions(["d-1"])) == {"d-1"}
     finally:
         store.close()
 
