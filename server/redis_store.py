@@ -16,8 +16,9 @@ Layout (every key under ``sendwise:``; one logical database of a standalone Redi
 - ``inputs:{model version}`` stream: one entry per transaction that drives the learning loop (sends,
   arrivals, window closes, ticks), its id ``<seq>-0`` where ``seq`` (from the ``seq`` counter) numbers
   the transaction's last input; ``models`` hash. The stream holds pseudonyms only for policies that
-  personalise, and erasure cannot rewrite its entries: it adds the pseudonym to the ``erased`` set
-  instead, and ``input_log`` reads the erased customers' inputs without them (as SQLite blanks them);
+  personalise, and erasure cannot rewrite its entries: it adds the SHA-1 of the pseudonym to the
+  ``erased`` set instead (the store then names neither customer nor pseudonym), and ``input_log`` reads
+  the erased customers' inputs without them (as SQLite blanks them);
 - ``rate:{key}:{window start}`` counters of the rate limits (``key`` a keyed hash, never an API key
   or address), each expiring when two of its windows have passed;
 - the dashboard's indexes, written and erased in the same commit as what they index, so that
@@ -54,6 +55,7 @@ to start on that folder).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -64,6 +66,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -324,7 +327,7 @@ for _, customer in ipairs(plan.erase) do
     redis.call('XDEL', p .. 'consent_log', string.match(value, '|([^|]*)$'))
   end
   redis.call('DEL', c .. ':decisions', c .. ':sends', c .. ':events', c .. ':consent')
-  redis.call('SADD', p .. 'erased', customer)
+  redis.call('SADD', p .. 'erased', redis.sha1hex(customer))
 end
 redis.set_repl(redis.REPL_NONE)
 batched('DEL', nil, plan.locks)
@@ -1097,5 +1100,13 @@ class RedisStore(Store):
 
 
 def _without(row: LoopInput, erased: set[str]) -> LoopInput:
-    """``row`` without its customer's pseudonym if that customer was erased."""
-    return row._replace(customer="") if row.customer and row.customer in erased else row
+    """``row`` without its customer's pseudonym if that customer was erased (``erased``: SHA-1 digests)."""
+    if row.customer and _digest(row.customer) in erased:
+        return row._replace(customer="")
+    return row
+
+
+@lru_cache(maxsize=1 << 16)
+def _digest(pseudonym: str) -> str:
+    """The SHA-1 hex digest the commit script's ``redis.sha1hex`` gives for an erased pseudonym."""
+    return hashlib.sha1(pseudonym.encode()).hexdigest()
