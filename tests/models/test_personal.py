@@ -182,3 +182,32 @@ def test_a_simulated_world_reports_opens_more_often_than_clicks_and_they_reach_t
 def test_switches_are_saved_with_the_policy(switch, tmp_path):
     policy = hier_ts(**{switch: False})
     assert load_policy(policy.save(tmp_path / "p.npz")).get_params()[switch] is False
+
+
+class Recording(Learner):
+    """A learner that also keeps every resolved row it is handed."""
+
+    def __init__(self, policy) -> None:
+        super().__init__(policy)
+        self.rows: list = []
+
+    def resolve(self, resolved) -> None:
+        self.rows.append(resolved)
+        super().resolve(resolved)
+
+
+def test_an_open_arrives_after_its_send_and_no_later_than_its_click():
+    world = load_world("seed")
+    learner = Recording(POLICIES["hier_ts"](world.catalog, world.value, world.cost, random_state=0))
+    run_loop(world, learner, n_customers=3000, n_days=12, seed=4, name="hier_ts")
+    key, outcome, arrived = (np.concatenate([getattr(r, f) for r in learner.rows])
+                             for f in ("key", "outcome_idx", "arrived"))
+    delay = np.concatenate([r.resolved_at - r.sent_at for r in learner.rows])
+    assert np.all(delay[arrived] >= 0)
+    open_idx = world.catalog.outcomes.index("open")
+    is_open, is_click = arrived & (outcome == open_idx), arrived & (outcome == 0)
+    opened = dict(zip(key[is_open].tolist(), delay[is_open].tolist(), strict=True))
+    clicked = dict(zip(key[is_click].tolist(), delay[is_click].tolist(), strict=True))
+    both = set(opened) & set(clicked)
+    assert both and all(opened[k] <= clicked[k] for k in both)
+    assert set(clicked) <= set(opened)  # an attributed click's open came no later, inside the same window
