@@ -21,7 +21,7 @@ from sendwise import engine
 
 from ..domain import Catalog, DecisionBatch, Outcomes
 from ..validation import Constraint, Interval, check_index, checked_parameters, signature_params
-from .loop import Choices
+from .loop import Choices, Sends
 
 FORMAT_VERSION = 4  # 4: hier_ts learns context and personal factors; 3: informative prior, a bank of draws
 POLICIES: dict[str, type[Policy]] = {}
@@ -148,6 +148,11 @@ class Policy(ABC):
     def contextual(self) -> bool:
         """Whether decisions read the customer's recent messages (``DecisionBatch.recent_sends``)."""
         return False
+
+    def sent(self, sends: Sends, recent_sends: np.ndarray | None = None) -> Policy:
+        """Messages that went out, with each customer's ``recent_sends`` before it (int64 (n, n_channels) or
+        None); policies that learn what a message should have earned at the time it was sent hear of them."""
+        return self
 
     def update(self, outcomes: Outcomes) -> Policy:
         """Learn from resolved outcomes; policies that do not learn ignore them."""

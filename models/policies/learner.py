@@ -317,6 +317,7 @@ class Learner:
                 channel = self._arm_channel[sends.arm]
                 recent = self.recent_sends.counts(sends.customer_idx, sends.sent_at)
                 self.recent_sends.record(sends.customer_idx, channel, sends.sent_at)
+            self.policy.sent(sends, recent)  # before the open messages change what the policy samples from
             self.open_messages.add(sends, recent)
             if self.pacer is not None:
                 self.pacer.record(sends, self.policy.cost)

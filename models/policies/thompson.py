@@ -14,7 +14,8 @@ from sendwise import engine
 
 from ..domain import Catalog, DecisionBatch, Outcomes
 from ..validation import Constraint, Count, Flag, Interval, check_index, check_range
-from .base import BankSampling, OpenCounts, Posterior, add_counts, check_weights
+from .base import BankSampling, OpenCounts, Posterior, add_counts
+from .loop import Sends
 
 DEFAULT_BANK_DRAWS = 64
 PRIOR_FLOOR = 1e-3  # added to informative prior pseudo-counts, so a zero rate still gives a valid Beta
@@ -284,42 +285,54 @@ class HierarchicalThompsonPolicy(BankSampling):
         self._counts_changed()
         return self
 
+    def sent(self, sends: Sends, recent_sends: np.ndarray | None = None) -> HierarchicalThompsonPolicy:
+        """Add what each message should earn to the expected outcomes of its context and its customer.
+
+        Expected at the send, at the pooled rate the decision drew from, and observed as outcomes arrive
+        (``update``): a message counts as expected at once, as an open message counts as a failure, so
+        recent messages never look better than they are while their failures wait for the window to close.
+        """
+        if sends.customer_idx is None or not (self.context or self.personal) or not sends.n_rows:
+            return self
+        check_index(self.successes_.shape[::2], {"cell_idx": sends.cell_idx, "arm": sends.arm}, source="sends")
+        cells, inverse = np.unique(sends.cell_idx, return_inverse=True)
+        alpha, beta = self.cell_posteriors(cells)
+        expected = (alpha / (alpha + beta))[inverse.reshape(-1), :, sends.arm]  # (n_sends, n_outcomes)
+        channel, customer = self._arm_channel[sends.arm], sends.customer_idx
+        rows, outcomes = np.arange(sends.n_rows), np.arange(expected.shape[1])
+        by_customer = self.personal_factors(customer)[rows, :, channel]
+        by_context = np.ones_like(expected)
+        if self.context and recent_sends is not None:
+            key = context_keys(recent_sends)[rows, channel]
+            by_context = self.context_factors()[:, channel, key].T
+            np.add.at(self.context_expected_, (outcomes[None, :], channel[:, None], key[:, None]),
+                      expected * by_customer)
+        if self.personal:
+            np.add.at(self.personal_expected_, (customer[:, None], outcomes[None, :], channel[:, None]),
+                      expected * by_context)
+        return self
+
     def update(self, outcomes: Outcomes) -> HierarchicalThompsonPolicy:
-        """Add resolved outcomes to the counts, and to the context and personal factors' evidence."""
+        """Add resolved outcomes to the counts, and the arrived ones to the context and personal evidence."""
         keep = (outcomes.arm != self.catalog.null_arm) & (outcomes.successes + outcomes.failures > 0)
         index = {"cell_idx": outcomes.cell_idx[keep], "outcome_idx": outcomes.outcome_idx[keep],
                  "arm": outcomes.arm[keep]}
-        if outcomes.customer_idx is not None and (self.context or self.personal):
-            check_weights(outcomes, keep)
-            self._learn_factors(outcomes, np.flatnonzero(keep))  # against the rates before this evidence
         add_counts(self.successes_, self.failures_, index, outcomes, keep)
+        arrived = np.flatnonzero(keep & (outcomes.successes > 0))
+        if outcomes.customer_idx is not None and (self.context or self.personal) and arrived.size:
+            outcome, successes = outcomes.outcome_idx[arrived], outcomes.successes[arrived]
+            channel = self._arm_channel[outcomes.arm[arrived]]
+            if self.context and outcomes.recent_sends is not None:
+                recent = outcomes.recent_sends[arrived]
+                heard = np.flatnonzero((recent >= 0).all(axis=1))  # the others' sends were never heard of
+                key = context_keys(recent[heard])[np.arange(heard.size), channel[heard]]
+                np.add.at(self.context_observed_, (outcome[heard], channel[heard], key), successes[heard])
+            if self.personal:
+                customer = outcomes.customer_idx[arrived]
+                self._grow_customers(customer)
+                np.add.at(self.personal_observed_, (customer, outcome, channel), successes)
         self._counts_changed()
         return self
-
-    def _learn_factors(self, outcomes: Outcomes, rows: np.ndarray) -> None:
-        """Observed and expected outcomes by context and by customer; each expectation is the pooled rate
-        of the arm times the other factor, so the two learn what the other does not explain."""
-        cell, arm, outcome = outcomes.cell_idx[rows], outcomes.arm[rows], outcomes.outcome_idx[rows]
-        check_index(self.successes_.shape, {"cell_idx": cell, "outcome_idx": outcome, "arm": arm})
-        customer, observed = outcomes.customer_idx[rows], outcomes.successes[rows]
-        channel = self._arm_channel[arm]
-        cells, inverse = np.unique(cell, return_inverse=True)
-        alpha, beta = self.cell_posteriors(cells)
-        expected = (alpha / (alpha + beta))[inverse.reshape(-1), outcome, arm]
-        by_customer = self.personal_factors(customer)[np.arange(rows.size), outcome, channel]
-        by_context = np.ones(rows.size)
-        if self.context and outcomes.recent_sends is not None:
-            recent = outcomes.recent_sends[rows]
-            heard = np.flatnonzero((recent >= 0).all(axis=1))
-            key = context_keys(recent[heard])[np.arange(heard.size), channel[heard]]
-            at = (outcome[heard], channel[heard], key)
-            by_context[heard] = self.context_factors()[at]
-            np.add.at(self.context_observed_, at, observed[heard])
-            np.add.at(self.context_expected_, at, expected[heard] * by_customer[heard])
-        if self.personal:
-            at = (customer, outcome, channel)
-            np.add.at(self.personal_observed_, at, observed)
-            np.add.at(self.personal_expected_, at, expected * by_context)
 
     def advance(self, days: float = 1.0) -> HierarchicalThompsonPolicy:
         """Multiply every count by ``discount ** days``, so old evidence fades (non-stationarity).

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from sendwise.models import Catalog, DecisionBatch, Outcomes, load_world
 from sendwise.models.domain import draw_population
-from sendwise.models.policies import POLICIES, Learner, load_policy
+from sendwise.models.policies import POLICIES, Learner, Sends, load_policy
 from sendwise.models.policies.learner import RecentSends
 from sendwise.models.policies.thompson import N_CONTEXTS, context_keys
 from sendwise.models.sim.simulate import _WorldRun, run_loop
@@ -62,35 +62,41 @@ def test_context_keys_name_a_channels_own_messages_and_the_channels_touched():
 
 
 @st.composite
-def histories(draw: st.DrawFn) -> tuple[Outcomes, int, int, bool]:
-    """Outcomes of customers 0-4 on random arms, then one customer, channel and whether it was a success."""
+def histories(draw: st.DrawFn) -> tuple[Sends, Outcomes, int, int, bool]:
+    """Messages to customers 0-4 on random arms and some of their clicks, then one customer, channel and
+    whether the next piece of evidence is a click (True) or a message sent (False)."""
     n = draw(st.integers(0, 30))
     arm = np.array(draw(st.lists(st.integers(0, CATALOG.null_arm - 1), min_size=n, max_size=n)), np.int64)
-    success = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), np.float64)
+    customer = np.array(draw(st.lists(st.integers(0, 4), min_size=n, max_size=n)), np.int64)
+    clicked = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), np.float64)
+    sends = Sends(key=np.arange(n), cell_idx=np.zeros(n, np.int64), arm=arm, sent_at=np.zeros(n), customer_idx=customer)
     outcomes = Outcomes(cell_idx=np.zeros(n, np.int64), arm=arm, outcome_idx=np.zeros(n, np.int64),
-                        successes=success, failures=1.0 - success,
-                        customer_idx=np.array(draw(st.lists(st.integers(0, 4), min_size=n, max_size=n)), np.int64))
-    return outcomes, draw(st.integers(0, 4)), draw(st.integers(0, 2)), draw(st.booleans())
+                        successes=clicked, failures=1.0 - clicked, customer_idx=customer)
+    return sends, outcomes, draw(st.integers(0, 4)), draw(st.integers(0, 2)), draw(st.booleans())
 
 
 @PROPERTY
 @given(histories())
 def test_a_customers_own_evidence_moves_their_factor_its_way_and_nobody_elses(case):
-    history, customer, channel, success = case
+    history, outcomes, customer, channel, click = case
     policy = hier_ts(context=False)
-    policy.update(history)
+    policy.sent(history)
+    policy.update(outcomes)
     everyone = np.arange(6)
     before = policy.personal_factors(everyone)
-    arm = channel * 24 + 9
-    policy.update(Outcomes(cell_idx=np.array([1]), arm=np.array([arm]), outcome_idx=np.array([0]),
-                           successes=np.array([float(success)]), failures=np.array([float(not success)]),
-                           customer_idx=np.array([customer])))
+    one = np.array([customer])
+    arm = np.array([channel * 24 + 9])
+    if click:  # a click arrives: observed, on top of what was expected
+        policy.update(Outcomes(cell_idx=np.array([1]), arm=arm, outcome_idx=np.array([0]), successes=np.ones(1),
+                               failures=np.zeros(1), customer_idx=one))
+    else:  # a message goes out: expected, and nothing observed yet
+        policy.sent(Sends(key=np.array([99]), cell_idx=np.array([1]), arm=arm, sent_at=np.zeros(1), customer_idx=one))
     after = policy.personal_factors(everyone)
     others = everyone != customer
     npt.assert_array_equal(after[others], before[others])  # bit for bit
     npt.assert_array_equal(np.delete(after[customer], channel, axis=1), np.delete(before[customer], channel, axis=1))
     moved = after[customer, 0, channel] - before[customer, 0, channel]
-    assert moved > 0 if success else moved < 0
+    assert moved > 0 if click else moved < 0
 
 
 def test_a_customer_without_evidence_decides_as_the_segment():

@@ -216,11 +216,11 @@ def test_hier_ts_personal_evidence_grows_per_customer_and_discounts_but_open_mes
     batch = make_batch(4)
     policy.update(outcomes_of(batch, policy.decide(batch).arm, 1))
     assert policy.personal_observed_.shape == (batch.customer_idx.max() + 1, 2, 3)
-    assert policy.personal_expected_.sum() > 0
+    assert policy.personal_observed_.sum() > 0
     policy.set_open(OpenCounts(np.full(policy.pending_.shape, 0.5)))
-    total = policy.successes_.sum() + policy.personal_expected_.sum()
+    total = policy.successes_.sum() + policy.personal_observed_.sum()
     policy.advance(2.0)
-    assert policy.successes_.sum() + policy.personal_expected_.sum() == pytest.approx(0.81 * total)
+    assert policy.successes_.sum() + policy.personal_observed_.sum() == pytest.approx(0.81 * total)
     assert policy.pending_.sum() == pytest.approx(0.5 * policy.pending_.size)
 
 
