@@ -338,40 +338,38 @@ class BankSampling(OpenMessagesPolicy):
         alpha, beta, posterior_row = self.sampling_posterior(batch)
         factor = self.channel_factors(batch)
         if factor is not None:  # one bank of rate draws per posterior; each row scores them its own way
-            banks, bank_idx = np.unique(posterior_row, return_inverse=True)
-            bank_idx = bank_idx.reshape(-1).astype(np.int64)
-            needed = np.zeros((banks.size, self.catalog.n_arms), dtype=np.bool_)
-            np.logical_or.at(needed, bank_idx, mask)
+            banks, bank_idx, needed = _banks(posterior_row[:, None], mask)
             outcomes = np.flatnonzero(self.value)
-            rates = engine.rate_bank(alpha, beta, banks, needed, bank_draws or self.bank_draws, outcomes,
+            rates = engine.rate_bank(alpha, beta, banks[:, 0], needed, bank_draws or self.bank_draws, outcomes,
                                      null_arm=self.catalog.null_arm, rng=self._rng)
             return engine.scaled_bank_probabilities(rates, self.value[outcomes], self.cost, batch.cost_row_idx,
                                                     bank_idx, factor[:, outcomes], self.catalog.arm_channels(),
                                                     mask, epsilon=0.0)
-        pairs = np.stack([posterior_row, batch.cost_row_idx], axis=1)
-        banks, bank_idx = np.unique(pairs, axis=0, return_inverse=True)
-        bank_idx = bank_idx.reshape(-1).astype(np.int64)
-        needed = np.zeros((banks.shape[0], self.catalog.n_arms), dtype=np.bool_)
-        np.logical_or.at(needed, bank_idx, mask)
+        banks, bank_idx, needed = _banks(np.stack([posterior_row, batch.cost_row_idx], axis=1), mask)
         scores = engine.score_bank(alpha, beta, self.value, self.cost, banks[:, 0], banks[:, 1], needed,
                                    n_draws=bank_draws or self.bank_draws, null_arm=self.catalog.null_arm,
                                    rng=self._rng)
         return engine.bank_probabilities(scores, bank_idx, mask, epsilon=0.0, null_arm=self.catalog.null_arm)
 
 
+def _banks(keys: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct rows of ``keys`` (int64 (n_rows, k)), each row's bank, and the arms each bank must
+    draw (the union of its rows' ``mask``): int64 (n_banks, k), int64 (n_rows,), bool (n_banks, n_arms)."""
+    banks, bank_idx = np.unique(keys, axis=0, return_inverse=True)
+    bank_idx = bank_idx.reshape(-1).astype(np.int64)
+    needed = np.zeros((banks.shape[0], mask.shape[1]), dtype=np.bool_)
+    np.logical_or.at(needed, bank_idx, mask)
+    return banks, bank_idx, needed
+
+
 def add_counts(successes: np.ndarray, failures: np.ndarray, index: dict[str, np.ndarray], outcomes: Outcomes,
                keep: np.ndarray) -> None:
     """Add the ``keep`` rows of ``outcomes`` to count arrays at ``index`` (name -> int array per axis)."""
     check_index(successes.shape, index)
-    check_weights(outcomes, keep)
-    at = tuple(index.values())
-    np.add.at(successes, at, outcomes.successes[keep])
-    np.add.at(failures, at, outcomes.failures[keep])
-
-
-def check_weights(outcomes: Outcomes, keep: np.ndarray) -> None:
-    """The ``keep`` rows' successes and failures are finite and >= 0, or ``ValueError``."""
     for name in ("successes", "failures"):
         weights = getattr(outcomes, name)[keep]
         if not np.all(np.isfinite(weights) & (weights >= 0)):
             raise ValueError(f"`outcomes.{name}` must be finite and >= 0")
+    at = tuple(index.values())
+    np.add.at(successes, at, outcomes.successes[keep])
+    np.add.at(failures, at, outcomes.failures[keep])

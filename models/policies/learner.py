@@ -203,7 +203,7 @@ class OpenMessages:
 
     def recent_of(self, keys: np.ndarray) -> np.ndarray:
         """The recent messages recorded with each key's send, int64 (n, n_channels); -1 for unknown keys."""
-        rows = np.array([self._row.get(k, -1) for k in keys.tolist()], dtype=np.int64)
+        rows = self._rows_of(keys)
         recent = np.full((rows.size, self._recent.shape[1]), -1, np.int64)
         known = rows >= 0
         recent[known] = self._recent[rows[known]]
@@ -211,7 +211,7 @@ class OpenMessages:
 
     def close(self, keys: np.ndarray, outcome_idx: np.ndarray) -> None:
         """Mark (key, outcome) resolved; keys never reported as sent are ignored (e.g. an older model's)."""
-        rows = np.array([self._row.get(k, -1) for k in keys.tolist()], dtype=np.int64)
+        rows = self._rows_of(keys)
         known = rows >= 0
         pairs = np.unique(rows[known] * self.n_outcomes + outcome_idx[known])  # a pair closes once
         row, outcome = pairs // self.n_outcomes, pairs % self.n_outcomes
@@ -221,6 +221,10 @@ class OpenMessages:
         np.subtract.at(self.by_cell, (self._cell[row], outcome, self._arm[row]), 1.0)
         if self._n > 1024 and self.open.any(axis=1).sum() * 2 < self._n:
             self._compact()
+
+    def _rows_of(self, keys: np.ndarray) -> np.ndarray:
+        """Each key's row in the table, int64; -1 for keys never reported as sent."""
+        return np.array([self._row.get(k, -1) for k in keys.tolist()], dtype=np.int64)
 
     def _reserve(self, size: int) -> None:
         """Room for ``size`` rows, doubling the arrays when they are full (amortised O(1) per send)."""

@@ -195,6 +195,9 @@ class HierarchicalThompsonPolicy(BankSampling):
         self.personal_expected_ = np.zeros_like(self.personal_observed_)
         self._levels = hierarchy_levels(catalog)
         self._arm_channel = catalog.arm_channels()
+        interest = self.value >= 0  # clicks, opens: signs of one interest in a channel, pooled by personal_factors
+        self._shared_evidence = ((np.equal.outer(interest, interest) & interest)
+                                 | np.eye(interest.size, dtype=np.bool_)).astype(np.float64)
         self._counts_changed()
 
     def posterior(self) -> Posterior:
@@ -263,9 +266,7 @@ class HierarchicalThompsonPolicy(BankSampling):
         if not self.personal:
             return np.ones((customers.size, *self.personal_observed_.shape[1:]))
         self._grow_customers(customers)
-        interest = self.value >= 0  # clicks, opens: signs of one interest in a channel, pooled
-        shared = (np.equal.outer(interest, interest) & interest) | np.eye(interest.size, dtype=np.bool_)
-        observed, expected = (np.einsum("nkc,ok->noc", x[customers], shared.astype(np.float64))
+        observed, expected = (np.einsum("nkc,ok->noc", x[customers], self._shared_evidence)
                               for x in (self.personal_observed_, self.personal_expected_))
         return (observed + self.personal_prior) / (expected + self.personal_prior)
 
