@@ -4,7 +4,9 @@ One run of the product's default policy (``hier_ts``) without a budget measures 
 30-day month; the budget is half of that (the mean over seeds). Then, on the same seeds and customers,
 three rules keep to that budget:
 
-- ``paced``: the ``Pacer``'s cost multiplier, moved each day by the dual update (the product's rule);
+- ``paced``: the ``Pacer``'s cost multiplier, moved each day by the dual update, and each day's batch
+  held to one day of even pace ahead of the line (the product's rule);
+- ``paced between days only``: the dual update alone, without the limit within a day's batch;
 - ``stop when spent``: SMS at its plain cost until the month's budget is gone, then none;
 - ``fixed multiplier``: SMS priced at a constant (unconstrained spend / budget = 2) times its cost, and
   switched off if the budget is gone all the same.
@@ -42,11 +44,12 @@ POLICY = "hier_ts"
 DAYS_PER_MONTH, DAYS_PER_WEEK, WEEKS_PER_MONTH = 30, 7, 4
 MONTH_TOLERANCE, WEEK_TOLERANCE = 0.02, 0.15
 FIXED_MULTIPLIER = 2.0  # unconstrained spend / budget
-RULES: dict[str, dict[str, float] | None] = {
+RULES: dict[str, dict[str, float | None] | None] = {
     "unconstrained": None,
     "paced": {"learning_rate": DEFAULT_LEARNING_RATE, "multiplier": 1.0},
-    "stop when spent": {"learning_rate": 0.0, "multiplier": 1.0},
-    "fixed multiplier": {"learning_rate": 0.0, "multiplier": FIXED_MULTIPLIER},
+    "paced between days only": {"learning_rate": DEFAULT_LEARNING_RATE, "multiplier": 1.0, "ahead_hours": None},
+    "stop when spent": {"learning_rate": 0.0, "multiplier": 1.0, "ahead_hours": None},
+    "fixed multiplier": {"learning_rate": 0.0, "multiplier": FIXED_MULTIPLIER, "ahead_hours": None},
 }
 
 

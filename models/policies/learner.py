@@ -288,8 +288,9 @@ class Learner:
         batch = self._with_context(batch)
         if self.pacer is None:
             return self.policy.decide(batch)
-        with self.pacer.pricing(self.policy) as policy:
-            return policy.decide(self.pacer.restrict(batch))
+        batch, multiplier = self._paced(batch)
+        with self.pacer.pricing(self.policy, multiplier) as policy:
+            return policy.decide(batch)
 
     def propensities(self, batch: DecisionBatch, *, bank_draws: int | None = None) -> np.ndarray:
         """Every arm's probability per row under the current posterior (see ``Policy.propensities``)."""
@@ -297,8 +298,27 @@ class Learner:
         batch = self._with_context(batch)
         if self.pacer is None:
             return self.policy.propensities(batch, bank_draws=bank_draws)
-        with self.pacer.pricing(self.policy) as policy:
-            return policy.propensities(self.pacer.restrict(batch), bank_draws=bank_draws)
+        batch, multiplier = self._paced(batch)
+        with self.pacer.pricing(self.policy, multiplier) as policy:
+            return policy.propensities(batch, bank_draws=bank_draws)
+
+    def _paced(self, batch: DecisionBatch) -> tuple[DecisionBatch, np.ndarray]:
+        """``batch`` without the channels whose budget is spent, and the channel multipliers to price it
+        at: the pacer's, raised where the spend the policy expects of the batch would run too far ahead."""
+        pacer = self.pacer
+        assert pacer is not None
+        batch = pacer.restrict(batch)
+        channels = np.arange(len(self.catalog.channels))
+        row_cost = np.where(batch.mask, self.policy.cost[batch.cost_row_idx], 0.0)
+        of_channel = self._arm_channel[None, :] == channels[:, None]  # (n_channels, n_arms)
+        most = np.array([row_cost[:, arms].max(axis=1, initial=0.0).sum() for arms in of_channel])
+
+        def expected_spend(multiplier: np.ndarray) -> np.ndarray:
+            with pacer.pricing(self.policy, multiplier) as policy:
+                spend = (policy.propensities(batch) * row_cost).sum(axis=0)
+            return of_channel @ spend
+
+        return batch, pacer.batch_multiplier(most, expected_spend)
 
     def _with_context(self, batch: DecisionBatch) -> DecisionBatch:
         """``batch`` with each customer's messages of the trailing week, for a contextual policy."""

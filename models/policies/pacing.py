@@ -18,6 +18,15 @@ spent is switched off until the month ends (the guard that bounds an overshoot b
 The multiplier carries over into the next month, so a second month starts at the price the first one
 learned.
 
+The dual update learns only between steps, so a step that decides many customers at once (the
+simulator's day, a large batch request) could spend days of pace before the price reacts: a cold
+policy at multiplier 1 spent about five days' pace of SMS on its first day. Within a step, a batch is
+therefore also held to the even-pace line ``ahead_hours`` ahead (one day by default): when the spend
+the policy expects of the batch (its exact propensities times each message's cost) would cross that
+line, the batch alone is priced higher, by a bisection on the channel's multiplier, until it fits.
+That price is the batch's, not the pacer's: the pacer's state stays a function of the loop's inputs
+(sends and the clock), which a served loop replays without the decisions.
+
 ``Pacer`` is part of the loop's state (``Learner(pacer=...)``): it counts spend from the messages the
 loop hears were sent, at the policy's own per-message cost, and is a deterministic function of the
 loop's inputs, so a replay of the same inputs gives the same multipliers; ``to_dict`` / ``from_dict``
@@ -27,7 +36,7 @@ save and restore it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -45,6 +54,8 @@ CATCH_UP_HOURS = 48.0  # a gap to the even pace is closed over about two days
 MIN_PACE_SHARE, MAX_PACE_SHARE = 0.25, 4.0  # catching up asks for 1/4 to 4 times the even pace of a step
 MAX_LOG_STEP = 1.0  # at most a factor e per step, so one odd day cannot swing the price far
 MAX_MULTIPLIER = 1e4
+DEFAULT_AHEAD_HOURS = 24.0  # a batch may bring spend at most one day of even pace ahead of the line
+BATCH_PRICE_EVALUATIONS = 10  # spend estimates a batch's price may take (bracketing, then halving)
 
 
 class Pacer:
@@ -56,13 +67,17 @@ class Pacer:
     budgets : channel -> USD per month (``parse_budgets``); unbudgeted channels keep multiplier 1.
     learning_rate : step size of the dual update (0 keeps every multiplier where it starts).
     multiplier : where every budgeted channel's multiplier starts, >= 1.
+    ahead_hours : how far ahead of the even-pace line one batch may bring a month's spend (hours of
+        pace; None: no limit within a step, only the dual update and the spent budget's switch-off).
     """
 
     def __init__(self, catalog: Catalog, budgets: Mapping[str, float], *,
-                 learning_rate: float = DEFAULT_LEARNING_RATE, multiplier: float = 1.0) -> None:
+                 learning_rate: float = DEFAULT_LEARNING_RATE, multiplier: float = 1.0,
+                 ahead_hours: float | None = DEFAULT_AHEAD_HOURS) -> None:
         self.catalog = catalog
         self.budgets = parse_budgets({c: {"per_month": b} for c, b in budgets.items()}, catalog)
         self.learning_rate = check_range("learning_rate", learning_rate, 0.0)
+        self.ahead_hours = None if ahead_hours is None else check_range("ahead_hours", ahead_hours, 0.0)
         start = check_range("multiplier", multiplier, 1.0, MAX_MULTIPLIER)
         n_channels = len(catalog.channels)
         self.budget = np.full(n_channels, np.inf)
@@ -92,11 +107,50 @@ class Pacer:
         arm_off = np.append(off, False)[self._arm_channel]
         return replace(batch, mask=batch.mask & ~arm_off)
 
+    def allowance(self) -> np.ndarray:
+        """USD (n_channels,) a batch decided now may spend per channel: up to the even-pace line
+        ``ahead_hours`` ahead of the clock, less what the month has spent; inf where nothing limits it."""
+        if self.ahead_hours is None or self.clock is None:
+            return np.full(self.budget.shape, np.inf)
+        elapsed = self.clock - self.month * HOURS_PER_MONTH
+        line = self.budget * min(elapsed + self.ahead_hours, HOURS_PER_MONTH) / HOURS_PER_MONTH
+        return np.where(self.budgeted, np.maximum(line - self.spent, 0.0), np.inf)
+
+    def batch_multiplier(self, most: np.ndarray, expected_spend: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """Each channel's multiplier for one batch: the pacer's, raised where the batch would overspend.
+
+        most : USD (n_channels,), what the batch would spend if every row took its channel's dearest
+            allowed arm (no estimate is needed where even that fits the allowance);
+        expected_spend : channel multipliers (n_channels,) -> the batch's expected spend per channel.
+        A channel over its ``allowance`` is bracketed by e-fold steps, then halved in log space; the
+        lowest multiplier seen to fit is used (one step above the highest tried when none did). A channel with nothing
+        left to spend gets ``MAX_MULTIPLIER`` at once.
+        """
+        allowance = self.allowance()
+        base = np.log(self.multiplier)
+        limit = np.where(allowance <= 0.0, np.log(MAX_MULTIPLIER), base)
+        if np.all(most <= allowance):
+            return np.exp(limit)
+        low, high, current = limit.copy(), np.full_like(base, np.nan), limit.copy()
+        active = np.zeros(base.shape, dtype=np.bool_)
+        for _ in range(BATCH_PRICE_EVALUATIONS):
+            over = expected_spend(np.exp(current)) > allowance
+            active |= over & (current < np.log(MAX_MULTIPLIER))
+            if not active.any():
+                break
+            low = np.where(active & over, current, low)
+            high = np.where(active & ~over, current, high)
+            current = np.where(active, np.where(np.isnan(high), low + 1.0, 0.5 * (low + high)), current)
+            current = np.minimum(current, np.log(MAX_MULTIPLIER))
+        return np.exp(np.where(active, np.where(np.isnan(high), current, high), limit))
+
     @contextmanager
-    def pricing(self, policy: Policy) -> Iterator[Policy]:
-        """Within the block, ``policy`` scores arms at the paced cost; its own cost is restored after."""
+    def pricing(self, policy: Policy, multiplier: np.ndarray | None = None) -> Iterator[Policy]:
+        """Within the block, ``policy`` scores arms at the paced cost (the pacer's multipliers, or a
+        batch's from ``batch_multiplier``); its own cost is restored after."""
         cost = policy.cost
-        policy.cost = np.ascontiguousarray(cost * self.arm_multiplier())
+        channel_multiplier = self.multiplier if multiplier is None else multiplier
+        policy.cost = np.ascontiguousarray(cost * np.append(channel_multiplier, 1.0)[self._arm_channel])
         try:
             yield policy
         finally:
@@ -144,15 +198,16 @@ class Pacer:
     def to_dict(self) -> dict[str, Any]:
         """The pacer's whole state, JSON-friendly; ``Pacer.from_dict`` restores it."""
         channels = self.catalog.channels
-        return {"budgets": self.budgets, "learning_rate": self.learning_rate, "month": self.month,
-                "clock": self.clock,
+        return {"budgets": self.budgets, "learning_rate": self.learning_rate, "ahead_hours": self.ahead_hours,
+                "month": self.month, "clock": self.clock,
                 **{name: dict(zip(channels, getattr(self, name).tolist(), strict=True))
                    for name in ("multiplier", "spent", "step_start")}}
 
     @classmethod
     def from_dict(cls, catalog: Catalog, data: Mapping[str, Any]) -> Pacer:
         """The pacer ``to_dict`` described, on ``catalog``."""
-        pacer = cls(catalog, data["budgets"], learning_rate=data["learning_rate"])
+        pacer = cls(catalog, data["budgets"], learning_rate=data["learning_rate"],
+                    ahead_hours=data.get("ahead_hours", DEFAULT_AHEAD_HOURS))
         pacer.month, pacer.clock = int(data["month"]), None if data["clock"] is None else float(data["clock"])
         for name in ("multiplier", "spent", "step_start"):
             values = data[name]

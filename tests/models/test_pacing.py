@@ -129,22 +129,83 @@ def test_the_pacer_state_round_trips_through_json_and_then_moves_the_same():
         Pacer.from_dict(CATALOG, state)
 
 
-# The segment-only hier_ts keeps SMS in use all month at this size, so these runs see the pacer at work.
-# The default (context and personal factors) spends most of such a budget on its cold-start first day
-# and little SMS after, which tests the first-month limitation rather than the pacing.
-SEGMENT_ONLY = {"context": False, "personal": False}
+def even_pacer(budget: float, hours: float = 0.0, spent: float = 0.0) -> Pacer:
+    """An SMS-budgeted pacer whose clock is at ``hours`` with ``spent`` USD of the month spent."""
+    pacer = Pacer(CATALOG, {"sms": budget})
+    pacer.advance(hours)
+    pacer.spent[SMS] = spent
+    return pacer
+
+
+def test_a_batch_may_spend_up_to_one_day_of_pace_ahead_of_the_line():
+    pacer = even_pacer(30.0, hours=48.0, spent=1.5)  # the line is at $2 after two days
+    allowance = pacer.allowance()
+    assert allowance[SMS] == pytest.approx(3.0 - 1.5) and np.isinf(np.delete(allowance, SMS)).all()
+    assert even_pacer(30.0, hours=48.0, spent=5.0).allowance()[SMS] == 0.0
+    assert np.isinf(Pacer(CATALOG, {"sms": 30.0}, ahead_hours=None).allowance()).all()
+
+
+def elastic_spend(scale: float, elasticity: float, calls: list[np.ndarray] | None = None):
+    """Expected SMS spend ``scale × multiplier^-elasticity``; other channels spend nothing."""
+    def spend(multiplier: np.ndarray) -> np.ndarray:
+        if calls is not None:
+            calls.append(multiplier.copy())
+        out = np.zeros_like(multiplier)
+        out[SMS] = scale * multiplier[SMS] ** -elasticity
+        return out
+    return spend
+
+
+def test_a_batch_that_fits_its_allowance_keeps_the_pacers_price_without_estimating_its_spend():
+    pacer = even_pacer(30.0)
+    calls: list[np.ndarray] = []
+    most = np.zeros(len(CATALOG.channels))
+    most[SMS] = 0.5  # every row on its dearest SMS arm: still under a day's $1
+    np.testing.assert_array_equal(pacer.batch_multiplier(most, elastic_spend(0.5, 1.0, calls)), pacer.multiplier)
+    assert calls == []
+
+
+@given(scale=st.floats(0.01, 1e3), elasticity=st.floats(0.3, 3.0), spent=st.floats(0.0, 2.5))
+def test_an_overspending_batch_is_priced_just_high_enough_to_fit(scale, elasticity, spent):
+    pacer = even_pacer(30.0, hours=24.0, spent=spent)  # allowance: $2 - spent
+    allowance = pacer.allowance()[SMS]
+    most = np.full(len(CATALOG.channels), 1e6)
+    multiplier = pacer.batch_multiplier(most, elastic_spend(scale, elasticity))
+    assert np.all(np.delete(multiplier, SMS) == 1.0) and multiplier[SMS] >= pacer.multiplier[SMS]
+    fits = scale * multiplier[SMS] ** -elasticity <= allowance
+    if scale <= allowance:
+        assert multiplier[SMS] == 1.0
+    elif allowance > 0 and multiplier[SMS] < 1e4:
+        assert fits
+        # within one halving of the lowest price that fits (bracketing by e, then halving in log space)
+        lowest = (scale / allowance) ** (1 / elasticity)
+        assert np.log(multiplier[SMS]) - np.log(lowest) <= 2.0 ** -(10 - np.ceil(np.log(lowest)) - 1) + 1e-9
+    else:
+        assert multiplier[SMS] == pytest.approx(1e4)
+
+
+def test_a_cold_policy_spends_about_a_day_of_pace_on_its_first_day():
+    free = simulate(WORLD, ["hier_ts"], n_customers=2000, n_days=1, seeds=[0], progress=False).runs[0]
+    budget = 5 * free.totals["cost_sms"]  # unlimited, day 0 would spend six days of pace
+    first_day = []
+    for ahead_hours in (24.0, None):
+        learner = Learner(make_world_policy("hier_ts", WORLD, seed=0),
+                          pacer=Pacer(CATALOG, {"sms": budget}, ahead_hours=ahead_hours))
+        run = run_loop(WORLD, learner, n_customers=2000, n_days=1, seed=0, name="paced")
+        first_day.append(run.daily["cost_sms"][0])
+    held, unlimited = first_day
+    assert held <= 1.3 * budget / 30 < 3 * budget / 30 < unlimited
 
 
 def paced_run(budget: float, seed: int = 0) -> tuple[Learner, np.ndarray]:
-    learner = Learner(make_world_policy("hier_ts", WORLD, seed=seed, **SEGMENT_ONLY),
+    learner = Learner(make_world_policy("hier_ts", WORLD, seed=seed),
                       pacer=Pacer(CATALOG, {"sms": budget}))
     run = run_loop(WORLD, learner, n_customers=800, n_days=30, seed=seed, name="paced")
     return learner, run.daily["cost_sms"]
 
 
 def test_a_paced_month_stays_within_its_budget_but_for_at_most_one_day_and_replays_to_the_same_price():
-    free = simulate(WORLD, ["hier_ts"], n_customers=800, n_days=30, seeds=[0], progress=False,
-                    policy_params={"hier_ts": SEGMENT_ONLY}).runs[0]
+    free = simulate(WORLD, ["hier_ts"], n_customers=800, n_days=30, seeds=[0], progress=False).runs[0]
     unconstrained = free.daily["cost_sms"]
     budget = 0.5 * unconstrained.sum()
     learner, spend = paced_run(budget)
@@ -172,8 +233,9 @@ def test_a_world_file_sets_budgets_that_simulate_paces_unless_told_otherwise(tmp
     assert world.budgets == {"sms": 0.01} and WORLD.budgets == {}
     paced = simulate(world, ["hier_ts"], n_customers=500, n_days=3, seeds=[0], progress=False).runs[0]
     free = simulate(world, ["hier_ts"], n_customers=500, n_days=3, seeds=[0], progress=False, budgets={}).runs[0]
-    assert paced.daily["cost_sms"][0] > 0.01 and not paced.daily["cost_sms"][1:].any()  # spent on day 0: off
-    assert free.daily["cost_sms"][1:].all()
+    sms_cost = WORLD.cost[:, CATALOG.arm_channels() == SMS]
+    assert paced.totals["cost_sms"] <= 0.01 + sms_cost.max()  # a cent a month: a message at most, then off
+    assert free.daily["cost_sms"].all() and free.totals["cost_sms"] > 5 * (0.01 + sms_cost.max())
     (tmp_path / "bad.toml").write_text(text + "\n[budget.sms]\nper_week = 5\n")
     with pytest.raises(ValueError, match=r"bad.toml: \[budget\] budget of 'sms' must be"):
         load_world(tmp_path / "bad.toml")
