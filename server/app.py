@@ -57,6 +57,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.metrics.watch_group_commit(lambda: group.units, lambda: group.commits)
     await to_thread.run_sync(service.refresh_model)
     clock = app.dependency_overrides.get(get_now, utc_now)  # the routes' clock, which tests may override
+    if service.rules.budgets:  # budget pacing needs the loop's clock before the first batch is priced
+        await to_thread.run_sync(lambda: service.close_windows(clock()))
     tasks = [
         asyncio.create_task(_every(settings.model_refresh_seconds, service.refresh_model)),
         asyncio.create_task(_every(settings.close_windows_seconds, lambda: service.close_windows(clock()))),

@@ -21,7 +21,8 @@ a ``CLOSED`` input with one failure. Rules:
 - ``failed`` marks the message undelivered, and an undelivered decision teaches nothing when it
   closes (its ``CLOSED`` inputs carry no failure, they only close the open message); any sign of
   delivery (delivered, opened, clicked, converted, unsubscribed) overrides it, in whichever order
-  the events arrive.
+  the events arrive. Its first report refunds the message's spend to the budgets (a ``REFUND`` input,
+  1), and a sign of delivery after it charges it again (-1).
 
 The functions here are pure: the service reads records, calls them, and writes the results.
 """
@@ -82,17 +83,20 @@ def apply_event(decision: DecisionRecord, event: FeedbackEvent, catalog: Catalog
     if late:
         return EventEffect(decision, "late", [], consent)
     updated = decision
+    inputs: list[LoopInput] = []
     if event.type in DELIVERY_EVIDENCE and decision.delivery != "delivered":
         updated = replace(updated, delivery="delivered")
+        if decision.delivery == "failed":
+            inputs = _inputs(decision, catalog, InputKind.REFUND, {"": (-1.0, 0.0)}, at, customer)
     elif event.type == "failed" and decision.delivery == "unknown":
         updated = replace(updated, delivery="failed")
-    inputs: list[LoopInput] = []
+        inputs = _inputs(decision, catalog, InputKind.REFUND, {"": (1.0, 0.0)}, at, customer)
     same_channel = event.type != "unsubscribed" or (event.channel or decision.channel) == decision.channel
     learned = _successes(decision)
     new = [o for o in EVENT_OUTCOMES.get(event.type, ()) if o in catalog.outcomes and o not in learned]
     if new and same_channel:
         updated = replace(updated, successes=",".join(sorted({*learned, *new})))
-        inputs = _inputs(decision, catalog, InputKind.ARRIVED, dict.fromkeys(new, (1.0, 0.0)), at, customer)
+        inputs += _inputs(decision, catalog, InputKind.ARRIVED, dict.fromkeys(new, (1.0, 0.0)), at, customer)
     return EventEffect(updated, "applied", inputs, consent)
 
 

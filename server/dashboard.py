@@ -290,7 +290,7 @@ def render_dashboard(service: SendwiseService, query: PageQuery, now: datetime) 
         heatmap=None if posterior is None else heatmap(posterior),
         explanation=explanation, option_rows=None if explanation is None else option_rows(explanation),
         activity=activity, bars=hourly_bars(activity, colours), colours=colours, closing=closing_rows(activity, now),
-        model=model_facts(service, first),
+        model=model_facts(service, first), budgets=[] if live is None else live.budget_status(),
         readiness=service.readiness(), selected_channels=set(query.channels if query.customer_id else channels),
         now=_when(now.timestamp()), hour_ranges=hour_ranges, when=_when)
 

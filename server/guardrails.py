@@ -9,7 +9,10 @@ chosen rather than a forbidden one being clipped afterwards:
   ``[not_before, deadline]`` (``models.timing``), so the reported ``send_at`` always honours it;
 - frequency caps per channel and over all channels within a rolling window. A send at ``t`` is allowed
   only if fewer than ``cap`` sends lie within ``(t - W, t + W)``; then no window of length ``W``
-  anywhere can hold more than ``cap`` sends, whatever order the sends were planned in.
+  anywhere can hold more than ``cap`` sends, whatever order the sends were planned in;
+- budgets (``SENDWISE_BUDGETS``, else the world's ``[budget]``): a channel whose month's budget is spent
+  is removed (rule ``budget``), and one the pacing priced above its cost says so in the reason's
+  ``cost_multipliers`` (``budget_effects``; the pacing itself is the model's, ``models.policies.pacing``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sendwise.models import N_HOURS, Catalog, send_instants
+from sendwise.models import N_HOURS, Catalog, parse_budgets, send_instants
+from sendwise.models.policies import Pricing
 
 from .schemas import CustomerRequest, Guardrail, GuardrailRule
 from .settings import Settings
@@ -42,6 +46,7 @@ class ServingRules:
     channel_caps: dict[str, int] = field(default_factory=dict)
     total_cap: int | None = None
     cap_window_hours: float = 168.0
+    budgets: dict[str, float] = field(default_factory=dict)  # channel -> USD per 30-day month, paced
 
     @classmethod
     def from_world(cls, settings: Settings, world: World | None) -> ServingRules:
@@ -50,7 +55,9 @@ class ServingRules:
         attribution: dict[str, float] = {}
         caps: dict[str, int] = {}
         total_cap, window = None, 168.0
+        budgets: dict[str, float] = {}
         if world is not None:
+            budgets = dict(world.budgets)
             channels, regions = world.catalog.channels, world.catalog.regions
             for r, region in enumerate(regions):
                 for c, channel in enumerate(channels):
@@ -66,6 +73,7 @@ class ServingRules:
             channel_caps=caps if settings.channel_caps is None else dict(settings.channel_caps),
             total_cap=total_cap if settings.total_cap is None else settings.total_cap,
             cap_window_hours=window if settings.cap_window_hours is None else settings.cap_window_hours,
+            budgets=budgets if settings.budgets is None else _parse_budgets(settings, world),
         )
 
     @property
@@ -223,6 +231,46 @@ def _removed(catalog: Catalog, wanted: list[tuple[int, ...]], in_window: np.ndar
         if total_cut[i]:
             removed.append(_cut("total_cap", None, total_ok[i]))
     return out
+
+
+def budget_effects(catalog: Catalog, mask: np.ndarray, guardrails: list[list[Guardrail]],
+                   pricing: Pricing) -> tuple[list[list[Guardrail]], list[dict[str, float]]]:
+    """What the budgets did to each row of a batch whose arm mask was ``mask`` before pricing.
+
+    Returns each row's guardrails with a ``budget`` one per channel it could have had whose month's
+    budget is spent, and the channels still allowed whose cost the pacing multiplied (channel -> multiplier).
+    Rows alike share their lists and dicts, as ``guardrails`` do.
+    """
+    n_channels = len(catalog.channels)
+    allowed = mask[:, :n_channels * N_HOURS].reshape(mask.shape[0], n_channels, N_HOURS).any(axis=2)
+    cut = allowed & pricing.exhausted[None, :]
+    priced = allowed & ~cut & (pricing.multiplier > 1.0)[None, :]
+    if not cut.any() and not priced.any():
+        return guardrails, [{}] * mask.shape[0]
+    every_hour = list(range(N_HOURS))
+    merged: dict[tuple[int, tuple[int, ...]], list[Guardrail]] = {}
+    multipliers: dict[tuple[int, ...], dict[str, float]] = {}
+    rows_out: list[list[Guardrail]] = []
+    priced_out: list[dict[str, float]] = []
+    for shared, cut_row, priced_row in zip(guardrails, cut.tolist(), priced.tolist(), strict=True):
+        spent = tuple(c for c in range(n_channels) if cut_row[c])
+        key = (id(shared), spent)
+        if key not in merged:
+            merged[key] = shared + [Guardrail(rule="budget", channel=catalog.channels[c], hours=every_hour)
+                                    for c in spent] if spent else shared
+        rows_out.append(merged[key])
+        repriced = tuple(c for c in range(n_channels) if priced_row[c])
+        if repriced not in multipliers:
+            multipliers[repriced] = {catalog.channels[c]: round(float(pricing.multiplier[c]), 4) for c in repriced}
+        priced_out.append(multipliers[repriced])
+    return rows_out, priced_out
+
+
+def _parse_budgets(settings: Settings, world: World | None) -> dict[str, float]:
+    """``SENDWISE_BUDGETS`` checked against the world's channels (without a world, the model's check them)."""
+    budgets = settings.budgets or {}
+    catalog = world.catalog if world is not None else Catalog(channels=tuple(budgets) or ("email",))
+    return parse_budgets(budgets, catalog)
 
 
 def _cut(rule: GuardrailRule, channel: str | None, ok: np.ndarray) -> Guardrail:

@@ -8,6 +8,11 @@ store) arrives at exactly the same arrays, and what the simulator measures is wh
 
 Propensities need no estimate: the policy samples each arm from the very probability vector whose
 entry is logged (``Policy.decide``).
+
+Budgets (``ServingRules.budgets``) are the learner's ``Pacer``: its spend and multipliers come from the
+same inputs (messages sent, refunds of undelivered ones, clock ticks), so every worker and every
+restart prices alike. They are counted per model version: a newly promoted version starts the month's
+count from its own first input.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from itertools import groupby
 import numpy as np
 
 from sendwise.models import Catalog, DecisionBatch, Learner, Policy
+from sendwise.models.policies import BudgetStatus, Pacer, Pricing
 from sendwise.models.policies.loop import Choices, Resolved, Sends
 
 from .guardrails import ServingRules
@@ -49,7 +55,7 @@ class LiveModel:
     def __init__(self, policy: Policy, version: str, rules: ServingRules) -> None:
         if policy.needs_truth:
             raise TypeError(f"policy {policy.name!r} reads the simulator's truth and cannot be served")
-        self.learner = Learner(policy)
+        self.learner = Learner(policy, pacer=Pacer(policy.catalog, rules.budgets) if rules.budgets else None)
         self.policy = policy
         self.version = version
         self.catalog: Catalog = policy.catalog
@@ -97,14 +103,23 @@ class LiveModel:
             self.applied_seq = fresh[-1].seq
         return len(fresh)
 
-    def decide(self, batch: DecisionBatch, seed: int, customers: list[str] | None = None) -> Choices:
-        """Choices for a batch with the policy reseeded by ``seed`` (same seed and state: same choices)."""
+    def decide(self, batch: DecisionBatch, seed: int,
+               customers: list[str] | None = None) -> tuple[Choices, Pricing | None]:
+        """Choices for a batch with the policy reseeded by ``seed`` (same seed and state: same choices), and
+        how the budgets priced it (None without budgets)."""
         with self._lock:
             if self.personal and customers is not None:  # a customer new to the log gets a fresh row
                 batch = DecisionBatch(batch.cell_idx, batch.cost_row_idx, batch.mask,
                                       customer_idx=self._customer_index(customers))
             self.policy.reseed(seed)
-            return self.learner.decide(batch)
+            pricing = self.learner.pricing(batch)
+            return self.learner.decide(batch, pricing=pricing), pricing
+
+    def budget_status(self) -> list[BudgetStatus]:
+        """Each budgeted channel's month so far, as the loop's inputs up to now count it."""
+        with self._lock:
+            pacer = self.learner.pacer
+            return [] if pacer is None else pacer.status()
 
     def posterior_of(self, cell: int) -> tuple[np.ndarray, np.ndarray] | None:
         """A copy of one cell's posterior (alpha, beta), (n_outcomes, n_arms), open messages included."""
@@ -124,8 +139,12 @@ class LiveModel:
         arm = np.array([i.arm for i in inputs], dtype=np.int64)
         sent_at = np.array([i.sent_at for i in inputs], dtype=np.float64)
         customer = self._customer_index([i.customer for i in inputs]) if self.personal else None
+        sends = Sends(key=key, cell_idx=cell, arm=arm, sent_at=sent_at, customer_idx=customer)
         if step == "sent":
-            self.learner.sent(Sends(key=key, cell_idx=cell, arm=arm, sent_at=sent_at, customer_idx=customer))
+            self.learner.sent(sends)
+            return
+        if step == "refund":
+            self.learner.undelivered(sends, np.array([i.successes for i in inputs], dtype=np.float64))
             return
         self.n_resolved += len(inputs)
         self.learner.resolve(Resolved(
@@ -193,4 +212,6 @@ def _step(kind: int) -> str:
         return "sent"
     if kind == InputKind.TICK:
         return "tick"
+    if kind == InputKind.REFUND:
+        return "refund"
     return "resolve"

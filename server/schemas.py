@@ -134,7 +134,7 @@ class DecisionRequest(StrictModel):
     customers: list[CustomerRequest] = Field(min_length=1, max_length=MAX_CUSTOMERS)
 
 
-GuardrailRule = Literal["unsubscribed", "quiet_hours", "send_window", "channel_cap", "total_cap"]
+GuardrailRule = Literal["unsubscribed", "quiet_hours", "send_window", "channel_cap", "total_cap", "budget"]
 
 
 class Guardrail(BaseModel):
@@ -151,11 +151,14 @@ class Reason(BaseModel):
     ``exploitation``: the policy's most probable option for this request. ``exploration``: any other,
     drawn uniformly among the allowed options (the exploration floor) or a Thompson draw of an option
     the posterior does not favour most; ``propensity`` says how likely it was. ``holdout``: the
-    customer is in the holdout (``SENDWISE_HOLDOUT_SHARE``), so no message.
+    customer is in the holdout (``SENDWISE_HOLDOUT_SHARE``), so no message. A guardrail ``budget`` removed a
+    channel whose month's budget is spent; ``cost_multipliers`` names the channels whose cost the budget
+    pacing multiplied for this decision (2.0: each message counted as twice its cost).
     """
 
     mode: Literal["exploration", "exploitation", "holdout"]
     guardrails: list[Guardrail]
+    cost_multipliers: dict[str, float] = Field(default_factory=dict)
 
 
 class Decision(BaseModel):

@@ -27,7 +27,7 @@ from .attribution import CONSENT_EVENTS, SECONDS_PER_HOUR, ConsentChange, apply_
 from .consent import MAX_CLOCK_SKEW, ConsentState
 from .deadline import check_deadline
 from .errors import ConflictError, InputError, ModelUnavailableError
-from .guardrails import BatchOptions, ServingRules, batch_options
+from .guardrails import BatchOptions, ServingRules, batch_options, budget_effects
 from .holdout import ServedHoldout
 from .live_model import LiveModel
 from .metrics import ServerMetrics
@@ -181,8 +181,13 @@ class SendwiseService:
                                 [state.sends.get(p, ()) for p in customers], now)
         batch = DecisionBatch(cell_idx, region_idx, options.mask)
         seed = self._next_seed()
-        chosen = live.decide(batch, seed, customers)
-        decisions, records = self._decisions(people, customers, options, batch, chosen, live, seed, now)
+        chosen, pricing = live.decide(batch, seed, customers)
+        priced: list[dict[str, float]] | None = None
+        if pricing is not None:
+            guardrails, priced = budget_effects(live.catalog, options.mask, options.guardrails, pricing)
+            options = BatchOptions(pricing.batch.mask, options.send_at, guardrails)
+            batch = pricing.batch  # the options the policy had: what the log's ``allowed`` must say
+        decisions, records = self._decisions(people, customers, options, batch, chosen, live, seed, now, priced)
         return DecisionPlan(*self.holdout.apply(people, decisions, records, live.catalog))
 
     def _suppression_keys(self, people: list[CustomerRequest], customers: list[str],
@@ -205,16 +210,19 @@ class SendwiseService:
             return int(self._seeds.integers(0, 2**63))
 
     def _decisions(self, people: list[CustomerRequest], customers: list[str], options: BatchOptions,
-                   batch: DecisionBatch, chosen: Choices, live: LiveModel, seed: int,
-                   now: datetime) -> tuple[DecisionRows, list[DecisionRecord]]:
+                   batch: DecisionBatch, chosen: Choices, live: LiveModel, seed: int, now: datetime,
+                   priced: list[dict[str, float]] | None = None) -> tuple[DecisionRows, list[DecisionRecord]]:
         """The response's decisions and their log rows (everything off-policy evaluation and learning need).
 
-        Customers with the same guardrails (one shared list per profile) and mode share one ``Reason``,
-        as the response's plain value and as the log's JSON.
+        Customers with the same guardrails (one shared list per profile), mode and budget pricing
+        (``priced``, one shared dict per pricing) share one ``Reason``, as the response's plain value and
+        as the log's JSON.
         """
         catalog, created_at = live.catalog, now.timestamp()
         channel_names = (*catalog.channels, NO_MESSAGE)  # indexed by arm // 24; the no-message arm is last
-        reasons: dict[tuple[int, bool], tuple[dict[str, Any], str]] = {}
+        reasons: dict[tuple[int, bool, int], tuple[dict[str, Any], str]] = {}
+        no_pricing: dict[str, float] = {}
+        pricings = priced if priced is not None else [no_pricing] * len(people)
         decisions: list[dict[str, Any]] = []
         records = []
         allowed, support, epsilon = catalog.encode_mask(batch.mask), chosen.support.tolist(), chosen.epsilon.tolist()
@@ -222,15 +230,17 @@ class SendwiseService:
         hours = np.where(arms == catalog.null_arm, -1, arms % N_HOURS).tolist()
         window_seconds = {c: self.rules.attribution_window_hours(c) * 3600.0 for c in catalog.channels}
         ids = _decision_ids(len(people), now)
-        for row, (person, customer, decision_id, arm, hour, explored, p, cost, cell, send_at, guardrails) in enumerate(
+        for row, (person, customer, decision_id, arm, hour, explored, p, cost, cell, send_at, guardrails,
+                  multipliers) in enumerate(
                 zip(people, customers, ids, arms.tolist(), hours, chosen.explored.tolist(), chosen.propensity.tolist(),
                     live.policy.cost[batch.cost_row_idx, arms].tolist(), batch.cell_idx.tolist(), options.send_at,
-                    options.guardrails, strict=True)):
+                    options.guardrails, pricings, strict=True)):
             channel = channel_names[arm // N_HOURS]
             at = None if hour < 0 else send_at[hour]
-            key = (id(guardrails), explored)
+            key = (id(guardrails), explored, id(multipliers))
             if key not in reasons:
-                reason = Reason(mode="exploration" if explored else "exploitation", guardrails=guardrails)
+                reason = Reason(mode="exploration" if explored else "exploitation", guardrails=guardrails,
+                                cost_multipliers=multipliers)
                 reasons[key] = reason.model_dump(), reason.model_dump_json()
             reason, reason_json = reasons[key]
             local_hour = None if hour < 0 else hour

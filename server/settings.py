@@ -57,6 +57,8 @@ class Settings(BaseSettings):
         default=None, description='messages per channel per cap window, JSON {"sms": 2}; unset: the world\'s')
     total_cap: int | None = Field(default=None, ge=1, description="messages per cap window; unset: the world's")
     cap_window_hours: PositiveSeconds | None = Field(default=None, description="rolling cap window; unset: world's")
+    budgets: dict[str, dict[str, float]] | None = Field(
+        default=None, description='paced spend per channel, JSON {"sms": {"per_month": 1000}}; unset: the world\'s')
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="larger request bodies are refused with 413")
     max_concurrent_requests: int = Field(
         default=64, ge=1, description="requests in flight per worker; more get 503 + Retry-After (probes never)")

@@ -105,6 +105,7 @@ class InputKind(IntEnum):
     ARRIVED = 1  # an outcome happened: ``successes`` of ``outcome`` at ``at``
     CLOSED = 2  # the attribution window closed without ``outcome``: ``failures`` (0 if undelivered)
     TICK = 3  # the clock moved to ``at``
+    REFUND = 4  # ``successes`` is 1: the message was not delivered, its spend comes back; -1: delivered after all
 
 
 class LoopInput(NamedTuple):

@@ -25,12 +25,13 @@ from .factory import (
 )
 from .learner import DelayModel, Learner, OpenWeight
 from .loop import Choices, Loop, Resolved, Sends
-from .pacing import Pacer
+from .pacing import BudgetStatus, Pacer, Pricing
 from .thompson import HierarchicalThompsonPolicy, ThompsonPolicy
 
 __all__ = [
     "DEFAULT_PRIOR_TRIALS",
     "POLICIES",
+    "BudgetStatus",
     "Choices",
     "DelayModel",
     "EpsilonGreedyPolicy",
@@ -45,6 +46,7 @@ __all__ = [
     "Pacer",
     "Policy",
     "Posterior",
+    "Pricing",
     "RandomHourPolicy",
     "RandomPolicy",
     "Resolved",

@@ -33,7 +33,7 @@ from ..domain import Catalog, DecisionBatch, Outcomes
 from ..validation import check_range
 from .base import OpenCounts, Policy, Posterior
 from .loop import Choices, Resolved, Sends
-from .pacing import Pacer
+from .pacing import Pacer, Pricing
 
 HOURS_PER_DAY = 24.0
 RECENT_WINDOW_HOURS = 7 * HOURS_PER_DAY  # what "recent messages" covers: the trailing week
@@ -279,35 +279,38 @@ class Learner:
     def catalog(self) -> Catalog:
         return self.policy.catalog
 
-    def decide(self, batch: DecisionBatch, now: float | None = None) -> Choices:
+    def decide(self, batch: DecisionBatch, now: float | None = None, *, pricing: Pricing | None = None) -> Choices:
         """The policy's choices for ``batch`` over the posterior as of the learner's clock.
 
         ``now`` is accepted for the ``Loop`` protocol; time moves only through ``advance`` (an input).
+        ``pricing`` is ``self.pricing(batch)`` when the caller already has it (to say what a budget did).
         """
         self._refresh()
-        batch = self._with_context(batch)
         if self.pacer is None:
-            return self.policy.decide(batch)
-        batch, multiplier = self._paced(batch)
-        with self.pacer.pricing(self.policy, multiplier) as policy:
-            return policy.decide(batch)
+            return self.policy.decide(self._with_context(batch))
+        pricing = pricing or self.pricing(batch)
+        assert pricing is not None
+        with self.pacer.pricing(self.policy, pricing.multiplier) as policy:
+            return policy.decide(pricing.batch)
 
     def propensities(self, batch: DecisionBatch, *, bank_draws: int | None = None) -> np.ndarray:
         """Every arm's probability per row under the current posterior (see ``Policy.propensities``)."""
         self._refresh()
-        batch = self._with_context(batch)
-        if self.pacer is None:
-            return self.policy.propensities(batch, bank_draws=bank_draws)
-        batch, multiplier = self._paced(batch)
-        with self.pacer.pricing(self.policy, multiplier) as policy:
-            return policy.propensities(batch, bank_draws=bank_draws)
+        pricing = self.pricing(batch)
+        if pricing is None or self.pacer is None:
+            return self.policy.propensities(self._with_context(batch), bank_draws=bank_draws)
+        with self.pacer.pricing(self.policy, pricing.multiplier) as policy:
+            return policy.propensities(pricing.batch, bank_draws=bank_draws)
 
-    def _paced(self, batch: DecisionBatch) -> tuple[DecisionBatch, np.ndarray]:
-        """``batch`` without the channels whose budget is spent, and the channel multipliers to price it
-        at: the pacer's, raised where the spend the policy expects of the batch would run too far ahead."""
+    def pricing(self, batch: DecisionBatch) -> Pricing | None:
+        """How the budgets price ``batch`` (None without budgets): the batch without the channels whose
+        budget is spent, and the channel multipliers to price it at: the pacer's, raised where the spend
+        the policy expects of the batch would run too far ahead."""
         pacer = self.pacer
-        assert pacer is not None
-        batch = pacer.restrict(batch)
+        if pacer is None:
+            return None
+        self._refresh()
+        batch = pacer.restrict(self._with_context(batch))
         channels = np.arange(len(self.catalog.channels))
         row_cost = np.where(batch.mask, self.policy.cost[batch.cost_row_idx], 0.0)
         of_channel = self._arm_channel[None, :] == channels[:, None]  # (n_channels, n_arms)
@@ -318,7 +321,7 @@ class Learner:
                 spend = (policy.propensities(batch) * row_cost).sum(axis=0)
             return of_channel @ spend
 
-        return batch, pacer.batch_multiplier(most, expected_spend)
+        return Pricing(batch, pacer.batch_multiplier(most, expected_spend), pacer.exhausted())
 
     def _with_context(self, batch: DecisionBatch) -> DecisionBatch:
         """``batch`` with each customer's messages of the trailing week, for a contextual policy."""
@@ -345,6 +348,13 @@ class Learner:
             self.open_messages.add(sends, recent)
             if self.pacer is not None:
                 self.pacer.record(sends, self.policy.cost)
+            self._stale = True
+
+    def undelivered(self, sends: Sends, count: np.ndarray) -> None:
+        """Messages reported not delivered (``count`` 1), or delivered after all (-1): the budgets refund
+        (or charge again) their spend. What they teach is settled when their windows close."""
+        if self.pacer is not None and sends.n_rows:
+            self.pacer.refund(sends, self.policy.cost, count)
             self._stale = True
 
     def resolve(self, resolved: Resolved) -> None:

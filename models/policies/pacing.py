@@ -6,17 +6,18 @@ on the policy's objective; its Lagrange multiplier prices the constrained channe
 every arm with ``multiplier[channel] × cost`` instead of ``cost``, the multiplier at least 1.
 
 The multiplier follows dual descent on the budget constraint, in log space (Balseiro & Gur 2019,
-"Learning in repeated auctions with budgets", adapted to a multiplicative step): after each step of
-the clock it moves by ``learning_rate × log(spend of the step / spend wanted of the step)``, clipped to
-``±MAX_LOG_STEP``. The spend wanted is the step's share of the budget spread evenly over the month
-plus a part of the gap to that even-pace line (closed over ``CATCH_UP_HOURS``; between 1/4 and 4 times
-the even pace, never more than is left). Spending ahead of pace raises the price, so fewer and only
-the most valuable messages use the channel; spending behind lowers it. The learning rate is low
-because spend is elastic: on the seed world halving SMS spend takes a multiplier of about 3, and a
-rate of 0.7 made the multiplier overshoot and swing week to week. A channel whose month's budget is
-spent is switched off until the month ends (the guard that bounds an overshoot by one step's spend).
-The multiplier carries over into the next month, so a second month starts at the price the first one
-learned.
+"Learning in repeated auctions with budgets", adapted to a multiplicative step): after each step of the
+clock (at least ``step_hours``, a day by default: the simulator's day, or a day of a server's
+minute-by-minute ticks, so both learn the price at the same rhythm) it moves by ``learning_rate ×
+log(spend of the step / spend wanted of the step)``, clipped to ``±MAX_LOG_STEP``. The spend wanted is
+the step's share of the budget spread evenly over the month plus a part of the gap to that even-pace
+line (closed over ``CATCH_UP_HOURS``; between 1/4 and 4 times the even pace, never more than is left).
+Spending ahead of pace raises the price, so fewer and only the most valuable messages use the channel;
+spending behind lowers it. The learning rate is low because spend is elastic: on the seed world halving
+SMS spend takes a multiplier of about 3, and a rate of 0.7 made the multiplier overshoot and swing week
+to week. A channel whose month's budget is spent is switched off until the month ends (the guard that
+bounds an overshoot by one step's spend). The multiplier carries over into the next month, so a second
+month starts at the price the first one learned.
 
 The dual update learns only between steps, so a step that decides many customers at once (the
 simulator's day, a large batch request) could spend days of pace before the price reacts: a cold
@@ -28,9 +29,10 @@ That price is the batch's, not the pacer's: the pacer's state stays a function o
 (sends and the clock), which a served loop replays without the decisions.
 
 ``Pacer`` is part of the loop's state (``Learner(pacer=...)``): it counts spend from the messages the
-loop hears were sent, at the policy's own per-message cost, and is a deterministic function of the
-loop's inputs, so a replay of the same inputs gives the same multipliers; ``to_dict`` / ``from_dict``
-save and restore it.
+loop hears were sent, at the policy's own per-message cost, refunds the ones it hears were not
+delivered (``refund``), and is a deterministic function of the loop's inputs, so a replay of the same
+inputs gives the same multipliers (every worker of a server, and a restarted one, replays the same
+log); ``to_dict`` / ``from_dict`` save and restore it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -55,7 +57,28 @@ MIN_PACE_SHARE, MAX_PACE_SHARE = 0.25, 4.0  # catching up asks for 1/4 to 4 time
 MAX_LOG_STEP = 1.0  # at most a factor e per step, so one odd day cannot swing the price far
 MAX_MULTIPLIER = 1e4
 DEFAULT_AHEAD_HOURS = 24.0  # a batch may bring spend at most one day of even pace ahead of the line
+DEFAULT_STEP_HOURS = 24.0  # the dual update moves once a day however often the clock ticks
 BATCH_PRICE_EVALUATIONS = 10  # spend estimates a batch's price may take (bracketing, then halving)
+
+
+class BudgetStatus(NamedTuple):
+    """One budgeted channel's month so far (USD): what the dashboard shows as spend against pace."""
+
+    channel: str
+    budget: float
+    spent: float
+    pace: float  # the even-pace line at the clock: budget x share of the month elapsed
+    multiplier: float
+    exhausted: bool
+
+
+class Pricing(NamedTuple):
+    """How the budgets price one batch: the batch without the channels whose budget is spent
+    (``exhausted``, bool per channel), and each channel's cost multiplier for it (float64, n_channels)."""
+
+    batch: DecisionBatch
+    multiplier: np.ndarray
+    exhausted: np.ndarray
 
 
 class Pacer:
@@ -69,15 +92,17 @@ class Pacer:
     multiplier : where every budgeted channel's multiplier starts, >= 1.
     ahead_hours : how far ahead of the even-pace line one batch may bring a month's spend (hours of
         pace; None: no limit within a step, only the dual update and the spent budget's switch-off).
+    step_hours : the shortest step of the dual update: clock moves in between only age the allowance.
     """
 
     def __init__(self, catalog: Catalog, budgets: Mapping[str, float], *,
                  learning_rate: float = DEFAULT_LEARNING_RATE, multiplier: float = 1.0,
-                 ahead_hours: float | None = DEFAULT_AHEAD_HOURS) -> None:
+                 ahead_hours: float | None = DEFAULT_AHEAD_HOURS, step_hours: float = DEFAULT_STEP_HOURS) -> None:
         self.catalog = catalog
         self.budgets = parse_budgets({c: {"per_month": b} for c, b in budgets.items()}, catalog)
         self.learning_rate = check_range("learning_rate", learning_rate, 0.0)
         self.ahead_hours = None if ahead_hours is None else check_range("ahead_hours", ahead_hours, 0.0)
+        self.step_hours = check_range("step_hours", step_hours, 0.0)
         start = check_range("multiplier", multiplier, 1.0, MAX_MULTIPLIER)
         n_channels = len(catalog.channels)
         self.budget = np.full(n_channels, np.inf)
@@ -89,6 +114,7 @@ class Pacer:
         self.step_start = np.zeros(n_channels)  # ``spent`` when the current step began
         self.month = 0
         self.clock: float | None = None
+        self.step_began: float | None = None  # clock when the current step of the dual update began
         self._arm_channel = catalog.arm_channels()
 
     def arm_multiplier(self) -> np.ndarray:
@@ -163,24 +189,50 @@ class Pacer:
         region = self.catalog.cell_parts(sends.cell_idx)[0]
         np.add.at(self.spent, self._arm_channel[sends.arm], cost[region, sends.arm])
 
-    def advance(self, now: float) -> None:
-        """Close the step that ends at ``now`` (hours): update the multipliers, start a month if one began."""
-        now = float(now)
+    def refund(self, sends: Sends, cost: np.ndarray, count: np.ndarray) -> None:
+        """Take back ``count`` times the spend of each of ``sends`` (1: not delivered after all; -1: charged
+        again, delivered after all), where it was counted in this month; spend never goes below 0."""
+        if not sends.n_rows or not self.budgeted.any():
+            return
+        this_month = sends.sent_at >= self.month * HOURS_PER_MONTH
+        region = self.catalog.cell_parts(sends.cell_idx)[0]
+        np.subtract.at(self.spent, self._arm_channel[sends.arm], np.where(this_month, count, 0.0)
+                       * cost[region, sends.arm])
+        np.maximum(self.spent, 0.0, out=self.spent)
+
+    def status(self) -> list[BudgetStatus]:
+        """Each budgeted channel's month so far: budget, spend, the even pace to date and the multiplier."""
         if self.clock is None:
-            self.clock, self.month = now, math.floor(now / HOURS_PER_MONTH)
+            return []
+        elapsed = min(max(self.clock - self.month * HOURS_PER_MONTH, 0.0), HOURS_PER_MONTH)
+        return [BudgetStatus(channel, float(self.budget[c]), float(self.spent[c]),
+                             float(self.budget[c] * elapsed / HOURS_PER_MONTH), float(self.multiplier[c]),
+                             bool(self.spent[c] >= self.budget[c]))
+                for c, channel in enumerate(self.catalog.channels) if self.budgeted[c]]
+
+    def advance(self, now: float) -> None:
+        """Move the clock to ``now`` (hours): close the step if ``step_hours`` passed (update the multipliers),
+        and start a month if one began."""
+        now = float(now)
+        if self.clock is None or self.step_began is None:
+            self.clock, self.step_began, self.month = now, now, math.floor(now / HOURS_PER_MONTH)
             return
         if now <= self.clock:
             return
         month_start = self.month * HOURS_PER_MONTH
+        month = math.floor(now / HOURS_PER_MONTH)
         step_end = min(now, month_start + HOURS_PER_MONTH)
-        if self.learning_rate > 0 and step_end > self.clock:
+        self.clock = now
+        if month == self.month and now - self.step_began < self.step_hours - 1e-9:
+            return  # the step goes on: only the allowance moves with the clock
+        if self.learning_rate > 0 and step_end > self.step_began:
             # Even pace: the budget spread over the month. The step should have spent its share of it
             # plus a part of the gap to the even-pace line (behind: more; ahead: less), closing the gap
             # over ``CATCH_UP_HOURS``.
             budget = np.where(self.budgeted, self.budget, 0.0)
-            line = budget * (self.clock - month_start) / HOURS_PER_MONTH
-            step_pace = budget * (step_end - self.clock) / HOURS_PER_MONTH
-            catch_up = min(1.0, (step_end - self.clock) / CATCH_UP_HOURS)
+            line = budget * (self.step_began - month_start) / HOURS_PER_MONTH
+            step_pace = budget * (step_end - self.step_began) / HOURS_PER_MONTH
+            catch_up = min(1.0, (step_end - self.step_began) / CATCH_UP_HOURS)
             gap = line - self.step_start
             wanted = np.clip(step_pace + catch_up * gap, MIN_PACE_SHARE * step_pace, MAX_PACE_SHARE * step_pace)
             wanted = np.minimum(wanted, np.maximum(budget - self.step_start, 0.0))  # never more than is left
@@ -189,17 +241,16 @@ class Pacer:
             step = np.clip(np.log((spend + tiny) / (wanted + tiny)), -MAX_LOG_STEP, MAX_LOG_STEP)
             updated = self.multiplier * np.exp(self.learning_rate * step)
             self.multiplier = np.where(self.budgeted, np.clip(updated, 1.0, MAX_MULTIPLIER), 1.0)
-        month = math.floor(now / HOURS_PER_MONTH)
         if month > self.month:
             self.month, self.spent = month, np.zeros_like(self.spent)
-        self.clock = now
+        self.step_began = now
         self.step_start = self.spent.copy()
 
     def to_dict(self) -> dict[str, Any]:
         """The pacer's whole state, JSON-friendly; ``Pacer.from_dict`` restores it."""
         channels = self.catalog.channels
         return {"budgets": self.budgets, "learning_rate": self.learning_rate, "ahead_hours": self.ahead_hours,
-                "month": self.month, "clock": self.clock,
+                "step_hours": self.step_hours, "month": self.month, "clock": self.clock, "step_began": self.step_began,
                 **{name: dict(zip(channels, getattr(self, name).tolist(), strict=True))
                    for name in ("multiplier", "spent", "step_start")}}
 
@@ -207,8 +258,10 @@ class Pacer:
     def from_dict(cls, catalog: Catalog, data: Mapping[str, Any]) -> Pacer:
         """The pacer ``to_dict`` described, on ``catalog``."""
         pacer = cls(catalog, data["budgets"], learning_rate=data["learning_rate"],
-                    ahead_hours=data.get("ahead_hours", DEFAULT_AHEAD_HOURS))
+                    ahead_hours=data.get("ahead_hours", DEFAULT_AHEAD_HOURS),
+                    step_hours=data.get("step_hours", DEFAULT_STEP_HOURS))
         pacer.month, pacer.clock = int(data["month"]), None if data["clock"] is None else float(data["clock"])
+        pacer.step_began = data.get("step_began", pacer.clock)
         for name in ("multiplier", "spent", "step_start"):
             values = data[name]
             if set(values) != set(catalog.channels):

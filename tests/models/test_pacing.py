@@ -119,7 +119,8 @@ def test_the_pacer_state_round_trips_through_json_and_then_moves_the_same():
     restored = Pacer.from_dict(CATALOG, json.loads(json.dumps(pacer.to_dict())))
     for name in ("multiplier", "spent", "step_start"):
         np.testing.assert_array_equal(getattr(restored, name), getattr(pacer, name))
-    assert (restored.month, restored.clock, restored.budgets) == (pacer.month, pacer.clock, pacer.budgets)
+    assert (restored.month, restored.clock, restored.step_began, restored.budgets) == (
+        pacer.month, pacer.clock, pacer.step_began, pacer.budgets)
     for each in (pacer, restored):
         paced_day(each, 3, 30)
     np.testing.assert_array_equal(restored.multiplier, pacer.multiplier)
@@ -127,6 +128,42 @@ def test_the_pacer_state_round_trips_through_json_and_then_moves_the_same():
     del state["spent"]["sms"]
     with pytest.raises(ValueError, match="must name every channel"):
         Pacer.from_dict(CATALOG, state)
+
+
+@given(st.lists(st.integers(0, 60), min_size=1, max_size=10), st.sampled_from([1, 6, 60, 24 * 60]))
+def test_a_clock_that_ticks_often_moves_the_price_once_a_day_like_a_daily_one(daily_messages, ticks_per_day):
+    daily, ticking = Pacer(CATALOG, {"sms": 30 * 0.11}), Pacer(CATALOG, {"sms": 30 * 0.11})
+    for pacer in (daily, ticking):
+        pacer.advance(0.0)
+    cost = np.full((len(CATALOG.regions), CATALOG.n_arms), 0.011)
+    for day, n in enumerate(daily_messages):
+        for pacer in (daily, ticking):
+            pacer.record(sms_sends(n), cost)
+        for tick in range(1, ticks_per_day + 1):
+            ticking.advance(24.0 * (day + tick / ticks_per_day))
+            if tick < ticks_per_day:
+                assert ticking.multiplier[SMS] == daily.multiplier[SMS]  # within the day: the price holds
+        daily.advance(24.0 * (day + 1))
+        np.testing.assert_allclose(ticking.multiplier, daily.multiplier, rtol=1e-12)
+
+
+def test_a_refund_takes_back_this_months_spend_and_never_goes_below_nothing():
+    pacer = Pacer(CATALOG, {"sms": 10.0})
+    pacer.advance(HOURS_PER_MONTH + 5.0)
+    cost = np.full((len(CATALOG.regions), CATALOG.n_arms), 0.5)
+    now = sms_sends(4)
+    now = Sends(now.key, now.cell_idx, now.arm, np.full(4, HOURS_PER_MONTH + 5.0))
+    pacer.record(now, cost)
+    last_month = Sends(now.key[:1], now.cell_idx[:1], now.arm[:1], np.array([HOURS_PER_MONTH - 1.0]))
+    pacer.refund(last_month, cost, np.ones(1))  # counted in the month before: nothing of this one comes back
+    assert pacer.spent[SMS] == pytest.approx(2.0)
+    pacer.refund(now, cost, np.array([1.0, 1.0, 1.0, -1.0]))
+    assert pacer.spent[SMS] == pytest.approx(1.0)
+    pacer.refund(now, cost, np.full(4, 1.0))
+    assert pacer.spent[SMS] == 0.0
+    (status,) = pacer.status()
+    assert (status.channel, status.spent, status.exhausted) == ("sms", 0.0, False)
+    assert status.pace == pytest.approx(10.0 * 5.0 / HOURS_PER_MONTH)
 
 
 def even_pacer(budget: float, hours: float = 0.0, spent: float = 0.0) -> Pacer:
