@@ -14,7 +14,12 @@ net value over the last 14 days as a share of the segment oracle's, with 95% int
 built from a noisy, hour-blind copy of the world's rates (``world_prior(source="perturbed")``, never
 the truth), and knowing nothing beyond the segment (no context, no personal factors), the baseline.
 
+Revenue objective (``revenue_quality``): the seed world scored by the value of the orders clicks lead to
+(``--objective revenue`` of ``sendwise simulate``), each policy's net value and revenue as shares of the
+segment oracle's over the last 14 days (``--skip-revenue`` leaves it out).
+
     python benchmarks/learning.py [--runs 5] [--json FILE] [--quick] [--skip-seed-world | --skip-contextual]
+        [--skip-revenue]
         [--policies hier_ts,segment_oracle] [--customers 20000] [--days 42] [--seeds 5] [--jobs 2]
 """
 
@@ -31,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from sendwise import engine
-from sendwise.models import POLICIES, Catalog, DecisionBatch, HierarchicalThompsonPolicy, Learner
+from sendwise.models import POLICIES, Catalog, DecisionBatch, HierarchicalThompsonPolicy, Learner, load_world
 from sendwise.models.intervals import mean_interval
 from sendwise.models.policies import Resolved, Sends
 from sendwise.models.policies.thompson import hierarchy_levels
@@ -178,6 +183,44 @@ def seed_world_quality(policies: Sequence[str], *, n_customers: int, n_days: int
             "personal_state_bytes_per_customer": personal_state_bytes(result.world)}
 
 
+REVENUE_POLICIES = ("hier_ts", "static", "segment_oracle", "oracle")
+
+
+def revenue_quality(*, n_customers: int, n_days: int, seeds: Sequence[int], n_jobs: int = 1) -> dict[str, Any]:
+    """The seed world scored by revenue (orders' value, a click worth nothing itself): each policy's
+    last-14-day net value and revenue as shares of the segment oracle's, mean and 95% interval over seeds."""
+    world = load_world("seed").with_objective("revenue")
+    result = simulate(world, list(REVENUE_POLICIES), n_customers=n_customers, n_days=n_days, seeds=list(seeds),
+                      n_jobs=n_jobs, progress=False)
+    runs = {(r.policy, r.seed): r for r in result.runs}
+    last = slice(-14, None)
+
+    def share(metric: str) -> dict[str, list[float]]:
+        oracle = np.array([runs["segment_oracle", s].daily[metric][last].sum() for s in seeds])
+        return {name: [float(x) for x in mean_interval(
+            np.array([runs[name, s].daily[metric][last].sum() for s in seeds]) / oracle)] for name in REVENUE_POLICIES}
+
+    return {"n_customers": n_customers, "n_days": n_days, "seeds": list(seeds),
+            "objective": world.economics.describe(world.catalog),
+            "net_value_share_last14": share("net_value"), "revenue_share_last14": share("revenue"),
+            "orders": {n: [float(x) for x in result.summary[n]["orders"]] for n in REVENUE_POLICIES}}
+
+
+def print_revenue(block: dict[str, Any]) -> None:
+    if "skipped" in block:
+        print(f"revenue objective: {block['skipped']}")
+        return
+    print(f"\nseed world scored by revenue ({block['objective']}), {block['n_customers']:,} customers × "
+          f"{block['n_days']} days, seeds {block['seeds']}: shares of the segment oracle's, last 14 days")
+    print("| policy | net value share | revenue share | orders (whole run) |")
+    print("|---|---:|---:|---:|")
+    for name in sorted(block["net_value_share_last14"], key=lambda n: -block["net_value_share_last14"][n][0]):
+        orders = block["orders"][name]
+        print(f"| {name} | {_interval(block['net_value_share_last14'][name])} | "
+              f"{_interval(block['revenue_share_last14'][name])} | "
+              f"{orders[0]:,.0f} [{orders[1]:,.0f}, {orders[2]:,.0f}] |")
+
+
 def engine_decisions_per_s(world: Any, n_rows: int = 100_000, *, customers: bool = True) -> float:
     """Decisions per second of ``hier_ts`` on one batch over the world's cells, every arm allowed (warm).
 
@@ -274,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="processes for the seed world (default 1)")
     parser.add_argument("--skip-seed-world", action="store_true", help="run the contextual case only")
     parser.add_argument("--skip-contextual", action="store_true", help="run the seed world only")
+    parser.add_argument("--skip-revenue", action="store_true", help="skip the seed world scored by revenue")
     parser.add_argument("--policies", help="comma-separated seed-world policies (default: every policy)")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny horizons, one run, no peers")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -295,9 +339,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             parser.error(f"unknown policies {unknown}; known: {', '.join(sorted(POLICIES))}")
         seed_world = seed_world_quality(chosen, n_jobs=args.jobs, **size)
         print_seed_world(seed_world)
+    revenue: dict[str, Any] = {"skipped": "--skip-revenue"}
+    if not args.skip_revenue:
+        size = {"n_customers": 500, "n_days": 15, "seeds": [0, 1]} if args.quick else \
+            {"n_customers": args.customers, "n_days": args.days, "seeds": list(range(args.seeds))}
+        revenue = revenue_quality(n_jobs=args.jobs, **size)
+        print_revenue(revenue)
     if args.json:
         result = {
             "seed_world": seed_world,
+            "revenue_objective": revenue,
             "contextual_regret_50k": {n: r["regret"].get(n_steps[0], {}).get("median") for n, r in table.items()},
             "contextual_regret_500k": {n: r["regret"].get(n_steps[-1], {}).get("median") for n, r in table.items()},
             "contextual_detail": {n: {**r, "regret": {str(k): v for k, v in r["regret"].items()}}

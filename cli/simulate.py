@@ -9,7 +9,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sendwise.models import PLAYBOOK_POLICIES, POLICIES, Assignment, Experiment, load_world, sendwise_home, tracking_uri
+from sendwise.models import (
+    OBJECTIVES,
+    PLAYBOOK_POLICIES,
+    POLICIES,
+    REVENUE,
+    Assignment,
+    Experiment,
+    load_world,
+    sendwise_home,
+    tracking_uri,
+)
 from sendwise.models.intervals import seeds_caption
 from sendwise.models.sim.distributed import simulate_on_ray
 from sendwise.models.sim.simulate import SimulationResult, simulate
@@ -52,6 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="write every settled decision with its exact propensity and allowed arms as logged "
                              "feedback for `sendwise evaluate` (.parquet or .csv; one file per policy and seed "
                              "when there are several)")
+    parser.add_argument("--objective", choices=OBJECTIVES, default="clicks",
+                        help="what policies optimise: clicks (the world's [value]), or revenue (orders' value from "
+                             "the world's [conversion], a click worth nothing itself; default clicks)")
     parser.add_argument("--budgets", default=None, metavar="JSON",
                         help='per-channel budgets per 30-day month, paced by a cost multiplier, e.g. '
                              '\'{"sms": {"per_month": 1000}}\' (default: none)')
@@ -80,7 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    world = load_world(args.world)
+    world = load_world(args.world).with_objective(args.objective)
     policies = _policy_names(args.policies)
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1; got {args.seeds}")
@@ -103,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
                           budgets=args.budgets)
     elapsed = time.perf_counter() - start
     print(f"\nworld {world.name!r} ({world.path}): {args.customers:,} customers x {args.days} days, "
-          f"seeds 0..{args.seeds - 1}, {elapsed:.1f} s\n")
+          f"seeds 0..{args.seeds - 1}, {elapsed:.1f} s; optimising {world.economics.describe(world.catalog)}\n")
     print(format_table(result))
     payload = json.dumps(result.to_dict(), indent=1)
     (out_dir / "result.json").write_text(payload)
@@ -131,7 +144,8 @@ def format_table(result: SimulationResult) -> str:
                 else ", ".join(f"{p} {v}" for p, v in by_policy.items()))
     return "\n".join([
         seeds_caption(len(result.seeds)),
-        _table(result, MAIN_COLUMNS),
+        _table(result, MAIN_COLUMNS if REVENUE not in result.world.catalog.outcomes
+               else (*MAIN_COLUMNS[:3], ("orders", "orders"), ("revenue", "revenue"), *MAIN_COLUMNS[3:])),
         "",
         "cost by channel (USD)",
         _table(result, tuple((c, f"cost_{c}") for c in channels)),

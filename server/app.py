@@ -43,7 +43,7 @@ MAINTAIN_SECONDS = 1.0  # the store's housekeeping (SQLite: a WAL checkpoint) ru
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build the service, load the model, run the background tasks, close the store on the way out."""
     settings: Settings = app.state.settings
-    world = None if settings.world is None else load_world(settings.world)
+    world = None if settings.world is None else load_world(settings.world).with_objective(settings.objective)
     store = open_store(settings)
     pseudonymize = Pseudonymizer.from_settings(settings)
     service = SendwiseService(settings, store, ServingRules.from_world(settings, world), ModelLoader(settings, world),

@@ -7,7 +7,10 @@ decision); when the attribution window closes, every outcome that did not happen
 a ``CLOSED`` input with one failure. Rules:
 
 - ``opened`` is the ``open`` outcome; ``clicked`` and ``converted`` are the ``click`` outcome and, since
-  nobody clicks what they did not open, the ``open`` one too; ``unsubscribed`` is the ``unsubscribe``
+  nobody clicks what they did not open, the ``open`` one too; ``converted`` is also the ``revenue``
+  outcome of a model that optimises revenue: its ``value`` (USD) counts as ``value / REVENUE_UNIT`` of a
+  success and the rest of one failure (capped at one unit), once per decision; a conversion without a
+  value teaches revenue nothing (neither success nor failure); ``unsubscribed`` is the ``unsubscribe``
   outcome of the decision's channel and also blocks that channel (or the one the event names) for
   the customer until a ``consent`` for it that is unambiguously later (``server.consent``); an
   unsubscribe that names no channel, about a decision that sent no message, opts out of every
@@ -33,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from sendwise.models import NO_MESSAGE, Catalog
+from sendwise.models import NO_MESSAGE, REVENUE, REVENUE_UNIT, Catalog
 
 from .consent import MAX_CLOCK_SKEW
 from .schemas import EventStatus, FeedbackEvent
@@ -42,7 +45,7 @@ from .store import DecisionRecord, InputKind, LoopInput
 SECONDS_PER_HOUR = 3600.0
 # The outcomes an event shows, in a catalog that has them: a click is also an open (whether or not the
 # messaging system posts the open), and ``open`` exists only for models whose world reports opens.
-EVENT_OUTCOMES = {"opened": ("open",), "clicked": ("click", "open"), "converted": ("click", "open"),
+EVENT_OUTCOMES = {"opened": ("open",), "clicked": ("click", "open"), "converted": ("click", "open", REVENUE),
                   "unsubscribed": ("unsubscribe",)}
 CONSENT_EVENTS = frozenset({"unsubscribed", "consent"})  # the event types that change a customer's consent
 DELIVERY_EVIDENCE = frozenset({"delivered", "opened", "clicked", "converted", "unsubscribed"})
@@ -96,7 +99,8 @@ def apply_event(decision: DecisionRecord, event: FeedbackEvent, catalog: Catalog
     new = [o for o in EVENT_OUTCOMES.get(event.type, ()) if o in catalog.outcomes and o not in learned]
     if new and same_channel:
         updated = replace(updated, successes=",".join(sorted({*learned, *new})))
-        inputs += _inputs(decision, catalog, InputKind.ARRIVED, dict.fromkeys(new, (1.0, 0.0)), at, customer)
+        counts = {o: _revenue(event.value) if o == REVENUE else (1.0, 0.0) for o in new}
+        inputs += _inputs(decision, catalog, InputKind.ARRIVED, counts, at, customer)
     return EventEffect(updated, "applied", inputs, consent)
 
 
@@ -119,6 +123,14 @@ def sent_inputs(decisions: Iterable[DecisionRecord], *, personal: bool = False) 
     return [LoopInput(sent, d.decision_id, d.cell, d.arm, -1, 0.0, 0.0, d.send_at / SECONDS_PER_HOUR,
                       d.created_at / SECONDS_PER_HOUR, d.customer if personal else "")
             for d in decisions if d.send_at is not None and d.channel != NO_MESSAGE and d.local_hour is not None]
+
+
+def _revenue(value: float | None) -> tuple[float, float]:
+    """(successes, failures) of the revenue outcome for an order of ``value`` USD (None: unknown, no evidence)."""
+    if value is None:
+        return 0.0, 0.0
+    share = min(value / REVENUE_UNIT, 1.0)
+    return share, 1.0 - share
 
 
 def _successes(decision: DecisionRecord) -> set[str]:

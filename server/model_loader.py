@@ -89,4 +89,5 @@ class ModelLoader:
         informed = trials > 0 and takes_prior(name)
         policy = make_cold_start(name, self.world, seed=self.settings.seed, prior_trials=trials)
         prior = f"-world{trials:g}" if informed else ""
+        prior += "" if self.world.objective == "clicks" else f"-{self.world.objective}"
         return policy, f"prior-{name}-{self.world.name}{prior}-seed{self.settings.seed}"

@@ -207,7 +207,8 @@ class FeedbackEvent(StrictModel):
     decision_id: UUID
     type: EventType
     timestamp: UtcDatetime
-    value: float | None = Field(None, strict=True, description="monetary value of a conversion")
+    value: float | None = Field(None, strict=True, ge=0, allow_inf_nan=False,
+                                description="a conversion's order value in USD: what a revenue model learns")
     channel: Name | None = Field(None, description="channel of an unsubscribe or consent (default: the decision's)")
 
     @model_validator(mode="after")

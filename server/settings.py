@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     model_uri: str | None = Field(
         default=None, description="models:/name@alias (MLflow registry) or a policy .npz; unset: the world's prior")
     world: str | None = Field(default="seed", description="world of the prior and the serving rules; none: no world")
+    objective: Literal["clicks", "revenue"] = Field(
+        default="clicks", description="what the world's prior optimises: clicks, or the value of `converted` events")
     default_policy: str | None = Field(default=None, description="policy on the world's prior (hier_ts, else ts)")
     seed: int = Field(default=0, description="seed of the prior policy")
     decision_seed: int | None = Field(

@@ -9,6 +9,9 @@ from .catalog import (
     DEFAULT_OUTCOMES,
     N_HOURS,
     NO_MESSAGE,
+    OPEN,
+    REVENUE,
+    REVENUE_UNIT,
     Catalog,
     MaskCodeError,
     decode_mask,
@@ -27,7 +30,7 @@ from .population import (
     world_prior,
 )
 from .timing import next_send_at, send_instants
-from .world import N_WEEKDAYS, WORLDS_DIR, World, known_worlds, load_world
+from .world import N_WEEKDAYS, OBJECTIVES, WORLDS_DIR, Conversion, World, known_worlds, load_world
 
 __all__ = [
     "DEFAULT_CHANNELS",
@@ -35,8 +38,13 @@ __all__ = [
     "N_HOURS",
     "N_WEEKDAYS",
     "NO_MESSAGE",
+    "OBJECTIVES",
+    "OPEN",
+    "REVENUE",
+    "REVENUE_UNIT",
     "WORLDS_DIR",
     "Catalog",
+    "Conversion",
     "ContactHistory",
     "DecisionBatch",
     "Economics",

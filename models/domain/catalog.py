@@ -25,6 +25,11 @@ NO_MESSAGE = "none"
 DEFAULT_CHANNELS = ("email", "push", "in_app", "app_inbox", "sms", "whatsapp", "web_push")
 DEFAULT_OUTCOMES = ("click", "unsubscribe")
 OPEN = "open"  # an outcome of worlds that report opens: worth nothing itself, a frequent sign of interest
+# The revenue objective's outcome: each message is one trial whose success is the order it led to, in units
+# of ``REVENUE_UNIT`` USD (at most one unit: a larger order counts as one), so a Beta posterior learns the
+# expected order value per message (the bounded-reward form of Thompson sampling, Agrawal & Goyal 2012).
+REVENUE = "revenue"
+REVENUE_UNIT = 1000.0  # USD
 
 
 @dataclass(frozen=True)

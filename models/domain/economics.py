@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .catalog import Catalog
+from .catalog import REVENUE, REVENUE_UNIT, Catalog
 
 BUDGET_PERIODS = ("per_month",)
 
@@ -25,6 +25,12 @@ class Economics:
 
     value: np.ndarray
     cost: np.ndarray
+
+    def describe(self, catalog: Catalog) -> str:
+        """Which outcomes this objective rewards and by how much, e.g. ``click 1, unsubscribe -2, minus cost``."""
+        worth = [f"{o} {v / REVENUE_UNIT:g} per USD" if o == REVENUE else f"{o} {v:g}"
+                 for o, v in zip(catalog.outcomes, self.value.tolist(), strict=True) if v]
+        return f"{', '.join(worth) or 'nothing'}, minus cost per message"
 
     @classmethod
     def logged_reward(cls, catalog: Catalog) -> Economics:

@@ -14,7 +14,7 @@ import numpy as np
 
 from sendwise import engine
 
-from .catalog import N_HOURS
+from .catalog import N_HOURS, OPEN, REVENUE
 from .world import N_WEEKDAYS, World
 
 FATIGUE_WINDOW_DAYS = 7
@@ -107,7 +107,8 @@ def customer_rates(world: World, population: Population, customers: np.ndarray, 
 
     Returns ``rates`` float64 (n_rows, n_outcomes, n_arms): outcome 0 is the click rate weighted by the
     click's value (``click_value_multiplier``, capped at 1), outcome 1 the unsubscribe probability and, in
-    a world that reports opens, outcome 2 the open probability (``with_opens``); and ``click_weight``
+    a world that reports opens, outcome 2 the open probability, and the revenue outcome last when the
+    world's objective is revenue (``with_signals``); and ``click_weight``
     float64 (n_rows, n_channels), so the click probability is ``rates[:, 0] / weight``.
     """
     region, industry = population.region_idx[customers], population.industry_idx[customers]
@@ -120,23 +121,33 @@ def customer_rates(world: World, population: Population, customers: np.ndarray, 
     rates = engine.customer_rates(scale, unsubscribe, world.hour_curves, region, population.hour_shift[customers],
                                   world.catalog.arm_channels(), world.catalog.arm_hours())
     click_weight = world.click_value_multiplier[industry]
-    return with_opens(world, rates, click_weight), click_weight
+    return with_signals(world, rates, click_weight, industry), click_weight
 
 
-def with_opens(world: World, rates: np.ndarray, click_weight: np.ndarray) -> np.ndarray:
-    """``rates`` (n_rows, 2, n_arms) with the open probability appended when the world reports opens.
+def with_signals(world: World, rates: np.ndarray, click_weight: np.ndarray, industry: np.ndarray) -> np.ndarray:
+    """``rates`` (n_rows, 2, n_arms) with the open probability appended when the world reports opens, then
+    the expected order per message (in ``REVENUE_UNIT``) when its objective is revenue.
 
     An open is as likely as ``open_per_click`` clicks (capped at 1): the same customer, hour, fatigue and
-    affinity move both, and every click is an open (``_WorldRun`` draws them nested).
+    affinity move both, and every click is an open (``_WorldRun`` draws them nested). An order follows a
+    click with the industry and channel's ``per_click`` probability, worth their mean ``order_value``.
     """
-    if world.open_per_click is None:
+    outcomes = world.catalog.outcomes
+    if OPEN not in outcomes and REVENUE not in outcomes:
         return rates
     channel = world.catalog.arm_channels()
     sends = channel >= 0
-    opens = np.zeros((rates.shape[0], 1, rates.shape[2]))
-    clicks = rates[:, 0, sends] / click_weight[:, channel[sends]]
-    opens[:, 0, sends] = np.minimum(1.0, clicks * world.open_per_click[channel[sends]])
-    return np.concatenate([rates, opens], axis=1)
+    clicks = np.zeros_like(rates[:, :1])
+    clicks[:, 0, sends] = rates[:, 0, sends] / click_weight[:, channel[sends]]
+    signals = [rates]
+    if OPEN in outcomes:
+        assert world.open_per_click is not None
+        signals.append(np.minimum(1.0, clicks * np.append(world.open_per_click, 0.0)[channel]))
+    if REVENUE in outcomes:
+        assert world.conversion is not None
+        per_click = world.conversion.revenue_rate(industry[:, None], np.maximum(channel, 0)[None, :])
+        signals.append(np.minimum(1.0, clicks * np.where(sends, per_click, 0.0)[:, None, :]))
+    return np.concatenate(signals, axis=1)
 
 
 def segment_rate_table(world: World) -> np.ndarray:
@@ -158,7 +169,7 @@ def segment_rate_table(world: World) -> np.ndarray:
     scale = _segment_scale(world, region, industry, campaign, weekday) * mean_responsiveness * click_fatigue
     rates = engine.customer_rates(scale, world.unsubscribe_hazard[industry], world.expected_hour_curves(), region,
                                   np.zeros(cell.size, np.int64), catalog.arm_channels(), catalog.arm_hours())
-    rates = with_opens(world, rates, world.click_value_multiplier[industry])
+    rates = with_signals(world, rates, world.click_value_multiplier[industry], industry)
     return rates.reshape(catalog.n_cells, N_WEEKDAYS, len(catalog.outcomes), catalog.n_arms)
 
 

@@ -19,13 +19,35 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from .catalog import DEFAULT_OUTCOMES, N_HOURS, NO_MESSAGE, OPEN, Catalog
+from .catalog import DEFAULT_OUTCOMES, N_HOURS, NO_MESSAGE, OPEN, REVENUE, REVENUE_UNIT, Catalog
 from .economics import Economics, parse_budgets
 
 WORLDS_DIR = Path(__file__).parent / "worlds"
 N_WEEKDAYS = 7
 _LIFT_LEVELS = ("two_channels", "three_or_more_channels")
 _CAMPAIGN_GROUPS = ("lifecycle", "behaviour", "data")
+
+
+OBJECTIVES = ("clicks", "revenue")
+
+
+@dataclass(frozen=True, eq=False)
+class Conversion:
+    """Orders that follow clicks (``[conversion]``): what the revenue objective is made of.
+
+    per_click : (I, C), the probability that a click leads to an order; order_value : (I, C), the mean
+    order in USD, gamma distributed with shape ``order_value_shape``; value_per_usd : what one USD of
+    orders is worth to the business (its contribution margin), the revenue objective's value.
+    """
+
+    per_click: np.ndarray
+    order_value: np.ndarray
+    order_value_shape: float
+    value_per_usd: float
+
+    def revenue_rate(self, industry: np.ndarray, channel: np.ndarray) -> np.ndarray:
+        """Expected order value per click in ``REVENUE_UNIT`` (the revenue outcome's success per click)."""
+        return self.per_click[industry, channel] * self.order_value[industry, channel] / REVENUE_UNIT
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,6 +104,8 @@ class World:
     start_weekday: int                  # weekday of day 0, 0 = Monday
     budgets: dict[str, float]           # channel -> USD per 30-day month in simulations (``[budget]``)
     open_per_click: np.ndarray | None = None  # (C,): opens per click (>= 1); None: the world reports no opens
+    conversion: Conversion | None = None  # orders after clicks (``[conversion]``); None: clicks stand for them
+    objective: str = "clicks"  # what ``value`` rewards: "clicks", or "revenue" (``with_objective``)
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
@@ -109,6 +133,27 @@ class World:
         cdf = np.array([0.5 * (1 + math.erf(e / math.sqrt(2))) for e in edges])
         cdf[0], cdf[-1] = 0.0, 1.0  # clipping puts the tails on the extreme shifts
         return shifts, np.diff(cdf)
+
+    def with_objective(self, objective: str) -> World:
+        """The same market scored by ``objective``: ``"clicks"`` (the world file's ``[value]``) or ``"revenue"``.
+
+        The revenue objective adds the outcome ``revenue`` (orders in ``REVENUE_UNIT`` USD, worth
+        ``value_per_usd`` each USD) and values a click at 0: the click stays an outcome, a free sign of
+        interest like an open, and the order it leads to is what counts.
+        """
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}; known: {', '.join(OBJECTIVES)}")
+        if objective == self.objective:
+            return self
+        if objective == "clicks" or self.objective != "clicks":
+            raise ValueError(f"world {self.name!r} is scored by {self.objective!r}; load it again for {objective!r}")
+        if self.conversion is None:
+            raise ValueError(f"world {self.name!r} has no [conversion] table: the revenue objective needs its "
+                             "conversion rates and order values")
+        catalog = replace(self.catalog, outcomes=(*self.catalog.outcomes, REVENUE))
+        value = np.append(self.value, self.conversion.value_per_usd * REVENUE_UNIT)
+        value[self.catalog.outcome_index("click")] = 0.0
+        return replace(self, catalog=catalog, value=value, objective=objective)
 
     def without_channels(self, channels: Sequence[str]) -> World:
         """The same market with ``channels`` switched off: nobody is reachable on them.
@@ -248,7 +293,8 @@ class _Reader:
         self.table((), ("world", "catalog", "regions", "value", "cost", "reach", "delivery", "engagement",
                         "region_multiplier", "click_value_multiplier", "hour_curve", "hour_curve_by_region",
                         "day_of_week", "quiet_hours", "population", "heterogeneity", "campaigns", "fatigue",
-                        "unsubscribe", "delay", "lift", "frequency_caps", "playbook", "budget", "open_per_click"),
+                        "unsubscribe", "delay", "lift", "frequency_caps", "playbook", "budget", "open_per_click",
+                        "conversion"),
                    complete=False)
         head = self.table(("world",), ("description", "start_weekday", "timezone_reference_date"))
         self.table(("catalog",), ("channels", "industries"))
@@ -334,7 +380,28 @@ class _Reader:
             start_weekday=self.integer(("world",), "start_weekday", head["start_weekday"], 0, N_WEEKDAYS - 1),
             budgets=self.budgets(catalog),
             open_per_click=open_per_click,
+            conversion=self.conversion(industries, channels) if "conversion" in self.data else None,
         )
+
+    def conversion(self, industries: tuple[str, ...], channels: tuple[str, ...]) -> Conversion:
+        """``[conversion]``: orders per click and mean order value per industry, each optionally scaled per
+        channel (``per_click_multiplier``, ``order_value_multiplier``: ``[... .<industry>] <channel> = x``)."""
+        where = ("conversion",)
+        node = self.table(where, ("order_value_shape", "value_per_usd", "per_click", "order_value",
+                                  "per_click_multiplier", "order_value_multiplier"), complete=False)
+        for key in ("order_value_shape", "value_per_usd", "per_click", "order_value"):
+            if key not in node:
+                self.fail(where, f"missing key {key!r}")
+        per_click = self.vector((*where, "per_click"), industries, "rate")[:, None] * self.sparse(
+            (*where, "per_click_multiplier"), industries, channels, "multiplier")
+        if np.any(per_click > 1.0):
+            self.fail(where, "per_click x per_click_multiplier must stay a probability (<= 1)")
+        order_value = self.vector((*where, "order_value"), industries, "cost")[:, None] * self.sparse(
+            (*where, "order_value_multiplier"), industries, channels, "multiplier")
+        return Conversion(per_click=per_click, order_value=order_value,
+                          order_value_shape=self.number(where, "order_value_shape", node["order_value_shape"],
+                                                        "multiplier"),
+                          value_per_usd=self.number(where, "value_per_usd", node["value_per_usd"], "weight"))
 
     def values(self, outcomes: tuple[str, ...]) -> np.ndarray:
         """``[value]``: click and unsubscribe, and ``open`` (default 0) in a world that reports opens."""

@@ -127,7 +127,7 @@ def log_simulation(result: SimulationResult, *, tracking_uri: str | None = None,
                    experiment: str | None = None) -> str:
     """Log a simulation: a parent run for the command, a child run per policy × seed; returns the parent id.
 
-    Parent: params (world, policies, seeds, customers, days, version, git commit), summary metrics
+    Parent: params (world, objective, policies, seeds, customers, days, version, git commit), summary metrics
     ``<policy>/<metric>`` with ``_lo95``/``_hi95`` bounds across seeds, the plots, the world file and
     ``result.json`` (``SimulationResult.to_dict`` with each run's MLflow ``run_id``). Child: the same
     context plus the policy and its hyper-parameters (``policy.*``), per-day metrics ``daily/<metric>``
@@ -137,7 +137,8 @@ def log_simulation(result: SimulationResult, *, tracking_uri: str | None = None,
     client = tracking_client(tracking_uri)
     world = result.world.name
     exp_id = experiment_id(client, experiment or world_experiment(world))
-    context = {"world": world, "customers": result.n_customers, "days": result.n_days, **provenance()}
+    context = {"world": world, "customers": result.n_customers, "days": result.n_days,
+               "objective": result.world.economics.describe(result.world.catalog), **provenance()}
     policies = list(dict.fromkeys(run.policy for run in result.runs))
     tags = {KIND_TAG: SIMULATION, WORLD_TAG: world}
     name = f"simulate {world} {result.n_customers}x{result.n_days}d"

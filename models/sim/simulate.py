@@ -38,6 +38,9 @@ from ..domain import (
     N_HOURS,
     N_WEEKDAYS,
     NO_MESSAGE,
+    OPEN,
+    REVENUE,
+    REVENUE_UNIT,
     ContactHistory,
     DecisionBatch,
     Population,
@@ -67,7 +70,8 @@ from ..policies import (
 )
 from .progress import DayBar
 
-TOTAL_METRICS = ("net_value", "clicks", "unsubscribes", "opens", "cost", "sends", "regret", "decisions")
+TOTAL_METRICS = ("net_value", "clicks", "unsubscribes", "opens", "orders", "revenue", "cost", "sends", "regret",
+                 "decisions")
 LAST_DAYS = 14
 FEEDBACK_DTYPE = np.dtype([("decision_id", np.int64), ("customer_idx", np.int64), ("cell_idx", np.int64),
                            ("arm", np.int64), ("outcome_idx", np.int64), ("successes", np.float64),
@@ -278,18 +282,26 @@ class _WorldRun:
         clicked = sent & (uniforms[:, 0] * weight < batch.true_rates[rows, 0, arm])
         unsubscribed = sent & (uniforms[:, 1] < batch.true_rates[rows, 1, arm])
         happened = [clicked, unsubscribed]
-        if batch.true_rates.shape[1] > 2:  # opens, nested around the clicks; their own stream keeps the clicks'
+        outcomes = world.catalog.outcomes
+        if OPEN in outcomes:  # opens, nested around the clicks; their own stream keeps the clicks'
             happened.append(self._opens(day, batch, arm, clicked, weight))
+        order = np.zeros(batch.n_rows)  # each row's order, in REVENUE_UNIT (0: none)
+        if REVENUE in outcomes:
+            order = self._orders(day, batch, arm, clicked, channel)
+            happened.append(order > 0)
         cost = world.cost[batch.cost_row_idx, arm]
         stats = self.daily
         stats["decisions"][day] = batch.n_rows
         stats["sends"][day] = sent.sum()
         stats["clicks"][day] = clicked.sum()
         stats["unsubscribes"][day] = unsubscribed.sum()
-        stats["opens"][day] = happened[2].sum() if len(happened) > 2 else 0.0
+        stats["opens"][day] = happened[2].sum() if OPEN in outcomes else 0.0
+        stats["orders"][day] = np.count_nonzero(order)
+        stats["revenue"][day] = REVENUE_UNIT * order.sum()
         stats["cost"][day] = cost.sum()
-        stats["net_value"][day] = (world.value[0] * np.sum(weight * clicked) + world.value[1] * unsubscribed.sum()
-                                   - cost.sum())
+        earned = np.array([np.sum(weight * clicked), unsubscribed.sum(), *(
+            [happened[2].sum()] if OPEN in outcomes else []), *([order.sum()] if REVENUE in outcomes else [])])
+        stats["net_value"][day] = world.value @ earned - cost.sum()
         stats["regret"][day] = np.sum(best - chosen)
         counts = np.bincount(np.where(sent, channel, len(world.catalog.channels)),
                              minlength=len(world.catalog.channels) + 1)
@@ -300,7 +312,7 @@ class _WorldRun:
             stats[f"cost_{name}"][day] = amount
         np.add.at(self.clicks_by_customer, batch.customer_idx, weight * clicked)
         self.history.record(day, batch.customer_idx[sent], channel[sent])
-        return self._schedule(day, batch, arm, sent, np.stack(happened, axis=1), weight, normals)
+        return self._schedule(day, batch, arm, sent, np.stack(happened, axis=1), weight, order, normals)
 
     def _opens(self, day: int, batch: DecisionBatch, arm: np.ndarray, clicked: np.ndarray,
                weight: np.ndarray) -> np.ndarray:
@@ -313,25 +325,43 @@ class _WorldRun:
         without_click = np.divide(open_rate - click, 1.0 - click, out=np.ones_like(click), where=click < 1.0)
         return (self.arm_channel[arm] >= 0) & (clicked | (uniforms < without_click))
 
+    def _orders(self, day: int, batch: DecisionBatch, arm: np.ndarray, clicked: np.ndarray,
+                channel: np.ndarray) -> np.ndarray:
+        """Each row's order in ``REVENUE_UNIT`` (capped at 1), 0 without one: a click leads to an order with
+        its industry and channel's ``per_click`` probability, of a gamma-distributed value (own stream)."""
+        conversion = self.world.conversion
+        assert conversion is not None
+        rng = np.random.default_rng([self.seed, 7, day])
+        uniforms = rng.random(batch.n_rows)
+        industry, on = self.population.industry_idx[batch.customer_idx], np.maximum(channel, 0)
+        shape = conversion.order_value_shape
+        value = rng.gamma(shape, conversion.order_value[industry, on] / shape)
+        ordered = clicked & (uniforms < conversion.per_click[industry, on])
+        return np.where(ordered, np.minimum(value / REVENUE_UNIT, 1.0), 0.0)
+
     def _schedule(self, day: int, batch: DecisionBatch, arm: np.ndarray, sent: np.ndarray, happened: np.ndarray,
-                  weight: np.ndarray, normals: np.ndarray) -> Sends:
+                  weight: np.ndarray, order: np.ndarray, normals: np.ndarray) -> Sends:
         """Queue both outcomes of every sent message at the time they resolve (arrival or window close)."""
         world = self.world
         idx = np.flatnonzero(sent)
         channel, region = self.arm_channel[arm[idx]], batch.cost_row_idx[idx]
         send_time = N_HOURS * day + (self.arm_hour[arm[idx]] - world.utc_offset_hours[region]) % N_HOURS
-        n_outcomes = happened.shape[1]
-        if n_outcomes > 2:  # an open's delay has its own draw, and an open comes no later than its click
+        n_outcomes, outcomes = happened.shape[1], world.catalog.outcomes
+        if n_outcomes > 2:  # opens and orders: own delay draws; an open comes no later than its click
             normals = np.concatenate([normals, np.random.default_rng([self.seed, 6, day]).standard_normal(
-                (normals.shape[0], 1))], axis=1)
+                (normals.shape[0], n_outcomes - 2))], axis=1)
         arrival = send_time[:, None] + np.exp(np.log(world.delay_median_hours[channel])[:, None]
                                               + world.delay_sigma[channel][:, None] * normals[idx])
-        if n_outcomes > 2:
+        if OPEN in outcomes:
             arrival[:, 2] = np.where(happened[idx, 0], np.minimum(arrival[:, 2], arrival[:, 0]), arrival[:, 2])
+        if REVENUE in outcomes:  # an order comes no earlier than its click
+            arrival[:, -1] = np.maximum(arrival[:, -1], arrival[:, 0])
         closes = send_time + world.attribution_window_hours[channel]
         attributed = happened[idx] & (arrival <= closes[:, None])
-        success_weight = np.ones((idx.size, n_outcomes))  # a click counts its value; others count once
+        success_weight = np.ones((idx.size, n_outcomes))  # a click counts its value, an order its size
         success_weight[:, 0] = weight[idx]
+        if REVENUE in outcomes:
+            success_weight[:, -1] = order[idx]
         resolved_at = np.where(attributed, arrival, closes[:, None])
         if self.log is not None:  # what each row of the batch earned, and when its last outcome resolved
             earned = np.zeros((batch.n_rows, n_outcomes))
@@ -352,6 +382,8 @@ class _WorldRun:
         records["outcome_idx"] = np.arange(n_outcomes)
         records["successes"] = attributed * success_weight
         records["failures"] = ~attributed
+        if REVENUE in outcomes:  # an order of size r is r of a success and 1 - r of a failure
+            records["failures"][:, -1] = np.where(attributed[:, -1], 1.0 - order[idx], 1.0)
         records["sent_at"] = send_time[:, None]
         records["resolved_at"] = resolved_at
         self.feedback.schedule(records.ravel(), np.floor(resolved_at / N_HOURS).astype(np.int64).ravel())
