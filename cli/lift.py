@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -91,4 +92,8 @@ def format_report(report: LiftReport, metrics: Sequence[str] | None = None) -> s
         s = report.shadow
         lines.append(f"shadow mode: the model would have chosen the arm that was sent in {s.agreement:.1%} "
                      f"[{s.low:.1%}, {s.high:.1%}] of {s.decisions:,} decisions")
+        if math.isfinite(s.model_value):
+            lines.append(f"shadow mode, off-policy (SNIPS): the model would have earned {s.model_value:.4f} "
+                         f"[{s.model_value_low:.4f}, {s.model_value_high:.4f}] per decision on those rows, which "
+                         f"earned {s.logged_value:.4f} as served (weights' effective sample {s.overlap:.1%} of them)")
     return "\n".join(lines)

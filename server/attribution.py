@@ -95,11 +95,13 @@ def apply_event(decision: DecisionRecord, event: FeedbackEvent, catalog: Catalog
         updated = replace(updated, delivery="failed")
         inputs = _inputs(decision, catalog, InputKind.REFUND, {"": (1.0, 0.0)}, at, customer)
     same_channel = event.type != "unsubscribed" or (event.channel or decision.channel) == decision.channel
-    learned = _successes(decision)
+    learned = learned_outcomes(decision.successes)
     new = [o for o in EVENT_OUTCOMES.get(event.type, ()) if o in catalog.outcomes and o not in learned]
     if new and same_channel:
-        updated = replace(updated, successes=",".join(sorted({*learned, *new})))
         counts = {o: _revenue(event.value) if o == REVENUE else (1.0, 0.0) for o in new}
+        shares = {**learned, **{o: counts[o][0] for o in new}}
+        updated = replace(updated, successes=",".join(o if share == 1.0 else f"{o}={share!r}"
+                                                      for o, share in sorted(shares.items())))
         inputs += _inputs(decision, catalog, InputKind.ARRIVED, counts, at, customer)
     return EventEffect(updated, "applied", inputs, consent)
 
@@ -109,7 +111,7 @@ def close_decision(decision: DecisionRecord, catalog: Catalog, *,
     """Close an attribution window: one failure per outcome that did not happen, none if undelivered."""
     closed = replace(decision, closed=True)
     weight = 0.0 if decision.delivery == "failed" else 1.0
-    missing = [o for o in catalog.outcomes if o not in _successes(decision)]
+    missing = [o for o in catalog.outcomes if o not in learned_outcomes(decision.successes)]
     return closed, _inputs(decision, catalog, InputKind.CLOSED, {o: (0.0, weight) for o in missing},
                            decision.window_closes_at or decision.created_at, decision.customer if personal else "")
 
@@ -122,7 +124,8 @@ def sent_inputs(decisions: Iterable[DecisionRecord], *, personal: bool = False) 
     sent = int(InputKind.SENT)
     return [LoopInput(sent, d.decision_id, d.cell, d.arm, -1, 0.0, 0.0, d.send_at / SECONDS_PER_HOUR,
                       d.created_at / SECONDS_PER_HOUR, d.customer if personal else "")
-            for d in decisions if d.send_at is not None and d.channel != NO_MESSAGE and d.local_hour is not None]
+            for d in decisions
+            if d.teaches and d.send_at is not None and d.channel != NO_MESSAGE and d.local_hour is not None]
 
 
 def _revenue(value: float | None) -> tuple[float, float]:
@@ -133,18 +136,26 @@ def _revenue(value: float | None) -> tuple[float, float]:
     return share, 1.0 - share
 
 
-def _successes(decision: DecisionRecord) -> set[str]:
-    return set(filter(None, decision.successes.split(",")))
+def learned_outcomes(successes: str) -> dict[str, float]:
+    """A decision's ``successes`` column read back: each outcome learned as a success and its share of one
+    (``click``, or ``revenue=0.25`` for an order of a quarter ``REVENUE_UNIT``)."""
+    learned = {}
+    for entry in filter(None, successes.split(",")):
+        name, _, share = entry.partition("=")
+        learned[name] = float(share) if share else 1.0
+    return learned
 
 
 def _inputs(decision: DecisionRecord, catalog: Catalog, kind: InputKind, counts: dict[str, tuple[float, float]],
             at: float, customer: str) -> list[LoopInput]:
     """Loop inputs in ``catalog``'s ids (found by name: the decision may come from an older model).
 
-    None for the no-message arm or names the catalog does not know; ``counts`` maps an outcome name
+    None for a decision that does not teach (a baseline's outside shadow mode), for the no-message arm or
+    names the catalog does not know; ``counts`` maps an outcome name
     ("" for a send, which has none) to (successes, failures). Times become hours.
     """
-    if decision.channel == NO_MESSAGE or decision.local_hour is None or decision.send_at is None:
+    if not decision.teaches or decision.channel == NO_MESSAGE or decision.local_hour is None \
+            or decision.send_at is None:
         return []
     try:
         cell = catalog.cell(decision.region, decision.industry, decision.campaign_type)

@@ -21,9 +21,10 @@ import pandas as pd
 
 from sendwise.models import N_HOURS, Catalog
 from sendwise.models.domain.catalog import MaskCodeError
-from sendwise.models.experiments import HOLDOUT, MODEL
+from sendwise.models.experiments import BASELINE, HOLDOUT, MODEL
 from sendwise.models.ope.logged import LoggedFeedback
 
+from .attribution import learned_outcomes
 from .store import DecisionRecord, ModelInfo, Store
 
 CONTEXT_COLUMNS = ("region", "industry", "campaign_type")
@@ -36,7 +37,8 @@ def decision_log(store: Store) -> LoggedFeedback:
     if not rows:
         raise ValueError("the state DB holds no closed decision yet; nothing to export")
     catalog = Catalog.from_dict(models[rows[-1].model_version].catalog)
-    happened = {o: np.array([o in d.successes.split(",") for d in rows], dtype=np.float64) for o in catalog.outcomes}
+    learned = [learned_outcomes(d.successes) for d in rows]
+    happened = {o: np.array([got.get(o, 0.0) for got in learned], dtype=np.float64) for o in catalog.outcomes}
     value = np.array([[models[d.model_version].value.get(o, 0.0) for o in catalog.outcomes] for d in rows])
     cost = np.array([d.cost for d in rows])
     reward = (value * np.column_stack(list(happened.values()))).sum(axis=1) - cost
@@ -59,10 +61,26 @@ def decision_log(store: Store) -> LoggedFeedback:
         allowed=_allowed(rows, recorded, models, catalog) if known else None,
         support_size=np.where(recorded, [d.support for d in rows], np.nan) if known else None,
         epsilon=np.where(recorded, [d.epsilon for d in rows], np.nan) if known else None,
-        experiment=pd.DataFrame({"customer": [d.customer for d in rows],
-                                 "group": [HOLDOUT if json.loads(d.reason).get("mode") == "holdout" else MODEL
-                                           for d in rows]}),
+        experiment=_experiment(rows),
     )
+
+
+GROUP_OF_MODE = {"holdout": HOLDOUT, "baseline": BASELINE}  # a reason's mode -> its experiment group; else MODEL
+
+
+def _experiment(rows: list[DecisionRecord]) -> pd.DataFrame:
+    """Each decision's customer and experiment group and, where shadow mode logged it, whether the model
+    would have chosen the option sent, that choice's propensity and the model's probability of the option
+    sent (NaN elsewhere)."""
+    reasons = [json.loads(d.reason) for d in rows]
+    table = pd.DataFrame({"customer": [d.customer for d in rows],
+                          "group": [GROUP_OF_MODE.get(r.get("mode"), MODEL) for r in reasons]})
+    shadow = [r.get("model_choice") for r in reasons]
+    if any(s is not None for s in shadow):
+        table["model_agrees"] = [np.nan if s is None else float(s["agrees"]) for s in shadow]
+        table["model_propensity"] = [np.nan if s is None else s["propensity"] for s in shadow]
+        table["model_sent_probability"] = [np.nan if s is None else s["sent_probability"] for s in shadow]
+    return table
 
 
 def _allowed(rows: list[DecisionRecord], recorded: np.ndarray, models: dict[str, ModelInfo],

@@ -115,6 +115,16 @@ class LiveModel:
             pricing = self.learner.pricing(batch)
             return self.learner.decide(batch, pricing=pricing), pricing
 
+    def probabilities(self, batch: DecisionBatch, seed: int, customers: list[str] | None = None) -> np.ndarray:
+        """Every arm's probability per row, float64 (n_rows, n_arms): the very vectors ``decide`` with the same
+        ``seed`` and state samples from (the same draws, in the same order)."""
+        with self._lock:
+            if self.personal and customers is not None:
+                batch = DecisionBatch(batch.cell_idx, batch.cost_row_idx, batch.mask,
+                                      customer_idx=self._customer_index(customers))
+            self.policy.reseed(seed)
+            return self.learner.propensities(batch)
+
     def budget_status(self) -> list[BudgetStatus]:
         """Each budgeted channel's month so far, as the loop's inputs up to now count it."""
         with self._lock:

@@ -122,11 +122,18 @@ class CustomerRequest(StrictModel):
         default_factory=dict, max_length=64, description="per-channel quiet hours on top of the configured ones"
     )
     transactional: bool = Field(False, strict=True, description="a message the customer must get: never held out")
+    default_channel: Name | None = Field(
+        None, description="what the caller would send without sendwise: an experiment's baseline (and shadow mode's)")
+    default_hour: Hour | None = Field(None, description="local hour of `default_channel` (default: its playbook hour)")
 
     @model_validator(mode="after")
     def _window_in_order(self) -> CustomerRequest:
         if self.not_before is not None and self.deadline is not None and self.deadline < self.not_before:
             raise invalid("`deadline` must not be before `not_before`")
+        if self.default_hour is not None and self.default_channel is None:
+            raise invalid("`default_hour` needs `default_channel`")
+        if self.default_channel is not None and self.default_channel not in self.channels:
+            raise invalid(f"`default_channel` {self.default_channel!r} must be one of `channels`")
         return self
 
 
@@ -145,20 +152,34 @@ class Guardrail(BaseModel):
     hours: list[int]
 
 
+class ModelChoice(BaseModel):
+    """Shadow mode: what the model would have chosen for a customer served the baseline, and how likely."""
+
+    channel: str
+    local_hour: int | None
+    propensity: float
+    agrees: bool = Field(description="the model's choice is the option that was sent")
+    sent_probability: float = Field(description="the model's probability of the option that was sent (for off-policy "
+                                                "estimates of what the model would have earned)")
+
+
 class Reason(BaseModel):
     """Why this option, and what was ruled out.
 
     ``exploitation``: the policy's most probable option for this request. ``exploration``: any other,
     drawn uniformly among the allowed options (the exploration floor) or a Thompson draw of an option
     the posterior does not favour most; ``propensity`` says how likely it was. ``holdout``: the
-    customer is in the holdout (``SENDWISE_HOLDOUT_SHARE``), so no message. A guardrail ``budget`` removed a
+    customer is in the holdout (``SENDWISE_HOLDOUT_SHARE``), so no message. ``baseline``: the customer is
+    in an experiment's baseline group (``SENDWISE_BASELINE_SHARE``) and gets the baseline's option; in
+    shadow mode ``model_choice`` says what the model would have chosen instead. A guardrail ``budget`` removed a
     channel whose month's budget is spent; ``cost_multipliers`` names the channels whose cost the budget
     pacing multiplied for this decision (2.0: each message counted as twice its cost).
     """
 
-    mode: Literal["exploration", "exploitation", "holdout"]
+    mode: Literal["exploration", "exploitation", "holdout", "baseline"]
     guardrails: list[Guardrail]
     cost_multipliers: dict[str, float] = Field(default_factory=dict)
+    model_choice: ModelChoice | None = None
 
 
 class Decision(BaseModel):

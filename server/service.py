@@ -27,8 +27,8 @@ from .attribution import CONSENT_EVENTS, SECONDS_PER_HOUR, ConsentChange, apply_
 from .consent import MAX_CLOCK_SKEW, ConsentState
 from .deadline import check_deadline
 from .errors import ConflictError, InputError, ModelUnavailableError
+from .experiments import Served, ServedBaseline, ServedHoldout
 from .guardrails import BatchOptions, ServingRules, batch_options, budget_effects
-from .holdout import ServedHoldout
 from .live_model import LiveModel
 from .metrics import ServerMetrics
 from .model_loader import ModelLoader
@@ -88,6 +88,7 @@ class SendwiseService:
         self.pseudonymize = pseudonymize
         self.metrics = metrics
         self.holdout = ServedHoldout.from_settings(settings, rules)
+        self.baseline = ServedBaseline.from_settings(settings, loader.world)
         self.model: LiveModel | None = None
         self.model_error: str | None = None
         # Each request's seed: fresh randomness, or a reproducible stream when ``decision_seed`` is set.
@@ -187,7 +188,10 @@ class SendwiseService:
             guardrails, priced = budget_effects(live.catalog, options.mask, options.guardrails, pricing)
             options = BatchOptions(pricing.batch.mask, options.send_at, guardrails)
             batch = pricing.batch  # the options the policy had: what the log's ``allowed`` must say
-        decisions, records = self._decisions(people, customers, options, batch, chosen, live, seed, now, priced)
+        served = self.baseline.serve(people, customers, batch, chosen, live.catalog, live.policy.cost, seed,
+                                     lambda: live.probabilities(batch, seed, customers))
+        decisions, records = self._decisions(people, customers, options, batch, chosen, live, seed, now, priced,
+                                             served)
         return DecisionPlan(*self.holdout.apply(people, decisions, records, live.catalog))
 
     def _suppression_keys(self, people: list[CustomerRequest], customers: list[str],
@@ -211,18 +215,24 @@ class SendwiseService:
 
     def _decisions(self, people: list[CustomerRequest], customers: list[str], options: BatchOptions,
                    batch: DecisionBatch, chosen: Choices, live: LiveModel, seed: int, now: datetime,
-                   priced: list[dict[str, float]] | None = None) -> tuple[DecisionRows, list[DecisionRecord]]:
+                   priced: list[dict[str, float]] | None = None,
+                   served: Served | None = None) -> tuple[DecisionRows, list[DecisionRecord]]:
         """The response's decisions and their log rows (everything off-policy evaluation and learning need).
 
         Customers with the same guardrails (one shared list per profile), mode and budget pricing
         (``priced``, one shared dict per pricing) share one ``Reason``, as the response's plain value and
-        as the log's JSON.
+        as the log's JSON. ``served`` replaces the baseline group's choices (``ServedBaseline.serve``).
         """
         catalog, created_at = live.catalog, now.timestamp()
         channel_names = (*catalog.channels, NO_MESSAGE)  # indexed by arm // 24; the no-message arm is last
-        reasons: dict[tuple[int, bool, int], tuple[dict[str, Any], str]] = {}
+        reasons: dict[tuple[int, bool, int, bool, int], tuple[dict[str, Any], str]] = {}
         no_pricing: dict[str, float] = {}
         pricings = priced if priced is not None else [no_pricing] * len(people)
+        baseline = [False] * len(people) if served is None else served.baseline.tolist()
+        shadows = [None] * len(people) if served is None else served.model_choice
+        if served is not None:
+            chosen = served.choices
+        baseline_teaches = self.baseline.teaches
         decisions: list[dict[str, Any]] = []
         records = []
         allowed, support, epsilon = catalog.encode_mask(batch.mask), chosen.support.tolist(), chosen.epsilon.tolist()
@@ -231,16 +241,16 @@ class SendwiseService:
         window_seconds = {c: self.rules.attribution_window_hours(c) * 3600.0 for c in catalog.channels}
         ids = _decision_ids(len(people), now)
         for row, (person, customer, decision_id, arm, hour, explored, p, cost, cell, send_at, guardrails,
-                  multipliers) in enumerate(
+                  multipliers, by_baseline, shadow) in enumerate(
                 zip(people, customers, ids, arms.tolist(), hours, chosen.explored.tolist(), chosen.propensity.tolist(),
                     live.policy.cost[batch.cost_row_idx, arms].tolist(), batch.cell_idx.tolist(), options.send_at,
-                    options.guardrails, pricings, strict=True)):
+                    options.guardrails, pricings, baseline, shadows, strict=True)):
             channel = channel_names[arm // N_HOURS]
             at = None if hour < 0 else send_at[hour]
-            key = (id(guardrails), explored, id(multipliers))
+            key = (id(guardrails), explored, id(multipliers), by_baseline, id(shadow))
             if key not in reasons:
-                reason = Reason(mode="exploration" if explored else "exploitation", guardrails=guardrails,
-                                cost_multipliers=multipliers)
+                mode = "baseline" if by_baseline else "exploration" if explored else "exploitation"
+                reason = Reason(mode=mode, guardrails=guardrails, cost_multipliers=multipliers, model_choice=shadow)
                 reasons[key] = reason.model_dump(), reason.model_dump_json()
             reason, reason_json = reasons[key]
             local_hour = None if hour < 0 else hour
@@ -256,7 +266,8 @@ class SendwiseService:
                 local_hour=local_hour, send_at=sent, arm=arm, cell=cell, propensity=p, explored=explored, cost=cost,
                 seed=seed, row=row, model_version=live.version, reason=reason_json, closed=sent is None,
                 window_closes_at=created_at if sent is None else sent + window_seconds[channel],
-                allowed=allowed[row], support=support[row], epsilon=epsilon[row]))
+                allowed=allowed[row], support=support[row], epsilon=epsilon[row],
+                teaches=baseline_teaches or not by_baseline))
         return DecisionRows(decisions), records
 
     def record_feedback(self, request: FeedbackRequest, now: datetime) -> FeedbackResponse:

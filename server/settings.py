@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sendwise.models import sendwise_home
@@ -73,7 +73,15 @@ class Settings(BaseSettings):
         default=0.0, ge=0, le=1, allow_inf_nan=False,
         description="share of customers held out of every non-transactional message, for the lift report (0: none)")
     holdout_salt: str = Field(default="sendwise", min_length=1, max_length=64,
-                              description="salt of the holdout's hash: a new salt draws a new holdout")
+                              description="salt of the experiment hash (holdout, baseline): a new salt, new groups")
+    baseline_share: float = Field(
+        default=0.0, ge=0, le=1, allow_inf_nan=False,
+        description="share of customers served the baseline instead of the model, for the lift report (0: none)")
+    baseline: Literal["caller", "static", "random_hour"] = Field(
+        default="caller", description="the baseline: the request's default_channel/default_hour (else the world's "
+                                      "playbook), the world's playbook, or its channel at a random allowed hour")
+    shadow: bool = Field(default=False, description="baseline customers' messages teach the model, and each of "
+                                                    "their decisions says what the model would have chosen")
     rate_limit_requests_per_minute: int | None = Field(
         default=None, ge=1, description="API requests per key per minute, counted across workers; unset: no limit")
     rate_limit_decisions_per_minute: int | None = Field(
@@ -82,6 +90,15 @@ class Settings(BaseSettings):
         default=10, ge=1, description="failed dashboard sign-ins per client address and window, then 429; none: off")
     rate_limit_sign_in_window_seconds: PositiveSeconds = Field(
         default=900.0, description="window of the failed sign-in limit")
+
+    @model_validator(mode="after")
+    def _experiment_fits(self) -> Settings:
+        if self.holdout_share + self.baseline_share > 1:
+            raise ValueError(f"holdout_share + baseline_share must be <= 1 (the model gets the rest); got "
+                             f"{self.holdout_share:g} + {self.baseline_share:g}")
+        if self.shadow and self.baseline_share == 0:
+            raise ValueError("shadow mode serves the baseline and logs the model's choice: set baseline_share > 0")
+        return self
 
     @field_validator("model_uri", "state_url")
     @classmethod

@@ -80,6 +80,7 @@ class DecisionRecord:
     allowed: str = ""  # mask code of the allowed arms (``Catalog.encode_mask``)
     support: int = 0  # number of arms with positive probability
     epsilon: float = 0.0  # exploration floor of the policy
+    teaches: bool = True  # its message and outcomes reach the learning loop (not a baseline's, unless in shadow mode)
 
 
 @dataclass(frozen=True)
@@ -370,7 +371,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     cost REAL NOT NULL, seed INTEGER NOT NULL, row INTEGER NOT NULL, model_version TEXT NOT NULL,
     reason TEXT NOT NULL, window_closes_at REAL, delivery TEXT NOT NULL, successes TEXT NOT NULL,
     closed INTEGER NOT NULL, allowed TEXT NOT NULL DEFAULT '', support INTEGER NOT NULL DEFAULT 0,
-    epsilon REAL NOT NULL DEFAULT 0.0
+    epsilon REAL NOT NULL DEFAULT 0.0, teaches INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS decisions_open ON decisions (closed, window_closes_at);
 CREATE INDEX IF NOT EXISTS decisions_customer ON decisions (customer, send_at);
@@ -406,6 +407,7 @@ _ADDED_DECISION_COLUMNS = (
     ("allowed", "TEXT NOT NULL DEFAULT ''"),
     ("support", "INTEGER NOT NULL DEFAULT 0"),
     ("epsilon", "REAL NOT NULL DEFAULT 0.0"),
+    ("teaches", "INTEGER NOT NULL DEFAULT 1"),
 )
 _DECISION_COLUMNS = tuple(f.name for f in fields(DecisionRecord))
 _DECISION_SELECT = f"SELECT {', '.join(_DECISION_COLUMNS)} FROM decisions"
@@ -418,13 +420,14 @@ def _placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
 
-_EXPLORED, _CLOSED = _DECISION_COLUMNS.index("explored"), _DECISION_COLUMNS.index("closed")
+_EXPLORED, _CLOSED, _TEACHES = (_DECISION_COLUMNS.index(c) for c in ("explored", "closed", "teaches"))
 
 
 def _decision(row: Sequence[Any]) -> DecisionRecord:
     """A decision from its row (columns in ``_DECISION_COLUMNS`` order); the stored 0/1 flags become bools."""
     values = list(row)
     values[_EXPLORED], values[_CLOSED] = bool(values[_EXPLORED]), bool(values[_CLOSED])
+    values[_TEACHES] = bool(values[_TEACHES])
     return DecisionRecord(*values)
 
 

@@ -14,14 +14,19 @@ outcome) and the groups are compared on those per-customer totals:
   with 80% power (``statsmodels`` ``TTestIndPower``), in the metric's units.
 - **Sample ratio mismatch**: a chi-square test of the customers per group against the configured shares
   (``scipy.stats.chisquare``); p below ``SRM_ALPHA`` flags the split, whose differences then do not hold.
-- **Shadow mode**: how often the model would have chosen the arm that was sent (Wilson interval).
+- **Shadow mode**: how often the model would have chosen the arm that was sent (Wilson interval) and,
+  where the log has the model's probability of each arm sent (``model_sent_probability``), what the
+  model would have earned per decision on those rows against what they earned: self-normalised IPS
+  (``SNIPS``) weighing each row by the model's probability over the baseline's, with a seeded percentile
+  bootstrap interval. It can only see the model's value where the baseline's options overlap the
+  model's: against a fixed baseline it is the model's value on the options the two share.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -29,7 +34,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from ..ope import LoggedFeedback
+from ..ope import SNIPS, LoggedFeedback
 from .assignment import BASELINE, GROUPS, HOLDOUT, MODEL
 
 CONFIDENCE = 0.95
@@ -93,6 +98,11 @@ class ShadowSummary:
     agreement: float
     low: float
     high: float
+    logged_value: float = math.nan  # mean reward per decision of those rows, as served
+    model_value: float = math.nan  # what the model would have earned per decision on them (SNIPS)
+    model_value_low: float = math.nan
+    model_value_high: float = math.nan
+    overlap: float = math.nan  # effective sample size of the weights over the rows: how much of them SNIPS uses
 
 
 @dataclass(frozen=True)
@@ -259,7 +269,25 @@ def _shadow(log: LoggedFeedback) -> ShadowSummary | None:
     from statsmodels.stats.proportion import proportion_confint
 
     low, high = proportion_confint(int(agrees.sum()), agrees.size, alpha=1 - CONFIDENCE, method="wilson")
-    return ShadowSummary(decisions=int(agrees.size), agreement=float(agrees.mean()), low=float(low), high=float(high))
+    summary = ShadowSummary(decisions=int(agrees.size), agreement=float(agrees.mean()), low=float(low),
+                            high=float(high))
+    if "model_sent_probability" not in log.experiment:
+        return summary
+    probability = log.experiment["model_sent_probability"].to_numpy(np.float64)
+    rows = np.isfinite(probability)
+    if not rows.any() or probability[rows].sum() <= 0:
+        return summary
+    # Two actions: the one sent (0) and any other (1); SNIPS reads only the sent one's probability.
+    target = np.column_stack([probability[rows], 1.0 - probability[rows]])
+    sent = np.zeros(int(rows.sum()), dtype=np.int64)
+    reward, propensity = log.reward[rows], log.propensity[rows]
+    estimator = SNIPS()
+    value = estimator.estimate_policy_value(reward, sent, propensity, target)
+    value_low, value_high = estimator.estimate_interval(reward, sent, propensity, target, alpha=1 - CONFIDENCE,
+                                                        random_state=0)
+    ess = estimator.diagnostics(reward, sent, propensity, target).effective_sample_size
+    return replace(summary, logged_value=float(reward.mean()), model_value=value, model_value_low=value_low,
+                   model_value_high=value_high, overlap=ess / int(rows.sum()))
 
 
 def _plain(value: Any) -> Any:

@@ -41,8 +41,10 @@ from ..validation import RowError, check_rows
 FORMAT_VERSION = 1
 # customer: pseudonym; group: holdout, model or baseline; pre_engagement: the customer's engagement before
 # the experiment (a CUPED covariate); model_agrees / model_propensity: in shadow mode, whether the model would
-# have chosen the arm that was sent, and the probability of the model's own choice.
-EXPERIMENT_COLUMNS = ("customer", "group", "pre_engagement", "model_agrees", "model_propensity")
+# have chosen the arm that was sent, the probability of the model's own choice, and the model's probability of
+# the arm that was sent (what an off-policy estimate of the model on the baseline's rows weighs by).
+EXPERIMENT_COLUMNS = ("customer", "group", "pre_engagement", "model_agrees", "model_propensity",
+                      "model_sent_probability")
 RESERVED_COLUMNS = ("decision_id", "timestamp", "action", "channel", "hour", "propensity", "reward", "cost",
                     "allowed_arms", "support_size", "epsilon", *EXPERIMENT_COLUMNS)
 ALLOWED_ARMS_COLUMN = "allowed_arms"
@@ -266,6 +268,10 @@ class LoggedFeedback:
             if column in experiment:
                 checked[column] = _checked_float(column, experiment[column], n_rounds, "must be finite or empty",
                                                  np.isfinite, optional=True)
+        if "model_sent_probability" in experiment:
+            checked["model_sent_probability"] = _checked_float(
+                "model_sent_probability", experiment["model_sent_probability"], n_rounds, "must lie in [0, 1] or be "
+                "empty", lambda a: (a >= 0) & (a <= 1), optional=True)
         if "model_agrees" in experiment:
             checked["model_agrees"] = _checked_float("model_agrees", experiment["model_agrees"], n_rounds,
                                                      "must be 0, 1 or empty", lambda a: (a == 0) | (a == 1),

@@ -14,6 +14,7 @@ from .baselines import (
     StaticPolicy,
     UCB1Policy,
     UserHeuristicPolicy,
+    fallback_arms,
 )
 from .factory import (
     DEFAULT_PRIOR_TRIALS,
@@ -56,6 +57,7 @@ __all__ = [
     "ThompsonPolicy",
     "UCB1Policy",
     "UserHeuristicPolicy",
+    "fallback_arms",
     "load_policy",
     "make_cold_start",
     "make_policy",

@@ -290,6 +290,18 @@ def _check_playbook(catalog: Catalog, playbook: Mapping[str, Sequence[Any]]) -> 
     return checked
 
 
+def fallback_arms(catalog: Catalog, cost: np.ndarray, arm: np.ndarray, cost_row_idx: np.ndarray,
+                  mask: np.ndarray) -> np.ndarray:
+    """Each row's ``arm`` where ``mask`` allows it, else the first allowed arm of ``static``'s fallback order
+    around it (the same channel at the nearest hour, then other channels, the no-message arm last), int64."""
+    out = np.full(arm.shape, catalog.null_arm, dtype=np.int64)
+    for wanted in np.unique(arm).tolist():
+        rows = np.flatnonzero(arm == wanted)
+        places = _fallback_places(catalog, cost, wanted)[cost_row_idx[rows]]
+        out[rows] = np.where(mask[rows], places, catalog.n_arms).argmin(axis=1)
+    return out
+
+
 def _fallback_places(catalog: Catalog, cost: np.ndarray, arm: int) -> np.ndarray:
     """Place of every arm in the static fallback order around ``arm``, int64 (n_cost_rows, n_arms)."""
     channels, hours = catalog.arm_channels(), catalog.arm_hours()

@@ -494,12 +494,17 @@ class _ExperimentArms:
             columns["pre_engagement"] = self.pre_engagement[batch.customer_idx]
         teaches = model.copy()
         if self.experiment.shadow:
-            agrees, propensity = np.full(n, np.nan), np.full(n, np.nan)
+            agrees, propensity, sent = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
             if baseline.any():  # what the model would have chosen; it is not sent
-                shadow = loop.decide(_take_rows(batch, baseline), now)
+                part = _take_rows(batch, baseline)
+                shadow = loop.decide(part, now)
                 agrees[baseline] = shadow.arm == choices.arm[baseline]
                 propensity[baseline] = shadow.propensity
+                if isinstance(loop, Learner):  # a loop behind HTTP reports its choices only
+                    sent[baseline] = loop.propensities(part)[np.arange(part.n_rows), choices.arm[baseline]]
             columns["model_agrees"], columns["model_propensity"] = agrees, propensity
+            if isinstance(loop, Learner):
+                columns["model_sent_probability"] = sent
             teaches |= baseline
         return choices, teaches, columns
 

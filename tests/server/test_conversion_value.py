@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from sendwise.models import REVENUE, REVENUE_UNIT
+from sendwise.server.attribution import learned_outcomes
 from tests.support.api import decide, event, feedback, seed_customer
 from tests.support.app import app_client, posterior
 
@@ -38,5 +39,9 @@ def test_a_conversion_teaches_its_order_value_and_one_without_a_value_teaches_re
         arm = catalog.arm("email", second["local_hour"])
         assert (alpha2 - alpha1)[cell, revenue, arm] == 0.0 and (beta2 - beta1)[cell, revenue, arm] == 0.0
         assert (alpha2 - alpha1)[cell, click, arm] == 1.0
+        with client.app.state.service.store.snapshot() as view:
+            stored = view.decisions([first["decision_id"], second["decision_id"]])
+        assert learned_outcomes(stored[first["decision_id"]].successes) == {"click": 1.0, "open": 1.0, REVENUE: 0.25}
+        assert learned_outcomes(stored[second["decision_id"]].successes)[REVENUE] == 0.0  # closes without a failure
         response = client.post("/v1/feedback", json={"events": [event(first, "converted", "e-4", value=-5.0)]})
         assert response.status_code == 422 and "greater than or equal to 0" in response.text

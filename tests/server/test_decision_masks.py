@@ -53,7 +53,7 @@ def test_an_older_state_db_gains_the_columns_and_keeps_its_decisions(tmp_path: P
     new = record("d-new", allowed=CATALOG.encode_mask(mask), support=2, epsilon=0.01)
     with store.transaction() as tx:
         (old,) = tx.decisions(["d-old"]).values()
-        assert (old.allowed, old.support, old.epsilon) == ("", 0, 0.0)  # not recorded
+        assert (old.allowed, old.support, old.epsilon, old.teaches) == ("", 0, 0.0, True)  # not recorded
         assert old == replace(new, decision_id="d-old", allowed="", support=0, epsilon=0.0)
         tx.add_decisions([new])
     store.close()
@@ -64,7 +64,7 @@ def test_an_older_state_db_gains_the_columns_and_keeps_its_decisions(tmp_path: P
     with sqlite3.connect(path) as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(decisions)")]
     conn.close()
-    assert columns[-3:] == ["allowed", "support", "epsilon"]
+    assert columns[-4:] == ["allowed", "support", "epsilon", "teaches"]
 
 
 def test_masks_of_an_older_catalog_are_carried_over_by_channel_and_hour(tmp_path: Path) -> None:
