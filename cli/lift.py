@@ -93,7 +93,10 @@ def format_report(report: LiftReport, metrics: Sequence[str] | None = None) -> s
         lines.append(f"shadow mode: the model would have chosen the arm that was sent in {s.agreement:.1%} "
                      f"[{s.low:.1%}, {s.high:.1%}] of {s.decisions:,} decisions")
         if math.isfinite(s.model_value):
-            lines.append(f"shadow mode, off-policy (SNIPS): the model would have earned {s.model_value:.4f} "
-                         f"[{s.model_value_low:.4f}, {s.model_value_high:.4f}] per decision on those rows, which "
-                         f"earned {s.logged_value:.4f} as served (weights' effective sample {s.overlap:.1%} of them)")
+            own = (f"; the model group earned {s.model_group_value:.4f} per decision, measured"
+                   if math.isfinite(s.model_group_value) else "")
+            lines.append(f"shadow mode, off-policy (SNIPS, on the options the model shares with the baseline): "
+                         f"{s.model_value:.4f} [{s.model_value_low:.4f}, {s.model_value_high:.4f}] per decision, "
+                         f"against {s.logged_value:.4f} as served (weights' effective sample {s.overlap:.1%} of "
+                         f"the rows){own}")
     return "\n".join(lines)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -30,6 +31,8 @@ from sendwise.models import N_HOURS, NO_MESSAGE, Catalog
 from .activity import Activity
 from .auth import ApiKeys
 from .errors import InputError, ModelUnavailableError
+from .experiments import experiment_assignment
+from .export import decision_log
 from .limits import bounded_decimal
 from .live_model import LiveModel, OwnHistory
 from .model_loader import configured_registry_uri
@@ -37,6 +40,9 @@ from .privacy import read_or_create_private
 from .schemas import CustomerRequest, Decision, DecisionRequest, DecisionRows
 from .service import SendwiseService
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from sendwise.models.experiments.lift import LiftReport
 
 ASSETS = Path(__file__).parent / "dashboard_assets"
 CREDIBLE_LEVEL = 0.9
@@ -54,6 +60,40 @@ Basis = Literal["posterior", "prior", "none"]
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442")
 NO_MESSAGE_COLOUR = "#9a9a9a"
 T = TypeVar("T")
+LIFT_REFRESH_SECONDS = 60.0  # the lift report reads every closed decision: computed at most this often
+
+
+class LiftPanel(NamedTuple):
+    """The lift report of the server's own log, or why there is none yet, and when it was computed."""
+
+    report: LiftReport | None
+    note: str | None
+    computed_at: str
+    value_differences: list[Any]
+
+
+_lift_cache: weakref.WeakKeyDictionary[SendwiseService, tuple[float, LiftPanel]] = weakref.WeakKeyDictionary()
+
+
+def lift_panel(service: SendwiseService, now: datetime) -> LiftPanel | None:
+    """The experiment's lift report over the closed decisions (None when no experiment is configured),
+    recomputed at most every ``LIFT_REFRESH_SECONDS``: what ``sendwise lift`` says of an export."""
+    assignment = experiment_assignment(service.settings)
+    if assignment is None:
+        return None
+    cached = _lift_cache.get(service)
+    if cached is not None and now.timestamp() - cached[0] < LIFT_REFRESH_SECONDS:
+        return cached[1]
+    from sendwise.models.experiments.lift import VALUE, lift_report  # scipy loads only when a page shows a report
+
+    try:
+        report = lift_report(decision_log(service.store), assignment.shares)
+        panel = LiftPanel(report, None, _when(now.timestamp()),
+                          [d for d in report.differences if d.metric == VALUE])
+    except ValueError as exc:  # no closed decision yet, or a log the report cannot use
+        panel = LiftPanel(None, str(exc), _when(now.timestamp()), [])
+    _lift_cache[service] = (now.timestamp(), panel)
+    return panel
 
 
 class NoPosteriorError(LookupError):
@@ -291,6 +331,7 @@ def render_dashboard(service: SendwiseService, query: PageQuery, now: datetime) 
         explanation=explanation, option_rows=None if explanation is None else option_rows(explanation),
         activity=activity, bars=hourly_bars(activity, colours), colours=colours, closing=closing_rows(activity, now),
         model=model_facts(service, first), budgets=[] if live is None else live.budget_status(),
+        lift=lift_panel(service, now),
         readiness=service.readiness(), selected_channels=set(query.channels if query.customer_id else channels),
         now=_when(now.timestamp()), hour_ranges=hour_ranges, when=_when)
 

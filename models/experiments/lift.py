@@ -19,7 +19,9 @@ outcome) and the groups are compared on those per-customer totals:
   model would have earned per decision on those rows against what they earned: self-normalised IPS
   (``SNIPS``) weighing each row by the model's probability over the baseline's, with a seeded percentile
   bootstrap interval. It can only see the model's value where the baseline's options overlap the
-  model's: against a fixed baseline it is the model's value on the options the two share.
+  model's: against a fixed baseline it is the model's value on the options the two share, which is not
+  its value on the whole traffic (the model picks the baseline's option where that option is good), so
+  the report puts the model group's measured value per decision beside it.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class ShadowSummary:
     model_value_low: float = math.nan
     model_value_high: float = math.nan
     overlap: float = math.nan  # effective sample size of the weights over the rows: how much of them SNIPS uses
+    model_group_value: float = math.nan  # mean reward per decision the model earned on its own group, measured
 
 
 @dataclass(frozen=True)
@@ -286,8 +289,10 @@ def _shadow(log: LoggedFeedback) -> ShadowSummary | None:
     value_low, value_high = estimator.estimate_interval(reward, sent, propensity, target, alpha=1 - CONFIDENCE,
                                                         random_state=0)
     ess = estimator.diagnostics(reward, sent, propensity, target).effective_sample_size
+    own = log.experiment["group"].to_numpy() == MODEL
     return replace(summary, logged_value=float(reward.mean()), model_value=value, model_value_low=value_low,
-                   model_value_high=value_high, overlap=ess / int(rows.sum()))
+                   model_value_high=value_high, overlap=ess / int(rows.sum()),
+                   model_group_value=float(log.reward[own].mean()) if own.any() else math.nan)
 
 
 def _plain(value: Any) -> Any:

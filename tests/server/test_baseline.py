@@ -130,3 +130,20 @@ def test_experiment_settings_that_cannot_work_are_refused(make_settings: Callabl
         from sendwise.server.schemas import CustomerRequest
 
         CustomerRequest.model_validate(customer("c-1", default_hour=9))
+
+
+def test_the_dashboard_shows_the_lift_of_the_servers_own_log(make_settings: Callable[..., Settings],
+                                                             clock: Clock) -> None:
+    with serve(experiment_settings(make_settings), clock) as client:
+        page = client.get("/dashboard").text
+        assert 'id="lift"' in page and "no closed decision yet" in page
+        decide(client, *(customer(f"c-{i}", default_channel="email", default_hour=9, **OPEN) for i in range(40)))
+        clock.advance(days=31)
+        client.app.state.service.close_windows(clock.now)
+        section = client.get("/dashboard").text.split('id="lift"')[1].split("</section>")[0]
+        report = lift_report(decision_log(client.app.state.service.store), SPLIT.shares)
+        for g in report.groups:
+            assert f"<td>{g.group}</td>" in section and f"{g.per_customer['value']:.4f}" in section
+        assert "model − holdout" in section and "as configured" in section
+    with serve(make_settings(), clock) as plain:
+        assert 'id="lift"' not in plain.get("/dashboard").text
