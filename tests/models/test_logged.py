@@ -197,7 +197,7 @@ INVALID_CONTAINERS = [
     pytest.param({"context": pd.DataFrame({"reward": [1, 2]})},
                  "`context` must not use the reserved column names ['reward']; reserved: decision_id, timestamp, "
                  "action, channel, hour, propensity, reward, cost, allowed_arms, support_size, epsilon, customer, "
-                 "group, pre_engagement, model_agrees, model_propensity", id="reserved"),
+                 "group, pre_engagement, model_agrees, model_propensity, model_sent_probability", id="reserved"),
     pytest.param({"action": [0, -1]}, "column 'action', row 1: must be an action id in [0, 1); got -1",
                  id="negative-action"),
 ]
