@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .where import announce
+from .where import add_state_url, server_state
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,27 +16,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(see docs/logged-data.md). Decisions still inside their window are left out, so a new "
                     "server exports nothing until its first windows close.")
     parser.add_argument("--out", type=Path, required=True, help="output file; .csv or .parquet")
-    parser.add_argument("--state-url", default=None,
-                        help="sqlite:///path or redis://host:port/db of the state (default: SENDWISE_STATE_URL, "
-                             "else <state_dir>/state.db, the state folder defaulting to the sendwise home)")
+    add_state_url(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from sendwise.models.ope.logged import write_logs
-    from sendwise.server.app import open_store
     from sendwise.server.export import decision_log
-    from sendwise.server.settings import Settings
 
-    settings = Settings() if args.state_url is None else Settings(state_url=args.state_url)
-    announce(state=settings.redis_url or settings.state_path, out=args.out)
-    if settings.redis_url is None and not settings.state_path.is_file():
-        raise FileNotFoundError(f"state DB {str(settings.state_path)!r} does not exist; has the server run here?")
-    store = open_store(settings)
-    try:
+    with server_state(args.state_url, out=args.out) as (_, store):
         log = decision_log(store)
-    finally:
-        store.close()
     write_logs(log, args.out)
     print(f"wrote {log.n_rounds} decisions to {args.out}")
     return 0

@@ -18,8 +18,6 @@ from importlib.metadata import version
 from anyio import to_thread
 from fastapi import FastAPI
 
-from sendwise.models.domain.world import load_world
-
 from .auth import ApiKeys
 from .deps import get_now, utc_now
 from .docs import install_docs
@@ -27,7 +25,7 @@ from .errors import install_error_handlers
 from .guardrails import ServingRules
 from .limits import AdmissionMiddleware, RequestLimitsMiddleware
 from .metrics import RequestMetricsMiddleware, ServerMetrics
-from .model_loader import ModelLoader
+from .model_loader import ModelLoader, serving_world
 from .privacy import Pseudonymizer
 from .rate_limits import RateLimiter
 from .routes import customers, dashboard, decisions, feedback, health, metrics
@@ -43,7 +41,7 @@ MAINTAIN_SECONDS = 1.0  # the store's housekeeping (SQLite: a WAL checkpoint) ru
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Build the service, load the model, run the background tasks, close the store on the way out."""
     settings: Settings = app.state.settings
-    world = None if settings.world is None else load_world(settings.world).with_objective(settings.objective)
+    world = serving_world(settings)
     store = open_store(settings)
     pseudonymize = Pseudonymizer.from_settings(settings)
     service = SendwiseService(settings, store, ServingRules.from_world(settings, world), ModelLoader(settings, world),

@@ -15,7 +15,7 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sendwise.models import POLICIES, ModelUri, Policy, configure_verbosity, is_registry_uri, load_policy
+from sendwise.models import POLICIES, ModelUri, Policy, configure_verbosity, is_registry_uri, load_policy, load_world
 from sendwise.models.policies import make_cold_start, takes_prior
 
 from .settings import Settings
@@ -33,6 +33,11 @@ def configured_registry_uri(settings: Settings) -> ModelUri | None:
         return ModelUri.parse(settings.model_uri)
     except ValueError:
         return None
+
+
+def serving_world(settings: Settings) -> World | None:
+    """The world of the prior and the serving rules, with the configured objective; None when unset."""
+    return None if settings.world is None else load_world(settings.world).with_objective(settings.objective)
 
 
 class ModelLoader:

@@ -17,20 +17,30 @@ each MAU, so every MAU row shares one simulation. A run lasts ``n_days`` and inc
 learning from a cold start; its net value is converted to a 30-day month. What this leaves out: a
 larger population gives the policy more data per segment, so it learns faster; the linear scaling
 does not credit that.
+
+``plan_from_posterior`` answers the same question of a learned posterior (a served model's) over the
+decisions of a log: each decision earns its best allowed arm by the posterior, with and without the
+channel, and the intervals are credible intervals over posterior draws. Both give a ``PlanResult``, so
+one table and one plot serve both.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from ..domain import World, load_world
-from ..intervals import mean_interval
+from sendwise import engine
+
+from ..domain import Economics, World, load_world
+from ..intervals import mean_interval, seeds_caption
+from ..ope.logged import LoggedFeedback
+from ..policies.base import Posterior
 from .progress import DayBar
 from .simulate import PolicyRun, SimulationTask, run_tasks
 
@@ -57,29 +67,27 @@ class ChannelPlan:
 
 @dataclass(frozen=True)
 class PlanResult:
-    """The channel plan of a world: one ``ChannelPlan`` per costly channel, and how it was simulated."""
+    """The channel plan of a world: one ``ChannelPlan`` per costly channel, and how it was made.
 
-    world: World
+    ``scaling`` says how the figures stand for each MAU and ``interval`` what the intervals span, each in
+    one sentence for tables and files; ``settings`` are the inputs that made the plan (for JSON).
+    """
+
+    world: str
     policy: str
     maus: list[int]
-    n_customers: int
-    n_days: int
-    seeds: list[int]
     channels: list[ChannelPlan]
-
-    @property
-    def scaling(self) -> str:
-        """How the simulated population stands for each MAU, in one sentence for tables and files."""
-        return (f"{self.n_customers:,} simulated customers x {self.n_days} days ({self.policy}, from a cold start), "
-                f"net value per customer per {DAYS_PER_MONTH:.0f}-day month scaled linearly to each MAU")
+    scaling: str
+    interval: str
+    settings: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form: settings, the scaling rule, and every channel's figures (``[mean, lo, hi]``)."""
         def by_mau(values: dict[int, Bounds]) -> dict[str, list[float]]:
             return {str(m): list(v) for m, v in values.items()}
         return {
-            "world": self.world.name, "policy": self.policy, "maus": self.maus, "n_customers": self.n_customers,
-            "n_days": self.n_days, "seeds": self.seeds, "scaling": self.scaling,
+            "world": self.world, "policy": self.policy, "maus": self.maus, **self.settings, "scaling": self.scaling,
+            "interval": self.interval,
             "channels": [{"channel": c.channel, "fixed_monthly_cost": c.fixed_monthly_cost,
                           "gain_per_customer_month": list(c.gain_per_customer),
                           "break_even_mau": [_json_number(v) for v in c.break_even_mau],
@@ -170,8 +178,103 @@ def plan_channels(world: World | str | Path, maus: Sequence[int], *, channels: S
             with_channel={m: _bounds(per_customer[0] * m) for m in maus},
             without_channel={m: _bounds(per_customer[1 + i] * m) for m in maus},
             net_of_fixed={m: _scaled(gain, m, -fixed) for m in maus}))
-    return PlanResult(world=world, policy=policy, maus=maus, n_customers=int(n_customers), n_days=int(n_days),
-                      seeds=seeds, channels=plans)
+    scaling = (f"{int(n_customers):,} simulated customers x {int(n_days)} days ({policy}, from a cold start), net "
+               f"value per customer per {DAYS_PER_MONTH:.0f}-day month scaled linearly to each MAU")
+    return PlanResult(world=world.name, policy=policy, maus=maus, channels=plans, scaling=scaling,
+                      interval=seeds_caption(len(seeds)),
+                      settings={"n_customers": int(n_customers), "n_days": int(n_days), "seeds": seeds})
+
+
+def plan_from_posterior(posterior: Posterior, economics: Economics, log: LoggedFeedback,
+                        fixed_monthly_cost: Mapping[str, float], maus: Sequence[int], *,
+                        channels: Sequence[str] | None = None, world: str = "", policy: str = "",
+                        n_draws: int = 400, random_state: np.random.Generator | int | None = 0) -> PlanResult:
+    """The channel plan of a learned posterior over the traffic of a decision log (a served model's own).
+
+    Each logged decision is one request for a message in its cell, with the options it was allowed
+    (consent, quiet hours, caps). Acting greedily on the posterior, it earns the best allowed arm's
+    expected net value (``economics``: outcome values times rates, minus the message's cost); without a
+    channel, the best allowed arm of the other channels. The gain per customer per month is the sum
+    of those differences over the log, divided by its customers and scaled from the log's days to a
+    30-day month (a log shorter than a day counts as one day). ``n_draws`` draws of the posterior give
+    the figures: their median and the 2.5% and 97.5% quantiles (a 95% credible interval).
+
+    ``posterior`` : Beta parameters (n_cells, n_outcomes, n_arms) of ``log.catalog``'s cells and arms.
+    ``fixed_monthly_cost`` : channel -> USD per month; ``channels`` defaults to those above zero.
+    What this leaves out: the customers' own factors and context (pooled cell rates), fatigue between
+    the messages of one customer, and what a larger audience would teach the policy.
+    """
+    catalog = log.catalog
+    shape = (catalog.n_cells, len(catalog.outcomes), catalog.n_arms)
+    if posterior.alpha.shape != shape or posterior.beta.shape != shape:
+        raise ValueError(f"the posterior's shape {posterior.alpha.shape} does not fit the log's catalog {shape}")
+    maus = [int(m) for m in maus]
+    if not maus or min(maus) < 1:
+        raise ValueError(f"`maus` must list sizes >= 1; got {maus!r}")
+    if log.allowed is None:
+        raise ValueError("the log does not record the options each decision was allowed; a plan needs them "
+                         "(decisions logged by this version of the server record them)")
+    if log.timestamp is None:
+        raise ValueError("the log has no timestamps; a plan needs the days it covers")
+    if log.experiment is None or "customer" not in log.experiment:
+        raise ValueError("the log has no customer column; a plan counts customers")
+    unknown = [c for c in fixed_monthly_cost if c not in catalog.channels]
+    if unknown:
+        raise ValueError(f"unknown channel {unknown[0]!r}; known: {', '.join(catalog.channels)}")
+    channels = ([c for c, cost in fixed_monthly_cost.items() if cost > 0] if channels is None
+                else list(dict.fromkeys(channels)))
+    missing = [c for c in channels if c not in fixed_monthly_cost]
+    if missing:
+        raise ValueError(f"no fixed monthly cost for channel {missing[0]!r}: "
+                         f"known for {', '.join(fixed_monthly_cost) or 'none'}")
+    if not channels:
+        raise ValueError("no channel with a fixed monthly cost to plan for")
+    if int(n_draws) < 2:
+        raise ValueError(f"`n_draws` must be >= 2; got {n_draws!r}")
+    region_idx, cell_idx = catalog.context_ids(log.context["region"].tolist(), log.context["industry"].tolist(),
+                                               log.context["campaign_type"].tolist())
+    keys = np.column_stack([cell_idx, region_idx, np.packbits(log.allowed, axis=1)])
+    _, first, weight = np.unique(keys, axis=0, return_index=True, return_counts=True)
+    group_cell, group_region, group_allowed = cell_idx[first], region_idx[first], log.allowed[first]
+    group_allowed[:, catalog.null_arm] = True  # sending nothing is always possible
+    used, group_of_used = np.unique(group_cell, return_inverse=True)
+    arm_channels = catalog.arm_channels()
+    keep = [arm_channels != catalog.channel_index(c) for c in channels]  # each channel switched off
+    n_customers = int(pd.unique(log.experiment["customer"]).size)
+    seconds = (log.timestamp.max() - log.timestamp.min()) / np.timedelta64(1, "s") if log.n_rounds else 0.0
+    days = max(float(seconds) / 86_400.0, 1.0)
+    per_customer_month = DAYS_PER_MONTH / days / n_customers
+    rng = engine.as_generator(random_state, name="random_state")
+    cost = economics.cost[group_region]  # (G, A)
+    with_values, without_values = np.empty(int(n_draws)), np.empty((len(channels), int(n_draws)))
+    chunk = max(1, 20_000_000 // max(1, len(first) * catalog.n_arms * len(catalog.outcomes)))
+    for start in range(0, int(n_draws), chunk):
+        stop = min(int(n_draws), start + chunk)
+        rates = rng.beta(posterior.alpha[used], posterior.beta[used], size=(stop - start, *posterior.alpha[used].shape))
+        net = np.einsum("duoa,o->dua", rates, economics.value)[:, group_of_used] - cost  # (D, G, A)
+        allowed_net = np.where(group_allowed, net, -np.inf)
+        with_values[start:stop] = allowed_net.max(axis=2) @ weight
+        for i, arms in enumerate(keep):
+            without_values[i, start:stop] = np.where(arms, allowed_net, -np.inf).max(axis=2) @ weight
+    with_values *= per_customer_month
+    without_values *= per_customer_month
+    plans = []
+    for i, channel in enumerate(channels):
+        fixed = float(fixed_monthly_cost[channel])
+        gain = _credible(with_values - without_values[i])
+        plans.append(ChannelPlan(
+            channel=channel, fixed_monthly_cost=fixed, gain_per_customer=gain,
+            break_even_mau=break_even_mau(fixed, gain),
+            with_channel={m: _credible(with_values * m) for m in maus},
+            without_channel={m: _credible(without_values[i] * m) for m in maus},
+            net_of_fixed={m: _scaled(gain, m, -fixed) for m in maus}))
+    scaling = (f"the learned posterior acted on greedily over {log.n_rounds:,} logged decisions of "
+               f"{n_customers:,} customers in {days:.1f} days, net value per customer per "
+               f"{DAYS_PER_MONTH:.0f}-day month scaled linearly to each MAU")
+    interval = f"[95% credible interval over {int(n_draws)} posterior draws; the first figure is their median]"
+    return PlanResult(world=world, policy=policy, maus=maus, channels=plans, scaling=scaling, interval=interval,
+                      settings={"decisions": int(log.n_rounds), "customers": n_customers, "days": days,
+                                "draws": int(n_draws)})
 
 
 def plot_plan(plan: PlanResult, path: str | Path) -> Path:
@@ -215,6 +318,12 @@ def _monthly_per_customer(run: PolicyRun, n_customers: int, n_days: int) -> floa
 def _bounds(values: np.ndarray) -> Bounds:
     mean, low, high = mean_interval(values)
     return float(mean), float(low), float(high)
+
+
+def _credible(draws: np.ndarray) -> Bounds:
+    """Median and 95% credible interval of posterior draws."""
+    low, median, high = np.quantile(draws, [0.025, 0.5, 0.975])
+    return float(median), float(low), float(high)
 
 
 def _scaled(bounds: Bounds, factor: float, offset: float) -> Bounds:

@@ -6,14 +6,17 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sendwise.cli.main import main
-from sendwise.models import load_world
+from sendwise.models import N_HOURS, Catalog, Economics, load_world
 from sendwise.models.domain import draw_population
-from sendwise.models.sim.plan import break_even_mau, costly_channels, parse_maus, plan_channels
+from sendwise.models.ope.logged import LoggedFeedback
+from sendwise.models.policies.base import Posterior
+from sendwise.models.sim.plan import break_even_mau, costly_channels, parse_maus, plan_channels, plan_from_posterior
 
 SEED_WORLD = load_world("seed")
 
@@ -114,3 +117,93 @@ def test_the_plan_command_prints_the_table_and_writes_json_and_a_plot(tmp_path, 
     assert [c["channel"] for c in written["channels"]] == ["sms"]
     assert set(written["channels"][0]["net_of_fixed_cost"]) == {"5000", "50000"}
     assert png.stat().st_size > 0
+
+
+# The plan of a learned posterior: each logged decision earns the best allowed arm, with and without a channel.
+TWO_CHANNELS = Catalog(channels=("email", "sms"), regions=("NA",), industries=("ecommerce",),
+                       campaign_types=("broadcast",))
+VALUE = np.array([1.0, -2.0])  # a click, an unsubscribe
+
+
+def sharp_posterior(click: np.ndarray, strength: float = 1e9) -> Posterior:
+    """A posterior so concentrated that every draw is ``click`` (n_arms,) and no unsubscribe."""
+    rates = np.maximum(np.stack([click, np.zeros_like(click)])[None], 1e-9)  # (1 cell, 2 outcomes, n_arms)
+    return Posterior(rates * strength, (1.0 - rates) * strength)
+
+
+def planned_log(allowed: np.ndarray, customers: int, days: float) -> LoggedFeedback:
+    """A log of ``len(allowed)`` decisions in the one cell, of ``customers`` customers over ``days``."""
+    n = len(allowed)
+    start = np.datetime64("2026-01-01T00:00:00")
+    return LoggedFeedback(
+        action=np.full(n, TWO_CHANNELS.null_arm), propensity=np.ones(n), reward=np.zeros(n), catalog=TWO_CHANNELS,
+        timestamp=start + (np.linspace(0.0, days * 86_400, n)).astype("timedelta64[s]"),
+        context=pd.DataFrame({"region": ["NA"] * n, "industry": ["ecommerce"] * n, "campaign_type": ["broadcast"] * n}),
+        allowed=allowed, experiment=pd.DataFrame({"customer": [f"c{i % customers}" for i in range(n)]}))
+
+
+def economics(email_cost: float = 0.001, sms_cost: float = 0.05) -> Economics:
+    cost = np.append(np.repeat([email_cost, sms_cost], N_HOURS), 0.0)[None]
+    return Economics(VALUE, cost)
+
+
+def test_a_posterior_plan_is_the_best_arms_difference_summed_over_the_log():
+    click = np.append(np.r_[np.full(N_HOURS, 0.02), np.full(N_HOURS, 0.01)], 0.0)
+    click[TWO_CHANNELS.arm("sms", 10)] = 0.10  # SMS at 10:00 nets 0.05 a message; e-mail's best nets 0.019
+    log = planned_log(np.ones((100, TWO_CHANNELS.n_arms), dtype=np.bool_), customers=10, days=30)
+    plan = plan_from_posterior(sharp_posterior(click), economics(), log, {"email": 0.0, "sms": 100.0}, [100, 1000],
+                               n_draws=20)
+    (sms,) = plan.channels
+    assert sms.channel == "sms"  # email's fixed cost is zero here: nothing to plan for
+    gain = (0.05 - 0.019) * 100 / 10  # per decision, times 10 decisions per customer in the 30 days
+    assert sms.gain_per_customer == pytest.approx((gain, gain, gain), rel=1e-3)
+    assert sms.break_even_mau[0] == pytest.approx(100.0 / gain, rel=1e-3)
+    assert sms.with_channel[1000][0] == pytest.approx(0.05 * 10 * 1000, rel=1e-3)
+    assert sms.net_of_fixed[1000][0] == pytest.approx(gain * 1000 - 100.0, rel=1e-3)
+    json.dumps(plan.to_dict(), allow_nan=False)
+    # Where SMS was not allowed (no consent, quiet hours), it adds nothing: half the rows, half the gain.
+    half = log.allowed.copy()
+    half[::2, TWO_CHANNELS.arm("sms", 0):TWO_CHANNELS.null_arm] = False
+    halved = plan_from_posterior(sharp_posterior(click), economics(), planned_log(half, 10, 30), {"sms": 100.0},
+                                 [100], n_draws=20)
+    assert halved.channels[0].gain_per_customer[0] == pytest.approx(gain / 2, rel=1e-3)
+
+
+def test_a_log_of_two_weeks_is_scaled_to_a_month():
+    click = np.append(np.r_[np.full(N_HOURS, 0.02), np.full(N_HOURS, 0.2)], 0.0)
+    allowed = np.ones((60, TWO_CHANNELS.n_arms), dtype=np.bool_)
+    month = plan_from_posterior(sharp_posterior(click), economics(), planned_log(allowed, 6, 30), {"sms": 1.0}, [1])
+    fortnight = plan_from_posterior(sharp_posterior(click), economics(), planned_log(allowed, 6, 15), {"sms": 1.0},
+                                    [1])
+    assert fortnight.channels[0].gain_per_customer[0] == pytest.approx(2 * month.channels[0].gain_per_customer[0])
+
+
+@given(seed=st.integers(0, 2**32 - 1), strength=st.floats(2.0, 500.0))
+def test_a_channel_never_loses_value_and_its_interval_holds_its_median(seed, strength):
+    rng = np.random.default_rng(seed)
+    click = rng.uniform(0.0, 0.2, TWO_CHANNELS.n_arms)
+    posterior = Posterior(click[None, None].repeat(2, axis=1) * strength + 0.5,
+                          (1 - click[None, None].repeat(2, axis=1)) * strength + 0.5)
+    allowed = rng.random((30, TWO_CHANNELS.n_arms)) < 0.5
+    allowed[:, TWO_CHANNELS.null_arm] = True  # the log's action
+    plan = plan_from_posterior(posterior, economics(sms_cost=float(rng.uniform(0, 0.1))),
+                               planned_log(allowed, 5, 10), {"email": 10.0, "sms": 100.0}, [1000], n_draws=50,
+                               random_state=seed)
+    for channel in plan.channels:
+        mean, low, high = channel.gain_per_customer
+        assert 0.0 <= low <= mean <= high
+
+
+def test_a_posterior_plan_refuses_a_log_it_cannot_read():
+    click = np.full(TWO_CHANNELS.n_arms, 0.05)
+    log = planned_log(np.ones((4, TWO_CHANNELS.n_arms), dtype=np.bool_), 2, 1)
+    with pytest.raises(ValueError, match="does not fit the log's catalog"):
+        plan_from_posterior(Posterior(np.ones((2, 2, 3)), np.ones((2, 2, 3))), economics(), log, {"sms": 1.0}, [1])
+    with pytest.raises(ValueError, match="unknown channel 'fax'"):
+        plan_from_posterior(sharp_posterior(click), economics(), log, {"fax": 1.0}, [1])
+    with pytest.raises(ValueError, match="no fixed monthly cost for channel 'email'"):
+        plan_from_posterior(sharp_posterior(click), economics(), log, {"sms": 1.0}, [1], channels=["email"])
+    unrecorded = LoggedFeedback(action=log.action, propensity=log.propensity, reward=log.reward, catalog=TWO_CHANNELS,
+                                timestamp=log.timestamp, context=log.context, experiment=log.experiment)
+    with pytest.raises(ValueError, match="does not record the options"):
+        plan_from_posterior(sharp_posterior(click), economics(), unrecorded, {"sms": 1.0}, [1])
